@@ -1,0 +1,103 @@
+"""Errors as values: every problem found in the input is a :class:`Diagnostic`."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+ERROR = "error"
+WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a value came from: file, 1-based line and column."""
+
+    file: str
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if self.line:
+            return f"{self.file}:{self.line}:{self.column or 1}"
+        return self.file
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem in the input, with its place, the field path and a hint."""
+
+    message: str
+    location: Location | None = None
+    field: str = ""
+    hint: str = ""
+    severity: str = ERROR
+    code: str = ""
+
+    def sort_key(self) -> tuple:
+        loc = self.location or Location("")
+        return (loc.file, loc.line, loc.column, self.field, self.message)
+
+    def format(self) -> str:
+        parts = []
+        if self.location is not None:
+            parts.append(f"{self.location}:")
+        if self.field:
+            parts.append(f"{self.field}:")
+        parts.append(self.message)
+        text = " ".join(parts)
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+    def to_json(self) -> dict:
+        loc = self.location
+        return {
+            "severity": self.severity,
+            "file": loc.file if loc else None,
+            "line": loc.line if loc else None,
+            "column": loc.column if loc else None,
+            "field": self.field,
+            "message": self.message,
+            "hint": self.hint,
+            "code": self.code,
+        }
+
+
+class MailprofilesError(Exception):
+    """Base of the errors the core raises on purpose."""
+
+    exit_code = 3
+
+
+class InventoryError(MailprofilesError):
+    """The input is invalid; carries every diagnostic found."""
+
+    exit_code = 1
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]):
+        self.diagnostics = tuple(sorted(diagnostics, key=Diagnostic.sort_key))
+        super().__init__("\n".join(d.format() for d in self.diagnostics))
+
+
+class VerificationError(MailprofilesError):
+    """A rendered artifact failed its independent verifier: a bug in mailprofiles."""
+
+    exit_code = 3
+
+    def __init__(self, failures: Iterable[str]):
+        self.failures = tuple(failures)
+        super().__init__("\n".join(self.failures))
+
+
+class OutputError(MailprofilesError):
+    """The output directory cannot be written as asked."""
+
+    exit_code = 1
+
+
+def close_matches(word: str, candidates: Iterable[str]) -> str:
+    """A "did you mean" hint, or an empty string."""
+    import difflib
+
+    found = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
+    return f"did you mean {found[0]!r}?" if found else ""

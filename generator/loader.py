@@ -1,0 +1,390 @@
+"""Read the inventory's files into plain Python data plus a position map.
+
+Every value read from YAML keeps the place it came from (``positions`` maps a
+field path tuple to a :class:`Location`), so that later stages can point at the
+exact line. Input is untrusted: size, nesting depth, alias expansion and line
+length are bounded, duplicate keys are errors, and bytes must be UTF-8 text.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from .errors import Diagnostic, InventoryError, Location, close_matches
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Documented bounds for untrusted input (see README, Troubleshooting)."""
+
+    max_yaml_bytes: int = 32 * 1024 * 1024
+    max_csv_bytes: int = 256 * 1024 * 1024
+    max_depth: int = 64
+    max_alias_expansion: int = 100_000
+    max_csv_line_chars: int = 65_536
+    max_csv_columns: int = 64
+    max_value_chars: int = 1024
+
+
+DEFAULT_LIMITS = Limits()
+
+Path_t = tuple  # a field path: ("users", 3, "devices", 1)
+
+
+def format_path(path: Path_t) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+@dataclass
+class Document:
+    """A loaded YAML document and the position of each of its values."""
+
+    data: Any
+    positions: dict
+    file: str
+
+    def where(self, path: Path_t) -> Location:
+        """The position of ``path``, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while path:
+            loc = self.positions.get(path)
+            if loc is not None:
+                return loc
+            path = path[:-1]
+        return self.positions.get((), Location(self.file, 1, 1))
+
+
+def _read_text(path: Path, max_bytes: int, kind: str) -> str:
+    shown = str(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise InventoryError([Diagnostic(f"{kind} file not found", Location(shown))]) from None
+    except OSError as exc:
+        raise InventoryError([Diagnostic(f"cannot read {kind} file: {exc.strerror}", Location(shown))]) from None
+    if not path.is_file():
+        raise InventoryError([Diagnostic(f"{kind} path is not a regular file", Location(shown))])
+    if size > max_bytes:
+        raise InventoryError([Diagnostic(
+            f"{kind} file is {size:,} bytes, more than the limit of {max_bytes:,} bytes",
+            Location(shown), hint="split the roster or raise the limit")])
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InventoryError([Diagnostic(f"cannot read {kind} file: {exc.strerror}", Location(shown))]) from None
+    return decode_text(raw, shown, kind)
+
+
+def decode_text(raw: bytes, shown: str, kind: str) -> str:
+    """Decode UTF-8 (optional BOM), refusing binary data with the place of the first bad byte."""
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        line = raw.count(b"\n", 0, nul) + 1
+        col = nul - (raw.rfind(b"\n", 0, nul) + 1) + 1
+        raise InventoryError([Diagnostic(f"{kind} file contains a NUL byte: binary data, not text",
+                                         Location(shown, line, col))])
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise InventoryError([Diagnostic(
+            f"{kind} file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+            Location(shown, line, col), hint="save the file as UTF-8")]) from None
+
+
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """A SafeLoader whose composer refuses documents nested deeper than ``max_depth``."""
+
+    max_depth = DEFAULT_LIMITS.max_depth
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):  # noqa: D401 - PyYAML hook
+        self._depth += 1
+        if self._depth > self.max_depth:
+            mark = self.peek_event().start_mark
+            raise yaml.YAMLError(f"nesting deeper than {self.max_depth} levels at line {mark.line + 1}")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _mark_loc(file: str, mark) -> Location:
+    return Location(file, mark.line + 1, mark.column + 1)
+
+
+class _Converter:
+    """Turn a composed YAML node graph into data, recording positions and problems."""
+
+    def __init__(self, loader: yaml.SafeLoader, file: str, limits: Limits):
+        self.loader = loader
+        self.file = file
+        self.limits = limits
+        self.positions: dict = {}
+        self.problems: list[Diagnostic] = []
+
+    def expanded_size(self, root) -> tuple[int, int]:
+        """Node count with aliases expanded, and without; linear thanks to memoisation."""
+        memo: dict[int, int] = {}
+        unique = 0
+        stack = [(root, False)]
+        while stack:
+            node, done = stack.pop()
+            key = id(node)
+            if key in memo and not done:
+                continue
+            children = self._children(node)
+            if not done:
+                if key in memo:
+                    continue
+                memo[key] = -1  # in progress
+                unique += 1
+                stack.append((node, True))
+                for child in children:
+                    if id(child) not in memo:
+                        stack.append((child, False))
+            else:
+                memo[key] = 1 + sum(max(memo.get(id(c), 1), 1) for c in children)
+        return memo[id(root)], unique
+
+    @staticmethod
+    def _children(node) -> list:
+        if isinstance(node, yaml.MappingNode):
+            return [n for pair in node.value for n in pair]
+        if isinstance(node, yaml.SequenceNode):
+            return list(node.value)
+        return []
+
+    def convert(self, node, path: Path_t) -> Any:
+        self.positions[path] = _mark_loc(self.file, node.start_mark)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.convert(item, path + (i,)) for i, item in enumerate(node.value)]
+        value = self.loader.construct_object(node, deep=True)
+        if isinstance(value, str) and len(value) > self.limits.max_value_chars:
+            self.problems.append(Diagnostic(
+                f"value is {len(value):,} characters long, more than the limit of {self.limits.max_value_chars:,}",
+                self.positions[path], format_path(path)))
+        return value
+
+    def _mapping(self, node, path: Path_t) -> dict:
+        result: dict = {}
+        explicit: set = set()
+        merges = []
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                merges.append((key_node, value_node))
+                continue
+            key = self.loader.construct_object(key_node, deep=True) if isinstance(key_node, yaml.ScalarNode) else None
+            key_loc = _mark_loc(self.file, key_node.start_mark)
+            if not isinstance(key, str):
+                self.problems.append(Diagnostic(
+                    f"mapping keys must be text, found {key!r}" if key is not None else "mapping keys must be text",
+                    key_loc, format_path(path)))
+                continue
+            if key in explicit:
+                first = self.positions.get(path + (key,))
+                self.problems.append(Diagnostic(
+                    f"duplicate key {key!r}", key_loc, format_path(path + (key,)),
+                    hint=f"first defined at line {first.line}" if first else ""))
+                continue
+            explicit.add(key)
+            result[key] = self.convert(value_node, path + (key,))
+        for key_node, value_node in merges:
+            sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            for source in sources:
+                if not isinstance(source, yaml.MappingNode):
+                    self.problems.append(Diagnostic("a merge key '<<' needs a mapping or a list of mappings",
+                                                    _mark_loc(self.file, key_node.start_mark), format_path(path)))
+                    continue
+                merged = self._mapping(source, path)
+                for key, value in merged.items():
+                    if key not in result:
+                        result[key] = value
+        return result
+
+
+def load_yaml(path: Path, kind: str = "inventory", limits: Limits = DEFAULT_LIMITS,
+              shown: str | None = None) -> Document:
+    """Load one YAML document with positions. Raises :class:`InventoryError`."""
+    shown = shown or str(path)
+    text = _read_text(path, limits.max_yaml_bytes, kind)
+    return load_yaml_text(text, shown, limits)
+
+
+def load_yaml_text(text: str, shown: str, limits: Limits = DEFAULT_LIMITS) -> Document:
+    loader_cls = type("Loader", (_DepthLimitedLoader,), {"max_depth": limits.max_depth})
+    loader = loader_cls(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = _mark_loc(shown, mark) if mark else Location(shown)
+        message = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        offending = text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
+        hint = f"offending line: {offending.strip()!r}" if offending.strip() else ""
+        raise InventoryError([Diagnostic(f"YAML syntax error: {message}", loc, hint=hint)]) from None
+    except yaml.YAMLError as exc:
+        raise InventoryError([Diagnostic(f"YAML error: {exc}", Location(shown))]) from None
+    except RecursionError:
+        raise InventoryError([Diagnostic("document nested too deeply", Location(shown))]) from None
+    finally:
+        loader.dispose()
+    if root is None:
+        return Document({}, {(): Location(shown, 1, 1)}, shown)
+    converter = _Converter(loader, shown, limits)
+    expanded, unique = converter.expanded_size(root)
+    if expanded - unique > limits.max_alias_expansion:
+        raise InventoryError([Diagnostic(
+            f"YAML aliases expand to {expanded:,} values ({unique:,} written): refused as an alias bomb",
+            Location(shown, 1, 1), hint=f"the limit is {limits.max_alias_expansion:,} values added by aliases")])
+    data = converter.convert(root, ())
+    if converter.problems:
+        raise InventoryError(converter.problems)
+    return Document(data, converter.positions, shown)
+
+
+# --------------------------------------------------------------------------- CSV
+
+CSV_COLUMNS = ("email", "name", "login", "groups", "devices")
+
+
+@dataclass(frozen=True)
+class CsvRow:
+    """One roster row as user data, with the place of each column."""
+
+    row: int           # 1-based data row number (the header is row 0)
+    line: int          # physical line number in the file
+    data: dict
+    file: str
+    columns: dict      # column name -> 1-based column index
+
+    def where(self, column: str | None) -> Location:
+        return Location(self.file, self.line, self.columns.get(column, 1) if column else 1)
+
+
+def _bounded_lines(handle, shown: str, limits: Limits) -> Iterator[str]:
+    line_no = 0
+    while True:
+        raw = handle.readline(limits.max_csv_line_chars * 4 + 2)
+        if not raw:
+            return
+        line_no += 1
+        if len(raw) > limits.max_csv_line_chars * 4 or (not raw.endswith(b"\n") and handle.peek(1)):
+            raise InventoryError([Diagnostic(
+                f"line is longer than the limit of {limits.max_csv_line_chars:,} characters",
+                Location(shown, line_no, 1))])
+        if b"\x00" in raw:
+            raise InventoryError([Diagnostic("roster contains a NUL byte: binary data, not text",
+                                             Location(shown, line_no, raw.index(b"\x00") + 1))])
+        try:
+            text = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise InventoryError([Diagnostic(
+                f"roster is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+                Location(shown, line_no, exc.start + 1), hint="save the file as UTF-8")]) from None
+        if len(text) > limits.max_csv_line_chars:
+            raise InventoryError([Diagnostic(
+                f"line is longer than the limit of {limits.max_csv_line_chars:,} characters",
+                Location(shown, line_no, 1))])
+        yield text
+
+
+def iter_csv_users(path: Path, shown: str, limits: Limits = DEFAULT_LIMITS) -> Iterator[CsvRow]:
+    """Stream a CSV roster row by row. Structural problems raise :class:`InventoryError`."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        raise InventoryError([Diagnostic("roster file not found", Location(shown))]) from None
+    if size > limits.max_csv_bytes:
+        raise InventoryError([Diagnostic(
+            f"roster file is {size:,} bytes, more than the limit of {limits.max_csv_bytes:,} bytes",
+            Location(shown))])
+    with open(path, "rb") as handle:
+        lines = _bounded_lines(handle, shown, limits)
+        reader = csv.reader(lines, strict=True)
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise InventoryError([Diagnostic("roster is empty: it needs a header row", Location(shown, 1, 1),
+                                                 hint="columns: " + ", ".join(CSV_COLUMNS))])
+            if len(header) > limits.max_csv_columns:
+                raise InventoryError([Diagnostic(
+                    f"header has {len(header):,} columns, more than the limit of {limits.max_csv_columns}",
+                    Location(shown, 1, 1))])
+            names = [h.strip() for h in header]
+            problems = []
+            columns: dict[str, int] = {}
+            for index, name in enumerate(names, start=1):
+                if name not in CSV_COLUMNS:
+                    problems.append(Diagnostic(f"unknown column {name!r}", Location(shown, 1, index),
+                                               hint=close_matches(name, CSV_COLUMNS) or
+                                               "columns: " + ", ".join(CSV_COLUMNS)))
+                elif name in columns:
+                    problems.append(Diagnostic(f"column {name!r} appears twice", Location(shown, 1, index)))
+                else:
+                    columns[name] = index
+            if "email" not in columns and not problems:
+                problems.append(Diagnostic("the header has no 'email' column", Location(shown, 1, 1)))
+            if problems:
+                raise InventoryError(problems)
+            row_no = 0
+            for record in reader:
+                line = reader.line_num
+                if not any(cell.strip() for cell in record):
+                    continue
+                row_no += 1
+                if len(record) != len(names):
+                    raise InventoryError([Diagnostic(
+                        f"row {row_no} has {len(record)} fields, the header has {len(names)}",
+                        Location(shown, line, 1))])
+                data: dict[str, Any] = {}
+                for name, index in columns.items():
+                    cell = record[index - 1].strip()
+                    if cell == "":
+                        continue
+                    if name == "groups":
+                        data[name] = [g.strip() for g in cell.split(";") if g.strip()]
+                    elif name == "devices":
+                        data[name] = [_csv_device(d.strip()) for d in cell.split(";") if d.strip()]
+                    else:
+                        data[name] = cell
+                yield CsvRow(row_no, line, data, shown, columns)
+        except csv.Error as exc:
+            raise InventoryError([Diagnostic(f"CSV syntax error: {exc}", Location(shown, reader.line_num, 1))]) from None
+
+
+def _csv_device(text: str) -> Any:
+    """``laptop`` is a profile name; ``anna-mac:laptop`` names a device with a profile."""
+    if ":" in text:
+        name, _, profile = text.partition(":")
+        return {"name": name.strip(), "profile": profile.strip()}
+    return text
+
+
+def relative_to(base: Path, value: str) -> Path:
+    target = Path(value)
+    return target if target.is_absolute() else base / target
+
+
+def display_path(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)

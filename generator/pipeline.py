@@ -1,0 +1,231 @@
+"""``generate``: render every artifact, verify it, and write the changes atomically."""
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .errors import Diagnostic, InventoryError, Location, OutputError, VerificationError
+from .inventory import load_inventory
+from .loader import DEFAULT_LIMITS, Limits
+from .model import Device, Finding, Inventory
+from .paths import UnsafeName, artifact_path
+from .render import RENDERERS, UnrepresentableValue
+from .verify import cross_check, verify_artifact
+from .writer import MANIFEST, Stage, locked, manifest_bytes, read_manifest, recover
+
+CREATED, CHANGED, UNCHANGED, REMOVED = "created", "changed", "unchanged", "removed"
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    user: str
+    device: str
+    profile: str
+    client: str
+    protocol: str
+    path: str
+    sha256: str
+
+    def to_json(self) -> dict:
+        return {"user": self.user, "device": self.device, "profile": self.profile, "client": self.client,
+                "protocol": self.protocol, "path": self.path, "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    status: str
+    diff: str = ""
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    artifacts: tuple[ArtifactRecord, ...]
+    changes: tuple[Change, ...]
+    findings: tuple[Finding, ...]
+    manifest_changed: bool
+    check: bool
+    notes: tuple[str, ...] = ()
+
+    def count(self, status: str) -> int:
+        return sum(1 for c in self.changes if c.status == status)
+
+    def to_json(self) -> dict:
+        return {
+            "check": self.check,
+            "created": self.count(CREATED), "changed": self.count(CHANGED),
+            "unchanged": self.count(UNCHANGED), "removed": self.count(REMOVED),
+            "warnings": len(self.findings),
+            "manifest_changed": self.manifest_changed,
+            "changes": [{"path": c.path, "status": c.status} for c in self.changes if c.status != UNCHANGED],
+            "findings": [f.to_json() for f in self.findings],
+            "notes": list(self.notes),
+        }
+
+
+def matches_limit(device: Device, patterns: list[str] | None) -> bool:
+    """``--limit``: comma-separated globs matched against the email, ``email/device`` and ``@group``."""
+    if not patterns:
+        return True
+    email = device.user.email.casefold()
+    names = [email, f"{email}/{device.name.casefold()}"] + [f"@{g.casefold()}" for g in device.user.groups]
+    return any(fnmatch.fnmatchcase(name, pattern.casefold()) for pattern in patterns for name in names)
+
+
+def parse_limit(limit: str | None) -> list[str] | None:
+    if not limit:
+        return None
+    patterns = [p.strip() for p in limit.split(",") if p.strip()]
+    return patterns or None
+
+
+def decode_for_diff(content: bytes) -> str:
+    if content.startswith(b"\xff\xfe"):
+        return content[2:].decode("utf-16-le", errors="replace")
+    return content.decode("utf-8", errors="replace")
+
+
+def _diff(path: str, old: bytes | None, new: bytes | None) -> str:
+    before = decode_for_diff(old).splitlines(keepends=True) if old is not None else []
+    after = decode_for_diff(new).splitlines(keepends=True) if new is not None else []
+    lines = difflib.unified_diff(before, after, f"a/{path}" if old is not None else "/dev/null",
+                                 f"b/{path}" if new is not None else "/dev/null")
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines).replace("\r\n", "\n")
+
+
+def device_findings(inventory: Inventory, device: Device) -> tuple[list[Finding], set[str]]:
+    """What each of the device's clients cannot express, and which clients are skipped for it."""
+    findings, skipped = [], set()
+    for client in device.clients:
+        module = RENDERERS[client]
+        for finding in module.limitations(inventory.organization, device):
+            findings.append(finding)
+            if finding.code in module.SKIPS:
+                skipped.add(client)
+    return findings, skipped
+
+
+def generate(inventory_path: str | Path, out_dir: str | Path, *, limit: str | None = None, check: bool = False,
+             diff: bool = False, progress: Callable[[int, int], None] | None = None,
+             limits: Limits = DEFAULT_LIMITS) -> GenerateResult:
+    """Render, verify and (unless ``check``) write every artifact and the manifest."""
+    inventory = load_inventory(inventory_path, limits)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"output path {out} exists and is not a directory")
+    if check:
+        return _run(inventory, out, parse_limit(limit), True, diff, progress, ())
+    with locked(out):
+        note = recover(out)
+        return _run(inventory, out, parse_limit(limit), False, diff, progress, (note,) if note else ())
+
+
+def _run(inventory: Inventory, out: Path, patterns: list[str] | None, check: bool, diff: bool,
+         progress: Callable[[int, int], None] | None, notes: tuple) -> GenerateResult:
+    org = inventory.organization
+    previous = read_manifest(out) or {"artifacts": []}
+    stage = None if check else Stage(out)
+    records: list[ArtifactRecord] = []
+    changes: list[Change] = []
+    findings: list[Finding] = list(inventory.findings)
+    produced: set[str] = set()
+    scope_keys: set[tuple[str, str]] = set()
+    failures: list[str] = []
+    path_errors: list[Diagnostic] = []
+    selected = [d for d in inventory.devices if matches_limit(d, patterns)]
+    total = len(selected)
+    in_scope = {id(d) for d in selected}
+    for device in inventory.devices:
+        device_found, _ = device_findings(inventory, device)
+        findings.extend(device_found)
+    try:
+        for done, device in enumerate(selected, start=1):
+            _, skipped = device_findings(inventory, device)
+            scope_keys.add((device.user.email.casefold(), device.name.casefold()))
+            rendered: dict[str, bytes] = {}
+            for client in device.clients:
+                if client in skipped:
+                    continue
+                module = RENDERERS[client]
+                try:
+                    path = artifact_path(device.user.email, device.name, module.FILENAME)
+                except UnsafeName as exc:
+                    path_errors.append(Diagnostic(f"cannot make a safe file name: {exc}", Location(inventory.source),
+                                                  f"{device.user.email}/{device.name}"))
+                    break
+                try:
+                    content = module.render(org, device)
+                except UnrepresentableValue as exc:
+                    failures.append(f"{device.user.email} {device.name} {client}: {exc}")
+                    continue
+                problems = verify_artifact(client, content, org, device)
+                if problems:
+                    failures.extend(f"{device.user.email} {device.name} {client}: {p}" for p in problems)
+                    continue
+                rendered[client] = content
+                sha = hashlib.sha256(content).hexdigest()
+                records.append(ArtifactRecord(device.user.email, device.name, device.profile, client,
+                                              device.protocol, path, sha))
+                produced.add(path)
+                target = out / path
+                try:
+                    old = target.read_bytes()
+                except (FileNotFoundError, NotADirectoryError):
+                    old = None
+                if old == content:
+                    changes.append(Change(path, UNCHANGED))
+                    continue
+                changes.append(Change(path, CREATED if old is None else CHANGED,
+                                      _diff(path, old, content) if diff else ""))
+                if stage is not None and not failures and not path_errors:
+                    stage.add(path, content)
+            failures.extend(f"{device.user.email} {device.name}: {p}" for p in cross_check(rendered))
+            if progress is not None:
+                progress(done, total)
+        if path_errors:
+            raise InventoryError(path_errors)
+        if failures:
+            raise VerificationError(failures)
+        # Artifacts of the previous run that this run no longer produces.
+        carried = []
+        for entry in previous["artifacts"]:
+            path = entry.get("path") if isinstance(entry, dict) else None
+            if not isinstance(path, str) or path in produced:
+                continue
+            key = (str(entry.get("user", "")).casefold(), str(entry.get("device", "")).casefold())
+            if patterns and key not in scope_keys and any(
+                    (d.user.email.casefold(), d.name.casefold()) == key and d.protocol == entry.get("protocol")
+                    for d in inventory.devices if id(d) not in in_scope):
+                carried.append(entry)     # outside --limit: left as it is
+                continue
+            if (out / path).exists():
+                old = (out / path).read_bytes()
+                changes.append(Change(path, REMOVED, _diff(path, old, None) if diff else ""))
+                if stage is not None:
+                    stage.remove(path)
+        all_records = sorted([r.to_json() for r in records] + carried, key=lambda r: r["path"])
+        manifest = {
+            "version": 1,
+            "artifacts": all_records,
+            "warnings": [f.to_json() for f in sorted(set(findings), key=Finding.sort_key)],
+        }
+        new_manifest = manifest_bytes(manifest)
+        try:
+            old_manifest = (out / MANIFEST).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            old_manifest = None
+        manifest_changed = old_manifest != new_manifest
+        changed_files = any(c.status != UNCHANGED for c in changes)
+        if stage is not None and (changed_files or manifest_changed):
+            stage.commit(new_manifest if manifest_changed else None)
+    except BaseException:
+        if stage is not None:
+            stage.discard()
+        raise
+    changes.sort(key=lambda c: c.path)
+    return GenerateResult(tuple(sorted(records, key=lambda r: r.path)), tuple(changes),
+                          tuple(sorted(set(findings), key=Finding.sort_key)), manifest_changed, check, notes)

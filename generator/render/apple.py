@@ -1,0 +1,89 @@
+"""Apple ``.mobileconfig``: a Configuration profile with one ``com.apple.mail.managed`` payload."""
+from __future__ import annotations
+
+from ..model import Device, Finding, Organization
+from .uuids import stable_uuid
+
+CLIENT = "apple"
+FILENAME = "mail.mobileconfig"
+SKIPS: frozenset[str] = frozenset()
+
+ACCOUNT_TYPE = {"imap": "EmailTypeIMAP", "pop3": "EmailTypePOP"}
+AUTHENTICATION = {"password": "EmailAuthPassword", "cram-md5": "EmailAuthCRAMMD5", "ntlm": "EmailAuthNTLM"}
+# The payload has one boolean per direction: TLS on or off. With it on, the device uses implicit TLS on
+# 993/995/465 and STARTTLS on the other ports.
+USE_SSL = {"ssl": True, "starttls": True, "none": False}
+
+
+def limitations(org: Organization, device: Device) -> list[Finding]:
+    found = []
+    user, name = device.user.email, device.name
+    if device.bcc_self:
+        found.append(Finding(
+            "apple-no-bcc",
+            "Apple's mail payload has no key for a Bcc to the own address. On iPhone/iPad the user must turn on "
+            "Settings > Apps > Mail > Always Bcc Myself; in macOS Mail, Settings > Composing > Automatically Bcc "
+            "myself. Alternatively the mail server can copy each submitted message to the sender.",
+            user, name, CLIENT))
+    if device.pop3 is not None:
+        pop3 = device.pop3
+        if not pop3.leave_on_server:
+            wanted = "remove the copy from the server right after retrieving it"
+        elif pop3.delete_after_days is None:
+            wanted = "never remove the copy from the server"
+        else:
+            wanted = f"remove the copy from the server after {pop3.delete_after_days} days"
+        found.append(Finding(
+            "apple-no-pop-retention",
+            "Apple's mail payload has no key for how long POP3 mail stays on the server (macOS Mail's own "
+            f"default removes it after one week). The user must set the account to {wanted} (Mail > Settings > "
+            "Accounts > Advanced), or the server admin must enforce the retention on the server.",
+            user, name, CLIENT))
+    return found
+
+
+def payload(org: Organization, device: Device) -> dict:
+    """The values of the profile, as plain data for the template."""
+    user = device.user
+    profile_uuid = stable_uuid(org.identifier, user.email, device.name, "profile")
+    mail_uuid = stable_uuid(org.identifier, user.email, device.name, "mail")
+    identifier = f"{org.identifier}.mailprofiles.{profile_uuid.lower()}"
+    protocol = "IMAP" if device.protocol == "imap" else "POP3"
+    return {
+        "profile": {
+            "display_name": f"{org.name}: {user.email} ({device.name})",
+            "description": f"{protocol} mail account {user.email} for {user.name} on device {device.name}.",
+            "identifier": identifier,
+            "organization": org.name,
+            "uuid": profile_uuid,
+        },
+        "mail": {
+            "account_description": f"{org.name} ({user.email})",
+            "account_name": user.name,
+            "account_type": ACCOUNT_TYPE[device.protocol],
+            "address": user.email,
+            "in_auth": AUTHENTICATION[device.incoming.auth],
+            "in_host": device.incoming.host,
+            "in_port": device.incoming.port,
+            "in_ssl": USE_SSL[device.incoming.security],
+            "in_user": user.login,
+            "out_auth": AUTHENTICATION[device.outgoing.auth],
+            "out_host": device.outgoing.host,
+            "out_port": device.outgoing.port,
+            "out_ssl": USE_SSL[device.outgoing.security],
+            "out_user": user.login,
+            "display_name": f"{protocol} account {user.email}",
+            "description": f"Mail account {user.email} ({protocol} {device.incoming.host}, "
+                           f"SMTP {device.outgoing.host})",
+            "identifier": f"{identifier}.mail",
+            "uuid": mail_uuid,
+        },
+    }
+
+
+def render(org: Organization, device: Device) -> bytes:
+    from . import environment
+
+    env = environment(CLIENT, True, ())
+    text = env.get_template("mail.mobileconfig.j2").render(payload(org, device))
+    return text.encode("utf-8")

@@ -1,0 +1,136 @@
+"""JSON Schema validation, with every error mapped back to its place in the input."""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any, Callable, Iterable
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from referencing import Registry, Resource
+
+from .errors import Diagnostic, Location, close_matches
+from .loader import format_path
+from .resources import data_dir
+
+INVENTORY_ID = "urn:mailprofiles:schema:inventory"
+PROFILE_ID = "urn:mailprofiles:schema:profile"
+
+
+@lru_cache(maxsize=None)
+def _schemas() -> dict[str, dict]:
+    folder = data_dir("schemas")
+    result = {}
+    for name in ("inventory", "profile"):
+        with open(folder / f"{name}.schema.json", encoding="utf-8") as handle:
+            result[name] = json.load(handle)
+    return result
+
+
+@lru_cache(maxsize=None)
+def _registry() -> Registry:
+    schemas = _schemas()
+    return Registry().with_resources(
+        (schema["$id"], Resource.from_contents(schema)) for schema in schemas.values())
+
+
+@lru_cache(maxsize=None)
+def validator(kind: str) -> Draft202012Validator:
+    """``inventory``, ``profile`` or ``user`` (one roster entry)."""
+    if kind == "user":
+        schema = {"$ref": f"{INVENTORY_ID}#/$defs/user"}
+    else:
+        schema = _schemas()[kind]
+    return Draft202012Validator(schema, registry=_registry())
+
+
+Where = Callable[[tuple], Location]
+FieldName = Callable[[tuple], str]
+
+
+def schema_diagnostics(data: Any, kind: str, where: Where, field_name: FieldName = format_path) -> list[Diagnostic]:
+    """Every schema problem of ``data`` as diagnostics, with file positions."""
+    out: list[Diagnostic] = []
+    for error in validator(kind).iter_errors(data):
+        for leaf in _leaves(error):
+            out.append(_diagnostic(leaf, where, field_name))
+    return out
+
+
+def _leaves(error: ValidationError) -> Iterable[ValidationError]:
+    """For oneOf/anyOf, descend into the branch that fits the value's type."""
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        instance = error.instance
+        fitting = [e for e in error.context if not (e.validator == "type" and not e.relative_path)]
+        if fitting:
+            for sub in fitting:
+                yield from _leaves(sub)
+            return
+        kinds = sorted({str(e.validator_value) for e in error.context if e.validator == "type"})
+        error.message = f"expected {' or '.join(kinds)}, found {_describe(instance)}"
+    yield error
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _diagnostic(error: ValidationError, where: Where, field_name: FieldName) -> Diagnostic:
+    path = tuple(error.absolute_path)
+    kind = error.validator
+    hint = ""
+    message = error.message
+    if kind == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extras = sorted(k for k in error.instance if k not in allowed)
+        key = extras[0] if extras else "?"
+        path = path + (key,)
+        message = f"unknown key {key!r}"
+        hint = close_matches(key, allowed) or ("allowed keys: " + ", ".join(allowed))
+        if len(extras) > 1:
+            return Diagnostic(message + f" (and {len(extras) - 1} more: {', '.join(map(repr, extras[1:]))})",
+                              where(path), field_name(path), hint)
+    elif kind == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        message = f"missing required key {missing[0]!r}" if missing else message
+    elif kind == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        message = f"expected {expected}, found {_describe(error.instance)}"
+    elif kind == "enum":
+        allowed = [str(v) for v in error.validator_value]
+        message = f"{error.instance!r} is not one of {', '.join(map(repr, allowed))}"
+        if isinstance(error.instance, str):
+            hint = close_matches(error.instance, allowed)
+    elif kind in ("minimum", "maximum"):
+        low = error.schema.get("minimum")
+        high = error.schema.get("maximum")
+        message = f"{error.instance} is out of range {low}..{high}"
+    elif kind == "uniqueItems":
+        seen, dup = set(), None
+        for item in error.instance:
+            marker = json.dumps(item, sort_keys=True, default=str)
+            if marker in seen:
+                dup = item
+                break
+            seen.add(marker)
+        message = f"{dup!r} is listed twice"
+    elif kind == "minItems":
+        message = "needs at least one entry"
+    elif kind == "minLength":
+        message = "must not be empty" if error.validator_value == 1 else f"is shorter than {error.validator_value} characters"
+    elif kind == "maxLength":
+        message = f"is longer than {error.validator_value} characters"
+    return Diagnostic(message, where(path), field_name(path), hint)

@@ -1,0 +1,116 @@
+"""What text may reach a generated file: the one place where these rules live.
+
+Rules common to every format (checked when the inventory is validated):
+
+* no control characters (C0, C1, DEL), no line or paragraph separators (U+2028,
+  U+2029), no bidirectional control characters (they make a value display
+  differently from what it is), no byte-order mark, no lone surrogates, no
+  non-characters;
+* no leading or trailing blanks (Outlook's INI reader trims them away);
+* not wrapped in matching quotes (Outlook's INI reader strips them);
+* not starting with a combining mark.
+
+Format-specific escaping, applied by each renderer's escaping filter:
+
+* Thunderbird prefs.js: JavaScript string literal (``json.dumps``); ``\\`` ``"``
+  and every control character escaped; non-ASCII written as UTF-8.
+* Apple .mobileconfig: XML text, ``& < >`` escaped by Jinja2 autoescaping; the
+  rules above already keep out the characters XML 1.0 cannot carry.
+* Outlook .prf: an INI value has no escape at all. Anything that ends a line
+  (CR, LF, U+2028 ...) would inject a key; the filter refuses such a value.
+  Non-ASCII is carried by writing the whole file in UTF-16LE with a BOM.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+
+_BIDI_CONTROLS = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_FORBIDDEN_SINGLE = set("\ufeff\u2028\u2029\ufffe\uffff")
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` may not reach any generated file, or None if it may."""
+    for index, char in enumerate(value):
+        code = ord(char)
+        category = unicodedata.category(char)
+        if category == "Cc":
+            return f"contains the control character U+{code:04X} at position {index + 1}"
+        if category == "Cs":
+            return f"contains a lone surrogate U+{code:04X} at position {index + 1}"
+        if char in _BIDI_CONTROLS:
+            return f"contains the bidirectional control character U+{code:04X} at position {index + 1}"
+        if char in _FORBIDDEN_SINGLE or (code & 0xFFFE) == 0xFFFE or 0xFDD0 <= code <= 0xFDEF:
+            return f"contains the character U+{code:04X} at position {index + 1}, which no generated file may carry"
+    if value != value.strip():
+        return "has leading or trailing blanks"
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return "is wrapped in quotes, which Outlook would strip"
+    if value and unicodedata.combining(value[0]):
+        return "starts with a combining mark"
+    return None
+
+
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_ATOM = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+$")
+
+
+def hostname_problem(host: str) -> str | None:
+    """Why ``host`` is not a host name or IP address, or None."""
+    if "://" in host or host.startswith(("http:", "https:", "imap:", "pop:", "smtp:")):
+        return "is a URL; give the bare host name"
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    if ":" in host:
+        return "contains ':'; give the port in 'port', not in the host name"
+    if len(host) > 253:
+        return "is longer than 253 characters"
+    if host.endswith("."):
+        return "ends with a dot"
+    labels = host.split(".")
+    for label in labels:
+        if not _LABEL.match(label):
+            if not label:
+                return "has an empty label (two dots in a row?)"
+            if not label.isascii():
+                return "contains non-ASCII characters; use the IDNA form (xn--...)"
+            return f"has an invalid label {label!r} (letters, digits and '-' only)"
+    if labels[-1].isdigit():
+        return "looks like a malformed IP address"
+    return None
+
+
+def email_problem(email: str) -> str | None:
+    """Why ``email`` is not a plain ``local@domain`` address, or None."""
+    if email.count("@") != 1:
+        return "must contain exactly one '@'"
+    local, domain = email.split("@")
+    if not local or len(local) > 64:
+        return "has an empty or over-long local part (1 to 64 characters)"
+    if any(not part or not _ATOM.match(part) for part in local.split(".")):
+        return "has characters or dots in the local part that mail clients do not accept"
+    problem = hostname_problem(domain)
+    if problem:
+        return f"has a domain that {problem}"
+    if "." not in domain:
+        return "has a domain without a dot"
+    return None
+
+
+_REVERSE_DNS = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+
+
+def reverse_dns_problem(identifier: str) -> str | None:
+    if not _REVERSE_DNS.match(identifier):
+        return "is not a reverse-DNS identifier such as 'com.example'"
+    return None
+
+
+def login_problem(login: str) -> str | None:
+    if any(ch.isspace() for ch in login):
+        return "contains blanks"
+    return None

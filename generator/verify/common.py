@@ -1,0 +1,54 @@
+"""What verifiers share: the connection settings read back from a file."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class VerifyFailure(Exception):
+    """The artifact cannot be read back at all."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    protocol: str        # imap | pop3 | smtp
+    host: str
+    port: int
+    security: str        # ssl | starttls | none | tls (TLS on, mode chosen by the client from the port)
+    login: str
+
+    def tls(self) -> bool:
+        return self.security != "none"
+
+    def security_agrees(self, other: "Endpoint") -> bool:
+        if "tls" in (self.security, other.security):
+            return self.tls() == other.tls()
+        return self.security == other.security
+
+
+@dataclass(frozen=True)
+class Settings:
+    incoming: Endpoint
+    outgoing: Endpoint
+    email: str
+    name: str
+
+
+IMPLICIT_TLS = {"imap": 993, "pop3": 995, "smtp": 465}
+
+
+def port_fits(protocol: str, port: int, security: str) -> str | None:
+    """A problem when a well-known port contradicts the security mode."""
+    if not 1 <= port <= 65535:
+        return f"{protocol} port {port} is outside 1..65535"
+    implicit = IMPLICIT_TLS[protocol]
+    plain = {"imap": {143}, "pop3": {110}, "smtp": {25, 587}}[protocol]
+    if security == "ssl" and port in plain:
+        return f"{protocol} port {port} is a plain/STARTTLS port but implicit TLS is set"
+    if security in ("starttls", "none") and port == implicit:
+        return f"{protocol} port {port} is the implicit-TLS port but {security} is set"
+    return None
+
+
+def expect(problems: list[str], what: str, found, wanted) -> None:
+    if found != wanted:
+        problems.append(f"{what} is {found!r}, expected {wanted!r}")

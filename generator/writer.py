@@ -1,0 +1,177 @@
+"""Atomic output: stage everything next to the target, then commit through a journal.
+
+1. Every changed artifact is written into a staging directory that sits next to
+   the output directory (same file system, so moves are renames).
+2. When all artifacts are rendered and verified, a journal listing the moves,
+   the removals and the new manifest is written and flushed: the commit point.
+3. The moves are done, stale artifacts (only those the previous manifest lists)
+   are removed, the manifest is replaced last, and the staging directory goes.
+
+A run killed before the commit point leaves the output untouched; its staging
+directory is deleted by the next run. A run killed after it is completed by the
+next run (``recover``), which replays the journal. Files that mailprofiles did
+not create are never deleted.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from .errors import OutputError
+
+MANIFEST = "manifest.json"
+JOURNAL = "journal.json"
+
+
+def staging_dir(out: Path) -> Path:
+    return out.parent / f".{out.name}.mailprofiles-staging"
+
+
+def lock_path(out: Path) -> Path:
+    return out.parent / f".{out.name}.mailprofiles-lock"
+
+
+@contextlib.contextmanager
+def locked(out: Path):
+    """Hold an exclusive lock on the output directory for the duration of a run."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(lock_path(out), "a+b")
+    try:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            fcntl = None
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise OutputError(f"another mailprofiles run is writing {out}") from None
+        yield
+    finally:
+        handle.close()
+
+
+def _fsync_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def read_manifest(out: Path) -> dict | None:
+    """The previous manifest, or None when there is none or it is unreadable."""
+    try:
+        data = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("version") != 1 or not isinstance(data.get("artifacts"), list):
+        return None
+    return data
+
+
+def manifest_bytes(manifest: dict) -> bytes:
+    return (json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=False) + "\n").encode("utf-8")
+
+
+def _inside(out: Path, relative: str) -> Path:
+    """``out/relative``, refusing anything that would leave ``out``."""
+    parts = relative.split("/")
+    if relative.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in relative:
+        raise OutputError(f"refusing unsafe path {relative!r} in the manifest")
+    return out.joinpath(*parts)
+
+
+class Stage:
+    """A staging area for one run."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.dir = staging_dir(out)
+        self.files: list[str] = []
+        self.removals: list[str] = []
+        self._opened = False
+
+    def _open(self) -> None:
+        if not self._opened:
+            if self.dir.exists():
+                shutil.rmtree(self.dir)
+            (self.dir / "files").mkdir(parents=True)
+            self._opened = True
+
+    def add(self, relative: str, content: bytes) -> None:
+        self._open()
+        target = _inside(self.dir / "files", relative)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+        self.files.append(relative)
+
+    def remove(self, relative: str) -> None:
+        self.removals.append(relative)
+
+    def discard(self) -> None:
+        """Drop the staged files, unless the journal was written: then the next run completes it."""
+        if self.dir.exists() and not (self.dir / JOURNAL).exists():
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def commit(self, manifest: bytes | None) -> None:
+        """Write the journal (the commit point), then apply it."""
+        self._open()
+        if manifest is not None:
+            (self.dir / "manifest.json").write_bytes(manifest)
+        journal = {"files": self.files, "remove": self.removals, "manifest": manifest is not None}
+        _fsync_write(self.dir / JOURNAL, json.dumps(journal).encode("utf-8"))
+        apply_journal(self.out, self.dir)
+
+
+def apply_journal(out: Path, stage: Path) -> None:
+    """Replay a committed journal. Idempotent: safe to run again after a kill."""
+    journal = json.loads((stage / JOURNAL).read_text(encoding="utf-8"))
+    out.mkdir(parents=True, exist_ok=True)
+    for relative in journal["files"]:
+        source = _inside(stage / "files", relative)
+        target = _inside(out, relative)
+        if source.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
+    for relative in journal["remove"]:
+        target = _inside(out, relative)
+        with contextlib.suppress(FileNotFoundError):
+            target.unlink()
+        _prune_empty_dirs(out, target.parent)
+    if journal["manifest"]:
+        source = stage / "manifest.json"
+        if source.exists():
+            os.replace(source, out / MANIFEST)
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+def _prune_empty_dirs(out: Path, folder: Path) -> None:
+    """Remove now-empty artifact folders up to (not including) ``out``."""
+    out = out.resolve()
+    folder = folder.resolve()
+    while folder != out and out in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
+
+
+def recover(out: Path) -> str | None:
+    """Finish or discard what an interrupted run left. Returns what was done, or None."""
+    stage = staging_dir(out)
+    if not stage.exists():
+        return None
+    if (stage / JOURNAL).exists():
+        try:
+            apply_journal(out, stage)
+        except (OSError, ValueError, KeyError) as exc:
+            raise OutputError(f"cannot complete the interrupted run recorded in {stage}: {exc}") from None
+        return "completed an interrupted run"
+    shutil.rmtree(stage, ignore_errors=True)
+    return "discarded the staging files of an interrupted run"
