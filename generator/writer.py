@@ -52,6 +52,8 @@ def locked(out: Path):
         yield
     finally:
         handle.close()
+        with contextlib.suppress(OSError):
+            lock_path(out).unlink()
 
 
 def _fsync_write(path: Path, data: bytes) -> None:

@@ -1,0 +1,265 @@
+"""The ``mailprofiles`` command: parses options, calls the core, maps errors to exit codes.
+
+Exit codes: 0 success, 1 invalid input (or a failed server check), 2 wrong usage,
+3 internal error (a bug; ``--debug`` shows the traceback).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .errors import InventoryError, MailprofilesError, VerificationError
+from .resources import data_dir
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Mail-client configuration (Thunderbird, Apple, Outlook) from one YAML inventory.")
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"mailprofiles {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(debug: bool = typer.Option(False, "--debug", help="Show the traceback of internal errors."),
+          version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Show the version and exit.")) -> None:
+    _state["debug"] = debug
+
+
+def _fail_input(exc: InventoryError, as_json: bool = False) -> None:
+    if as_json:
+        print(json.dumps({"valid": False, "errors": [d.to_json() for d in exc.diagnostics]}, indent=2))
+    else:
+        for diagnostic in exc.diagnostics:
+            err.print(diagnostic.format(), markup=False)
+        err.print(f"{len(exc.diagnostics)} problem(s) found; nothing was written.", markup=False)
+    raise typer.Exit(1)
+
+
+@app.command()
+def init(directory: Path = typer.Argument(..., help="Folder to create the example inventory in."),
+         force: bool = typer.Option(False, "--force", help="Overwrite existing files.")) -> None:
+    """Write a small working example inventory (inventory.yaml + users.csv) into DIRECTORY."""
+    source = data_dir("examples")
+    directory.mkdir(parents=True, exist_ok=True)
+    names = ("inventory.yaml", "users.csv")
+    existing = [n for n in names if (directory / n).exists()]
+    if existing and not force:
+        err.print(f"{directory / existing[0]} already exists; use --force to overwrite.", markup=False)
+        raise typer.Exit(1)
+    for name in names:
+        shutil.copyfile(source / name, directory / name)
+    out.print(f"Wrote {directory / 'inventory.yaml'} and {directory / 'users.csv'}.", markup=False)
+    out.print(f"Next: mailprofiles validate {directory} && mailprofiles generate {directory} -o out", markup=False)
+
+
+@app.command()
+def validate(inventory: Path = typer.Argument(..., help="Inventory file, or a folder holding inventory.yaml."),
+             format: str = typer.Option("text", "--format", help="text or json.")) -> None:
+    """Check an inventory; list every problem as FILE:LINE:COL: field.path: message."""
+    if format not in ("text", "json"):
+        raise typer.BadParameter("must be 'text' or 'json'", param_hint="--format")
+    from .inventory import load_inventory
+    from .pipeline import device_findings
+
+    try:
+        inv = load_inventory(inventory)
+    except InventoryError as exc:
+        _fail_input(exc, format == "json")
+        return
+    findings = list(inv.findings)
+    for device in inv.devices:
+        findings.extend(device_findings(inv, device)[0])
+    findings.sort(key=lambda f: f.sort_key())
+    users = len({d.user.email for d in inv.devices})
+    if format == "json":
+        print(json.dumps({"valid": True, "users": users, "devices": len(inv.devices),
+                          "warnings": [f.to_json() for f in findings]}, indent=2))
+        return
+    for finding in findings:
+        err.print(f"warning: {_who(finding)}{finding.code}: {finding.message}", markup=False)
+    out.print(f"{inventory}: valid ({users} users, {len(inv.devices)} devices, {len(findings)} warnings)",
+              markup=False)
+
+
+def _who(finding) -> str:
+    parts = [p for p in (finding.user, finding.device, finding.client) if p]
+    return ("/".join(parts) + ": ") if parts else ""
+
+
+class _Progress:
+    """A rich progress bar on a terminal, shown only once a run has taken a few seconds."""
+
+    def __init__(self, console: Console, delay: float = 2.0):
+        self.console = console
+        self.delay = delay
+        self.start = time.monotonic()
+        self.bar = None
+        self.task = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.console.is_terminal:
+            return
+        if self.bar is None:
+            if time.monotonic() - self.start < self.delay:
+                return
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+            self.bar = Progress("rendering", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                                console=self.console, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("render", total=total)
+        self.bar.update(self.task, completed=done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+@app.command()
+def generate(inventory: Path = typer.Argument(..., help="Inventory file, or a folder holding inventory.yaml."),
+             output: Path = typer.Option(..., "-o", "--output", help="Output folder."),
+             limit: Optional[str] = typer.Option(None, "--limit",
+                                                 help="Only these users: comma-separated globs on the email, "
+                                                      "email/device or @group."),
+             check: bool = typer.Option(False, "--check", help="Write nothing; say what would change."),
+             diff: bool = typer.Option(False, "--diff", help="Show the changes as unified diffs."),
+             as_json: bool = typer.Option(False, "--json", help="Print the recap as JSON.")) -> None:
+    """Render, verify and write every artifact and OUTPUT/manifest.json."""
+    from .pipeline import generate as run
+
+    progress = _Progress(err)
+    try:
+        result = run(inventory, output, limit=limit, check=check, diff=diff, progress=progress)
+    except InventoryError as exc:
+        progress.close()
+        _fail_input(exc)
+        return
+    finally:
+        progress.close()
+    if as_json:
+        data = result.to_json()
+        if diff:
+            data["diffs"] = {c.path: c.diff for c in result.changes if c.diff}
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    for note in result.notes:
+        err.print(f"note: {note}", markup=False)
+    for change in result.changes:
+        if change.status != "unchanged":
+            out.print(f"{change.status}: {change.path}", markup=False)
+            if diff and change.diff:
+                sys.stdout.write(change.diff)
+    for finding in result.findings:
+        err.print(f"warning: {_who(finding)}{finding.code}: {finding.message}", markup=False)
+    verb = "would be " if check else ""
+    table = Table(title="RECAP" + (" (check mode: nothing written)" if check else ""), show_edge=False)
+    for column in ("created", "changed", "unchanged", "removed", "warnings"):
+        table.add_column(column, justify="right")
+    table.add_row(*(str(result.count(s)) for s in ("created", "changed", "unchanged", "removed")),
+                  str(len(result.findings)))
+    out.print(table)
+    manifest_state = "changed" if result.manifest_changed else "unchanged"
+    out.print(f"manifest {verb}{manifest_state}: {output / 'manifest.json'}", markup=False)
+
+
+@app.command()
+def show(inventory: Path = typer.Argument(..., help="Inventory file, or a folder holding inventory.yaml."),
+         email: str = typer.Argument(..., help="The user's email address."),
+         as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """The resolved settings of each of a user's devices, and the layer each value came from."""
+    from . import explain
+
+    try:
+        devices = explain(inventory, email)
+    except InventoryError as exc:
+        _fail_input(exc)
+        return
+    if not devices:
+        err.print(f"no user {email!r} in {inventory}", markup=False)
+        raise typer.Exit(1)
+    if as_json:
+        print(json.dumps([{"device": d.name, "profile": d.profile,
+                           "settings": {k: {"value": v, "source": str(s)} for k, (v, s) in _rows(d)}}
+                          for d in devices], indent=2, ensure_ascii=False))
+        return
+    for device in devices:
+        table = Table(title=f"{device.user.email} / {device.name} (profile {device.profile})", show_edge=False)
+        table.add_column("setting")
+        table.add_column("value")
+        table.add_column("from")
+        for key, (value, source) in _rows(device):
+            table.add_row(key, json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value,
+                          str(source))
+        out.print(table)
+
+
+def _rows(device):
+    """The provenance rows that matter for this device, with their final values."""
+    values = {
+        "protocol": device.protocol, "clients": list(device.clients), "bcc_self": device.bcc_self,
+        "fetch_automatically": device.fetch_automatically, "check_interval_minutes": device.check_interval_minutes,
+    }
+    if device.pop3 is not None:
+        values["pop3.leave_on_server"] = device.pop3.leave_on_server
+        values["pop3.delete_after_days"] = device.pop3.delete_after_days
+    for server in (device.incoming, device.outgoing):
+        for attr in ("host", "port", "security", "auth"):
+            values[f"servers.{server.protocol}.{attr}"] = getattr(server, attr)
+    sources = dict(device.provenance)
+    rows = [("user.login", (device.user.login, "user" if device.user.login != device.user.email else
+                            "default (the email address)"))]
+    rows += [(key, (value, sources.get(key, "default"))) for key, value in values.items()]
+    return rows
+
+
+def main() -> None:
+    """Entry point: run the app, turning unexpected errors into a short message and exit code 3."""
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted", markup=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted; the previous output is intact", markup=False)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors, our errors, and bugs
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, VerificationError):
+            err.print("internal error: a generated file failed its verification, so nothing was written. "
+                      "This is a bug in mailprofiles; please report it with the lines below.", markup=False)
+            for failure in exc.failures:
+                err.print(f"  {failure}", markup=False)
+            sys.exit(3)
+        if isinstance(exc, MailprofilesError):
+            err.print(f"error: {exc}", markup=False)
+            sys.exit(exc.exit_code)
+        if _state["debug"]:
+            import traceback
+
+            traceback.print_exception(type(exc), exc, exc.__traceback__)
+        else:
+            err.print(f"internal error: {type(exc).__name__}: {exc}. This is a bug in mailprofiles; nothing was "
+                      "written and earlier output is intact. Run again with --debug for the traceback and "
+                      "report it.", markup=False)
+        sys.exit(3)
