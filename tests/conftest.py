@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 120):
+    """Run the installed command exactly as an admin would."""
+    full_env = dict(os.environ)
+    full_env.pop("COLUMNS", None)
+    full_env["COLUMNS"] = "200"
+    if env:
+        full_env.update(env)
+    return subprocess.run([sys.executable, "-m", "generator", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+@pytest.fixture
+def write_inventory(tmp_path):
+    """Write an inventory (and optional extra files) into a fresh folder; returns the folder."""
+    def write(text: str, **files: str) -> Path:
+        folder = tmp_path / "inv"
+        folder.mkdir(exist_ok=True)
+        (folder / "inventory.yaml").write_text(text, encoding="utf-8")
+        for name, content in files.items():
+            (folder / name.replace("__", ".")).write_text(content, encoding="utf-8")
+        return folder
+    return write
+
+
+BASE = """\
+organization: {name: Example GmbH, identifier: com.example}
+servers:
+  imap: {host: imap.example.com}
+  pop3: {host: pop.example.com}
+  smtp: {host: smtp.example.com}
+"""

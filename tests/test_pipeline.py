@@ -1,0 +1,321 @@
+"""The spine: example inventory → golden artifacts, re-read by independent readers."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import BASE, EXAMPLES, ROOT
+from generator import explain, generate, load_inventory
+from readers import read_plist, read_prefs, read_prf
+
+GOLDEN = ROOT / "tests" / "golden" / "example"
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_example_matches_golden_files(tmp_path):
+    generate(EXAMPLES, tmp_path / "out")
+    produced = _tree(tmp_path / "out")
+    if os.environ.get("UPDATE_GOLDEN"):
+        shutil.rmtree(GOLDEN, ignore_errors=True)
+        for rel, data in produced.items():
+            (GOLDEN / rel).parent.mkdir(parents=True, exist_ok=True)
+            (GOLDEN / rel).write_bytes(data)
+    golden = _tree(GOLDEN)
+    assert sorted(produced) == sorted(golden)
+    for rel in golden:
+        assert produced[rel] == golden[rel], f"{rel} differs from its golden file"
+
+
+def test_every_artifact_says_what_the_inventory_says(tmp_path):
+    result = generate(EXAMPLES, tmp_path / "out")
+    inventory = load_inventory(EXAMPLES)
+    devices = {(d.user.email, d.name): d for d in inventory.devices}
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["version"] == 1
+    assert len(manifest["artifacts"]) == len(result.artifacts) == 20
+    for entry in manifest["artifacts"]:
+        device = devices[(entry["user"], entry["device"])]
+        data = (tmp_path / "out" / entry["path"]).read_bytes()
+        assert entry["protocol"] == device.protocol and entry["profile"] == device.profile
+        import hashlib
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+        incoming, smtp, user = device.incoming, device.outgoing, device.user
+        if entry["client"] == "thunderbird":
+            prefs = read_prefs(data)
+            server = prefs["mail.account.account1.server"]
+            assert prefs[f"mail.server.{server}.type"] == device.protocol
+            assert prefs[f"mail.server.{server}.hostname"] == incoming.host
+            assert prefs[f"mail.server.{server}.port"] == incoming.port
+            assert prefs[f"mail.server.{server}.socketType"] == {"ssl": 3, "starttls": 2, "none": 0}[incoming.security]
+            assert prefs[f"mail.server.{server}.userName"] == user.login
+            assert prefs["mail.identity.id1.fullName"] == user.name
+            assert prefs["mail.identity.id1.doBcc"] is device.bcc_self
+            assert prefs["mail.smtpserver.smtp1.hostname"] == smtp.host
+            assert prefs["mail.smtpserver.smtp1.port"] == smtp.port
+            assert prefs["mail.smtpserver.smtp1.try_ssl"] == {"ssl": 3, "starttls": 2, "none": 0}[smtp.security]
+            if device.protocol == "pop3":
+                assert prefs[f"mail.server.{server}.leave_on_server"] is True
+                assert prefs[f"mail.server.{server}.delete_by_age_from_server"] is True
+                assert prefs[f"mail.server.{server}.num_days_to_leave_on_server"] == 28
+                assert prefs[f"mail.server.{server}.download_on_biff"] is True
+            else:
+                assert prefs["mail.identity.id1.doBccList"] == user.email
+        elif entry["client"] == "apple":
+            plist = read_plist(data)
+            mail = plist["PayloadContent"][0]
+            assert mail["EmailAccountType"] == {"imap": "EmailTypeIMAP", "pop3": "EmailTypePOP"}[device.protocol]
+            assert mail["IncomingMailServerHostName"] == incoming.host
+            assert mail["IncomingMailServerPortNumber"] == incoming.port
+            assert mail["IncomingMailServerUseSSL"] is True
+            assert mail["IncomingMailServerUsername"] == user.login
+            assert mail["OutgoingMailServerHostName"] == smtp.host
+            assert mail["OutgoingMailServerPortNumber"] == smtp.port
+            assert mail["EmailAccountName"] == user.name
+            assert mail["EmailAddress"] == user.email
+        else:
+            prf = read_prf(data)
+            account = prf["account1"]
+            p = "pop3" if device.protocol == "pop3" else "imap"
+            assert prf["internet account list"]["account1"] == ("I_Mail" if p == "pop3" else "IMAP_I_Mail")
+            assert account[f"{p}server"] == incoming.host
+            assert int(account[f"{p}port"]) == incoming.port
+            assert account[f"{p}usessl"] == "1"
+            assert account[f"{p}username"] == user.login
+            assert account["displayname"] == user.name
+            assert account["smtpserver"] == smtp.host
+            assert int(account["smtpport"]) == smtp.port
+            assert account["smtpsecureconnection"] == {"ssl": "1", "starttls": "2"}[smtp.security]
+            if p == "pop3":
+                value = int(account["leaveonserver"], 16)
+                assert value & 0xFFFF == 0x3 and value >> 16 == 28
+                assert account["leaveonserver"] == "0x1C0003"
+            for section, keys in prf.items():
+                assert not any("password" in k for k in keys)
+
+
+def test_non_ascii_prf_is_utf16_with_bom_and_prefs_are_utf8(tmp_path):
+    generate(EXAMPLES, tmp_path / "out")
+    prf = (tmp_path / "out" / "jurgen.muller@example.com/desktop/outlook.prf").read_bytes()
+    assert prf.startswith(b"\xff\xfe")
+    assert read_prf(prf)["account1"]["displayname"] == "Jürgen Müller"
+    ascii_prf = (tmp_path / "out" / "anna@example.com/desktop/outlook.prf").read_bytes()
+    assert ascii_prf.isascii() and b"\r\n" in ascii_prf
+    prefs = (tmp_path / "out" / "jurgen.muller@example.com/desktop/prefs.js").read_bytes()
+    assert "Jürgen Müller".encode("utf-8") in prefs
+
+
+def test_no_password_anywhere(tmp_path):
+    generate(EXAMPLES, tmp_path / "out")
+    for path in (tmp_path / "out").rglob("*"):
+        if path.is_file():
+            text = path.read_bytes().replace(b"\x00", b"").lower()
+            assert b"password\"" not in text and b"password=" not in text
+            assert b"<key>incomingpassword</key>" not in text and b"<key>outgoingpassword</key>" not in text
+
+
+def test_stable_uuids_derived_from_input(tmp_path):
+    generate(EXAMPLES, tmp_path / "a")
+    generate(EXAMPLES, tmp_path / "b")
+    assert _tree(tmp_path / "a") == _tree(tmp_path / "b")
+    uuids = set()
+    for path in (tmp_path / "a").rglob("*.mobileconfig"):
+        plist = read_plist(path.read_bytes())
+        uuids.add(plist["PayloadUUID"])
+        uuids.add(plist["PayloadContent"][0]["PayloadUUID"])
+        assert plist["PayloadIdentifier"].startswith("com.example.")
+    assert len(uuids) == 2 * len(list((tmp_path / "a").rglob("*.mobileconfig")))
+
+
+def test_rerun_rewrites_nothing(tmp_path):
+    out = tmp_path / "out"
+    first = generate(EXAMPLES, out)
+    assert first.count("created") == 20 and first.manifest_changed
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    inodes = {p: p.stat().st_ino for p in out.rglob("*") if p.is_file()}
+    second = generate(EXAMPLES, out)
+    assert second.count("unchanged") == 20 and second.count("changed") == 0
+    assert not second.manifest_changed
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == stamps
+    assert {p: p.stat().st_ino for p in out.rglob("*") if p.is_file()} == inodes
+
+
+def test_change_is_reported_and_stale_artifacts_removed_but_foreign_files_kept(tmp_path, write_inventory):
+    folder = write_inventory(BASE + """users:
+  - {email: a@example.com, name: A, devices: [desktop, laptop]}
+""")
+    out = tmp_path / "out"
+    generate(folder, out)
+    (out / "README-by-admin.txt").write_text("mine")
+    (out / "a@example.com" / "notes.txt").write_text("mine too")
+    (folder / "inventory.yaml").write_text(BASE + """users:
+  - {email: a@example.com, name: A B, devices: [desktop]}
+""")
+    result = generate(folder, out)
+    statuses = {c.path: c.status for c in result.changes}
+    assert statuses["a@example.com/desktop/prefs.js"] == "changed"
+    assert statuses["a@example.com/laptop/prefs.js"] == "removed"
+    assert not (out / "a@example.com/laptop").exists()
+    assert (out / "README-by-admin.txt").read_text() == "mine"
+    assert (out / "a@example.com/notes.txt").exists()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {a["device"] for a in manifest["artifacts"]} == {"desktop"}
+
+
+def test_check_mode_writes_nothing_and_diff_shows_changes(tmp_path, write_inventory):
+    folder = write_inventory(BASE + "users:\n  - {email: a@example.com, name: A, devices: [desktop]}\n")
+    out = tmp_path / "out"
+    result = generate(folder, out, check=True, diff=True)
+    assert not out.exists()
+    assert result.count("created") == 3
+    generate(folder, out)
+    before = _tree(out)
+    (folder / "inventory.yaml").write_text(
+        BASE.replace("pop.example.com", "pop2.example.com") +
+        "users:\n  - {email: a@example.com, name: A, devices: [desktop]}\n")
+    result = generate(folder, out, check=True, diff=True)
+    assert _tree(out) == before
+    change = next(c for c in result.changes if c.path.endswith("prefs.js"))
+    assert change.status == "changed"
+    assert '-user_pref("mail.server.server1.hostname", "pop.example.com");' in change.diff
+    assert '+user_pref("mail.server.server1.hostname", "pop2.example.com");' in change.diff
+    prf_change = next(c for c in result.changes if c.path.endswith(".prf"))
+    assert "+POP3Server=pop2.example.com" in prf_change.diff
+
+
+def test_limit_only_touches_matching_users(tmp_path, write_inventory):
+    users = """users:
+  - {email: a@example.com, name: A, devices: [desktop], groups: [g]}
+  - {email: b@example.com, name: B, devices: [desktop]}
+groups: {g: {}}
+"""
+    folder = write_inventory(BASE + users)
+    out = tmp_path / "out"
+    generate(folder, out)
+    (folder / "inventory.yaml").write_text(BASE.replace("smtp.example.com", "smtp9.example.com") + users)
+    result = generate(folder, out, limit="a@*")
+    changed = {c.path for c in result.changes if c.status == "changed"}
+    assert changed and all(p.startswith("a@example.com/") for p in changed)
+    assert b"smtp.example.com" in (out / "b@example.com/desktop/prefs.js").read_bytes()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {a["user"] for a in manifest["artifacts"]} == {"a@example.com", "b@example.com"}
+    assert generate(folder, out, limit="@g").count("unchanged") == 3
+    assert generate(folder, out, limit="b@example.com/desktop").count("changed") == 3
+
+
+def test_layering_order(write_inventory):
+    folder = write_inventory("""\
+organization: {name: Org, identifier: org.example}
+servers:
+  imap: {host: imap.example.com}
+  pop3: {host: pop.example.com}
+  smtp: {host: smtp.example.com}
+settings: {check_interval_minutes: 20, pop3: {delete_after_days: 10}}
+groups:
+  g1: {settings: {check_interval_minutes: 30, bcc_self: true}, servers: {smtp: {host: g1.example.com}}}
+  g2: {settings: {check_interval_minutes: 40}}
+users:
+  - email: u@example.com
+    groups: [g1, g2]
+    settings: {pop3: {delete_after_days: 14}}
+    devices:
+      - desktop
+      - {name: d2, profile: desktop, settings: {check_interval_minutes: 50, pop3: {delete_after_days: 7}},
+         servers: {smtp: {host: dev.example.com, port: 587, security: starttls}}}
+""")
+    plain, override = explain(folder, "U@example.com")
+    # built-in profile value < inventory settings < group (later group wins) < user < device
+    assert plain.check_interval_minutes == 40
+    assert dict(plain.provenance)["check_interval_minutes"].layer == "group g2"
+    assert plain.bcc_self is True and dict(plain.provenance)["bcc_self"].layer == "group g1"
+    assert plain.pop3.delete_after_days == 14 and dict(plain.provenance)["pop3.delete_after_days"].layer == "user"
+    assert plain.pop3.leave_on_server is True
+    assert dict(plain.provenance)["pop3.leave_on_server"].layer == "profile desktop (built-in)"
+    assert plain.outgoing.host == "g1.example.com" and plain.outgoing.port == 465
+    assert override.check_interval_minutes == 50 and override.pop3.delete_after_days == 7
+    assert override.outgoing == type(override.outgoing)("smtp", "dev.example.com", 587, "starttls", "password")
+    src = dict(override.provenance)["servers.smtp.host"]
+    assert src.layer == "device d2" and src.location.line == 17
+
+
+def test_profiles_dir_overrides_and_adds_profiles(write_inventory, tmp_path):
+    folder = write_inventory(BASE + "profiles_dir: profiles\nusers:\n"
+                             "  - {email: a@example.com, devices: [desktop, kiosk]}\n")
+    (folder / "profiles").mkdir()
+    (folder / "profiles" / "desktop.yaml").write_text(
+        "settings: {protocol: pop3, clients: [thunderbird], bcc_self: false, fetch_automatically: true,\n"
+        "  check_interval_minutes: 3, pop3: {leave_on_server: true, delete_after_days: 60}}\n")
+    (folder / "profiles" / "kiosk.yaml").write_text(
+        "settings: {protocol: imap, clients: [thunderbird], bcc_self: true, fetch_automatically: false,\n"
+        "  check_interval_minutes: 60}\n")
+    desktop, kiosk = explain(folder, "a@example.com")
+    assert desktop.clients == ("thunderbird",) and desktop.pop3.delete_after_days == 60
+    assert kiosk.protocol == "imap" and kiosk.fetch_automatically is False
+    assert str(dict(kiosk.provenance)["protocol"]).startswith("profile kiosk (")
+
+
+def test_policy_lints(write_inventory):
+    folder = write_inventory(BASE + """users:
+  - {email: nodesk@example.com, devices: [laptop]}
+  - email: twopop@example.com
+    devices: [desktop, {name: d2, profile: desktop}, phone]
+  - email: deleter@example.com
+    settings: {pop3: {leave_on_server: false}}
+    devices: [desktop, {name: lap, profile: laptop, settings: {bcc_self: false}}]
+""")
+    inventory = load_inventory(folder)
+    codes = {(f.user, f.device, f.code) for f in inventory.findings}
+    assert ("nodesk@example.com", None, "no-archive") in codes
+    assert ("twopop@example.com", None, "multiple-pop3") in codes
+    assert ("deleter@example.com", "desktop", "pop3-deletes-mail") in codes
+    assert ("deleter@example.com", "lap", "no-bcc-to-archive") in codes
+    assert not any(f.user == "twopop@example.com" and f.code == "no-archive" for f in inventory.findings)
+
+
+def test_client_limitations_are_reported_in_manifest(tmp_path, write_inventory):
+    folder = write_inventory(BASE.replace("imap: {host: imap.example.com}",
+                                          "imap: {host: imap.example.com, security: starttls}") +
+                             "users:\n  - {email: a@example.com, devices: [desktop, laptop]}\n")
+    result = generate(folder, tmp_path / "out")
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    codes = {(w["device"], w["client"], w["code"]) for w in manifest["warnings"]}
+    assert ("laptop", "apple", "apple-no-bcc") in codes
+    assert ("laptop", "outlook", "outlook-no-bcc") in codes
+    assert ("laptop", "outlook", "outlook-incoming-starttls") in codes
+    assert ("desktop", "apple", "apple-no-pop-retention") in codes
+    # the Outlook file for the STARTTLS IMAP laptop is not produced, and the manifest says why
+    assert not (tmp_path / "out" / "a@example.com/laptop/outlook.prf").exists()
+    assert {a.client for a in result.artifacts if a.device == "laptop"} == {"thunderbird", "apple"}
+
+
+def test_csv_roster_equivalent_to_inline(write_inventory, tmp_path):
+    inline = write_inventory(BASE + """users:
+  - {email: c@example.com, name: "Carla O'Neill", login: carla, devices: [desktop, {name: ipad, profile: phone}]}
+""")
+    generate(inline, tmp_path / "inline")
+    shutil.rmtree(inline)
+    csv_folder = write_inventory(BASE + "users_file: users.csv\n", users__csv=(
+        "email,name,login,groups,devices\nc@example.com,Carla O'Neill,carla,,desktop;ipad:phone\n"))
+    generate(csv_folder, tmp_path / "csv")
+    assert _tree(tmp_path / "inline") == _tree(tmp_path / "csv")
+
+
+def test_insecure_needs_opt_in(write_inventory):
+    from generator import InventoryError
+
+    folder = write_inventory(BASE.replace("smtp: {host: smtp.example.com}",
+                                          "smtp: {host: smtp.example.com, security: none}") +
+                             "users:\n  - {email: a@example.com, devices: [desktop]}\n")
+    with pytest.raises(InventoryError, match="allow_insecure"):
+        load_inventory(folder)
+    (folder / "inventory.yaml").write_text((folder / "inventory.yaml").read_text().replace(
+        "security: none}", "security: none, allow_insecure: true}"))
+    inventory = load_inventory(folder)
+    assert inventory.devices[0].outgoing.port == 587
+    assert any(f.code == "insecure-connection" for f in inventory.findings)
