@@ -230,30 +230,20 @@ def _rows(device):
 def main() -> None:
     """Entry point: run the app, turning unexpected errors into a short message and exit code 3."""
     try:
-        app(standalone_mode=False)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err.print("aborted", markup=False)
-        sys.exit(1)
+        app()  # standalone: usage errors exit 2, typer.Exit carries our exit codes
     except KeyboardInterrupt:
         err.print("interrupted; the previous output is intact", markup=False)
         sys.exit(130)
-    except Exception as exc:  # click usage errors, our errors, and bugs
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, VerificationError):
-            err.print("internal error: a generated file failed its verification, so nothing was written. "
-                      "This is a bug in mailprofiles; please report it with the lines below.", markup=False)
-            for failure in exc.failures:
-                err.print(f"  {failure}", markup=False)
-            sys.exit(3)
-        if isinstance(exc, MailprofilesError):
-            err.print(f"error: {exc}", markup=False)
-            sys.exit(exc.exit_code)
+    except VerificationError as exc:
+        err.print("internal error: a generated file failed its verification, so nothing was written. "
+                  "This is a bug in mailprofiles; please report it with the lines below.", markup=False)
+        for failure in exc.failures:
+            err.print(f"  {failure}", markup=False)
+        sys.exit(3)
+    except MailprofilesError as exc:
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug: one paragraph, no locals, traceback only on request
         if _state["debug"]:
             import traceback
 

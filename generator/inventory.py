@@ -92,10 +92,11 @@ class _Resolver:
             raise InventoryError([Diagnostic("the inventory must be a mapping (organization:, servers:, users: ...)",
                                              doc.where(()))])
         self.doc = doc
-        schema_errors = schema_diagnostics(data, "inventory", doc.where)
+        schema_errors = schema_diagnostics(data, "inventory", doc.where, key_where=doc.where_key)
         self.errors.extend(schema_errors)
-        if schema_errors:
-            # Structure is wrong: report it, plus what can be checked on the raw users.
+        # Errors inside single users do not stop the other checks: those users are skipped, the rest go on.
+        self.bad_users = {self._user_index(d.field) for d in schema_errors}
+        if None in self.bad_users:
             raise InventoryError(self.errors)
         base = self.path.parent
         self.profiles = self._load_profiles(data, base)
@@ -118,6 +119,12 @@ class _Resolver:
         return Inventory(Organization(org["name"], org["identifier"]), tuple(devices), tuple(self.findings),
                          str(self.path))
 
+    @staticmethod
+    def _user_index(field: str) -> int | None:
+        if field.startswith("users[") and "]" in field:
+            return int(field[6:field.index("]")])
+        return None
+
     def _load_profiles(self, data: dict, base: Path) -> dict[str, _Profile]:
         profiles: dict[str, _Profile] = {}
         folders = [(data_dir("profiles"), "built-in")]
@@ -134,7 +141,7 @@ class _Resolver:
                 except InventoryError as exc:
                     self.errors.extend(exc.diagnostics)
                     continue
-                problems = schema_diagnostics(pdoc.data, "profile", pdoc.where)
+                problems = schema_diagnostics(pdoc.data, "profile", pdoc.where, key_where=pdoc.where_key)
                 if problems:
                     self.errors.extend(problems)
                     continue
@@ -164,6 +171,8 @@ class _Resolver:
     def _users(self, data: dict, base: Path) -> Iterator[_UserInput]:
         doc = self.doc
         for index, user in enumerate(data.get("users") or []):
+            if index in self.bad_users:
+                continue
             yield _UserInput(user, lambda p, i=index: doc.where(("users", i) + p),
                              lambda p, i=index: format_path(("users", i) + p), f"users[{index}]")
         if "users_file" in data:

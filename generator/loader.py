@@ -53,6 +53,12 @@ class Document:
     data: Any
     positions: dict
     file: str
+    key_positions: dict = None
+
+    def where_key(self, path: Path_t) -> Location:
+        """The position of the key that introduces ``path`` (falls back to its value)."""
+        loc = (self.key_positions or {}).get(tuple(path))
+        return loc if loc is not None else self.where(path)
 
     def where(self, path: Path_t) -> Location:
         """The position of ``path``, or of its nearest ancestor that has one."""
@@ -136,6 +142,7 @@ class _Converter:
         self.file = file
         self.limits = limits
         self.positions: dict = {}
+        self.key_positions: dict = {}
         self.problems: list[Diagnostic] = []
 
     def expanded_size(self, root) -> tuple[int, int]:
@@ -205,6 +212,7 @@ class _Converter:
                     hint=f"first defined at line {first.line}" if first else ""))
                 continue
             explicit.add(key)
+            self.key_positions[path + (key,)] = key_loc
             result[key] = self.convert(value_node, path + (key,))
         for key_node, value_node in merges:
             sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
@@ -247,7 +255,7 @@ def load_yaml_text(text: str, shown: str, limits: Limits = DEFAULT_LIMITS) -> Do
     finally:
         loader.dispose()
     if root is None:
-        return Document({}, {(): Location(shown, 1, 1)}, shown)
+        return Document({}, {(): Location(shown, 1, 1)}, shown, {})
     converter = _Converter(loader, shown, limits)
     expanded, unique = converter.expanded_size(root)
     if expanded - unique > limits.max_alias_expansion:
@@ -257,7 +265,7 @@ def load_yaml_text(text: str, shown: str, limits: Limits = DEFAULT_LIMITS) -> Do
     data = converter.convert(root, ())
     if converter.problems:
         raise InventoryError(converter.problems)
-    return Document(data, converter.positions, shown)
+    return Document(data, converter.positions, shown, converter.key_positions)
 
 
 # --------------------------------------------------------------------------- CSV

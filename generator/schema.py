@@ -48,12 +48,16 @@ Where = Callable[[tuple], Location]
 FieldName = Callable[[tuple], str]
 
 
-def schema_diagnostics(data: Any, kind: str, where: Where, field_name: FieldName = format_path) -> list[Diagnostic]:
-    """Every schema problem of ``data`` as diagnostics, with file positions."""
+def schema_diagnostics(data: Any, kind: str, where: Where, field_name: FieldName = format_path,
+                       key_where: Where | None = None) -> list[Diagnostic]:
+    """Every schema problem of ``data`` as diagnostics, with file positions.
+
+    ``key_where`` gives the position of a mapping key (for unknown keys); defaults to ``where``.
+    """
     out: list[Diagnostic] = []
     for error in validator(kind).iter_errors(data):
         for leaf in _leaves(error):
-            out.append(_diagnostic(leaf, where, field_name))
+            out.append(_diagnostic(leaf, where, field_name, key_where or where))
     return out
 
 
@@ -87,7 +91,7 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
-def _diagnostic(error: ValidationError, where: Where, field_name: FieldName) -> Diagnostic:
+def _diagnostic(error: ValidationError, where: Where, field_name: FieldName, key_where: Where) -> Diagnostic:
     path = tuple(error.absolute_path)
     kind = error.validator
     hint = ""
@@ -100,8 +104,8 @@ def _diagnostic(error: ValidationError, where: Where, field_name: FieldName) -> 
         message = f"unknown key {key!r}"
         hint = close_matches(key, allowed) or ("allowed keys: " + ", ".join(allowed))
         if len(extras) > 1:
-            return Diagnostic(message + f" (and {len(extras) - 1} more: {', '.join(map(repr, extras[1:]))})",
-                              where(path), field_name(path), hint)
+            message += f" (and {len(extras) - 1} more: {', '.join(map(repr, extras[1:]))})"
+        return Diagnostic(message, key_where(path), field_name(path), hint)
     elif kind == "required":
         missing = [k for k in error.validator_value if k not in error.instance]
         message = f"missing required key {missing[0]!r}" if missing else message

@@ -1,0 +1,103 @@
+"""The command line, run as a subprocess exactly as an admin would."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import BASE, EXAMPLES, ROOT
+
+
+def test_init_validate_generate_show(tmp_path, cli):
+    folder = tmp_path / "site"
+    result = cli("init", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert (folder / "inventory.yaml").exists() and (folder / "users.csv").exists()
+    assert cli("init", str(folder)).returncode == 1          # refuses to overwrite
+    result = cli("validate", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert "valid (4 users, 9 devices" in result.stdout
+    out = tmp_path / "out"
+    result = cli("generate", str(folder), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "created: anna@example.com/desktop/prefs.js" in result.stdout
+    assert "apple-no-bcc" in result.stderr
+    again = cli("generate", str(folder), "-o", str(out), "--json")
+    recap = json.loads(again.stdout)
+    assert recap["unchanged"] == 20 and recap["changed"] == 0 and recap["created"] == 0
+    assert recap["manifest_changed"] is False and recap["warnings"] == 10
+    shown = cli("show", str(folder), "anna@example.com", "--json")
+    data = json.loads(shown.stdout)
+    desktop = data[0]["settings"]
+    assert desktop["servers.smtp.host"]["value"] == "smtp2.example.com"
+    assert desktop["servers.smtp.host"]["source"].startswith("group sales (")
+    assert desktop["protocol"]["source"] == "profile desktop (built-in)"
+    text = cli("show", str(folder), "anna@example.com")
+    assert text.returncode == 0 and "group sales" in text.stdout
+    assert cli("show", str(folder), "nobody@example.com").returncode == 1
+
+
+def test_check_and_diff_through_cli(tmp_path, cli):
+    out = tmp_path / "out"
+    result = cli("generate", str(EXAMPLES), "-o", str(out), "--check")
+    assert result.returncode == 0 and not out.exists()
+    assert "check mode" in result.stdout
+    cli("generate", str(EXAMPLES), "-o", str(out))
+    inv = tmp_path / "inv.yaml"
+    inv.write_text((EXAMPLES / "inventory.yaml").read_text().replace("users_file: users.csv\n", "")
+                   .replace("Anna Muster", "Anna Muster-Beispiel"))
+    result = cli("generate", str(inv), "-o", str(out), "--check", "--diff")
+    assert result.returncode == 0
+    assert "+user_pref(\"mail.identity.id1.fullName\", \"Anna Muster-Beispiel\");" in result.stdout
+    assert "removed: ben@example.com/desktop/prefs.js" in result.stdout
+    assert (out / "ben@example.com/desktop/prefs.js").exists()
+
+
+def test_validate_reports_every_problem_with_position(tmp_path, cli, write_inventory):
+    folder = write_inventory(BASE + """users:
+  - email: a@example.com
+    devices: [dekstop]
+  - email: b@example.com
+    devices: [desktop]
+    colour: blue
+""")
+    result = cli("validate", str(folder))
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert any(":8:15: users[0].devices[0].profile: 'dekstop' is not a device profile (did you mean 'desktop'?)" in l
+               for l in lines), result.stderr
+    assert any(":11:5: users[1].colour: unknown key 'colour'" in l for l in lines), result.stderr
+    assert "Traceback" not in result.stderr
+    as_json = cli("validate", str(folder), "--format", "json")
+    data = json.loads(as_json.stdout)
+    assert as_json.returncode == 1 and data["valid"] is False and len(data["errors"]) == 2
+    assert data["errors"][0]["line"] == 8 and data["errors"][0]["field"] == "users[0].devices[0].profile"
+
+
+def test_usage_errors_exit_2(cli, tmp_path):
+    assert cli("generate", str(EXAMPLES)).returncode == 2             # missing -o
+    assert cli("validate", str(EXAMPLES), "--format", "xml").returncode == 2
+    assert cli("frobnicate").returncode == 2
+
+
+def test_version_and_module_entry_point(cli):
+    result = cli("--version")
+    assert result.returncode == 0 and result.stdout.startswith("mailprofiles ")
+
+
+def test_installed_package_works_from_another_directory(tmp_path):
+    """Templates, schemas and profiles ship in the package: run from a folder unrelated to the source tree."""
+    where = subprocess.run([sys.executable, "-c", "import generator, sys; print(generator.__file__)"],
+                           cwd=tmp_path, capture_output=True, text=True)
+    if where.returncode != 0:
+        import pytest
+        pytest.skip("mailprofiles is not installed in this interpreter (run the README's install command)")
+    package = where.stdout.strip()
+    assert not package.startswith(str(ROOT)), "tests must run against the installed wheel, not the source tree"
+    result = subprocess.run([sys.executable, "-m", "generator", "init", "site"], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    result = subprocess.run([sys.executable, "-m", "generator", "generate", "site", "-o", "out"], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "manifest.json").exists()
