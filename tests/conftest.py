@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
@@ -10,6 +11,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+try:  # the installed package (CI installs the wheel); a source checkout works too
+    import generator  # noqa: F401
+    INSTALLED = True
+except ImportError:
+    sys.path.insert(0, str(ROOT))
+    INSTALLED = False
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 120):
@@ -17,9 +24,12 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
     full_env = dict(os.environ)
     full_env.pop("COLUMNS", None)
     full_env["COLUMNS"] = "200"
+    if not INSTALLED:
+        full_env["PYTHONPATH"] = str(ROOT)
     if env:
         full_env.update(env)
-    return subprocess.run([sys.executable, "-m", "generator", *args], cwd=cwd, env=full_env,
+    # Run outside the source tree so that the installed package is what runs.
+    return subprocess.run([sys.executable, "-m", "generator", *args], cwd=cwd or tempfile.gettempdir(), env=full_env,
                           capture_output=True, text=True, timeout=timeout)
 
 
