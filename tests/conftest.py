@@ -58,3 +58,28 @@ servers:
   pop3: {host: pop.example.com}
   smtp: {host: smtp.example.com}
 """
+
+
+@pytest.fixture(scope="session")
+def mail_servers(tmp_path_factory):
+    """Dovecot and SMTP on 127.0.0.1 with a test CA. Fails (not skips) in CI when Dovecot is missing."""
+    from mailservers import Dovecot, Pki, SmtpServer
+
+    import shutil
+    import tempfile
+
+    # Dovecot's unprivileged processes must traverse the folder: a world-readable one of its own.
+    folder = Path(tempfile.mkdtemp(prefix="mailprofiles-servers-"))
+    os.chmod(folder, 0o755)
+    try:
+        pki = Pki(folder / "pki").make()
+        dovecot = Dovecot(folder / "dovecot", pki).start()
+    except RuntimeError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(exc))
+    smtp = SmtpServer(pki).start()
+    yield {"pki": pki, "dovecot": dovecot, "smtp": smtp, "folder": folder}
+    smtp.stop()
+    dovecot.stop()
+    shutil.rmtree(folder, ignore_errors=True)

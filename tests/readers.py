@@ -54,3 +54,56 @@ def read_prf(data: bytes) -> dict:
 
 def read_plist(data: bytes) -> dict:
     return plistlib.loads(data)
+
+
+IMPLICIT_PORTS = {993, 995, 465}
+PLAIN_PORTS = {143, 110, 25, 587}
+
+
+def connection_settings(client: str, data: bytes) -> dict:
+    """What a client reads from the file: per direction (protocol, host, port, mode, login).
+
+    ``mode`` is ssl, starttls or none; for Apple, whose payload only has a TLS on/off switch, it is
+    "tls" on ports other than the standard ones (the device decides, so the test tries both).
+    """
+    if client == "thunderbird":
+        prefs = read_prefs(data)
+        server = prefs[f"mail.account.{prefs['mail.accountmanager.accounts']}.server"]
+        identity = prefs[f"mail.account.{prefs['mail.accountmanager.accounts']}.identities"]
+        smtp = prefs[f"mail.identity.{identity}.smtpServer"]
+        modes = {0: "none", 2: "starttls", 3: "ssl"}
+        return {
+            "incoming": (prefs[f"mail.server.{server}.type"], prefs[f"mail.server.{server}.hostname"],
+                         prefs[f"mail.server.{server}.port"], modes[prefs[f"mail.server.{server}.socketType"]],
+                         prefs[f"mail.server.{server}.userName"]),
+            "outgoing": ("smtp", prefs[f"mail.smtpserver.{smtp}.hostname"], prefs[f"mail.smtpserver.{smtp}.port"],
+                         modes[prefs[f"mail.smtpserver.{smtp}.try_ssl"]], prefs[f"mail.smtpserver.{smtp}.username"]),
+        }
+    if client == "apple":
+        mail = read_plist(data)["PayloadContent"][0]
+
+        def mode(use_ssl: bool, port: int) -> str:
+            if not use_ssl:
+                return "none"
+            return "ssl" if port in IMPLICIT_PORTS else "starttls" if port in PLAIN_PORTS else "tls"
+
+        protocol = {"EmailTypeIMAP": "imap", "EmailTypePOP": "pop3"}[mail["EmailAccountType"]]
+        return {
+            "incoming": (protocol, mail["IncomingMailServerHostName"], mail["IncomingMailServerPortNumber"],
+                         mode(mail["IncomingMailServerUseSSL"], mail["IncomingMailServerPortNumber"]),
+                         mail["IncomingMailServerUsername"]),
+            "outgoing": ("smtp", mail["OutgoingMailServerHostName"], mail["OutgoingMailServerPortNumber"],
+                         mode(mail["OutgoingMailServerUseSSL"], mail["OutgoingMailServerPortNumber"]),
+                         mail["OutgoingMailServerUsername"]),
+        }
+    prf = read_prf(data)
+    token = prf["internet account list"]["account1"]
+    account = prf["account1"]
+    p = {"I_Mail": "pop3", "IMAP_I_Mail": "imap"}[token]
+    return {
+        "incoming": (p, account[f"{p}server"], int(account[f"{p}port"]),
+                     {"0": "none", "1": "ssl"}[account[f"{p}usessl"]], account[f"{p}username"]),
+        "outgoing": ("smtp", account["smtpserver"], int(account["smtpport"]),
+                     {"0": "none", "1": "ssl", "2": "starttls"}[account["smtpsecureconnection"]],
+                     account["smtpusername"] if account.get("smtpauthmethod") == "1" else account[f"{p}username"]),
+    }
