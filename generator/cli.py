@@ -15,6 +15,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from . import __version__
 from .errors import InventoryError, MailprofilesError, VerificationError
@@ -225,6 +226,53 @@ def _rows(device):
                             "default (the email address)"))]
     rows += [(key, (value, sources.get(key, "default"))) for key, value in values.items()]
     return rows
+
+
+@app.command("check-servers")
+def check_servers(inventory: Path = typer.Argument(..., help="Inventory file, or a folder holding inventory.yaml."),
+                  ca_file: Optional[Path] = typer.Option(None, "--ca-file", exists=True, dir_okay=False,
+                                                         help="Trust this CA bundle instead of the system store."),
+                  timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds per network step."),
+                  login: Optional[str] = typer.Option(None, "--login", help="Also log in as this user."),
+                  password_env: Optional[str] = typer.Option(
+                      None, "--password-env", help="Name of the environment variable holding the password."),
+                  as_json: bool = typer.Option(False, "--json", help="Print the results as JSON.")) -> None:
+    """Check that every server of the inventory answers as the generated files expect."""
+    import os
+
+    from .inventory import load_inventory
+    from .servers import FAILED, check_servers as run
+
+    if login and not password_env:
+        raise typer.BadParameter("--login needs --password-env (the password never goes on the command line)",
+                                 param_hint="--login")
+    password = None
+    if password_env:
+        if password_env not in os.environ:
+            raise typer.BadParameter(f"environment variable {password_env!r} is not set",
+                                     param_hint="--password-env")
+        password = os.environ[password_env]
+    try:
+        inv = load_inventory(inventory)
+    except InventoryError as exc:
+        _fail_input(exc)
+        return
+    results = run(inv, ca_file=str(ca_file) if ca_file else None, timeout=timeout, login=login, password=password)
+    failed = any(r.status == FAILED for r in results)
+    if as_json:
+        print(json.dumps({"ok": not failed, "servers": [r.to_json() for r in results]}, indent=2))
+    else:
+        table = Table(show_edge=False)
+        for column in ("protocol", "host", "port", "security", "status", "reason"):
+            table.add_column(column)
+        styles = {"ok": "green", "warning": "yellow", "failed": "red"}
+        for r in results:
+            e = r.endpoint
+            table.add_row(e.protocol, e.host, str(e.port), e.security,
+                          Text(r.status, style=styles[r.status]), Text(r.reason))
+        out.print(table)
+    if failed:
+        raise typer.Exit(1)
 
 
 def main() -> None:

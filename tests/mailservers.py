@@ -162,6 +162,7 @@ ssl_key = <{self.pki.key_file}
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = yes
 auth_mechanisms = plain login
+auth_failure_delay = 0
 first_valid_uid = 1
 mail_location = maildir:~/Maildir
 pop3_uidl_format = %08Xu%08Xv
@@ -300,3 +301,18 @@ class SilentServer:
         for conn in self.clients:
             conn.close()
         self.sock.close()
+
+
+def smtp_with_certificate(pki: Pki, cert: Path):
+    """An implicit-TLS SMTP server presenting ``cert`` (for trust and host-name failures)."""
+    from aiosmtpd.controller import Controller
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port, ssl_context=pki.server_context(cert),
+                            server_hostname="localhost")
+    controller.start()
+    return controller, port

@@ -1,0 +1,255 @@
+"""``check-servers``: do the inventory's servers answer as the generated files will expect?
+
+For every distinct (protocol, host, port, security): connect with a timeout, do implicit TLS
+or STARTTLS as configured, verify the certificate chain and the host name, read the greeting
+and the capabilities, check that a password mechanism is offered after TLS, and optionally
+log in. The result is a list of rows; nothing is printed here.
+"""
+from __future__ import annotations
+
+import imaplib
+import poplib
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass
+
+from .model import Inventory
+
+OK, WARNING, FAILED = "ok", "warning", "failed"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    protocol: str
+    host: str
+    port: int
+    security: str
+
+
+@dataclass(frozen=True)
+class ServerCheck:
+    endpoint: Endpoint
+    status: str             # ok | warning | failed
+    reason: str
+    details: tuple[str, ...] = ()
+
+    def to_json(self) -> dict:
+        e = self.endpoint
+        return {"protocol": e.protocol, "host": e.host, "port": e.port, "security": e.security,
+                "status": self.status, "reason": self.reason, "details": list(self.details)}
+
+
+class _Failed(Exception):
+    pass
+
+
+def endpoints(inventory: Inventory) -> list[Endpoint]:
+    """Every distinct server the inventory's devices use, in a stable order."""
+    found = set()
+    for device in inventory.devices:
+        for server in (device.incoming, device.outgoing):
+            found.add(Endpoint(server.protocol, server.host, server.port, server.security))
+    return sorted(found, key=lambda e: (e.protocol, e.host, e.port, e.security))
+
+
+def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
+    """Chain and host-name verification, against the system store or ``ca_file``."""
+    context = ssl.create_default_context(cafile=ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def _explain(exc: BaseException, endpoint: Endpoint, timeout: float, stage: str) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        message = exc.verify_message or str(exc)
+        if "mismatch" in message.lower():
+            return f"the certificate does not name {endpoint.host} ({message})"
+        if "expired" in message.lower():
+            return f"the certificate has expired ({message})"
+        return f"the certificate is not trusted ({message}); pass --ca-file if a private CA signed it"
+    if isinstance(exc, ssl.SSLError):
+        reason = exc.reason or str(exc)
+        if reason in ("WRONG_VERSION_NUMBER", "UNEXPECTED_EOF_WHILE_READING", "RECORD_LAYER_FAILURE") or \
+                "wrong version" in str(exc).lower():
+            return (f"TLS handshake failed ({reason}): the port does not speak implicit TLS; "
+                    "is it a STARTTLS or plain port (security: starttls)?")
+        return f"TLS handshake failed: {reason}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused: nothing listens on port {endpoint.port}"
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        if stage == "greeting" and endpoint.security != "ssl":
+            return (f"no greeting within {timeout:g} s; a server that waits silently usually expects "
+                    "implicit TLS (security: ssl)")
+        return f"no answer within {timeout:g} s during {stage}"
+    if isinstance(exc, socket.gaierror):
+        return f"host name {endpoint.host} does not resolve ({exc.strerror})"
+    if isinstance(exc, OSError):
+        return f"network error during {stage}: {exc.strerror or exc}"
+    return f"{stage} failed: {exc}"
+
+
+def check_endpoint(endpoint: Endpoint, *, context: ssl.SSLContext, timeout: float = 10.0,
+                   login: str | None = None, password: str | None = None) -> ServerCheck:
+    stage = "connect"
+    details: list[str] = []
+    warnings: list[str] = []
+    try:
+        checker = {"imap": _check_imap, "pop3": _check_pop3, "smtp": _check_smtp}[endpoint.protocol]
+        stage = "greeting"
+        checker(endpoint, context, timeout, login, password, details, warnings)
+    except _Failed as exc:
+        return ServerCheck(endpoint, FAILED, str(exc), tuple(details))
+    except (OSError, ssl.SSLError) as exc:
+        return ServerCheck(endpoint, FAILED, _explain(exc, endpoint, timeout, _stage(details, stage)),
+                           tuple(details))
+    except (imaplib.IMAP4.error, poplib.error_proto, smtplib.SMTPException, EOFError) as exc:
+        text = exc.args[0] if exc.args else exc
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        return ServerCheck(endpoint, FAILED, f"protocol error: {text}", tuple(details))
+    if endpoint.security == "none":
+        warnings.append("the connection is not encrypted")
+    if warnings:
+        return ServerCheck(endpoint, WARNING, "; ".join(warnings), tuple(details))
+    return ServerCheck(endpoint, OK, "answers as configured" + (", login ok" if login else ""), tuple(details))
+
+
+def _stage(details: list[str], default: str) -> str:
+    return "greeting" if not details else default if default != "greeting" else "the session"
+
+
+def _greeting_problem(protocol: str, greeting: bytes) -> str | None:
+    prefix = {"imap": b"* OK", "pop3": b"+OK", "smtp": b"220"}[protocol]
+    if not greeting.startswith(prefix):
+        return (f"unexpected greeting {greeting[:60]!r}: this is not a {protocol.upper()} server "
+                f"(wrong port?)")
+    return None
+
+
+def _read_greeting(endpoint: Endpoint, context: ssl.SSLContext, timeout: float) -> tuple[socket.socket, bytes]:
+    """Open the connection (TLS first when implicit) and read the first line."""
+    raw = socket.create_connection((endpoint.host, endpoint.port), timeout=timeout)
+    try:
+        sock = context.wrap_socket(raw, server_hostname=endpoint.host) if endpoint.security == "ssl" else raw
+        data = b""
+        while not data.endswith(b"\n") and len(data) < 4096:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return sock, data
+    except BaseException:
+        raw.close()
+        raise
+
+
+def _check_imap(e: Endpoint, context, timeout, login, password, details, warnings) -> None:
+    sock, greeting = _read_greeting(e, context, timeout)
+    sock.close()
+    problem = _greeting_problem("imap", greeting)
+    if problem:
+        raise _Failed(problem)
+    details.append(f"greeting: {greeting.strip()[:80].decode('utf-8', 'replace')}")
+    if e.security == "ssl":
+        conn = imaplib.IMAP4_SSL(e.host, e.port, ssl_context=context, timeout=timeout)
+    else:
+        conn = imaplib.IMAP4(e.host, e.port, timeout=timeout)
+        if e.security == "starttls":
+            if "STARTTLS" not in conn.capabilities:
+                raise _Failed("STARTTLS is not offered")
+            conn.starttls(context)
+    try:
+        caps = set(conn.capabilities)
+        details.append("capabilities: " + " ".join(sorted(caps)))
+        if "LOGINDISABLED" in caps or not ({"AUTH=PLAIN", "AUTH=LOGIN"} & caps or "IMAP4REV1" in caps):
+            raise _Failed("no password login is offered after TLS (LOGINDISABLED)")
+        if login:
+            try:
+                conn.login(login, password or "")
+            except imaplib.IMAP4.error as exc:
+                raise _Failed(f"login as {login} refused: {exc}") from None
+            details.append(f"login as {login}: ok")
+    finally:
+        try:
+            conn.logout()
+        except (OSError, imaplib.IMAP4.error):
+            pass
+
+
+def _check_pop3(e: Endpoint, context, timeout, login, password, details, warnings) -> None:
+    sock, greeting = _read_greeting(e, context, timeout)
+    sock.close()
+    problem = _greeting_problem("pop3", greeting)
+    if problem:
+        raise _Failed(problem)
+    details.append(f"greeting: {greeting.strip()[:80].decode('utf-8', 'replace')}")
+    if e.security == "ssl":
+        conn = poplib.POP3_SSL(e.host, e.port, context=context, timeout=timeout)
+    else:
+        conn = poplib.POP3(e.host, e.port, timeout=timeout)
+        if e.security == "starttls":
+            if "STLS" not in conn.capa():
+                raise _Failed("STARTTLS (STLS) is not offered")
+            conn.stls(context)
+    try:
+        caps = conn.capa()
+        details.append("capabilities: " + " ".join(sorted(caps)))
+        sasl = set(caps.get("SASL", []))
+        if "USER" not in caps and not ({"PLAIN", "LOGIN"} & sasl):
+            raise _Failed("no password login (USER or SASL PLAIN/LOGIN) is offered after TLS")
+        if login:
+            try:
+                conn.user(login)
+                conn.pass_(password or "")
+            except poplib.error_proto as exc:
+                raise _Failed(f"login as {login} refused: {exc}") from None
+            details.append(f"login as {login}: ok")
+    finally:
+        try:
+            conn.quit()
+        except (OSError, poplib.error_proto):
+            pass
+
+
+def _check_smtp(e: Endpoint, context, timeout, login, password, details, warnings) -> None:
+    sock, greeting = _read_greeting(e, context, timeout)
+    sock.close()
+    problem = _greeting_problem("smtp", greeting)
+    if problem:
+        raise _Failed(problem)
+    details.append(f"greeting: {greeting.strip()[:80].decode('utf-8', 'replace')}")
+    if e.security == "ssl":
+        conn = smtplib.SMTP_SSL(e.host, e.port, context=context, timeout=timeout)
+    else:
+        conn = smtplib.SMTP(e.host, e.port, timeout=timeout)
+    try:
+        conn.ehlo()
+        if e.security == "starttls":
+            if not conn.has_extn("starttls"):
+                raise _Failed("STARTTLS is not offered")
+            conn.starttls(context=context)
+            conn.ehlo()
+        auth = conn.esmtp_features.get("auth", "").upper().split()
+        details.append("AUTH: " + (" ".join(auth) or "(none)"))
+        if not {"PLAIN", "LOGIN"} & set(auth):
+            raise _Failed("no password AUTH mechanism (PLAIN/LOGIN) is offered after TLS")
+        if login:
+            try:
+                conn.login(login, password or "")
+            except smtplib.SMTPAuthenticationError as exc:
+                raise _Failed(f"login as {login} refused: {exc.smtp_code} {exc.smtp_error!r}") from None
+            details.append(f"login as {login}: ok")
+    finally:
+        try:
+            conn.quit()
+        except (OSError, smtplib.SMTPException):
+            pass
+
+
+def check_servers(inventory: Inventory, *, ca_file: str | None = None, timeout: float = 10.0,
+                  login: str | None = None, password: str | None = None) -> list[ServerCheck]:
+    """One :class:`ServerCheck` per distinct server of the inventory."""
+    context = tls_context(ca_file)
+    return [check_endpoint(e, context=context, timeout=timeout, login=login, password=password)
+            for e in endpoints(inventory)]
