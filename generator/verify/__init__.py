@@ -19,6 +19,8 @@ def verify_artifact(client: str, content: bytes, org: Organization, device: Devi
         return VERIFIERS[client].verify(content, org, device)
     except VerifyFailure as exc:
         return [str(exc)]
+    except (KeyError, TypeError, ValueError) as exc:
+        return [f"the file cannot be read back: {type(exc).__name__}: {exc}"]
 
 
 def read_settings(client: str, content: bytes) -> Settings:

@@ -123,6 +123,8 @@ def verify(content: bytes, org: Organization, device: Device) -> list[str]:
     for key in ("IncomingPassword", "OutgoingPassword"):
         if key in mail:
             problems.append(f"{key} must not be written")
+    if problems:
+        return problems
     settings = read_settings(content)
     want_in, want_out = device.incoming, device.outgoing
     got_in, got_out = settings.incoming, settings.outgoing
