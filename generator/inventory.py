@@ -96,8 +96,17 @@ class _Resolver:
         self.errors.extend(schema_errors)
         # Errors inside single users do not stop the other checks: those users are skipped, the rest go on.
         self.bad_users = {self._user_index(d.field) for d in schema_errors}
-        if None in self.bad_users:
-            raise InventoryError(self.errors)
+        # Errors outside the users: still check every user, but resolve no device from a broken base.
+        self.resolve_devices = None not in self.bad_users
+        try:
+            return self._run(data)
+        except (KeyError, TypeError, AttributeError, ValueError):
+            if self.resolve_devices:
+                raise
+            raise InventoryError(self.errors) from None
+
+    def _run(self, data: dict) -> Inventory:
+        doc = self.doc
         base = self.path.parent
         self.profiles = self._load_profiles(data, base)
         self._check_organization(data["organization"])
@@ -181,7 +190,8 @@ class _Resolver:
             try:
                 for row in iter_csv_users(csv_path, shown, self.limits):
                     where = (lambda p, r=row: r.where(p[0] if p else None))
-                    field = (lambda p, r=row: f"row {r.row}, column {p[0]!r}" + (format_path(p[1:]) if len(p) > 1 else "")
+                    field = (lambda p, r=row: f"row {r.row}, column {p[0]!r}" +
+                             (f", entry {p[1] + 1}" if len(p) > 1 and isinstance(p[1], int) else "")
                              if p else f"row {r.row}")
                     problems = schema_diagnostics(row.data, "user", where, field)
                     if problems:
@@ -223,7 +233,9 @@ class _Resolver:
         else:
             seen_emails[folded] = here
         login_key = login.casefold()
-        if login_key in seen_logins and seen_logins[login_key] != here:
+        if not ok:
+            pass  # an invalid or duplicate email: a login clash would only repeat it
+        elif login_key in seen_logins and seen_logins[login_key] != here:
             self.error(f"login {login!r} is used twice", ui.where(("login",) if "login" in data else ("email",)),
                        ui.field(("login",)), f"first used at {seen_logins[login_key]}")
             ok = False
@@ -265,7 +277,7 @@ class _Resolver:
                 continue
             self._check_server_blocks(entry.get("servers"), lambda p, dp=dpath: ui.where(dp + ("servers",) + p),
                                       dpath + ("servers",))
-            if not ok:
+            if not ok or not self.resolve_devices:
                 continue
             device = self._device(ui, user, entry, dpath, name)
             if device is not None:
@@ -338,7 +350,7 @@ class _Resolver:
                 device: str) -> Server | None:
         prefix = f"servers.{proto}."
         if prefix + "host" not in values:
-            self.error(f"no {proto} server is defined for this device (servers.{proto}.host)", dev_loc, dev_field,
+            self.error(f"no {proto} server is defined for this device", dev_loc, dev_field,
                        f"add servers.{proto} to the inventory, a group, the user or the device")
             return None
         for key, default in SERVER_DEFAULTS.items():
@@ -351,8 +363,8 @@ class _Resolver:
         sec_src = values[prefix + "security"][1]
         if security == "none":
             if not values[prefix + "allow_insecure"][0]:
-                self.error(f"security 'none' sends passwords in clear text and needs 'allow_insecure: true' "
-                           f"next to it (servers.{proto})", sec_src.location or dev_loc,
+                self.error("security 'none' sends passwords in clear text and needs 'allow_insecure: true' "
+                           "next to it", sec_src.location or dev_loc,
                            f"servers.{proto}.security")
                 return None
             self.findings.append(Finding("insecure-connection",
