@@ -238,7 +238,14 @@ def load_yaml(path: Path, kind: str = "inventory", limits: Limits = DEFAULT_LIMI
 
 def load_yaml_text(text: str, shown: str, limits: Limits = DEFAULT_LIMITS) -> Document:
     loader_cls = type("Loader", (_DepthLimitedLoader,), {"max_depth": limits.max_depth})
-    loader = loader_cls(text)
+    try:
+        loader = loader_cls(text)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise InventoryError([Diagnostic(
+            f"YAML syntax error: the character U+{exc.character:04X} is not allowed in YAML",
+            Location(shown, line, col), hint="remove control characters; write them as escapes if meant")]) from None
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
