@@ -1,0 +1,136 @@
+"""Nothing lost: a run killed at any moment leaves a complete, consistent output."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import BASE, INSTALLED, ROOT
+from generator import InventoryError, generate
+
+USERS = 200
+
+
+def _write(folder: Path, smtp: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "inventory.yaml").write_text(BASE.replace("smtp.example.com", smtp) + "users_file: users.csv\n")
+    rows = "".join(f"user{i}@example.com,User {i},,,desktop;laptop\n" for i in range(USERS))
+    (folder / "users.csv").write_text("email,name,login,groups,devices\n" + rows)
+    return folder
+
+
+def _consistent(out: Path) -> dict:
+    """The manifest's artifacts all exist with their hashes; returns path -> sha."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    found = {}
+    for entry in manifest["artifacts"]:
+        data = (out / entry["path"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"], entry["path"]
+        found[entry["path"]] = entry["sha256"]
+    return found
+
+
+def _files(out: Path) -> dict:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+
+def _no_strays(out: Path) -> None:
+    leftovers = [p.name for p in out.parent.iterdir() if "mailprofiles-" in p.name]
+    assert leftovers == [], leftovers
+    assert not [p for p in out.rglob("*.tmp")]
+
+
+def test_kill_at_many_points_never_loses_output(tmp_path):
+    old_inv = _write(tmp_path / "old", "smtp.example.com")
+    new_inv = _write(tmp_path / "new", "smtp-new.example.com")
+    base_out = tmp_path / "base" / "out"
+    generate(old_inv, base_out)
+    (base_out / "admin-notes.txt").write_text("not ours")
+    old_files = _files(base_out)
+    reference = tmp_path / "reference" / "out"
+    shutil.copytree(base_out, reference)
+    started = time.monotonic()
+    generate(new_inv, reference)
+    full = time.monotonic() - started
+    new_files = _files(reference)
+    assert new_files != old_files
+
+    env = dict(os.environ)
+    if not INSTALLED:
+        env["PYTHONPATH"] = str(ROOT)
+    outcomes = set()
+    # Kill points spread over a whole run in a subprocess (start-up included), plus one after it ends.
+    for attempt, fraction in enumerate((0.2, 0.4, 0.6, 0.75, 0.85, 0.95, 1.05, 1.3, 2.5)):
+        out = tmp_path / f"run{attempt}" / "out"
+        shutil.copytree(base_out, out)
+        proc = subprocess.Popen([sys.executable, "-m", "generator", "generate", str(new_inv), "-o", str(out)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=tmp_path)
+        time.sleep(fraction * (full + 0.6))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        journal = out.parent / f".{out.name}.mailprofiles-staging" / "journal.json"
+        if journal.exists():
+            outcomes.add("committed")       # past the commit point: the next run completes it
+        elif _files(out) == new_files:
+            outcomes.add("finished")
+        else:
+            outcomes.add("untouched")
+            assert _files(out) == old_files, "a run killed before its commit point changed the output"
+            _consistent(out)
+        # The next run (here with the same new inventory) leaves a consistent output and no strays.
+        result = generate(new_inv, out)
+        assert _files(out) == new_files
+        assert (out / "admin-notes.txt").read_text() == "not ours"
+        _consistent(out)
+        _no_strays(out)
+        if outcomes == {"committed"}:
+            assert result.notes == ("completed an interrupted run",)
+    assert "untouched" in outcomes and "finished" in outcomes, outcomes
+
+
+def test_failed_run_leaves_previous_output_and_no_staging(tmp_path):
+    inv = _write(tmp_path / "inv", "smtp.example.com")
+    out = tmp_path / "out"
+    generate(inv, out)
+    before = _files(out)
+    (inv / "users.csv").write_text((inv / "users.csv").read_text() + "broken,,,,desktop\n")
+    try:
+        generate(inv, out)
+    except InventoryError:
+        pass
+    else:
+        raise AssertionError("the broken roster was accepted")
+    assert _files(out) == before
+    _no_strays(out)
+
+
+def test_interrupted_commit_is_completed_by_the_next_run(tmp_path, monkeypatch):
+    """Simulate a kill right after the commit point: the journal is replayed by the next run."""
+    from generator import writer
+
+    inv = _write(tmp_path / "inv", "smtp.example.com")
+    out = tmp_path / "out"
+    generate(inv, out)
+    inv2 = _write(tmp_path / "inv2", "smtp2.example.com")
+
+    def die(out_dir, stage):
+        raise KeyboardInterrupt  # as abrupt as a kill, after the journal was flushed
+
+    monkeypatch.setattr(writer, "apply_journal", die)
+    try:
+        generate(inv2, out)
+    except KeyboardInterrupt:
+        pass
+    monkeypatch.undo()
+    assert (out.parent / f".{out.name}.mailprofiles-staging" / "journal.json").exists()
+    result = generate(inv2, out)
+    assert result.notes == ("completed an interrupted run",)
+    assert result.count("unchanged") == USERS * 6
+    _consistent(out)
+    _no_strays(out)
