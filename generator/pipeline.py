@@ -133,7 +133,6 @@ def _run(inventory: Inventory, out: Path, patterns: list[str] | None, check: boo
     changes: list[Change] = []
     findings: list[Finding] = list(inventory.findings)
     produced: set[str] = set()
-    scope_keys: set[tuple[str, str]] = set()
     failures: list[str] = []
     path_errors: list[Diagnostic] = []
     selected = [d for d in inventory.devices if matches_limit(d, patterns)]
@@ -145,7 +144,6 @@ def _run(inventory: Inventory, out: Path, patterns: list[str] | None, check: boo
     try:
         for done, device in enumerate(selected, start=1):
             _, skipped = device_findings(inventory, device)
-            scope_keys.add((device.user.email.casefold(), device.name.casefold()))
             rendered: dict[str, bytes] = {}
             for client in device.clients:
                 if client in skipped:
@@ -192,14 +190,15 @@ def _run(inventory: Inventory, out: Path, patterns: list[str] | None, check: boo
             raise VerificationError(failures)
         # Artifacts of the previous run that this run no longer produces.
         carried = []
+        out_of_scope = {(d.user.email.casefold(), d.name.casefold(), d.protocol, client)
+                        for d in inventory.devices if id(d) not in in_scope for client in d.clients}
         for entry in previous["artifacts"]:
-            path = entry.get("path") if isinstance(entry, dict) else None
-            if not isinstance(path, str) or path in produced:
+            path = entry["path"]
+            if path in produced:
                 continue
-            key = (str(entry.get("user", "")).casefold(), str(entry.get("device", "")).casefold())
-            if patterns and key not in scope_keys and any(
-                    (d.user.email.casefold(), d.name.casefold()) == key and d.protocol == entry.get("protocol")
-                    for d in inventory.devices if id(d) not in in_scope):
+            key = (str(entry.get("user", "")).casefold(), str(entry.get("device", "")).casefold(),
+                   entry.get("protocol"), entry.get("client"))
+            if patterns and key in out_of_scope:
                 carried.append(entry)     # outside --limit: left as it is
                 continue
             if (out / path).exists():

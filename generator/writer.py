@@ -73,7 +73,16 @@ def read_manifest(out: Path) -> dict | None:
         return None
     if not isinstance(data, dict) or data.get("version") != 1 or not isinstance(data.get("artifacts"), list):
         return None
+    # Only entries that name a file inside the output folder count; a tampered path is ignored.
+    data["artifacts"] = [entry for entry in data["artifacts"]
+                         if isinstance(entry, dict) and isinstance(entry.get("path"), str) and _safe(entry["path"])]
     return data
+
+
+def _safe(relative: str) -> bool:
+    parts = relative.split("/")
+    return not (relative.startswith("/") or "\\" in relative or ":" in parts[0]
+                or any(p in ("", ".", "..") for p in parts))
 
 
 def manifest_bytes(manifest: dict) -> bytes:
@@ -82,10 +91,9 @@ def manifest_bytes(manifest: dict) -> bytes:
 
 def _inside(out: Path, relative: str) -> Path:
     """``out/relative``, refusing anything that would leave ``out``."""
-    parts = relative.split("/")
-    if relative.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in relative:
+    if not _safe(relative):
         raise OutputError(f"refusing unsafe path {relative!r} in the manifest")
-    return out.joinpath(*parts)
+    return out.joinpath(*relative.split("/"))
 
 
 class Stage:

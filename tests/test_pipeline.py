@@ -319,3 +319,19 @@ def test_insecure_needs_opt_in(write_inventory):
     inventory = load_inventory(folder)
     assert inventory.devices[0].outgoing.port == 587
     assert any(f.code == "insecure-connection" for f in inventory.findings)
+
+
+def test_tampered_manifest_cannot_delete_outside_the_output(tmp_path):
+    out = tmp_path / "out"
+    generate(EXAMPLES, out)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    manifest = json.loads((out / "manifest.json").read_text())
+    for evil in ("../victim.txt", "/etc/hostname", "a/../../victim.txt", "C:\\victim.txt"):
+        manifest["artifacts"].append({"user": "x@example.com", "device": "d", "profile": "desktop",
+                                      "client": "thunderbird", "protocol": "pop3", "path": evil, "sha256": "0"})
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    result = generate(EXAMPLES, out)
+    assert victim.read_text() == "keep me"
+    assert result.count("removed") == 0
+    assert "../victim.txt" not in (out / "manifest.json").read_text()
