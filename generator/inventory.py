@@ -77,6 +77,7 @@ class _Resolver:
         self.error_keys: set = set()
         self.findings: list[Finding] = []
         self.base_cache: dict = {}
+        self.interned: dict = {}
 
     def error(self, message: str, location: Location | None, field: str = "", hint: str = "") -> None:
         key = (message, location, field)
@@ -340,6 +341,10 @@ class _Resolver:
         if protocol == "pop3":
             pop3 = Pop3Policy(values["pop3.leave_on_server"][0], values["pop3.delete_after_days"][0])
         provenance = tuple(sorted((k, v[1]) for k, v in values.items()))
+        # Devices resolved from the same layers share one provenance and server object (memory at scale).
+        provenance = self.interned.setdefault(provenance, provenance)
+        incoming = self.interned.setdefault(incoming, incoming)
+        outgoing = self.interned.setdefault(outgoing, outgoing)
         return Device(user=user, name=name, profile=entry["profile"], protocol=protocol, incoming=incoming,
                       outgoing=outgoing, clients=tuple(c for c in CLIENTS if c in values["clients"][0]),
                       bcc_self=values["bcc_self"][0], fetch_automatically=values["fetch_automatically"][0],

@@ -34,14 +34,37 @@ def _registry() -> Registry:
         (schema["$id"], Resource.from_contents(schema)) for schema in schemas.values())
 
 
+def _inline(node: Any, registry: Registry, base: str) -> Any:
+    """Replace every ``$ref`` by its target (our schemas are not recursive).
+
+    Resolving references is most of jsonschema's cost per instance; validating a
+    100,000-row roster against an inlined schema is several times faster.
+    """
+    if isinstance(node, dict):
+        if "$ref" in node:
+            ref = node["$ref"]
+            uri, _, fragment = ref.partition("#")
+            resolved = registry.resolver(base_uri=base).lookup(ref)
+            inner = _inline(resolved.contents, registry, uri or base)
+            rest = {k: _inline(v, registry, base) for k, v in node.items() if k != "$ref"}
+            return {**inner, **rest} if rest else inner
+        return {k: _inline(v, registry, base) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline(v, registry, base) for v in node]
+    return node
+
+
 @lru_cache(maxsize=None)
 def validator(kind: str) -> Draft202012Validator:
     """``inventory``, ``profile`` or ``user`` (one roster entry)."""
     if kind == "user":
-        schema = {"$ref": f"{INVENTORY_ID}#/$defs/user"}
+        schema, base = {"$ref": f"{INVENTORY_ID}#/$defs/user"}, INVENTORY_ID
     else:
         schema = _schemas()[kind]
-    return Draft202012Validator(schema, registry=_registry())
+        base = schema["$id"]
+    inlined = _inline(schema, _registry(), base)
+    inlined.pop("$id", None)
+    return Draft202012Validator(inlined)
 
 
 Where = Callable[[tuple], Location]

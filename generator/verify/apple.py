@@ -45,6 +45,7 @@ def _check_dict(data: dict, table: dict, where: str, problems: list[str]) -> Non
             problems.append(f"{where}: {key} {value!r} does not match {rule['format']}")
 
 
+@lru_cache(maxsize=16)
 def parse(content: bytes) -> dict:
     if not content.startswith(b"<?xml"):
         raise VerifyFailure("the profile does not start with an XML declaration")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from ..model import Device, Organization
 from .common import Endpoint, Settings, VerifyFailure, expect, port_fits
@@ -42,6 +43,10 @@ def decode(content: bytes) -> str:
     return content.decode("ascii")
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+@lru_cache(maxsize=16)
 def parse(content: bytes) -> dict:
     """Sections (lower-cased name) -> {lower-cased key: (key, value)}, by the INI reader's rules plus policy."""
     text = decode(content)
@@ -50,14 +55,15 @@ def parse(content: bytes) -> dict:
     for char in ("\u2028", "\u2029", "\x85"):
         if char in text:
             raise VerifyFailure(f"U+{ord(char):04X} in the file")
+    control = _CONTROL.search(text.replace("\r\n", "\n").replace("\n", ""))
+    if control:
+        raise VerifyFailure(f"control character U+{ord(control.group()):04X} in the file")
     sections: dict = {}
     current = None
     for number, line in enumerate(text.split("\r\n"), start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith(";"):
             continue
-        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in line):
-            raise VerifyFailure(f"line {number}: control character")
         if stripped.startswith("["):
             if not stripped.endswith("]"):
                 raise VerifyFailure(f"line {number}: malformed section header")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from ..model import Device, Organization
 from .common import Endpoint, Settings, VerifyFailure, expect, port_fits
@@ -14,8 +15,18 @@ SOCKET = {0: "none", 2: "starttls", 3: "ssl"}
 AUTH = {3: "password", 4: "cram-md5", 6: "ntlm"}
 
 
+_RAW_FORBIDDEN = re.compile('[\x00-\x1f"\u2028\u2029]')
+
+
 def _string(text: str, where: str) -> str:
     """Decode the body of a double-quoted JavaScript string literal."""
+    if "\\" not in text:
+        bad = _RAW_FORBIDDEN.search(text)
+        if bad is None:
+            return text
+        if bad.group() == '"':
+            raise VerifyFailure(f"{where}: unescaped quote inside a string")
+        raise VerifyFailure(f"{where}: raw control character U+{ord(bad.group()):04X} inside a string")
     out = []
     i = 0
     while i < len(text):
@@ -67,6 +78,7 @@ def _value(text: str, where: str):
     raise VerifyFailure(f"{where}: value {text!r} is not a bare int, bare boolean or string literal")
 
 
+@lru_cache(maxsize=16)
 def parse_prefs(content: bytes) -> dict:
     """Every pref of a prefs.js file. Only ``user_pref`` lines, ``//`` comments and blank lines are allowed."""
     try:
