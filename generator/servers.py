@@ -97,11 +97,18 @@ def check_endpoint(endpoint: Endpoint, *, context: ssl.SSLContext, timeout: floa
     try:
         checker = {"imap": _check_imap, "pop3": _check_pop3, "smtp": _check_smtp}[endpoint.protocol]
         stage = "greeting"
+        sock, greeting = _read_greeting(endpoint, context, timeout)
+        sock.close()
+        problem = _greeting_problem(endpoint.protocol, greeting)
+        if problem:
+            raise _Failed(problem)
+        details.append(f"greeting: {greeting.strip()[:80].decode('utf-8', 'replace')}")
+        stage = "the session"
         checker(endpoint, context, timeout, login, password, details, warnings)
     except _Failed as exc:
         return ServerCheck(endpoint, FAILED, str(exc), tuple(details))
     except (OSError, ssl.SSLError) as exc:
-        return ServerCheck(endpoint, FAILED, _explain(exc, endpoint, timeout, _stage(details, stage)),
+        return ServerCheck(endpoint, FAILED, _explain(exc, endpoint, timeout, stage),
                            tuple(details))
     except (imaplib.IMAP4.error, poplib.error_proto, smtplib.SMTPException, EOFError) as exc:
         text = exc.args[0] if exc.args else exc
@@ -113,10 +120,6 @@ def check_endpoint(endpoint: Endpoint, *, context: ssl.SSLContext, timeout: floa
     if warnings:
         return ServerCheck(endpoint, WARNING, "; ".join(warnings), tuple(details))
     return ServerCheck(endpoint, OK, "answers as configured" + (", login ok" if login else ""), tuple(details))
-
-
-def _stage(details: list[str], default: str) -> str:
-    return "greeting" if not details else default if default != "greeting" else "the session"
 
 
 def _greeting_problem(protocol: str, greeting: bytes) -> str | None:
@@ -145,12 +148,6 @@ def _read_greeting(endpoint: Endpoint, context: ssl.SSLContext, timeout: float) 
 
 
 def _check_imap(e: Endpoint, context, timeout, login, password, details, warnings) -> None:
-    sock, greeting = _read_greeting(e, context, timeout)
-    sock.close()
-    problem = _greeting_problem("imap", greeting)
-    if problem:
-        raise _Failed(problem)
-    details.append(f"greeting: {greeting.strip()[:80].decode('utf-8', 'replace')}")
     if e.security == "ssl":
         conn = imaplib.IMAP4_SSL(e.host, e.port, ssl_context=context, timeout=timeout)
     else:
@@ -162,7 +159,7 @@ def _check_imap(e: Endpoint, context, timeout, login, password, details, warning
     try:
         caps = set(conn.capabilities)
         details.append("capabilities: " + " ".join(sorted(caps)))
-        if "LOGINDISABLED" in caps or not ({"AUTH=PLAIN", "AUTH=LOGIN"} & caps or "IMAP4REV1" in caps):
+        if "LOGINDISABLED" in caps:   # IMAP4rev1 LOGIN is available unless the server disables it
             raise _Failed("no password login is offered after TLS (LOGINDISABLED)")
         if login:
             try:
@@ -178,12 +175,6 @@ def _check_imap(e: Endpoint, context, timeout, login, password, details, warning
 
 
 def _check_pop3(e: Endpoint, context, timeout, login, password, details, warnings) -> None:
-    sock, greeting = _read_greeting(e, context, timeout)
-    sock.close()
-    problem = _greeting_problem("pop3", greeting)
-    if problem:
-        raise _Failed(problem)
-    details.append(f"greeting: {greeting.strip()[:80].decode('utf-8', 'replace')}")
     if e.security == "ssl":
         conn = poplib.POP3_SSL(e.host, e.port, context=context, timeout=timeout)
     else:
@@ -213,12 +204,6 @@ def _check_pop3(e: Endpoint, context, timeout, login, password, details, warning
 
 
 def _check_smtp(e: Endpoint, context, timeout, login, password, details, warnings) -> None:
-    sock, greeting = _read_greeting(e, context, timeout)
-    sock.close()
-    problem = _greeting_problem("smtp", greeting)
-    if problem:
-        raise _Failed(problem)
-    details.append(f"greeting: {greeting.strip()[:80].decode('utf-8', 'replace')}")
     if e.security == "ssl":
         conn = smtplib.SMTP_SSL(e.host, e.port, context=context, timeout=timeout)
     else:

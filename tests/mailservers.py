@@ -316,3 +316,17 @@ def smtp_with_certificate(pki: Pki, cert: Path):
                             server_hostname="localhost")
     controller.start()
     return controller, port
+
+
+def server_inventory(ports: dict, mode: str, users: str) -> str:
+    """An inventory pointing at the test servers, all in one security mode (ssl or starttls)."""
+    if mode == "ssl":
+        imap, pop3, smtp = ports["imaps"], ports["pop3s"], ports["smtps"]
+    else:
+        imap, pop3, smtp = ports["imap"], ports["pop3"], ports["submission"]
+    return (f"organization: {{name: Test Org, identifier: test.mailprofiles}}\n"
+            f"servers:\n"
+            f"  imap: {{host: localhost, port: {imap}, security: {mode}}}\n"
+            f"  pop3: {{host: localhost, port: {pop3}, security: {mode}}}\n"
+            f"  smtp: {{host: localhost, port: {smtp}, security: {mode}}}\n"
+            f"users:\n{users}")

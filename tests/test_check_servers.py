@@ -6,24 +6,13 @@ import json
 import pytest
 
 from generator.servers import Endpoint, check_endpoint, tls_context
-from mailservers import PASSWORD, SilentServer, free_port, smtp_with_certificate
+from mailservers import PASSWORD, SilentServer, free_port, server_inventory, smtp_with_certificate
 
 
 def _inventory(folder, ports, mode):
-    if mode == "ssl":
-        imap, pop3, smtp = ports["imaps"], ports["pop3s"], ports["smtps"]
-    else:
-        imap, pop3, smtp = ports["imap"], ports["pop3"], ports["submission"]
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "inventory.yaml").write_text(f"""\
-organization: {{name: Test Org, identifier: test.mailprofiles}}
-servers:
-  imap: {{host: localhost, port: {imap}, security: {mode}}}
-  pop3: {{host: localhost, port: {pop3}, security: {mode}}}
-  smtp: {{host: localhost, port: {smtp}, security: {mode}}}
-users:
-  - {{email: anna@example.com, login: anna, devices: [desktop, laptop]}}
-""")
+    (folder / "inventory.yaml").write_text(server_inventory(
+        ports, mode, "  - {email: anna@example.com, login: anna, devices: [desktop, laptop]}\n"))
     return folder
 
 

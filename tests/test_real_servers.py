@@ -10,25 +10,14 @@ import time
 import pytest
 
 from generator import generate
-from mailservers import PASSWORD
+from mailservers import PASSWORD, server_inventory
 from readers import connection_settings
 
 
 def _inventory(ports: dict, mode: str) -> str:
-    if mode == "ssl":
-        imap, pop3, smtp = ports["imaps"], ports["pop3s"], ports["smtps"]
-    else:
-        imap, pop3, smtp = ports["imap"], ports["pop3"], ports["submission"]
-    return f"""\
-organization: {{name: Test Org, identifier: test.mailprofiles}}
-servers:
-  imap: {{host: localhost, port: {imap}, security: {mode}}}
-  pop3: {{host: localhost, port: {pop3}, security: {mode}}}
-  smtp: {{host: localhost, port: {smtp}, security: {mode}}}
-users:
-  - {{email: anna@example.com, name: Anna Muster, login: anna, devices: [desktop, laptop, phone]}}
-  - {{email: ben@example.com, name: Ben Beispiel, devices: [desktop, laptop]}}
-"""
+    return server_inventory(ports, mode,
+                            "  - {email: anna@example.com, name: Anna Muster, login: anna, devices: [desktop, laptop, phone]}\n"
+                            "  - {email: ben@example.com, name: Ben Beispiel, devices: [desktop, laptop]}\n")
 
 
 def _connect_incoming(protocol: str, host: str, port: int, mode: str, context: ssl.SSLContext):

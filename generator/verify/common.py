@@ -52,3 +52,16 @@ def port_fits(protocol: str, port: int, security: str) -> str | None:
 def expect(problems: list[str], what: str, found, wanted) -> None:
     if found != wanted:
         problems.append(f"{what} is {found!r}, expected {wanted!r}")
+
+
+def check_connection(problems: list[str], settings: Settings, device) -> None:
+    """Both directions: the port fits the security mode, and everything matches the resolved device."""
+    for endpoint in (settings.incoming, settings.outgoing):
+        problem = port_fits(endpoint.protocol, endpoint.port, endpoint.security)
+        if problem:
+            problems.append(problem)
+    want_in, want_out = device.incoming, device.outgoing
+    expect(problems, "incoming", settings.incoming,
+           Endpoint(device.protocol, want_in.host, want_in.port, want_in.security, device.user.login))
+    expect(problems, "outgoing", settings.outgoing,
+           Endpoint("smtp", want_out.host, want_out.port, want_out.security, device.user.login))

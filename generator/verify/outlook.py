@@ -5,7 +5,7 @@ import re
 from functools import lru_cache
 
 from ..model import Device, Organization
-from .common import Endpoint, Settings, VerifyFailure, expect, port_fits
+from .common import Endpoint, Settings, VerifyFailure, check_connection, expect
 
 # Section 7 tags as documented (Account Management API ids); restated here, not imported from the renderer.
 COMMON_TAGS = {
@@ -169,15 +169,7 @@ def verify(content: bytes, org: Organization, device: Device) -> list[str]:
     _section(sections, "Service List")
     kind, values = _account(sections)
     settings = read_settings(content)
-    for endpoint in (settings.incoming, settings.outgoing):
-        problem = port_fits(endpoint.protocol, endpoint.port, endpoint.security)
-        if problem:
-            problems.append(problem)
-    want_in, want_out = device.incoming, device.outgoing
-    expect(problems, "incoming", settings.incoming,
-           Endpoint(device.protocol, want_in.host, want_in.port, want_in.security, device.user.login))
-    expect(problems, "outgoing", settings.outgoing,
-           Endpoint("smtp", want_out.host, want_out.port, want_out.security, device.user.login))
+    check_connection(problems, settings, device)
     expect(problems, "EmailAddress", settings.email, device.user.email)
     expect(problems, "DisplayName", settings.name, device.user.name)
     expect(problems, "SMTPUseAuth", _long(values, "smtpuseauth"), 1)

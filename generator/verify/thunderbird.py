@@ -5,7 +5,7 @@ import re
 from functools import lru_cache
 
 from ..model import Device, Organization
-from .common import Endpoint, Settings, VerifyFailure, expect, port_fits
+from .common import Endpoint, Settings, VerifyFailure, check_connection, expect
 
 _LINE = re.compile(r'^user_pref\("((?:[^"\\]|\\.)*)",\s*(.*)\);$')
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
@@ -171,15 +171,8 @@ def verify(content: bytes, org: Organization, device: Device) -> list[str]:
     server, identity, smtp = _graph(prefs)
     settings = read_settings(content)
     problems: list[str] = []
-    for endpoint in (settings.incoming, settings.outgoing):
-        problem = port_fits(endpoint.protocol, endpoint.port, endpoint.security)
-        if problem:
-            problems.append(problem)
+    check_connection(problems, settings, device)
     want_in, want_out = device.incoming, device.outgoing
-    expect(problems, "incoming", settings.incoming,
-           Endpoint(device.protocol, want_in.host, want_in.port, want_in.security, device.user.login))
-    expect(problems, "outgoing", settings.outgoing,
-           Endpoint("smtp", want_out.host, want_out.port, want_out.security, device.user.login))
     expect(problems, "identity email", settings.email, device.user.email)
     expect(problems, "identity name", settings.name, device.user.name)
     auth_in = _get(prefs, f"mail.server.{server}.authMethod", int)
