@@ -91,10 +91,27 @@ def validate(inventory: Path = typer.Argument(..., help="Inventory file, or a fo
         print(json.dumps({"valid": True, "users": users, "devices": len(inv.devices),
                           "warnings": [f.to_json() for f in findings]}, indent=2))
         return
-    for finding in findings:
-        err.print(f"warning: {_who(finding)}{finding.code}: {finding.message}", markup=False)
+    _print_findings(findings)
     out.print(f"{inventory}: valid ({users} users, {len(inv.devices)} devices, {len(findings)} warnings)",
               markup=False)
+
+
+LIST_LIMIT = 50   # beyond this many files or warnings, the terminal gets a summary (the manifest has all)
+
+
+def _print_findings(findings) -> None:
+    if len(findings) <= LIST_LIMIT:
+        for finding in findings:
+            err.print(f"warning: {_who(finding)}{finding.code}: {finding.message}", markup=False)
+        return
+    by_code: dict = {}
+    for finding in findings:
+        by_code.setdefault(finding.code, []).append(finding)
+    for code, group in sorted(by_code.items()):
+        first = group[0]
+        err.print(f"warning: {code} on {len(group):,} devices or users, e.g. {_who(first)}{first.message}",
+                  markup=False)
+    err.print("every warning is listed in manifest.json (and by --json)", markup=False)
 
 
 def _who(finding) -> str:
@@ -160,13 +177,16 @@ def generate(inventory: Path = typer.Argument(..., help="Inventory file, or a fo
         return
     for note in result.notes:
         err.print(f"note: {note}", markup=False)
-    for change in result.changes:
-        if change.status != "unchanged":
+    changed = [c for c in result.changes if c.status != "unchanged"]
+    if diff or len(changed) <= LIST_LIMIT:
+        for change in changed:
             out.print(f"{change.status}: {change.path}", markup=False)
             if diff and change.diff:
                 sys.stdout.write(change.diff)
-    for finding in result.findings:
-        err.print(f"warning: {_who(finding)}{finding.code}: {finding.message}", markup=False)
+    else:
+        out.print(f"{len(changed):,} files {'would change' if check else 'changed'} (listed with --json)",
+                  markup=False)
+    _print_findings(result.findings)
     verb = "would be " if check else ""
     table = Table(title="RECAP" + (" (check mode: nothing written)" if check else ""), show_edge=False)
     for column in ("created", "changed", "unchanged", "removed", "warnings"):

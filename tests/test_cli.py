@@ -101,3 +101,35 @@ def test_installed_package_works_from_another_directory(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_large_runs_are_summarised_not_flooded(tmp_path, cli, write_inventory):
+    users = "".join(f"  - {{email: u{i}@example.com, devices: [desktop, phone]}}\n" for i in range(30))
+    folder = write_inventory(BASE + "users:\n" + users)
+    result = cli("generate", str(folder), "-o", str(tmp_path / "out"))
+    assert result.returncode == 0
+    assert "120 files changed (listed with --json)" in result.stdout
+    assert "warning: apple-no-bcc on 30 devices or users, e.g. u0@example.com/phone/apple:" in result.stderr
+    assert len(result.stderr.splitlines()) == 3
+    full = json.loads(cli("generate", str(folder), "-o", str(tmp_path / "o2"), "--json").stdout)
+    assert len(full["changes"]) == 120 and len(full["findings"]) == 60
+
+
+def test_progress_bar_is_silent_when_not_a_terminal():
+    import io
+
+    from rich.console import Console
+
+    from generator.cli import _Progress
+
+    stream = io.StringIO()
+    progress = _Progress(Console(file=stream, force_terminal=False), delay=0.0)
+    for done in range(1, 101):
+        progress(done, 100)
+    progress.close()
+    assert progress.bar is None and stream.getvalue() == ""
+    shown = io.StringIO()
+    progress = _Progress(Console(file=shown, force_terminal=True, width=80), delay=0.0)
+    progress(1, 10)
+    progress.close()
+    assert progress.bar is not None and "rendering" in shown.getvalue()
