@@ -117,11 +117,15 @@ def generate(inventory_path: str | Path, out_dir: str | Path, *, limit: str | No
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise OutputError(f"output path {out} exists and is not a directory")
-    if check:
-        return _run(inventory, out, parse_limit(limit), True, diff, progress, ())
-    with locked(out):
-        note = recover(out)
-        return _run(inventory, out, parse_limit(limit), False, diff, progress, (note,) if note else ())
+    try:
+        if check:
+            return _run(inventory, out, parse_limit(limit), True, diff, progress, ())
+        with locked(out):
+            note = recover(out)
+            return _run(inventory, out, parse_limit(limit), False, diff, progress, (note,) if note else ())
+    except OSError as exc:   # the file system refused: not a bug, and earlier output is intact
+        where = exc.filename or out
+        raise OutputError(f"cannot write the output at {where}: {exc.strerror or exc}") from None
 
 
 def _run(inventory: Inventory, out: Path, patterns: list[str] | None, check: bool, diff: bool,

@@ -150,3 +150,13 @@ def test_internal_error_is_one_paragraph_without_locals(tmp_path, cli):
                             str(tmp_path / "o")], capture_output=True, text=True)
     assert debug.returncode == 3 and "Traceback" in debug.stderr
     assert "locals" not in debug.stderr.lower() and "inventory =" not in debug.stderr
+
+
+def test_unwritable_output_is_an_input_error(tmp_path, cli):
+    from conftest import EXAMPLES
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = cli("generate", str(EXAMPLES), "-o", str(blocker / "out"))
+    assert result.returncode == 1
+    assert "cannot write the output at" in result.stderr and "Traceback" not in result.stderr
