@@ -269,7 +269,12 @@ def load_yaml_text(text: str, shown: str, limits: Limits = DEFAULT_LIMITS) -> Do
         raise InventoryError([Diagnostic(
             f"YAML aliases expand to {expanded:,} values ({unique:,} written): refused as an alias bomb",
             Location(shown, 1, 1), hint=f"the limit is {limits.max_alias_expansion:,} values added by aliases")])
-    data = converter.convert(root, ())
+    try:
+        data = converter.convert(root, ())
+    except yaml.MarkedYAMLError as exc:   # e.g. an unknown tag such as !python/object
+        mark = exc.problem_mark or exc.context_mark
+        raise InventoryError([Diagnostic(f"YAML error: {exc.problem or exc.context}",
+                                         _mark_loc(shown, mark) if mark else Location(shown))]) from None
     if converter.problems:
         raise InventoryError(converter.problems)
     return Document(data, converter.positions, shown, converter.key_positions)
@@ -331,7 +336,13 @@ def iter_csv_users(path: Path, shown: str, limits: Limits = DEFAULT_LIMITS) -> I
         raise InventoryError([Diagnostic(
             f"roster file is {size:,} bytes, more than the limit of {limits.max_csv_bytes:,} bytes",
             Location(shown))])
-    with open(path, "rb") as handle:
+    if not path.is_file():
+        raise InventoryError([Diagnostic("roster path is not a regular file", Location(shown))])
+    try:
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise InventoryError([Diagnostic(f"cannot read roster file: {exc.strerror}", Location(shown))]) from None
+    with handle:
         lines = _bounded_lines(handle, shown, limits)
         reader = csv.reader(lines, strict=True)
         try:

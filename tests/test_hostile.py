@@ -160,3 +160,45 @@ def test_unwritable_output_is_an_input_error(tmp_path, cli):
     result = cli("generate", str(EXAMPLES), "-o", str(blocker / "out"))
     assert result.returncode == 1
     assert "cannot write the output at" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_mutated_inventories_never_crash(tmp_path):
+    """Random byte edits of the example: every outcome is a clean error or a verified set of files."""
+    import random
+    import shutil
+
+    from conftest import EXAMPLES
+    from generator import VerificationError, generate
+
+    source = (EXAMPLES / "inventory.yaml").read_bytes()
+    roster = (EXAMPLES / "users.csv").read_bytes()
+    rnd = random.Random(20261129)
+    outcomes = {"rejected": 0, "generated": 0}
+    for attempt in range(250):
+        folder = tmp_path / f"m{attempt}"
+        folder.mkdir()
+        data, rows = bytearray(source), bytearray(roster)
+        target = data if rnd.random() < 0.7 else rows
+        for _ in range(rnd.randint(1, 4)):
+            pos = rnd.randrange(len(target))
+            op = rnd.random()
+            if op < 0.3:
+                del target[pos:pos + rnd.randint(1, 10)]
+            elif op < 0.6:
+                target[pos:pos] = bytes(rnd.choice(b":-[]{}&*!|>'\"#,\n \t;@0123456789abz\x00\xff")
+                                        for _ in range(rnd.randint(1, 5)))
+            else:
+                other = rnd.randrange(len(target))
+                target[pos], target[other] = target[other], target[pos]
+        (folder / "inventory.yaml").write_bytes(data)
+        (folder / "users.csv").write_bytes(rows)
+        try:
+            generate(folder, folder / "out")
+            outcomes["generated"] += 1
+        except InventoryError as exc:
+            assert all(d.location is not None for d in exc.diagnostics)
+            outcomes["rejected"] += 1
+        except VerificationError as exc:  # pragma: no cover - would be a renderer bug
+            raise AssertionError(exc.failures) from None
+        shutil.rmtree(folder)
+    assert outcomes["rejected"] > 50 and outcomes["generated"] > 5, outcomes
