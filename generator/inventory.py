@@ -56,7 +56,6 @@ class _UserInput:
     data: dict
     where: Where            # position of a path inside the user mapping
     field: Callable[[tuple], str]
-    origin: str             # for messages: "users[3]" or "users.csv row 4"
 
 
 def _flatten(mapping: dict | None, prefix: tuple = ()) -> Iterator[tuple[tuple, Any]]:
@@ -184,7 +183,7 @@ class _Resolver:
             if index in self.bad_users:
                 continue
             yield _UserInput(user, lambda p, i=index: doc.where(("users", i) + p),
-                             lambda p, i=index: format_path(("users", i) + p), f"users[{index}]")
+                             lambda p, i=index: format_path(("users", i) + p))
         if "users_file" in data:
             csv_path = relative_to(base, data["users_file"])
             shown = data["users_file"]
@@ -198,7 +197,7 @@ class _Resolver:
                     if problems:
                         self.errors.extend(problems)
                         continue
-                    yield _UserInput(row.data, where, field, f"{shown} row {row.row}")
+                    yield _UserInput(row.data, where, field)
             except InventoryError as exc:
                 if not exc.diagnostics[0].location or exc.diagnostics[0].location.line == 0:
                     # missing file: point at the users_file key
@@ -254,11 +253,13 @@ class _Resolver:
         devices: list[Device] = []
         names_seen: dict[str, int] = {}
         for di, entry in enumerate(data["devices"]):
-            entry = {"profile": entry} if isinstance(entry, str) else entry
+            short = isinstance(entry, str)        # "laptop" instead of {profile: laptop}
+            entry = {"profile": entry} if short else entry
             dpath = ("devices", di)
             profile = entry["profile"]
             name = entry.get("name", profile)
-            name_path = dpath + (("name",) if "name" in entry else (() if isinstance(data["devices"][di], str) else ("profile",)))
+            profile_path = dpath if short else dpath + ("profile",)
+            name_path = dpath + ("name",) if "name" in entry else profile_path
             problem = textrules.text_problem(name)
             if problem:
                 self.error(f"device name {problem}", ui.where(name_path), ui.field(name_path))
@@ -271,8 +272,8 @@ class _Resolver:
                 continue
             names_seen[name.casefold()] = di
             if profile not in self.profiles:
-                ppath = dpath if isinstance(data["devices"][di], str) else dpath + ("profile",)
-                self.error(f"{profile!r} is not a device profile", ui.where(ppath), ui.field(ppath + (("profile",) if isinstance(data["devices"][di], str) else ())),
+                self.error(f"{profile!r} is not a device profile", ui.where(profile_path),
+                           ui.field(dpath + ("profile",)),
                            close_matches(profile, self.profiles) or "profiles: " + ", ".join(sorted(self.profiles)))
                 ok = False
                 continue
