@@ -1,0 +1,100 @@
+"""The real consumer of prefs.js: Thunderbird (Debian package), headless, against the test Dovecot.
+
+Our generated prefs.js is the profile's only account configuration; the test CA and the stored
+password are added the way Thunderbird itself keeps them. Thunderbird must log in, download the
+seeded mail over POP3 without deleting it from the server (leave on server), and log in over IMAP
+with STARTTLS.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from generator import generate
+from mailservers import PASSWORD, server_inventory
+from thunderbird_profile import make_profile
+
+
+def _require_thunderbird() -> str:
+    binary = shutil.which("thunderbird")
+    if binary is None or shutil.which("certutil") is None:
+        if os.environ.get("CI"):
+            pytest.fail("thunderbird and certutil are needed (apt-get install thunderbird libnss3-tools)")
+        pytest.skip("thunderbird is not installed")
+    return binary
+
+
+def _run_until(binary: str, profile: Path, home: Path, log: Path, offset: int, pattern: str,
+               seconds: float = 90) -> str:
+    """Run Thunderbird headless until the Dovecot log (after ``offset``) matches ``pattern``."""
+    env = dict(os.environ, MOZ_HEADLESS="1", HOME=str(home), MOZ_DISABLE_AUTO_SAFE_MODE="1")
+    with open(home / "thunderbird.log", "wb") as output:
+        proc = subprocess.Popen([binary, "--headless", "--no-remote", "-profile", str(profile)], env=env,
+                                stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + seconds
+    text = ""
+    try:
+        while time.monotonic() < deadline:
+            text = log.read_text(errors="replace")[offset:]
+            if re.search(pattern, text):
+                return text
+            if proc.poll() is not None:
+                break
+            time.sleep(0.5)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    tail = (home / "thunderbird.log").read_text(errors="replace")[-2000:]
+    raise AssertionError(f"Thunderbird did not get there: {pattern!r}\ndovecot: {text[-2000:]}\nthunderbird: {tail}")
+
+
+def _prefs(mail_servers, tmp_path: Path, mode: str, device: str) -> bytes:
+    ports = dict(mail_servers["dovecot"].ports, **mail_servers["smtp"].ports)
+    folder = tmp_path / "inv"
+    folder.mkdir()
+    (folder / "inventory.yaml").write_text(server_inventory(
+        ports, mode, "  - {email: anna@example.com, name: Anna Muster, login: anna, devices: [desktop, laptop]}\n"))
+    generate(folder, tmp_path / "out")
+    return (tmp_path / "out" / "anna@example.com" / device / "prefs.js").read_bytes()
+
+
+def test_thunderbird_pop3_desktop_downloads_and_leaves_mail_on_server(mail_servers, tmp_path):
+    binary = _require_thunderbird()
+    prefs = _prefs(mail_servers, tmp_path, "ssl", "desktop")
+    home = tmp_path / "home"
+    home.mkdir()
+    profile = make_profile(home / "profile", prefs, mail_servers["pki"].ca_file,
+                           [("mailbox://localhost", "anna", PASSWORD), ("smtp://localhost", "anna", PASSWORD)])
+    log = mail_servers["dovecot"].folder / "dovecot.log"
+    offset = len(log.read_text(errors="replace"))
+    text = _run_until(binary, profile, home, log, offset, r"pop3\(anna\).*Disconnected: Logged out.*retr=\d+")
+    assert re.search(r"pop3-login: Info: Login: user=<anna>.*TLS", text)
+    session = re.search(r"pop3\(anna\).*Logged out top=\d+/\d+, retr=(\d+)/\d+, del=(\d+)/(\d+)", text)
+    assert session and int(session.group(1)) >= 2, text
+    assert session.group(2) == "0", "leave_on_server: Thunderbird must not delete mail from the server"
+    inbox = (profile / "Mail" / "localhost" / "Inbox").read_text(errors="replace")
+    assert "Seeded message 1 for anna" in inbox and "Seeded message 2 for anna" in inbox
+
+
+def test_thunderbird_imap_laptop_logs_in_with_starttls(mail_servers, tmp_path):
+    binary = _require_thunderbird()
+    prefs = _prefs(mail_servers, tmp_path, "starttls", "laptop")
+    home = tmp_path / "home"
+    home.mkdir()
+    profile = make_profile(home / "profile", prefs, mail_servers["pki"].ca_file,
+                           [("imap://localhost", "anna", PASSWORD), ("smtp://localhost", "anna", PASSWORD)])
+    log = mail_servers["dovecot"].folder / "dovecot.log"
+    offset = len(log.read_text(errors="replace"))
+    text = _run_until(binary, profile, home, log, offset, r"imap-login: Info: Login: user=<anna>.*TLS")
+    assert "imap-login" in text
+    assert (profile / "ImapMail" / "localhost").is_dir()

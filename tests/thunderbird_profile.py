@@ -1,0 +1,80 @@
+"""A Thunderbird profile for a real-client test: our prefs.js, the test CA, stored passwords.
+
+Passwords go into logins.json encrypted with NSS's SDR key of the profile (the same way
+Thunderbird stores them), done in a subprocess through libnss3 with ctypes.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+_SDR = r'''
+import ctypes, sys, base64, json
+class SECItem(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_int), ("data", ctypes.POINTER(ctypes.c_ubyte)), ("len", ctypes.c_uint)]
+nss = ctypes.CDLL("libnss3.so")
+nss.PK11_GetInternalKeySlot.restype = ctypes.c_void_p
+nss.PK11_Authenticate.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+nss.PK11SDR_Encrypt.argtypes = [ctypes.POINTER(SECItem)] * 3 + [ctypes.c_void_p]
+if nss.NSS_InitReadWrite(("sql:" + sys.argv[1]).encode()) != 0:
+    raise SystemExit("NSS_InitReadWrite failed")
+slot = nss.PK11_GetInternalKeySlot()
+if nss.PK11_Authenticate(slot, 1, None) != 0:
+    raise SystemExit("PK11_Authenticate failed")
+out = []
+for text in json.loads(sys.stdin.read()):
+    raw = text.encode()
+    buf = (ctypes.c_ubyte * len(raw)).from_buffer_copy(raw)
+    data = SECItem(0, buf, len(raw))
+    keyid = SECItem(0, None, 0)
+    result = SECItem(0, None, 0)
+    if nss.PK11SDR_Encrypt(ctypes.byref(keyid), ctypes.byref(data), ctypes.byref(result), None) != 0:
+        raise SystemExit("PK11SDR_Encrypt failed")
+    out.append(base64.b64encode(bytes(result.data[:result.len])).decode())
+nss.NSS_Shutdown()
+print(json.dumps(out))
+'''
+
+
+def make_profile(folder: Path, prefs: bytes, ca_file: Path, logins: list[tuple[str, str, str]]) -> Path:
+    """``logins``: (origin such as mailbox://localhost, user name, password)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "prefs.js").write_bytes(prefs)
+    # Keep the test quiet and offline: no first-run pages, no update or telemetry traffic.
+    (folder / "user.js").write_text("\n".join([
+        'user_pref("mail.shell.checkDefaultClient", false);',
+        'user_pref("app.update.enabled", false);',
+        'user_pref("mail.rights.version", 1);',
+        'user_pref("datareporting.policy.dataSubmissionEnabled", false);',
+        'user_pref("toolkit.telemetry.reportingpolicy.firstRun", false);',
+        'user_pref("mailnews.start_page.enabled", false);',
+        'user_pref("network.dns.disableIPv6", true);',
+        'user_pref("mail.provider.enabled", false);',
+        'user_pref("mail.server.default.check_all_folders_for_new", false);',
+        ""]))
+    subprocess.run(["certutil", "-N", "-d", f"sql:{folder}", "--empty-password"], check=True,
+                   capture_output=True)
+    subprocess.run(["certutil", "-A", "-n", "mailprofiles test CA", "-t", "C,,", "-i", str(ca_file),
+                    "-d", f"sql:{folder}"], check=True, capture_output=True)
+    secrets = [value for _, user, password in logins for value in (user, password)]
+    done = subprocess.run([sys.executable, "-c", _SDR, str(folder)], input=json.dumps(secrets),
+                          capture_output=True, text=True, check=True)
+    encrypted = json.loads(done.stdout)
+    entries = []
+    for index, (origin, _, _) in enumerate(logins):
+        entries.append({
+            "id": index + 1, "hostname": origin, "httpRealm": origin, "formSubmitURL": None,
+            "usernameField": "", "passwordField": "",
+            "encryptedUsername": encrypted[2 * index], "encryptedPassword": encrypted[2 * index + 1],
+            "guid": "{" + str(uuid.uuid4()) + "}", "encType": 1,
+            "timeCreated": 1764460800000, "timeLastUsed": 1764460800000,
+            "timePasswordChanged": 1764460800000, "timesUsed": 1,
+        })
+    (folder / "logins.json").write_text(json.dumps({
+        "nextId": len(entries) + 1, "logins": entries, "potentiallyVulnerablePasswords": [],
+        "dismissedBreachAlertsByLoginGUID": {}, "version": 3}))
+    return folder
