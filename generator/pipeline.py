@@ -69,10 +69,14 @@ class GenerateResult:
 
 def matches_limit(device: Device, patterns: list[str] | None) -> bool:
     """``--limit``: comma-separated globs matched against the email, ``email/device`` and ``@group``."""
+    return _matches(device.user.email, device.name, device.user.groups, patterns)
+
+
+def _matches(email: str, device: str, groups, patterns: list[str] | None) -> bool:
     if not patterns:
         return True
-    email = device.user.email.casefold()
-    names = [email, f"{email}/{device.name.casefold()}"] + [f"@{g.casefold()}" for g in device.user.groups]
+    email = email.casefold()
+    names = [email, f"{email}/{device.casefold()}"] + [f"@{g.casefold()}" for g in groups]
     return any(fnmatch.fnmatchcase(name, pattern.casefold()) for pattern in patterns for name in names)
 
 
@@ -202,8 +206,8 @@ def _run(inventory: Inventory, out: Path, patterns: list[str] | None, check: boo
                 continue
             key = (str(entry.get("user", "")).casefold(), str(entry.get("device", "")).casefold(),
                    entry.get("protocol"), entry.get("client"))
-            if patterns and key in out_of_scope:
-                carried.append(entry)     # outside --limit: left as it is
+            if patterns and (key in out_of_scope or not _matches(key[0], key[1], (), patterns)):
+                carried.append(entry)     # outside --limit: left as it is, even if stale
                 continue
             if (out / path).exists():
                 old = (out / path).read_bytes()

@@ -36,24 +36,39 @@ def lock_path(out: Path) -> Path:
 
 @contextlib.contextmanager
 def locked(out: Path):
-    """Hold an exclusive lock on the output directory for the duration of a run."""
+    """Hold an exclusive lock on the output directory for the duration of a run.
+
+    The lock file sits next to the output folder and is removed by the run that held it. After
+    locking, the file is checked to still be the one on disk (a finishing run may just have
+    removed it); if not, locking starts again on the new file.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(lock_path(out), "a+b")
     try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory locks, runs are not serialised
+        fcntl = None
+    path = lock_path(out)
+    while True:
+        handle = open(path, "a+b")
+        if fcntl is None:
+            break
         try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows
-            fcntl = None
-        if fcntl is not None:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                raise OutputError(f"another mailprofiles run is writing {out}") from None
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise OutputError(f"another mailprofiles run is writing {out}") from None
+        try:
+            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        handle.close()
+    try:
         yield
     finally:
-        handle.close()
         with contextlib.suppress(OSError):
-            lock_path(out).unlink()
+            path.unlink()
+        handle.close()
 
 
 def _fsync_write(path: Path, data: bytes) -> None:

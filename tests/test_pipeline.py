@@ -335,3 +335,42 @@ def test_tampered_manifest_cannot_delete_outside_the_output(tmp_path):
     assert victim.read_text() == "keep me"
     assert result.count("removed") == 0
     assert "../victim.txt" not in (out / "manifest.json").read_text()
+
+
+def test_limit_never_removes_files_of_other_users(tmp_path, write_inventory):
+    both = BASE + "users:\n  - {email: a@example.com, devices: [desktop]}\n  - {email: b@example.com, devices: [desktop]}\n"
+    folder = write_inventory(both)
+    out = tmp_path / "out"
+    generate(folder, out)
+    (folder / "inventory.yaml").write_text(BASE + "users:\n  - {email: a@example.com, devices: [desktop]}\n")
+    result = generate(folder, out, limit="a@example.com")
+    assert result.count("removed") == 0 and (out / "b@example.com/desktop/prefs.js").exists()
+    assert "b@example.com" in (out / "manifest.json").read_text()
+    result = generate(folder, out)                 # without --limit the stale user goes
+    assert result.count("removed") == 3 and not (out / "b@example.com").exists()
+
+
+def test_second_concurrent_run_is_refused(tmp_path):
+    from generator import OutputError
+    from generator.writer import locked
+
+    out = tmp_path / "out"
+    with locked(out):
+        with pytest.raises(OutputError, match="another mailprofiles run"):
+            generate(EXAMPLES, out)
+    assert not out.exists()
+    generate(EXAMPLES, out)
+
+
+def test_refused_run_leaves_the_lock_of_the_running_one(tmp_path):
+    from generator import OutputError
+    from generator.writer import lock_path, locked
+
+    out = tmp_path / "out"
+    with locked(out):
+        with pytest.raises(OutputError):
+            generate(EXAMPLES, out)
+        assert lock_path(out).exists()
+        with pytest.raises(OutputError):   # still locked for a third run
+            generate(EXAMPLES, out)
+    assert not lock_path(out).exists()
