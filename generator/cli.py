@@ -215,7 +215,7 @@ def show(inventory: Path = typer.Argument(..., help="Inventory file, or a folder
         raise typer.Exit(1)
     if as_json:
         print(json.dumps([{"device": d.name, "profile": d.profile,
-                           "settings": {k: {"value": v, "source": str(s)} for k, (v, s) in _rows(d)}}
+                           "settings": {k: {"value": v, "source": s} for k, v, s in d.resolved_settings()}}
                           for d in devices], indent=2, ensure_ascii=False))
         return
     for device in devices:
@@ -223,29 +223,10 @@ def show(inventory: Path = typer.Argument(..., help="Inventory file, or a folder
         table.add_column("setting")
         table.add_column("value")
         table.add_column("from")
-        for key, (value, source) in _rows(device):
+        for key, value, source in device.resolved_settings():
             table.add_row(key, json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value,
-                          str(source))
+                          source)
         out.print(table)
-
-
-def _rows(device):
-    """The provenance rows that matter for this device, with their final values."""
-    values = {
-        "protocol": device.protocol, "clients": list(device.clients), "bcc_self": device.bcc_self,
-        "fetch_automatically": device.fetch_automatically, "check_interval_minutes": device.check_interval_minutes,
-    }
-    if device.pop3 is not None:
-        values["pop3.leave_on_server"] = device.pop3.leave_on_server
-        values["pop3.delete_after_days"] = device.pop3.delete_after_days
-    for server in (device.incoming, device.outgoing):
-        for attr in ("host", "port", "security", "auth"):
-            values[f"servers.{server.protocol}.{attr}"] = getattr(server, attr)
-    sources = dict(device.provenance)
-    rows = [("user.login", (device.user.login, "user" if device.user.login != device.user.email else
-                            "default (the email address)"))]
-    rows += [(key, (value, sources.get(key, "default"))) for key, value in values.items()]
-    return rows
 
 
 @app.command("check-servers")

@@ -81,6 +81,24 @@ class Device:
     def key(self) -> str:
         return f"{self.user.email}/{self.name}"
 
+    def resolved_settings(self) -> list[tuple[str, object, str]]:
+        """(setting, final value, where it came from) for every setting that shapes this device."""
+        values: dict[str, object] = {
+            "protocol": self.protocol, "clients": list(self.clients), "bcc_self": self.bcc_self,
+            "fetch_automatically": self.fetch_automatically, "check_interval_minutes": self.check_interval_minutes,
+        }
+        if self.pop3 is not None:
+            values["pop3.leave_on_server"] = self.pop3.leave_on_server
+            values["pop3.delete_after_days"] = self.pop3.delete_after_days
+        for server in (self.incoming, self.outgoing):
+            for attr in ("host", "port", "security", "auth"):
+                values[f"servers.{server.protocol}.{attr}"] = getattr(server, attr)
+        sources = dict(self.provenance)
+        login_source = "user" if self.user.login != self.user.email else "default (the email address)"
+        rows = [("user.login", self.user.login, login_source)]
+        rows += [(key, value, str(sources.get(key, "default"))) for key, value in values.items()]
+        return rows
+
 
 @dataclass(frozen=True)
 class Finding:
