@@ -146,12 +146,13 @@ def _run(inventory: Inventory, out: Path, patterns: list[str] | None, check: boo
     selected = [d for d in inventory.devices if matches_limit(d, patterns)]
     total = len(selected)
     in_scope = {id(d) for d in selected}
+    skipped_clients = {}
     for device in inventory.devices:
-        device_found, _ = device_findings(inventory, device)
+        device_found, skipped_clients[id(device)] = device_findings(inventory, device)
         findings.extend(device_found)
     try:
         for done, device in enumerate(selected, start=1):
-            _, skipped = device_findings(inventory, device)
+            skipped = skipped_clients[id(device)]
             rendered: dict[str, bytes] = {}
             for client in device.clients:
                 if client in skipped:
