@@ -177,7 +177,7 @@ def generate(inventory: Path = typer.Argument(..., help="Inventory file, or a fo
         return
     for note in result.notes:
         err.print(f"note: {note}", markup=False)
-    changed = [c for c in result.changes if c.status != "unchanged"]
+    changed = result.changes
     if diff or len(changed) <= LIST_LIMIT:
         for change in changed:
             out.print(f"{change.status}: {change.path}", markup=False)

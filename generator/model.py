@@ -20,13 +20,13 @@ IMPLICIT_TLS_PORTS = {"imap": {993}, "pop3": {995}, "smtp": {465}}
 PLAIN_START_PORTS = {"imap": {143}, "pop3": {110}, "smtp": {25, 587}}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Organization:
     name: str
     identifier: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Server:
     protocol: str      # imap | pop3 | smtp
     host: str
@@ -35,13 +35,13 @@ class Server:
     auth: str          # password | cram-md5 | ntlm
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Pop3Policy:
     leave_on_server: bool
     delete_after_days: int | None   # None: never delete from the server
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class User:
     email: str
     name: str
@@ -49,7 +49,7 @@ class User:
     groups: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Source:
     """Which layer set a value, and where."""
 
@@ -60,7 +60,7 @@ class Source:
         return f"{self.layer} ({self.location})" if self.location else self.layer
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Device:
     """One device of one user, with every setting resolved."""
 
@@ -100,7 +100,7 @@ class Device:
         return rows
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finding:
     """A warning about the pattern or a client that cannot express part of it."""
 
@@ -118,7 +118,7 @@ class Finding:
         return (self.user or "", self.device or "", self.client or "", self.code, self.message)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Inventory:
     """The whole resolved inventory."""
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import heapq
 import fnmatch
 import hashlib
 from dataclasses import dataclass, field
@@ -15,12 +16,12 @@ from .model import Device, Finding, Inventory
 from .paths import UnsafeName, artifact_path
 from .render import RENDERERS, UnrepresentableValue
 from .verify import cross_check, verify_artifact
-from .writer import MANIFEST, Stage, locked, manifest_bytes, read_manifest, recover
+from .writer import MANIFEST, Stage, file_sha256, locked, manifest_chunks, read_manifest, recover, write_chunks
 
 CREATED, CHANGED, UNCHANGED, REMOVED = "created", "changed", "unchanged", "removed"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ArtifactRecord:
     user: str
     device: str
@@ -35,23 +36,26 @@ class ArtifactRecord:
                 "protocol": self.protocol, "path": self.path, "sha256": self.sha256}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     path: str
     status: str
     diff: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GenerateResult:
     artifacts: tuple[ArtifactRecord, ...]
-    changes: tuple[Change, ...]
+    changes: tuple[Change, ...]          # created, changed and removed files
+    unchanged: int                       # how many artifacts were already up to date
     findings: tuple[Finding, ...]
     manifest_changed: bool
     check: bool
     notes: tuple[str, ...] = ()
 
     def count(self, status: str) -> int:
+        if status == UNCHANGED:
+            return self.unchanged
         return sum(1 for c in self.changes if c.status == status)
 
     def to_json(self) -> dict:
@@ -61,7 +65,7 @@ class GenerateResult:
             "unchanged": self.count(UNCHANGED), "removed": self.count(REMOVED),
             "warnings": len(self.findings),
             "manifest_changed": self.manifest_changed,
-            "changes": [{"path": c.path, "status": c.status} for c in self.changes if c.status != UNCHANGED],
+            "changes": [{"path": c.path, "status": c.status} for c in self.changes],
             "findings": [f.to_json() for f in self.findings],
             "notes": list(self.notes),
         }
@@ -139,6 +143,7 @@ def _run(inventory: Inventory, out: Path, patterns: list[str] | None, check: boo
     stage = None if check else Stage(out)
     records: list[ArtifactRecord] = []
     changes: list[Change] = []
+    unchanged = 0
     findings: list[Finding] = list(inventory.findings)
     produced: set[str] = set()
     failures: list[str] = []
@@ -184,7 +189,7 @@ def _run(inventory: Inventory, out: Path, patterns: list[str] | None, check: boo
                 except (FileNotFoundError, NotADirectoryError):
                     old = None
                 if old == content:
-                    changes.append(Change(path, UNCHANGED))
+                    unchanged += 1
                     continue
                 changes.append(Change(path, CREATED if old is None else CHANGED,
                                       _diff(path, old, content) if diff else ""))
@@ -215,25 +220,21 @@ def _run(inventory: Inventory, out: Path, patterns: list[str] | None, check: boo
                 changes.append(Change(path, REMOVED, _diff(path, old, None) if diff else ""))
                 if stage is not None:
                     stage.remove(path)
-        all_records = sorted([r.to_json() for r in records] + carried, key=lambda r: r["path"])
-        manifest = {
-            "version": 1,
-            "artifacts": all_records,
-            "warnings": [f.to_json() for f in sorted(set(findings), key=Finding.sort_key)],
-        }
-        new_manifest = manifest_bytes(manifest)
-        try:
-            old_manifest = (out / MANIFEST).read_bytes()
-        except (FileNotFoundError, NotADirectoryError):
-            old_manifest = None
-        manifest_changed = old_manifest != new_manifest
-        changed_files = any(c.status != UNCHANGED for c in changes)
-        if stage is not None and (changed_files or manifest_changed):
-            stage.commit(new_manifest if manifest_changed else None)
+        records.sort(key=lambda r: r.path)
+        carried.sort(key=lambda e: e["path"])
+        artifacts = heapq.merge((r.to_json() for r in records), carried, key=lambda e: e["path"])
+        warnings = (f.to_json() for f in sorted(set(findings), key=Finding.sort_key))
+        staged = stage.manifest_path() if stage is not None else None
+        manifest_changed = write_chunks(manifest_chunks(artifacts, warnings), staged) != file_sha256(out / MANIFEST)
+        if stage is not None:
+            if changes or manifest_changed:
+                stage.commit(manifest_changed)
+            else:
+                stage.discard()
     except BaseException:
         if stage is not None:
             stage.discard()
         raise
     changes.sort(key=lambda c: c.path)
-    return GenerateResult(tuple(sorted(records, key=lambda r: r.path)), tuple(changes),
+    return GenerateResult(tuple(records), tuple(changes), unchanged,
                           tuple(sorted(set(findings), key=Finding.sort_key)), manifest_changed, check, notes)

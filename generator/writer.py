@@ -15,10 +15,12 @@ not create are never deleted.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
+from typing import Iterable, Iterator
 
 from .errors import OutputError
 
@@ -100,8 +102,44 @@ def _safe(relative: str) -> bool:
                 or any(p in ("", ".", "..") for p in parts))
 
 
-def manifest_bytes(manifest: dict) -> bytes:
-    return (json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=False) + "\n").encode("utf-8")
+def manifest_chunks(artifacts: Iterable[dict], warnings: Iterable[dict]) -> Iterator[bytes]:
+    """The manifest as UTF-8 chunks, one JSON object per line, so a big one never sits in memory whole."""
+    yield b'{\n  "version": 1,\n  "artifacts": ['
+    for key, items in (("artifacts", artifacts), ("warnings", warnings)):
+        if key == "warnings":
+            yield b'\n  ],\n  "warnings": ['
+        separator = b"\n    "
+        for item in items:
+            yield separator + json.dumps(item, ensure_ascii=False).encode("utf-8")
+            separator = b",\n    "
+    yield b"\n  ]\n}\n"
+
+
+def write_chunks(chunks: Iterable[bytes], target: Path | None) -> str:
+    """sha256 of the chunks, written to ``target`` on the way when given."""
+    digest = hashlib.sha256()
+    handle = open(target, "wb") if target is not None else None
+    try:
+        for chunk in chunks:
+            digest.update(chunk)
+            if handle is not None:
+                handle.write(chunk)
+    finally:
+        if handle is not None:
+            handle.close()
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str | None:
+    """sha256 of a file read in blocks, or None when it does not exist."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return digest.hexdigest()
 
 
 def _inside(out: Path, relative: str) -> Path:
@@ -138,17 +176,20 @@ class Stage:
     def remove(self, relative: str) -> None:
         self.removals.append(relative)
 
+    def manifest_path(self) -> Path:
+        """Where the new manifest is staged; it only takes effect through :meth:`commit`."""
+        self._open()
+        return self.dir / "manifest.json"
+
     def discard(self) -> None:
         """Drop the staged files, unless the journal was written: then the next run completes it."""
         if self.dir.exists() and not (self.dir / JOURNAL).exists():
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def commit(self, manifest: bytes | None) -> None:
-        """Write the journal (the commit point), then apply it."""
+    def commit(self, manifest: bool) -> None:
+        """Write the journal (the commit point), then apply it. ``manifest``: replace the manifest too."""
         self._open()
-        if manifest is not None:
-            (self.dir / "manifest.json").write_bytes(manifest)
-        journal = {"files": self.files, "remove": self.removals, "manifest": manifest is not None}
+        journal = {"files": self.files, "remove": self.removals, "manifest": manifest}
         _fsync_write(self.dir / JOURNAL, json.dumps(journal).encode("utf-8"))
         apply_journal(self.out, self.dir)
 

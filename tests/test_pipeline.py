@@ -374,3 +374,12 @@ def test_refused_run_leaves_the_lock_of_the_running_one(tmp_path):
         with pytest.raises(OutputError):   # still locked for a third run
             generate(EXAMPLES, out)
     assert not lock_path(out).exists()
+
+
+def test_manifest_chunks_are_valid_json_for_any_size():
+    from generator.writer import manifest_chunks
+
+    for count in (0, 1, 3):
+        items = [{"path": f"p{i}", "note": "ü \"q\""} for i in range(count)]
+        data = json.loads(b"".join(manifest_chunks(iter(items), iter(items[:1]))))
+        assert data == {"version": 1, "artifacts": items, "warnings": items[:1]}
