@@ -216,8 +216,7 @@ def _run(inventory: Inventory, out: Path, patterns: list[str] | None, check: boo
                 carried.append(entry)     # outside --limit: left as it is, even if stale
                 continue
             if (out / path).exists():
-                old = (out / path).read_bytes()
-                changes.append(Change(path, REMOVED, _diff(path, old, None) if diff else ""))
+                changes.append(Change(path, REMOVED, _diff(path, (out / path).read_bytes(), None) if diff else ""))
                 if stage is not None:
                     stage.remove(path)
         records.sort(key=lambda r: r.path)
