@@ -58,26 +58,28 @@ def _run_until(binary: str, profile: Path, home: Path, log: Path, offset: int, p
     raise AssertionError(f"Thunderbird did not get there: {pattern!r}\ndovecot: {text[-2000:]}\nthunderbird: {tail}")
 
 
-def _prefs(mail_servers, tmp_path: Path, mode: str, device: str) -> bytes:
+def _launch(mail_servers, tmp_path: Path, mode: str, device: str, incoming_origin: str, pattern: str):
+    """Generate the inventory's prefs.js for ``device``, build a profile around it and run Thunderbird."""
+    binary = _require_thunderbird()
     ports = dict(mail_servers["dovecot"].ports, **mail_servers["smtp"].ports)
     folder = tmp_path / "inv"
     folder.mkdir()
     (folder / "inventory.yaml").write_text(server_inventory(
         ports, mode, "  - {email: anna@example.com, name: Anna Muster, login: anna, devices: [desktop, laptop]}\n"))
     generate(folder, tmp_path / "out")
-    return (tmp_path / "out" / "anna@example.com" / device / "prefs.js").read_bytes()
-
-
-def test_thunderbird_pop3_desktop_downloads_and_leaves_mail_on_server(mail_servers, tmp_path):
-    binary = _require_thunderbird()
-    prefs = _prefs(mail_servers, tmp_path, "ssl", "desktop")
+    prefs = (tmp_path / "out" / "anna@example.com" / device / "prefs.js").read_bytes()
     home = tmp_path / "home"
     home.mkdir()
     profile = make_profile(home / "profile", prefs, mail_servers["pki"].ca_file,
-                           [("mailbox://localhost", "anna", PASSWORD), ("smtp://localhost", "anna", PASSWORD)])
+                           [(incoming_origin, "anna", PASSWORD), ("smtp://localhost", "anna", PASSWORD)])
     log = mail_servers["dovecot"].folder / "dovecot.log"
     offset = len(log.read_text(errors="replace"))
-    text = _run_until(binary, profile, home, log, offset, r"pop3\(anna\).*Disconnected: Logged out.*retr=\d+")
+    return profile, _run_until(binary, profile, home, log, offset, pattern)
+
+
+def test_thunderbird_pop3_desktop_downloads_and_leaves_mail_on_server(mail_servers, tmp_path):
+    profile, text = _launch(mail_servers, tmp_path, "ssl", "desktop", "mailbox://localhost",
+                            r"pop3\(anna\).*Disconnected: Logged out.*retr=\d+")
     assert re.search(r"pop3-login: Info: Login: user=<anna>.*TLS", text)
     session = re.search(r"pop3\(anna\).*Logged out top=\d+/\d+, retr=(\d+)/\d+, del=(\d+)/(\d+)", text)
     assert session and int(session.group(1)) >= 2, text
@@ -87,14 +89,7 @@ def test_thunderbird_pop3_desktop_downloads_and_leaves_mail_on_server(mail_serve
 
 
 def test_thunderbird_imap_laptop_logs_in_with_starttls(mail_servers, tmp_path):
-    binary = _require_thunderbird()
-    prefs = _prefs(mail_servers, tmp_path, "starttls", "laptop")
-    home = tmp_path / "home"
-    home.mkdir()
-    profile = make_profile(home / "profile", prefs, mail_servers["pki"].ca_file,
-                           [("imap://localhost", "anna", PASSWORD), ("smtp://localhost", "anna", PASSWORD)])
-    log = mail_servers["dovecot"].folder / "dovecot.log"
-    offset = len(log.read_text(errors="replace"))
-    text = _run_until(binary, profile, home, log, offset, r"imap-login: Info: Login: user=<anna>.*TLS")
+    profile, text = _launch(mail_servers, tmp_path, "starttls", "laptop", "imap://localhost",
+                            r"imap-login: Info: Login: user=<anna>.*TLS")
     assert "imap-login" in text
     assert (profile / "ImapMail" / "localhost").is_dir()
