@@ -164,7 +164,6 @@ def generate(inventory: Path = typer.Argument(..., help="Inventory file, or a fo
     try:
         result = run(inventory, output, limit=limit, check=check, diff=diff, progress=progress)
     except InventoryError as exc:
-        progress.close()
         _fail_input(exc)
         return
     finally:
