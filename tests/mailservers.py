@@ -330,3 +330,17 @@ def server_inventory(ports: dict, mode: str, users: str) -> str:
             f"  pop3: {{host: localhost, port: {pop3}, security: {mode}}}\n"
             f"  smtp: {{host: localhost, port: {smtp}, security: {mode}}}\n"
             f"users:\n{users}")
+
+
+def plain_smtp():
+    """An SMTP server with neither STARTTLS nor AUTH: what check-servers must flag."""
+    from aiosmtpd.controller import Controller
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port, server_hostname="localhost")
+    controller.start()
+    return controller, port

@@ -109,3 +109,16 @@ def test_plain_connections(mail_servers, ports):
     assert result.status == "warning" and "not encrypted" in result.reason
     result = _check(mail_servers, "imap", ports["imap"], "none")
     assert result.status == "warning" and "not encrypted" in result.reason
+
+
+def test_missing_starttls_and_missing_auth_are_named(mail_servers):
+    from mailservers import plain_smtp
+
+    controller, port = plain_smtp()
+    try:
+        result = _check(mail_servers, "smtp", port, "starttls")
+        assert result.status == "failed" and result.reason == "STARTTLS is not offered"
+        result = _check(mail_servers, "smtp", port, "none")
+        assert result.status == "failed" and "no password AUTH mechanism" in result.reason
+    finally:
+        controller.stop()
