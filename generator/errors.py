@@ -1,7 +1,7 @@
 """Errors as values: every problem found in the input is a :class:`Diagnostic`."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable
 
 ERROR = "error"

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from . import textrules
 from .errors import Diagnostic, InventoryError, Location, close_matches
-from .loader import DEFAULT_LIMITS, Document, Limits, format_path, iter_csv_users, load_yaml, relative_to
+from .loader import DEFAULT_LIMITS, Limits, format_path, iter_csv_users, load_yaml, relative_to
 from .model import (CLIENTS, DEFAULT_PORTS, IMPLICIT_TLS_PORTS, PLAIN_START_PORTS, Device, Finding, Inventory,
                     Organization, Pop3Policy, Server, Source, User)
 from .resources import data_dir

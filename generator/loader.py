@@ -8,7 +8,6 @@ length are bounded, duplicate keys are errors, and bytes must be UTF-8 text.
 from __future__ import annotations
 
 import csv
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -407,10 +406,3 @@ def _csv_device(text: str) -> Any:
 def relative_to(base: Path, value: str) -> Path:
     target = Path(value)
     return target if target.is_absolute() else base / target
-
-
-def display_path(path: Path) -> str:
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)

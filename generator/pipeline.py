@@ -5,7 +5,7 @@ import difflib
 import heapq
 import fnmatch
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 

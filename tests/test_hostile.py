@@ -1,7 +1,6 @@
 """Resource abuse and broken bytes: refused quickly, with a clear message and bounded memory."""
 from __future__ import annotations
 
-import resource
 import subprocess
 import sys
 import textwrap
@@ -138,7 +137,6 @@ def test_internal_error_is_one_paragraph_without_locals(tmp_path, cli):
     result = cli("generate", str(EXAMPLES), "-o", str(target))
     assert result.returncode == 1 and "not a directory" in result.stderr
     # ... a bug is exit 3 with one paragraph; --debug shows the traceback, never local variables.
-    env = {"MAILPROFILES_TEST_CRASH": "1"}
     script = ("import generator.pipeline as p; p._run = lambda *a, **k: 1/0; "
               "import sys; sys.argv=['mailprofiles'] + sys.argv[1:]; from generator.cli import main; main()")
     plain = subprocess.run([sys.executable, "-c", script, "generate", str(EXAMPLES), "-o", str(tmp_path / "o")],

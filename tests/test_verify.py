@@ -1,9 +1,7 @@
 """The built-in verifiers: each catches what would break its consumer, and generate refuses to write."""
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 
 import pytest
 

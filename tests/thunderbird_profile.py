@@ -5,7 +5,6 @@ Thunderbird stores them), done in a subprocess through libnss3 with ctypes.
 """
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 import sys
