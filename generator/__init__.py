@@ -3,35 +3,56 @@
 Public API (the CLI is a thin layer over these):
 
 * :func:`load_inventory` — load, validate and resolve an inventory into the typed model.
-* :func:`validate` — the same, returning diagnostics instead of raising.
-* :func:`generate` — render, verify and atomically write every artifact plus ``manifest.json``.
+* :func:`validate` — the same, returning every error and every warning instead of raising.
+* :func:`generate` — plan, compare and atomically write every artifact plus ``manifest.json``.
 * :func:`explain` — the resolved devices of one user, with the layer each value came from.
 """
 from __future__ import annotations
 
-from .errors import Diagnostic, InventoryError, Location, MailprofilesError, OutputError, VerificationError
-from .inventory import load_inventory
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import (Diagnostic, InventoryError, Location, MailprofilesError, OutputError, UnrepresentableValue,
+                     UnsafeName, VerificationError, VerifyFailure)
+from .load import load_inventory
+from .loader import DEFAULT_LIMITS, Limits
 from .model import Device, Finding, Inventory, Organization, Server
 from .pipeline import GenerateResult, generate
+from .plan import all_findings
 
 __version__ = "0.1.0"
 
 
-def validate(path) -> tuple[Inventory | None, tuple[Diagnostic, ...]]:
-    """(inventory, ()) when valid, (None, diagnostics) when not."""
+@dataclass(frozen=True, slots=True)
+class Validation:
+    """The outcome of :func:`validate`: the inventory when valid, every error, every warning."""
+
+    inventory: Inventory | None
+    errors: tuple[Diagnostic, ...]
+    findings: tuple[Finding, ...]
+
+    @property
+    def valid(self) -> bool:
+        return self.inventory is not None
+
+
+def validate(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Validation:
+    """Every problem of an inventory: errors (then no inventory), or the warnings that ``generate`` would give."""
     try:
-        return load_inventory(path), ()
+        inventory = load_inventory(path, limits)
     except InventoryError as exc:
-        return None, exc.diagnostics
+        return Validation(None, exc.diagnostics, ())
+    return Validation(inventory, (), all_findings(inventory))
 
 
-def explain(path, email: str) -> tuple[Device, ...]:
+def explain(path: str | Path, email: str) -> tuple[Device, ...]:
     """The resolved devices of the user ``email`` (case-insensitive)."""
     inventory = load_inventory(path)
     wanted = email.casefold()
     return tuple(d for d in inventory.devices if d.user.email.casefold() == wanted)
 
 
-__all__ = ["load_inventory", "validate", "generate", "explain", "GenerateResult", "Inventory", "Device",
-           "Finding", "Organization", "Server", "Diagnostic", "Location", "InventoryError", "MailprofilesError",
-           "OutputError", "VerificationError", "__version__"]
+__all__ = ["load_inventory", "validate", "generate", "explain", "Validation", "GenerateResult", "Inventory",
+           "Device", "Finding", "Organization", "Server", "Diagnostic", "Location", "InventoryError",
+           "MailprofilesError", "OutputError", "VerificationError", "VerifyFailure", "UnsafeName",
+           "UnrepresentableValue", "__version__"]

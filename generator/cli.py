@@ -74,25 +74,20 @@ def validate(inventory: Path = typer.Argument(..., help="Inventory file, or a fo
     """Check an inventory; list every problem as FILE:LINE:COL: field.path: message."""
     if format not in ("text", "json"):
         raise typer.BadParameter("must be 'text' or 'json'", param_hint="--format")
-    from .inventory import load_inventory
-    from .pipeline import device_findings
+    from . import validate as run
 
-    try:
-        inv = load_inventory(inventory)
-    except InventoryError as exc:
-        _fail_input(exc, format == "json")
+    result = run(inventory)
+    if result.inventory is None:
+        _fail_input(InventoryError(result.errors), format == "json")
         return
-    findings = list(inv.findings)
-    for device in inv.devices:
-        findings.extend(device_findings(inv, device)[0])
-    findings.sort(key=lambda f: f.sort_key())
-    users = len({d.user.email for d in inv.devices})
+    devices = result.inventory.devices
+    users = len({d.user.email for d in devices})
     if format == "json":
-        print(json.dumps({"valid": True, "users": users, "devices": len(inv.devices),
-                          "warnings": [f.to_json() for f in findings]}, indent=2))
+        print(json.dumps({"valid": True, "users": users, "devices": len(devices),
+                          "warnings": [f.to_json() for f in result.findings]}, indent=2))
         return
-    _print_findings(findings)
-    out.print(f"{inventory}: valid ({users} users, {len(inv.devices)} devices, {len(findings)} warnings)",
+    _print_findings(result.findings)
+    out.print(f"{inventory}: valid ({users} users, {len(devices)} devices, {len(result.findings)} warnings)",
               markup=False)
 
 
@@ -240,7 +235,7 @@ def check_servers(inventory: Path = typer.Argument(..., help="Inventory file, or
     """Check that every server of the inventory answers as the generated files expect."""
     import os
 
-    from .inventory import load_inventory
+    from .load import load_inventory
     from .servers import FAILED, check_servers as run
 
     if login and not password_env:

@@ -1,14 +1,19 @@
-"""Errors as values: every problem found in the input is a :class:`Diagnostic`."""
+"""The one error vocabulary: every problem the core reports on purpose is defined here.
+
+Problems in the input are values (:class:`Diagnostic`, with file, line, column and the
+field path); the exceptions below carry them, or say which part of the run refused.
+"""
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 ERROR = "error"
 WARNING = "warning"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Location:
     """Where a value came from: file, 1-based line and column."""
 
@@ -22,7 +27,14 @@ class Location:
         return self.file
 
 
-@dataclass(frozen=True)
+FieldPath = tuple[str | int, ...]
+"""A path into the input: ``("users", 3, "devices", 1)``."""
+
+Where = Callable[[FieldPath], Location]
+"""The position of a field path inside one document (or one roster row)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Diagnostic:
     """One problem in the input, with its place, the field path and a hint."""
 
@@ -33,7 +45,7 @@ class Diagnostic:
     severity: str = ERROR
     code: str = ""
 
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[str, int, int, str, str]:
         loc = self.location or Location("")
         return (loc.file, loc.line, loc.column, self.field, self.message)
 
@@ -49,7 +61,7 @@ class Diagnostic:
             text += f" ({self.hint})"
         return text
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         loc = self.location
         return {
             "severity": self.severity,
@@ -95,9 +107,25 @@ class OutputError(MailprofilesError):
     exit_code = 1
 
 
+class UnsafeName(ValueError):
+    """A user or device name that cannot become a safe file name."""
+
+
+class UnrepresentableValue(ValueError):
+    """A value that the target format cannot carry; the validator should have refused it."""
+
+
+class VerifyFailure(Exception):
+    """A rendered artifact cannot be read back at all."""
+
+
 def close_matches(word: str, candidates: Iterable[str]) -> str:
     """A "did you mean" hint, or an empty string."""
-    import difflib
-
     found = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
     return f"did you mean {found[0]!r}?" if found else ""
+
+
+def fail_if(errors: list[Diagnostic]) -> None:
+    """Raise every collected error at once; do nothing when there is none."""
+    if errors:
+        raise InventoryError(errors)

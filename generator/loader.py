@@ -7,14 +7,13 @@ length are bounded, duplicate keys are errors, and bytes must be UTF-8 text.
 """
 from __future__ import annotations
 
-import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
-from .errors import Diagnostic, InventoryError, Location, close_matches
+from .errors import Diagnostic, FieldPath, InventoryError, Location
 
 
 @dataclass(frozen=True)
@@ -32,10 +31,7 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 
-Path_t = tuple  # a field path: ("users", 3, "devices", 1)
-
-
-def format_path(path: Path_t) -> str:
+def format_path(path: FieldPath) -> str:
     out = ""
     for part in path:
         if isinstance(part, int):
@@ -50,16 +46,16 @@ class Document:
     """A loaded YAML document and the position of each of its values."""
 
     data: Any
-    positions: dict
+    positions: dict[FieldPath, Location]
     file: str
-    key_positions: dict = None
+    key_positions: dict[FieldPath, Location] = field(default_factory=dict)
 
-    def where_key(self, path: Path_t) -> Location:
+    def where_key(self, path: FieldPath) -> Location:
         """The position of the key that introduces ``path`` (falls back to its value)."""
-        loc = (self.key_positions or {}).get(tuple(path))
+        loc = self.key_positions.get(tuple(path))
         return loc if loc is not None else self.where(path)
 
-    def where(self, path: Path_t) -> Location:
+    def where(self, path: FieldPath) -> Location:
         """The position of ``path``, or of its nearest ancestor that has one."""
         path = tuple(path)
         while path:
@@ -176,7 +172,7 @@ class _Converter:
             return list(node.value)
         return []
 
-    def convert(self, node, path: Path_t) -> Any:
+    def convert(self, node, path: FieldPath) -> Any:
         self.positions[path] = _mark_loc(self.file, node.start_mark)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
@@ -189,7 +185,7 @@ class _Converter:
                 self.positions[path], format_path(path)))
         return value
 
-    def _mapping(self, node, path: Path_t) -> dict:
+    def _mapping(self, node, path: FieldPath) -> dict:
         result: dict = {}
         explicit: set = set()
         merges = []
@@ -277,130 +273,6 @@ def load_yaml_text(text: str, shown: str, limits: Limits = DEFAULT_LIMITS) -> Do
     if converter.problems:
         raise InventoryError(converter.problems)
     return Document(data, converter.positions, shown, converter.key_positions)
-
-
-# --------------------------------------------------------------------------- CSV
-
-CSV_COLUMNS = ("email", "name", "login", "groups", "devices")
-
-
-@dataclass(frozen=True)
-class CsvRow:
-    """One roster row as user data, with the place of each column."""
-
-    row: int           # 1-based data row number (the header is row 0)
-    line: int          # physical line number in the file
-    data: dict
-    file: str
-    columns: dict      # column name -> 1-based column index
-
-    def where(self, column: str | None) -> Location:
-        return Location(self.file, self.line, self.columns.get(column, 1) if column else 1)
-
-
-def _bounded_lines(handle, shown: str, limits: Limits) -> Iterator[str]:
-    line_no = 0
-    while True:
-        raw = handle.readline(limits.max_csv_line_chars * 4 + 2)
-        if not raw:
-            return
-        line_no += 1
-        if len(raw) > limits.max_csv_line_chars * 4 or (not raw.endswith(b"\n") and handle.peek(1)):
-            raise InventoryError([Diagnostic(
-                f"line is longer than the limit of {limits.max_csv_line_chars:,} characters",
-                Location(shown, line_no, 1))])
-        if b"\x00" in raw:
-            raise InventoryError([Diagnostic("roster contains a NUL byte: binary data, not text",
-                                             Location(shown, line_no, raw.index(b"\x00") + 1))])
-        try:
-            text = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
-        except UnicodeDecodeError as exc:
-            raise InventoryError([Diagnostic(
-                f"roster is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
-                Location(shown, line_no, exc.start + 1), hint="save the file as UTF-8")]) from None
-        if len(text) > limits.max_csv_line_chars:
-            raise InventoryError([Diagnostic(
-                f"line is longer than the limit of {limits.max_csv_line_chars:,} characters",
-                Location(shown, line_no, 1))])
-        yield text
-
-
-def iter_csv_users(path: Path, shown: str, limits: Limits = DEFAULT_LIMITS) -> Iterator[CsvRow]:
-    """Stream a CSV roster row by row. Structural problems raise :class:`InventoryError`."""
-    try:
-        size = path.stat().st_size
-    except OSError:
-        raise InventoryError([Diagnostic("roster file not found", Location(shown))]) from None
-    if size > limits.max_csv_bytes:
-        raise InventoryError([Diagnostic(
-            f"roster file is {size:,} bytes, more than the limit of {limits.max_csv_bytes:,} bytes",
-            Location(shown))])
-    if not path.is_file():
-        raise InventoryError([Diagnostic("roster path is not a regular file", Location(shown))])
-    try:
-        handle = open(path, "rb")
-    except OSError as exc:
-        raise InventoryError([Diagnostic(f"cannot read roster file: {exc.strerror}", Location(shown))]) from None
-    with handle:
-        lines = _bounded_lines(handle, shown, limits)
-        reader = csv.reader(lines, strict=True)
-        try:
-            header = next(reader, None)
-            if header is None:
-                raise InventoryError([Diagnostic("roster is empty: it needs a header row", Location(shown, 1, 1),
-                                                 hint="columns: " + ", ".join(CSV_COLUMNS))])
-            if len(header) > limits.max_csv_columns:
-                raise InventoryError([Diagnostic(
-                    f"header has {len(header):,} columns, more than the limit of {limits.max_csv_columns}",
-                    Location(shown, 1, 1))])
-            names = [h.strip() for h in header]
-            problems = []
-            columns: dict[str, int] = {}
-            for index, name in enumerate(names, start=1):
-                if name not in CSV_COLUMNS:
-                    problems.append(Diagnostic(f"unknown column {name!r}", Location(shown, 1, index),
-                                               hint=close_matches(name, CSV_COLUMNS) or
-                                               "columns: " + ", ".join(CSV_COLUMNS)))
-                elif name in columns:
-                    problems.append(Diagnostic(f"column {name!r} appears twice", Location(shown, 1, index)))
-                else:
-                    columns[name] = index
-            if "email" not in columns and not problems:
-                problems.append(Diagnostic("the header has no 'email' column", Location(shown, 1, 1)))
-            if problems:
-                raise InventoryError(problems)
-            row_no = 0
-            for record in reader:
-                line = reader.line_num
-                if not any(cell.strip() for cell in record):
-                    continue
-                row_no += 1
-                if len(record) != len(names):
-                    raise InventoryError([Diagnostic(
-                        f"row {row_no} has {len(record)} fields, the header has {len(names)}",
-                        Location(shown, line, 1))])
-                data: dict[str, Any] = {}
-                for name, index in columns.items():
-                    cell = record[index - 1].strip()
-                    if cell == "":
-                        continue
-                    if name == "groups":
-                        data[name] = [g.strip() for g in cell.split(";") if g.strip()]
-                    elif name == "devices":
-                        data[name] = [_csv_device(d.strip()) for d in cell.split(";") if d.strip()]
-                    else:
-                        data[name] = cell
-                yield CsvRow(row_no, line, data, shown, columns)
-        except csv.Error as exc:
-            raise InventoryError([Diagnostic(f"CSV syntax error: {exc}", Location(shown, reader.line_num, 1))]) from None
-
-
-def _csv_device(text: str) -> Any:
-    """``laptop`` is a profile name; ``anna-mac:laptop`` names a device with a profile."""
-    if ":" in text:
-        name, _, profile = text.partition(":")
-        return {"name": name.strip(), "profile": profile.strip()}
-    return text
 
 
 def relative_to(base: Path, value: str) -> Path:

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import Location
+from .settings import INDEX, SETTINGS
 
 PROTOCOLS = ("imap", "pop3", "smtp")
 SECURITY = ("ssl", "starttls", "none")
-CLIENTS = ("thunderbird", "apple", "outlook")
 
 # Standard ports by protocol and security (implicit TLS / STARTTLS or clear).
 DEFAULT_PORTS = {
@@ -18,6 +19,7 @@ DEFAULT_PORTS = {
 # Ports that only make sense with implicit TLS, and ports that never carry it.
 IMPLICIT_TLS_PORTS = {"imap": {993}, "pop3": {995}, "smtp": {465}}
 PLAIN_START_PORTS = {"imap": {143}, "pop3": {110}, "smtp": {25, 587}}
+SERVER_KEYS = ("host", "port", "security", "auth")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,55 +50,94 @@ class User:
     login: str
     groups: tuple[str, ...]
 
+    @property
+    def domain(self) -> str:
+        return self.email.rpartition("@")[2].casefold()
+
 
 @dataclass(frozen=True, slots=True)
 class Source:
     """Which layer set a value, and where."""
 
     layer: str                       # "profile desktop (built-in)", "inventory", "group sales", "user", "device x"
-    location: "Location | None" = None   # where the value is written; None for built-in values and defaults
+    location: Location | None = None   # where the value is written; None for built-in values and defaults
 
     def __str__(self) -> str:
         return f"{self.layer} ({self.location})" if self.location else self.layer
 
 
+Provenance = tuple[tuple[str, Source], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Device:
-    """One device of one user, with every setting resolved."""
+    """One device of one user, with every setting resolved.
+
+    ``values`` holds one value per row of the settings table, in table order (None where a
+    setting does not apply); devices resolved from the same layers share one tuple.
+    """
 
     user: User
     name: str
     profile: str
-    protocol: str                  # incoming protocol: imap | pop3
     incoming: Server
     outgoing: Server
-    clients: tuple[str, ...]
-    bcc_self: bool
-    fetch_automatically: bool
-    check_interval_minutes: int
-    pop3: Pop3Policy | None        # set when protocol is pop3
-    provenance: tuple[tuple[str, Source], ...]   # (setting path, source), sorted
+    values: tuple[Any, ...]
+    provenance: Provenance   # (setting path, source), sorted
+
+    def setting(self, name: str) -> Any:
+        return self.values[INDEX[name]]
 
     @property
     def key(self) -> str:
         return f"{self.user.email}/{self.name}"
 
+    @property
+    def protocol(self) -> str:
+        return str(self.setting("protocol"))
+
+    @property
+    def clients(self) -> tuple[str, ...]:
+        return tuple(self.setting("clients"))
+
+    @property
+    def bcc_self(self) -> bool:
+        return bool(self.setting("bcc_self"))
+
+    @property
+    def fetch_automatically(self) -> bool:
+        return bool(self.setting("fetch_automatically"))
+
+    @property
+    def check_interval_minutes(self) -> int:
+        return int(self.setting("check_interval_minutes"))
+
+    @property
+    def signature(self) -> str | None:
+        value = self.setting("signature")
+        return None if value is None else str(value)
+
+    @property
+    def pop3(self) -> Pop3Policy | None:
+        """The POP3 retention policy; None for an IMAP device."""
+        if self.protocol != "pop3":
+            return None
+        return Pop3Policy(bool(self.setting("pop3.leave_on_server")), self.setting("pop3.delete_after_days"))
+
     def resolved_settings(self) -> list[tuple[str, object, str]]:
         """(setting, final value, where it came from) for every setting that shapes this device."""
-        values: dict[str, object] = {
-            "protocol": self.protocol, "clients": list(self.clients), "bcc_self": self.bcc_self,
-            "fetch_automatically": self.fetch_automatically, "check_interval_minutes": self.check_interval_minutes,
-        }
-        if self.pop3 is not None:
-            values["pop3.leave_on_server"] = self.pop3.leave_on_server
-            values["pop3.delete_after_days"] = self.pop3.delete_after_days
-        for server in (self.incoming, self.outgoing):
-            for attr in ("host", "port", "security", "auth"):
-                values[f"servers.{server.protocol}.{attr}"] = getattr(server, attr)
         sources = dict(self.provenance)
         login_source = "user" if self.user.login != self.user.email else "default (the email address)"
-        rows = [("user.login", self.user.login, login_source)]
-        rows += [(key, value, str(sources.get(key, "default"))) for key, value in values.items()]
+        rows: list[tuple[str, object, str]] = [("user.login", self.user.login, login_source)]
+        for setting, value in zip(SETTINGS, self.values):
+            if setting.only_for is not None and self.setting(setting.only_for[0]) != setting.only_for[1]:
+                continue
+            shown = list(value) if isinstance(value, tuple) else value
+            rows.append((setting.name, shown, str(sources.get(setting.name, "default"))))
+        for server in (self.incoming, self.outgoing):
+            for attr in SERVER_KEYS:
+                key = f"servers.{server.protocol}.{attr}"
+                rows.append((key, getattr(server, attr), str(sources.get(key, "default"))))
         return rows
 
 
@@ -110,11 +151,11 @@ class Finding:
     device: str | None = None
     client: str | None = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, str | None]:
         return {"user": self.user, "device": self.device, "client": self.client,
                 "code": self.code, "message": self.message}
 
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[str, str, str, str, str]:
         return (self.user or "", self.device or "", self.client or "", self.code, self.message)
 
 

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import re
 
+from .errors import UnsafeName
+
 _SAFE = re.compile(r"[a-z0-9._@+\-]")
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 MAX_COMPONENT = 200
-
-
-class UnsafeName(ValueError):
-    pass
 
 
 def _encode_char(char: str) -> str:
@@ -46,3 +44,10 @@ def safe_component(name: str) -> str:
 def artifact_path(email: str, device: str, filename: str) -> str:
     """``<user>/<device>/<filename>``, relative to the output directory, with '/' separators."""
     return f"{safe_component(email)}/{safe_component(device)}/{filename}"
+
+
+def safe_relative(relative: str) -> bool:
+    """Is ``relative`` a plain path below the output folder (no root, drive, backslash, '.' or '..')?"""
+    parts = relative.split("/")
+    return not (relative.startswith("/") or "\\" in relative or ":" in parts[0]
+                or any(p in ("", ".", "..") for p in parts))

@@ -30,11 +30,17 @@ _BIDI_CONTROLS = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u20
 _FORBIDDEN_SINGLE = set("\ufeff\u2028\u2029\ufffe\uffff")
 
 
-def text_problem(value: str) -> str | None:
-    """Why ``value`` may not reach any generated file, or None if it may."""
+def text_problem(value: str, multiline: bool = False) -> str | None:
+    """Why ``value`` may not reach any generated file, or None if it may.
+
+    ``multiline``: the value may hold line breaks, written as LF alone (a YAML block
+    scalar); every other rule still applies, to each line and to the whole.
+    """
     for index, char in enumerate(value):
         code = ord(char)
         category = unicodedata.category(char)
+        if multiline and char == "\n":
+            continue
         if category == "Cc":
             return f"contains the control character U+{code:04X} at position {index + 1}"
         if category == "Cs":
@@ -44,6 +50,8 @@ def text_problem(value: str) -> str | None:
         if char in _FORBIDDEN_SINGLE or (code & 0xFFFE) == 0xFFFE or 0xFDD0 <= code <= 0xFDEF:
             return f"contains the character U+{code:04X} at position {index + 1}, which no generated file may carry"
     if value != value.strip():
+        if multiline and value.endswith("\n"):
+            return "ends with a line break (write the block as '|-' to drop the final one)"
         return "has leading or trailing blanks"
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
         return "is wrapped in quotes, which Outlook would strip"

@@ -15,16 +15,16 @@ not create are never deleted.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterator
 
 from .errors import OutputError
+from .manifest import MANIFEST
+from .paths import safe_relative
 
-MANIFEST = "manifest.json"
 JOURNAL = "journal.json"
 
 
@@ -37,7 +37,7 @@ def lock_path(out: Path) -> Path:
 
 
 @contextlib.contextmanager
-def locked(out: Path):
+def locked(out: Path) -> Iterator[None]:
     """Hold an exclusive lock on the output directory for the duration of a run.
 
     The lock file sits next to the output folder and is removed by the run that held it. After
@@ -82,69 +82,9 @@ def _fsync_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def read_manifest(out: Path) -> dict | None:
-    """The previous manifest, or None when there is none or it is unreadable."""
-    try:
-        data = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("version") != 1 or not isinstance(data.get("artifacts"), list):
-        return None
-    # Only entries that name a file inside the output folder count; a tampered path is ignored.
-    data["artifacts"] = [entry for entry in data["artifacts"]
-                         if isinstance(entry, dict) and isinstance(entry.get("path"), str) and _safe(entry["path"])]
-    return data
-
-
-def _safe(relative: str) -> bool:
-    parts = relative.split("/")
-    return not (relative.startswith("/") or "\\" in relative or ":" in parts[0]
-                or any(p in ("", ".", "..") for p in parts))
-
-
-def manifest_chunks(artifacts: Iterable[dict], warnings: Iterable[dict]) -> Iterator[bytes]:
-    """The manifest as UTF-8 chunks, one JSON object per line, so a big one never sits in memory whole."""
-    yield b'{\n  "version": 1,\n  "artifacts": ['
-    for key, items in (("artifacts", artifacts), ("warnings", warnings)):
-        if key == "warnings":
-            yield b'\n  ],\n  "warnings": ['
-        separator = b"\n    "
-        for item in items:
-            yield separator + json.dumps(item, ensure_ascii=False).encode("utf-8")
-            separator = b",\n    "
-    yield b"\n  ]\n}\n"
-
-
-def write_chunks(chunks: Iterable[bytes], target: Path | None) -> str:
-    """sha256 of the chunks, written to ``target`` on the way when given."""
-    digest = hashlib.sha256()
-    handle = open(target, "wb") if target is not None else None
-    try:
-        for chunk in chunks:
-            digest.update(chunk)
-            if handle is not None:
-                handle.write(chunk)
-    finally:
-        if handle is not None:
-            handle.close()
-    return digest.hexdigest()
-
-
-def file_sha256(path: Path) -> str | None:
-    """sha256 of a file read in blocks, or None when it does not exist."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    return digest.hexdigest()
-
-
 def _inside(out: Path, relative: str) -> Path:
     """``out/relative``, refusing anything that would leave ``out``."""
-    if not _safe(relative):
+    if not safe_relative(relative):
         raise OutputError(f"refusing unsafe path {relative!r} in the manifest")
     return out.joinpath(*relative.split("/"))
 
@@ -152,7 +92,7 @@ def _inside(out: Path, relative: str) -> Path:
 class Stage:
     """A staging area for one run."""
 
-    def __init__(self, out: Path):
+    def __init__(self, out: Path) -> None:
         self.out = out
         self.dir = staging_dir(out)
         self.files: list[str] = []

@@ -33,6 +33,16 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
                           capture_output=True, text=True, timeout=timeout)
 
 
+def replace_format(monkeypatch, name: str, **changes) -> None:
+    """Swap one entry of the format registry for the test (e.g. a renderer that breaks its bytes)."""
+    import dataclasses
+
+    from generator import formats
+
+    monkeypatch.setattr(formats, "FORMATS", tuple(dataclasses.replace(f, **changes) if f.name == name else f
+                                                  for f in formats.FORMATS))
+
+
 @pytest.fixture
 def cli():
     return run_cli

@@ -14,7 +14,7 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from generator import InventoryError, load_inventory
-from generator.render import RENDERERS
+from generator.formats import named
 from generator.textrules import text_problem
 from readers import read_plist, read_prefs, read_prf
 
@@ -46,8 +46,8 @@ def _artifacts(text: str) -> dict:
     out = {}
     for device in inventory.devices:
         for client in device.clients:
-            module = RENDERERS[client]
-            if any(f.code in module.SKIPS for f in module.limitations(inventory.organization, device)):
+            module = named(client)
+            if any(f.code in module.skips for f in module.limitations(inventory.organization, device)):
                 continue
             out[(device.name, client)] = module.render(inventory.organization, device)
     return out
@@ -151,7 +151,7 @@ def test_js_literal_round_trips_every_string(value):
 def test_ini_value_is_refused_or_reads_back(value):
     import pytest as _pytest
 
-    from generator.render import UnrepresentableValue
+    from generator.errors import UnrepresentableValue
     from generator.render.outlook import ini_value
 
     if text_problem(value) is not None:

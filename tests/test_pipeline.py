@@ -377,7 +377,7 @@ def test_refused_run_leaves_the_lock_of_the_running_one(tmp_path):
 
 
 def test_manifest_chunks_are_valid_json_for_any_size():
-    from generator.writer import manifest_chunks
+    from generator.manifest import manifest_chunks
 
     for count in (0, 1, 3):
         items = [{"path": f"p{i}", "note": "ü \"q\""} for i in range(count)]

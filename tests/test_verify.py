@@ -8,8 +8,9 @@ import pytest
 from apple_reference import REFERENCE, derive_rules
 from conftest import EXAMPLES
 from generator import VerificationError, generate, load_inventory
-from generator.render import RENDERERS
-from generator.verify import cross_check, verify_artifact
+from conftest import replace_format
+from generator.formats import named
+from generator.verify import cross_check
 from generator.verify.apple import rules
 
 
@@ -21,7 +22,15 @@ def sample():
 
 
 def _render(client, org, device) -> bytes:
-    return RENDERERS[client].render(org, device)
+    return named(client).render(org, device)
+
+
+def verify_artifact(client, content, org, device) -> list[str]:
+    return named(client).check(content, org, device)
+
+
+def _read_back(rendered: dict[str, bytes]) -> dict:
+    return {client: named(client).read_settings(content) for client, content in rendered.items()}
 
 
 def test_shipped_apple_rules_match_apples_schema_files():
@@ -139,18 +148,18 @@ def test_prf_encoding_rules(sample):
 def test_cross_check_catches_disagreeing_artifacts(sample):
     org, desktop, _ = sample
     rendered = {c: _render(c, org, desktop) for c in desktop.clients}
-    assert cross_check(rendered) == []
+    assert cross_check(_read_back(rendered)) == []
     rendered["thunderbird"] = rendered["thunderbird"].replace(b'"pop.example.com"', b'"pop2.example.com"')
-    assert any("disagree on incoming host" in p for p in cross_check(rendered))
+    assert any("disagree on incoming host" in p for p in cross_check(_read_back(rendered)))
 
 
 def test_generate_refuses_to_write_a_failing_artifact(tmp_path, monkeypatch):
     out = tmp_path / "out"
     generate(EXAMPLES, out)
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    module = RENDERERS["thunderbird"]
-    real = module.render
-    monkeypatch.setattr(module, "render", lambda org, device: real(org, device).replace(b", 995)", b", \"995\")"))
+    real = named("thunderbird").render
+    replace_format(monkeypatch, "thunderbird",
+                   render=lambda org, device: real(org, device).replace(b", 995)", b", \"995\")"))
     with pytest.raises(VerificationError) as info:
         generate(EXAMPLES, out)
     assert any("thunderbird" in f and "bare integer" in f for f in info.value.failures)
@@ -161,9 +170,8 @@ def test_generate_refuses_to_write_a_failing_artifact(tmp_path, monkeypatch):
 def test_cli_exit_code_3_on_verification_failure(tmp_path, monkeypatch, capsys):
     from generator import cli
 
-    module = RENDERERS["apple"]
-    real = module.render
-    monkeypatch.setattr(module, "render", lambda org, device: real(org, device).replace(
+    real = named("apple").render
+    replace_format(monkeypatch, "apple", render=lambda org, device: real(org, device).replace(
         b"<key>EmailAddress</key>", b"<key>EmailAdress</key>"))
     monkeypatch.setattr(sys, "argv", ["mailprofiles", "generate", str(EXAMPLES), "-o", str(tmp_path / "out")])
     with pytest.raises(SystemExit) as exit_info:

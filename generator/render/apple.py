@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 from ..model import Device, Finding, Organization
+from .engine import render_text
 from .uuids import stable_uuid
 
 CLIENT = "apple"
-FILENAME = "mail.mobileconfig"
-SKIPS: frozenset[str] = frozenset()
 
 ACCOUNT_TYPE = {"imap": "EmailTypeIMAP", "pop3": "EmailTypePOP"}
 AUTHENTICATION = {"password": "EmailAuthPassword", "cram-md5": "EmailAuthCRAMMD5", "ntlm": "EmailAuthNTLM"}
@@ -39,10 +38,16 @@ def limitations(org: Organization, device: Device) -> list[Finding]:
             f"default removes it after one week). The user must set the account to {wanted} (Mail > Settings > "
             "Accounts > Advanced), or the server admin must enforce the retention on the server.",
             user, name, CLIENT))
+    if device.signature is not None:
+        found.append(Finding(
+            "apple-no-signature",
+            "Apple's mail payload has no key for a signature. On iPhone/iPad the user sets it in Settings > Apps > "
+            "Mail > Signature; in macOS Mail, Settings > Signatures.",
+            user, name, CLIENT))
     return found
 
 
-def payload(org: Organization, device: Device) -> dict:
+def payload(org: Organization, device: Device) -> dict[str, dict[str, object]]:
     """The values of the profile, as plain data for the template."""
     user = device.user
     profile_uuid = stable_uuid(org.identifier, user.email, device.name, "profile")
@@ -82,8 +87,5 @@ def payload(org: Organization, device: Device) -> dict:
 
 
 def render(org: Organization, device: Device) -> bytes:
-    from . import environment
-
-    env = environment(CLIENT, True, ())
-    text = env.get_template("mail.mobileconfig.j2").render(payload(org, device))
+    text = render_text(CLIENT, "mail.mobileconfig.j2", payload(org, device), autoescape=True)
     return text.encode("utf-8")

@@ -1,11 +1,12 @@
 """Outlook ``.prf``: a profile file for ``outlook.exe /importprf`` and the ImportPRF policy."""
 from __future__ import annotations
 
+from ..errors import UnrepresentableValue
 from ..model import Device, Finding, Organization
 from ..textrules import text_problem
+from .engine import render_text
 
 CLIENT = "outlook"
-FILENAME = "outlook.prf"
 # Findings that mean the artifact is not produced at all.
 SKIPS = frozenset({"outlook-incoming-starttls"})
 
@@ -52,16 +53,16 @@ MAPPING = {
 }
 
 
-def ini_value(value) -> str:
+def ini_value(value: object) -> str:
     """An INI value. The format has no escape, so a value that would not read back is refused."""
     if isinstance(value, bool):
         raise TypeError("PRF flags are written as 0/1 integers, not booleans")
     if isinstance(value, int):
         return str(value)
+    if not isinstance(value, str):
+        raise TypeError(f"a PRF cannot carry {type(value).__name__}")
     problem = text_problem(value)
     if problem or "\r" in value or "\n" in value:
-        from . import UnrepresentableValue
-
         raise UnrepresentableValue(f"value {value!r} cannot be written to an Outlook PRF: {problem}")
     return value
 
@@ -97,13 +98,19 @@ def limitations(org: Organization, device: Device) -> list[Finding]:
             "outlook-no-cram-md5",
             "Outlook has no CRAM-MD5 setting; the account uses a plain password login inside TLS instead.",
             user, name, CLIENT))
+    if device.signature is not None:
+        found.append(Finding(
+            "outlook-no-signature",
+            "a PRF has no setting for a signature. Outlook keeps signatures as files in "
+            "%APPDATA%\\Microsoft\\Signatures; create it there (or in File > Options > Mail > Signatures).",
+            user, name, CLIENT))
     return found
 
 
-def context(org: Organization, device: Device) -> dict:
+def context(org: Organization, device: Device) -> dict[str, object]:
     user = device.user
     p = KEY_PREFIX[device.protocol]
-    account = [
+    account: list[tuple[str, str | int]] = [
         ("UniqueService", "No"),
         ("AccountName", user.email),
         ("DisplayName", user.name),
@@ -139,10 +146,7 @@ def context(org: Organization, device: Device) -> dict:
 
 
 def render(org: Organization, device: Device) -> bytes:
-    from . import environment
-
-    env = environment(CLIENT, False, (("ini", ini_value),))
-    text = env.get_template("outlook.prf.j2").render(context(org, device))
+    text = render_text(CLIENT, "outlook.prf.j2", context(org, device), filters=(("ini", ini_value),))
     text = text.replace("\n", "\r\n")
     if text.isascii():
         return text.encode("ascii")

@@ -4,10 +4,9 @@ from __future__ import annotations
 import json
 
 from ..model import Device, Finding, Organization
+from .engine import render_text
 
 CLIENT = "thunderbird"
-FILENAME = "prefs.js"
-SKIPS: frozenset[str] = frozenset()
 
 # nsMsgSocketType: incoming socketType and SMTP try_ssl. 1 (legacy "if available") is never generated.
 SOCKET_TYPE = {"none": 0, "starttls": 2, "ssl": 3}
@@ -15,7 +14,7 @@ SOCKET_TYPE = {"none": 0, "starttls": 2, "ssl": 3}
 AUTH_METHOD = {"password": 3, "cram-md5": 4, "ntlm": 6}
 
 
-def js_literal(value) -> str:
+def js_literal(value: object) -> str:
     """A JavaScript literal: strings quoted and escaped, ints and booleans bare."""
     if isinstance(value, bool) or isinstance(value, int):
         return json.dumps(value)
@@ -30,7 +29,7 @@ def limitations(org: Organization, device: Device) -> list[Finding]:
     return []
 
 
-def context(org: Organization, device: Device) -> dict:
+def context(org: Organization, device: Device) -> dict[str, object]:
     user = device.user
     incoming, smtp = device.incoming, device.outgoing
     return {
@@ -48,8 +47,5 @@ def context(org: Organization, device: Device) -> dict:
 
 
 def render(org: Organization, device: Device) -> bytes:
-    from . import environment
-
-    env = environment(CLIENT, False, (("js", js_literal),))
-    text = env.get_template("prefs.js.j2").render(context(org, device))
+    text = render_text(CLIENT, "prefs.js.j2", context(org, device), filters=(("js", js_literal),))
     return text.encode("utf-8")

@@ -2,46 +2,29 @@
 
 No verifier imports a renderer: the vocabulary (socket types, PRF tags, Apple's
 keys) is restated here from the reference documents, so a mistake in a renderer
-table is caught instead of repeated.
+table is caught instead of repeated. A verifier module provides
+``verify(content, org, subject) -> list[str]`` (every rule the bytes break, empty when
+sound and saying what the model says) and, for device formats,
+``read_settings(content) -> Settings`` (the connection as the client reads it).
 """
 from __future__ import annotations
 
-from ..model import Device, Organization
-from .common import Endpoint, Settings, VerifyFailure
-from . import apple, outlook, thunderbird
+from typing import Mapping
 
-VERIFIERS = {"thunderbird": thunderbird, "apple": apple, "outlook": outlook}
+from .common import Connection, Settings
 
-
-def verify_artifact(client: str, content: bytes, org: Organization, device: Device) -> list[str]:
-    """Every rule the artifact breaks; empty when it is sound and says what the model says."""
-    try:
-        return VERIFIERS[client].verify(content, org, device)
-    except VerifyFailure as exc:
-        return [str(exc)]
-    except (KeyError, TypeError, ValueError) as exc:
-        return [f"the file cannot be read back: {type(exc).__name__}: {exc}"]
+DIRECTIONS = ("incoming", "outgoing")
+COMPARED = ("protocol", "host", "port", "login")
 
 
-def read_settings(client: str, content: bytes) -> Settings:
-    """The connection settings as the client would read them from the file."""
-    return VERIFIERS[client].read_settings(content)
-
-
-def cross_check(rendered: dict[str, bytes]) -> list[str]:
-    """The artifacts of one device must agree on host, port, security and login."""
+def cross_check(readings: Mapping[str, Settings]) -> list[str]:
+    """The artifacts of one device, as read back by their verifiers, must agree on host, port, security and login."""
     problems: list[str] = []
-    parsed = {}
-    for client, content in sorted(rendered.items()):
-        try:
-            parsed[client] = read_settings(client, content)
-        except VerifyFailure as exc:
-            problems.append(f"{client}: {exc}")
-    clients = sorted(parsed)
-    for a, b in zip(clients, clients[1:]):
-        for direction in ("incoming", "outgoing"):
-            ea, eb = getattr(parsed[a], direction), getattr(parsed[b], direction)
-            for attr in ("protocol", "host", "port", "login"):
+    names = sorted(readings)
+    for a, b in zip(names, names[1:]):
+        for direction in DIRECTIONS:
+            ea, eb = getattr(readings[a], direction), getattr(readings[b], direction)
+            for attr in COMPARED:
                 if getattr(ea, attr) != getattr(eb, attr):
                     problems.append(f"{a} and {b} disagree on {direction} {attr}: "
                                     f"{getattr(ea, attr)!r} != {getattr(eb, attr)!r}")
@@ -50,4 +33,4 @@ def cross_check(rendered: dict[str, bytes]) -> list[str]:
     return problems
 
 
-__all__ = ["verify_artifact", "read_settings", "cross_check", "Settings", "Endpoint", "VerifyFailure"]
+__all__ = ["cross_check", "Settings", "Connection"]

@@ -8,7 +8,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..model import Device, Organization
-from .common import Endpoint, Settings, VerifyFailure, expect
+from ..errors import VerifyFailure
+from .common import Connection, Settings, expect
 
 _UUID = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$")
 _TYPES = {"string": str, "integer": int, "boolean": bool, "array": list, "dictionary": dict, "data": bytes,
@@ -84,10 +85,10 @@ def read_settings(content: bytes) -> Settings:
         raise VerifyFailure("EmailAccountType is not EmailTypeIMAP or EmailTypePOP")
     in_port = mail.get("IncomingMailServerPortNumber", {"imap": 993, "pop3": 995}[protocol])
     out_port = mail.get("OutgoingMailServerPortNumber", 587)
-    incoming = Endpoint(protocol, mail["IncomingMailServerHostName"], in_port,
+    incoming = Connection(protocol, mail["IncomingMailServerHostName"], in_port,
                         _security(mail.get("IncomingMailServerUseSSL", False), in_port),
                         mail.get("IncomingMailServerUsername", ""))
-    outgoing = Endpoint("smtp", mail["OutgoingMailServerHostName"], out_port,
+    outgoing = Connection("smtp", mail["OutgoingMailServerHostName"], out_port,
                         _security(mail.get("OutgoingMailServerUseSSL", False), out_port),
                         mail.get("OutgoingMailServerUsername", ""))
     return Settings(incoming, outgoing, mail.get("EmailAddress", ""), mail.get("EmailAccountName", ""))

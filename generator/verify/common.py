@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
-class VerifyFailure(Exception):
-    """The artifact cannot be read back at all."""
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """One direction of an account as a client reads it from the file."""
 
-
-@dataclass(frozen=True)
-class Endpoint:
     protocol: str        # imap | pop3 | smtp
     host: str
     port: int
@@ -19,16 +18,16 @@ class Endpoint:
     def tls(self) -> bool:
         return self.security != "none"
 
-    def security_agrees(self, other: "Endpoint") -> bool:
+    def security_agrees(self, other: Connection) -> bool:
         if "tls" in (self.security, other.security):
             return self.tls() == other.tls()
         return self.security == other.security
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Settings:
-    incoming: Endpoint
-    outgoing: Endpoint
+    incoming: Connection
+    outgoing: Connection
     email: str
     name: str
 
@@ -49,12 +48,12 @@ def port_fits(protocol: str, port: int, security: str) -> str | None:
     return None
 
 
-def expect(problems: list[str], what: str, found, wanted) -> None:
+def expect(problems: list[str], what: str, found: object, wanted: object) -> None:
     if found != wanted:
         problems.append(f"{what} is {found!r}, expected {wanted!r}")
 
 
-def check_connection(problems: list[str], settings: Settings, device) -> None:
+def check_connection(problems: list[str], settings: Settings, device: Any) -> None:
     """Both directions: the port fits the security mode, and everything matches the resolved device."""
     for endpoint in (settings.incoming, settings.outgoing):
         problem = port_fits(endpoint.protocol, endpoint.port, endpoint.security)
@@ -62,6 +61,6 @@ def check_connection(problems: list[str], settings: Settings, device) -> None:
             problems.append(problem)
     want_in, want_out = device.incoming, device.outgoing
     expect(problems, "incoming", settings.incoming,
-           Endpoint(device.protocol, want_in.host, want_in.port, want_in.security, device.user.login))
+           Connection(device.protocol, want_in.host, want_in.port, want_in.security, device.user.login))
     expect(problems, "outgoing", settings.outgoing,
-           Endpoint("smtp", want_out.host, want_out.port, want_out.security, device.user.login))
+           Connection("smtp", want_out.host, want_out.port, want_out.security, device.user.login))

@@ -5,7 +5,8 @@ import re
 from functools import lru_cache
 
 from ..model import Device, Organization
-from .common import Endpoint, Settings, VerifyFailure, check_connection, expect
+from ..errors import VerifyFailure
+from .common import Connection, Settings, check_connection, expect
 
 # Section 7 tags as documented (Account Management API ids); restated here, not imported from the renderer.
 COMMON_TAGS = {
@@ -148,11 +149,11 @@ def read_settings(content: bytes) -> Settings:
             raise VerifyFailure(f"key {key} is missing")
         return values[key][1]
 
-    incoming = Endpoint("pop3" if kind == "POP3" else "imap", text(f"{p}server"), _long(values, f"{p}port"),
+    incoming = Connection("pop3" if kind == "POP3" else "imap", text(f"{p}server"), _long(values, f"{p}port"),
                         "ssl" if in_ssl else "none", text(f"{p}username"))
     method = _long(values, "smtpauthmethod")
     login = text("smtpusername") if method == 1 else incoming.login
-    outgoing = Endpoint("smtp", text("smtpserver"), _long(values, "smtpport"), SMTP_SECURITY[smtp_sec], login)
+    outgoing = Connection("smtp", text("smtpserver"), _long(values, "smtpport"), SMTP_SECURITY[smtp_sec], login)
     return Settings(incoming, outgoing, text("emailaddress"), text("displayname"))
 
 

@@ -5,7 +5,8 @@ import re
 from functools import lru_cache
 
 from ..model import Device, Organization
-from .common import Endpoint, Settings, VerifyFailure, check_connection, expect
+from ..errors import VerifyFailure
+from .common import Connection, Settings, check_connection, expect
 
 _LINE = re.compile(r'^user_pref\("((?:[^"\\]|\\.)*)",\s*(.*)\);$')
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
@@ -156,10 +157,10 @@ def read_settings(content: bytes) -> Settings:
     try_ssl = _get(prefs, f"mail.smtpserver.{smtp}.try_ssl", int)
     if socket not in SOCKET or try_ssl not in SOCKET:
         raise VerifyFailure(f"socket type {socket}/{try_ssl} is not one of {sorted(SOCKET)}")
-    incoming = Endpoint(_get(prefs, f"mail.server.{server}.type", str), _get(prefs, f"mail.server.{server}.hostname", str),
+    incoming = Connection(_get(prefs, f"mail.server.{server}.type", str), _get(prefs, f"mail.server.{server}.hostname", str),
                         _get(prefs, f"mail.server.{server}.port", int), SOCKET[socket],
                         _get(prefs, f"mail.server.{server}.userName", str))
-    outgoing = Endpoint("smtp", _get(prefs, f"mail.smtpserver.{smtp}.hostname", str),
+    outgoing = Connection("smtp", _get(prefs, f"mail.smtpserver.{smtp}.hostname", str),
                         _get(prefs, f"mail.smtpserver.{smtp}.port", int), SOCKET[try_ssl],
                         _get(prefs, f"mail.smtpserver.{smtp}.username", str))
     return Settings(incoming, outgoing, _get(prefs, f"mail.identity.{identity}.useremail", str),
@@ -184,6 +185,11 @@ def verify(content: bytes, org: Organization, device: Device) -> list[str]:
     if device.bcc_self:
         bcc_list = [a.strip() for a in _get(prefs, f"mail.identity.{identity}.doBccList", str).split(",")]
         expect(problems, "doBccList", bcc_list, [device.user.email])
+    signature = prefs.get(f"mail.identity.{identity}.htmlSigText")
+    expect(problems, "htmlSigText", signature, device.signature)
+    if signature is not None:
+        expect(problems, "htmlSigFormat (plain text)", _get(prefs, f"mail.identity.{identity}.htmlSigFormat", bool),
+               False)
     for legacy in ("bcc_self", "bcc_other", "bcc_other_list"):
         if f"mail.identity.{identity}.{legacy}" in prefs:
             problems.append(f"legacy pref {legacy} must not be generated")

@@ -1,0 +1,91 @@
+"""The format registry: one entry per output format, and the only place that lists them.
+
+Each :class:`Format` states its name, its scope (what one file is made for), its file
+name, how it renders, what it cannot express, how its bytes are verified and read back,
+and how it is shown in ``--diff``. ``CLIENTS`` (the ``clients`` a device can ask for),
+the schema's client list (held to this table by a test) and the manifest's ``kind``
+come from here. Adding a format is one render module, its template, one verify module
+and one line in ``FORMATS``; the pipeline does not change.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .errors import VerifyFailure
+from .model import Finding, Organization
+from .render import apple as render_apple, outlook as render_outlook, thunderbird as render_thunderbird
+from .verify import Settings
+from .verify import apple as verify_apple, outlook as verify_outlook, thunderbird as verify_thunderbird
+
+DEVICE = "device"               # one file per device and client: OUT/<user>/<device>/<file>
+USER = "user"                   # one file per user: OUT/<user>/<file>
+FLEET = "fleet"                 # one file set per group and device profile
+DOMAIN = "domain"               # one file per mail domain
+ORGANIZATION = "organization"   # one file for the whole inventory
+SCOPES = (DEVICE, USER, FLEET, DOMAIN, ORGANIZATION)
+
+
+def show_text(content: bytes) -> str:
+    """Bytes as text for a diff: UTF-16LE when the file starts with its BOM, else UTF-8."""
+    if content.startswith(b"\xff\xfe"):
+        return content[2:].decode("utf-16-le", errors="replace")
+    return content.decode("utf-8", errors="replace")
+
+
+def _no_limitations(org: Organization, subject: Any) -> list[Finding]:
+    return []
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    """One output format."""
+
+    name: str                                                   # the client name for device formats
+    scope: str
+    filename: str
+    render: Callable[[Organization, Any], bytes]
+    verify: Callable[[bytes, Organization, Any], list[str]]
+    read_settings: Callable[[bytes], Settings] | None = None    # device formats: the connection, read back
+    limitations: Callable[[Organization, Any], list[Finding]] = _no_limitations
+    skips: frozenset[str] = field(default_factory=frozenset)     # limitation codes that mean "not produced"
+    show: Callable[[bytes], str] = show_text
+    kind: str = ""                                               # the manifest's kind; default: the scope
+
+    @property
+    def manifest_kind(self) -> str:
+        return self.kind or self.scope
+
+    def check(self, content: bytes, org: Organization, subject: Any) -> list[str]:
+        """Every rule the bytes break; a file that cannot be read back at all is one problem."""
+        try:
+            return self.verify(content, org, subject)
+        except VerifyFailure as exc:
+            return [str(exc)]
+        except (KeyError, TypeError, ValueError) as exc:
+            return [f"the file cannot be read back: {type(exc).__name__}: {exc}"]
+
+
+FORMATS: tuple[Format, ...] = (
+    Format("thunderbird", DEVICE, "prefs.js", render_thunderbird.render, verify_thunderbird.verify,
+           verify_thunderbird.read_settings, render_thunderbird.limitations),
+    Format("apple", DEVICE, "mail.mobileconfig", render_apple.render, verify_apple.verify,
+           verify_apple.read_settings, render_apple.limitations),
+    Format("outlook", DEVICE, "outlook.prf", render_outlook.render, verify_outlook.verify,
+           verify_outlook.read_settings, render_outlook.limitations, render_outlook.SKIPS),
+)
+
+CLIENTS: tuple[str, ...] = tuple(fmt.name for fmt in FORMATS if fmt.scope == DEVICE)
+
+
+def by_scope(scope: str) -> tuple[Format, ...]:
+    """The formats of one scope, in registry order."""
+    return tuple(fmt for fmt in FORMATS if fmt.scope == scope)
+
+
+def named(name: str) -> Format:
+    """The format called ``name``; KeyError when there is none."""
+    for fmt in FORMATS:
+        if fmt.name == name:
+            return fmt
+    raise KeyError(name)

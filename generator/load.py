@@ -1,0 +1,124 @@
+"""``load_inventory``: from the inventory's files to the typed model, in visible stages.
+
+    read        the inventory file (YAML with positions) and its JSON Schema
+    profiles    stage 1: the device profiles (built-in, then ``profiles_dir``)
+    checks      stage 2: semantic checks of the organization, servers, groups and each user
+    resolve     stage 3: layering into frozen devices, only for input that passed 1 and 2
+    lints       stage 4: policy warnings per user
+
+Users are streamed (the YAML list, then the CSV roster row by row), each going through
+stages 2 to 4 before the next is read. Every problem is collected; if any is an error the
+load fails with one :class:`InventoryError` carrying them all.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .checks import Report, Seen, UserEntry, check_layer, check_organization, check_user
+from .errors import Diagnostic, InventoryError, Location, fail_if
+from .lints import lint_user
+from .loader import DEFAULT_LIMITS, Document, Limits, format_path, load_yaml, relative_to
+from .model import Device, Finding, Inventory, Organization
+from .profiles import read_profiles
+from .resolve import Base, Layer, Resolver
+from .roster import iter_csv_users
+from .schema import schema_diagnostics
+
+
+def find_inventory_file(path: Path) -> Path:
+    """A directory stands for its ``inventory.yaml``."""
+    if path.is_dir():
+        for name in ("inventory.yaml", "inventory.yml"):
+            if (path / name).is_file():
+                return path / name
+        raise InventoryError([Diagnostic("directory holds no inventory.yaml", Location(str(path)))])
+    return path
+
+
+def _schema_failures(diagnostics: list[Diagnostic]) -> tuple[set[str], set[int]]:
+    """The top-level keys, and the indexes of ``users``, that failed the schema ("" for the root)."""
+    keys: set[str] = set()
+    users: set[int] = set()
+    for diagnostic in diagnostics:
+        head = diagnostic.field.split(".")[0]
+        if head.startswith("users[") and "]" in head:
+            users.add(int(head[6:head.index("]")]))
+        else:
+            keys.add(head.split("[")[0])
+    return keys, users
+
+
+def load_inventory(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Inventory:
+    """Load, validate and resolve an inventory file or directory.
+
+    Raises :class:`InventoryError` carrying every problem found.
+    """
+    doc = load_yaml(find_inventory_file(Path(path)), "inventory", limits)
+    data = doc.data
+    if not isinstance(data, dict):
+        raise InventoryError([Diagnostic("the inventory must be a mapping (organization:, servers:, users: ...)",
+                                         doc.where(()))])
+    report = Report()
+    report.errors.extend(schema_diagnostics(data, "inventory", doc.where, key_where=doc.where_key))
+    bad_keys, bad_users = _schema_failures(report.errors)
+
+    def usable(key: str) -> bool:
+        return key in data and key not in bad_keys
+
+    profiles = read_profiles(doc, data["profiles_dir"] if usable("profiles_dir") else None, limits,
+                             report.errors)
+    if usable("organization"):
+        check_organization(data["organization"], doc.where, report)
+    check_layer({k: data[k] for k in ("servers", "settings") if usable(k)}, doc.where, (), "settings", report)
+    groups: dict[str, Any] | None = None          # None: the groups failed the schema; references go unchecked
+    if "groups" not in data or usable("groups"):
+        groups = data.get("groups") or {}
+        for name, group in groups.items():
+            check_layer(group, doc.where, ("groups", name), "group", report)
+    resolver = None
+    if not report.errors and not bad_keys - {"users"}:   # resolve nothing from a broken base
+        resolver = Resolver(Base(Organization(**data["organization"]), profiles, groups or {},
+                                 Layer("inventory", data, doc.where), lambda g, p: doc.where(("groups", g) + p)))
+    devices: list[Device] = []
+    findings: list[Finding] = []
+    seen = Seen()
+    for entry in _users(doc, data, bad_users, usable, limits, report):
+        if not check_user(entry, groups, profiles, seen, report) or resolver is None:
+            continue
+        before = len(report.errors)
+        user, user_devices = resolver.user(entry, report)
+        if len(report.errors) == before:
+            findings.extend(lint_user(user, user_devices))
+        devices.extend(user_devices)
+    fail_if(report.errors)
+    assert resolver is not None   # no error, so the base was resolved
+    findings.sort(key=Finding.sort_key)
+    return Inventory(resolver.base.organization, tuple(devices), tuple(findings), str(doc.file))
+
+
+def _users(doc: Document, data: dict[str, Any], bad_users: set[int], usable: Callable[[str], bool],
+           limits: Limits, report: Report) -> Iterator[UserEntry]:
+    """The inline users that passed the schema, then the roster's rows, each checked against the user schema."""
+    if usable("users"):
+        for index, user in enumerate(data["users"]):
+            if index not in bad_users:
+                yield UserEntry(user, lambda p, i=index: doc.where(("users", i) + p),
+                                lambda p, i=index: format_path(("users", i) + p))
+    if not usable("users_file"):
+        return
+    csv_path = relative_to(Path(doc.file).parent, data["users_file"])
+    try:
+        for row in iter_csv_users(csv_path, data["users_file"], limits):
+            entry = UserEntry(row.data, row.where_path, row.field)
+            problems = schema_diagnostics(row.data, "user", entry.where, entry.field)
+            if problems:
+                report.errors.extend(problems)
+                continue
+            yield entry
+    except InventoryError as exc:
+        first = exc.diagnostics[0].location
+        if first is None or first.line == 0:   # the roster cannot be opened: point at the users_file key
+            report.error(f"{exc.diagnostics[0].message}: {csv_path}", doc.where(("users_file",)), "users_file")
+        else:
+            report.errors.extend(exc.diagnostics)

@@ -1,0 +1,116 @@
+"""Plan: resolve, render and verify every artifact. Pure: reads nothing from OUT, writes nothing.
+
+The plan is lazy (artifacts are rendered as they are consumed), so a run over a large
+roster never holds every file in memory. Verification failures are collected in
+``failures``; the pipeline refuses to commit when there is any.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from .errors import UnrepresentableValue
+from .formats import DEVICE, Format, by_scope, named
+from .limit import Patterns, matches_device
+from .manifest import ArtifactRecord
+from .model import Device, Finding, Inventory
+from .paths import artifact_path
+from .scopes import TARGETS, Target
+from .verify import Settings, cross_check
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One rendered and verified artifact."""
+
+    record: ArtifactRecord
+    content: bytes
+    format: Format
+
+
+def device_limitations(inventory: Inventory, device: Device) -> tuple[list[Finding], set[str]]:
+    """What each of the device's formats cannot express, and which of them are not produced for it."""
+    findings: list[Finding] = []
+    skipped: set[str] = set()
+    for client in device.clients:
+        fmt = named(client)
+        for finding in fmt.limitations(inventory.organization, device):
+            findings.append(finding)
+            if finding.code in fmt.skips:
+                skipped.add(client)
+    return findings, skipped
+
+
+def all_findings(inventory: Inventory) -> tuple[Finding, ...]:
+    """The inventory's policy warnings plus what every device's formats cannot express, sorted, once each."""
+    found = set(inventory.findings)
+    for device in inventory.devices:
+        found.update(device_limitations(inventory, device)[0])
+    return tuple(sorted(found, key=Finding.sort_key))
+
+
+class Plan:
+    """Every artifact of one run, within ``--limit``."""
+
+    def __init__(self, inventory: Inventory, patterns: Patterns):
+        self.inventory = inventory
+        self.patterns = patterns
+        self.findings = all_findings(inventory)
+        self.selected = [d for d in inventory.devices if matches_device(d, patterns)]
+        self.failures: list[str] = []
+
+    def artifacts(self, progress: Progress | None = None) -> Iterator[Planned]:
+        total = len(self.selected)
+        for done, device in enumerate(self.selected, start=1):
+            yield from self._device(device)
+            if progress is not None:
+                progress(done, total)
+        for scope, targets in TARGETS.items():
+            for fmt in by_scope(scope):
+                for target in targets(self.inventory, fmt, self.patterns):
+                    planned = self._render(fmt, target.subject, self._record(fmt, target), target.path)
+                    if planned is not None:
+                        yield planned
+
+    @staticmethod
+    def _record(fmt: Format, target: Target) -> ArtifactRecord:
+        return ArtifactRecord(fmt.manifest_kind, target.path, "", user=target.user, domain=target.domain)
+
+    def _render(self, fmt: Format, subject: object, record: ArtifactRecord, label: str) -> Planned | None:
+        """Render and verify one artifact; a failure is recorded (under ``label``) and nothing is returned."""
+        org = self.inventory.organization
+        try:
+            content = fmt.render(org, subject)
+        except UnrepresentableValue as exc:
+            self.failures.append(f"{label}: {exc}")
+            return None
+        problems = fmt.check(content, org, subject)
+        if problems:
+            self.failures.extend(f"{label}: {problem}" for problem in problems)
+            return None
+        return Planned(_with_hash(record, content), content, fmt)
+
+    def _device(self, device: Device) -> Iterator[Planned]:
+        _, skipped = device_limitations(self.inventory, device)
+        readings: dict[str, Settings] = {}
+        for fmt in by_scope(DEVICE):
+            if fmt.name not in device.clients or fmt.name in skipped:
+                continue
+            record = ArtifactRecord(fmt.manifest_kind, artifact_path(device.user.email, device.name, fmt.filename), "",
+                                    user=device.user.email, device=device.name, profile=device.profile,
+                                    client=fmt.name, protocol=device.protocol)
+            planned = self._render(fmt, device, record, f"{device.user.email} {device.name} {fmt.name}")
+            if planned is None:
+                continue
+            if fmt.read_settings is not None:
+                readings[fmt.name] = fmt.read_settings(planned.content)
+            yield planned
+        self.failures.extend(f"{device.user.email} {device.name}: {p}" for p in cross_check(readings))
+
+
+def _with_hash(record: ArtifactRecord, content: bytes) -> ArtifactRecord:
+    return ArtifactRecord(record.kind, record.path, hashlib.sha256(content).hexdigest(), record.user, record.device,
+                          record.profile, record.client, record.protocol, record.domain)
