@@ -12,8 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import (Diagnostic, InventoryError, Location, MailprofilesError, OutputError, UnrepresentableValue,
-                     UnsafeName, VerificationError, VerifyFailure)
+from .errors import (
+    Diagnostic,
+    InventoryError,
+    Location,
+    MailprofilesError,
+    OutputError,
+    UnrepresentableValue,
+    UnsafeName,
+    VerificationError,
+    VerifyFailure,
+)
 from .load import load_inventory
 from .loader import DEFAULT_LIMITS, Limits
 from .model import Device, Finding, Inventory, Organization, Server

@@ -6,8 +6,9 @@ cannot become safe file names. Every problem is a :class:`Diagnostic` with its p
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from . import textrules
 from .errors import Diagnostic, FieldPath, Location, UnsafeName, Where, close_matches
@@ -175,7 +176,7 @@ def _check_devices(entry: UserEntry, profiles: Mapping[str, Profile], report: Re
                          name_of(path + ("profile",)),
                          close_matches(profile, profiles) or "profiles: " + ", ".join(sorted(profiles)))
             continue
-        check_layer(device, lambda p, dp=path: where(dp + p), path, "device", report)
+        check_layer(device, where, path, "device", report)
 
 
 def _safe_name(name: str, location: Location, field_name: str, report: Report) -> bool:

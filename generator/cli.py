@@ -9,16 +9,18 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
 from . import __version__
 from .errors import InventoryError, MailprofilesError, VerificationError
+from .model import Finding
 from .resources import data_dir
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -94,12 +96,12 @@ def validate(inventory: Path = typer.Argument(..., help="Inventory file, or a fo
 LIST_LIMIT = 50   # beyond this many files or warnings, the terminal gets a summary (the manifest has all)
 
 
-def _print_findings(findings) -> None:
+def _print_findings(findings: Sequence[Finding]) -> None:
     if len(findings) <= LIST_LIMIT:
         for finding in findings:
             err.print(f"warning: {_who(finding)}{finding.code}: {finding.message}", markup=False)
         return
-    by_code: dict = {}
+    by_code: dict[str, list[Finding]] = {}
     for finding in findings:
         by_code.setdefault(finding.code, []).append(finding)
     for code, group in sorted(by_code.items()):
@@ -109,7 +111,7 @@ def _print_findings(findings) -> None:
     err.print("every warning is listed in manifest.json (and by --json)", markup=False)
 
 
-def _who(finding) -> str:
+def _who(finding: Finding) -> str:
     parts = [p for p in (finding.user, finding.device, finding.client) if p]
     return ("/".join(parts) + ": ") if parts else ""
 
@@ -121,8 +123,8 @@ class _Progress:
         self.console = console
         self.delay = delay
         self.start = time.monotonic()
-        self.bar = None
-        self.task = None
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
 
     def __call__(self, done: int, total: int) -> None:
         if not self.console.is_terminal:
@@ -130,13 +132,12 @@ class _Progress:
         if self.bar is None:
             if time.monotonic() - self.start < self.delay:
                 return
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
             self.bar = Progress("rendering", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                                 console=self.console, transient=True)
             self.bar.start()
             self.task = self.bar.add_task("render", total=total)
-        self.bar.update(self.task, completed=done)
+        if self.task is not None:
+            self.bar.update(self.task, completed=done)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -146,7 +147,7 @@ class _Progress:
 @app.command()
 def generate(inventory: Path = typer.Argument(..., help="Inventory file, or a folder holding inventory.yaml."),
              output: Path = typer.Option(..., "-o", "--output", help="Output folder."),
-             limit: Optional[str] = typer.Option(None, "--limit",
+             limit: str | None = typer.Option(None, "--limit",
                                                  help="Only these users: comma-separated globs on the email, "
                                                       "email/device or @group."),
              check: bool = typer.Option(False, "--check", help="Write nothing; say what would change."),
@@ -225,18 +226,19 @@ def show(inventory: Path = typer.Argument(..., help="Inventory file, or a folder
 
 @app.command("check-servers")
 def check_servers(inventory: Path = typer.Argument(..., help="Inventory file, or a folder holding inventory.yaml."),
-                  ca_file: Optional[Path] = typer.Option(None, "--ca-file", exists=True, dir_okay=False,
+                  ca_file: Path | None = typer.Option(None, "--ca-file", exists=True, dir_okay=False,
                                                          help="Trust this CA bundle instead of the system store."),
                   timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds per network step."),
-                  login: Optional[str] = typer.Option(None, "--login", help="Also log in as this user."),
-                  password_env: Optional[str] = typer.Option(
+                  login: str | None = typer.Option(None, "--login", help="Also log in as this user."),
+                  password_env: str | None = typer.Option(
                       None, "--password-env", help="Name of the environment variable holding the password."),
                   as_json: bool = typer.Option(False, "--json", help="Print the results as JSON.")) -> None:
     """Check that every server of the inventory answers as the generated files expect."""
     import os
 
     from .load import load_inventory
-    from .servers import FAILED, check_servers as run
+    from .servers import FAILED
+    from .servers import check_servers as run
 
     if login and not password_env:
         raise typer.BadParameter("--login needs --password-env (the password never goes on the command line)",

@@ -9,9 +9,10 @@ in check mode).
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from .formats import named, show_text
 from .limit import Patterns, matches

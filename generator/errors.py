@@ -6,8 +6,8 @@ field path); the exceptions below carry them, or say which part of the run refus
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 ERROR = "error"
 WARNING = "warning"
@@ -32,6 +32,11 @@ FieldPath = tuple[str | int, ...]
 
 Where = Callable[[FieldPath], Location]
 """The position of a field path inside one document (or one roster row)."""
+
+
+def within(where: Where, prefix: FieldPath) -> Where:
+    """``where`` for paths relative to ``prefix``."""
+    return lambda path: where(prefix + path)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,14 +9,19 @@ and one line in ``FORMATS``; the pipeline does not change.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .errors import VerifyFailure
 from .model import Finding, Organization
-from .render import apple as render_apple, outlook as render_outlook, thunderbird as render_thunderbird
+from .render import apple as render_apple
+from .render import outlook as render_outlook
+from .render import thunderbird as render_thunderbird
 from .verify import Settings
-from .verify import apple as verify_apple, outlook as verify_outlook, thunderbird as verify_thunderbird
+from .verify import apple as verify_apple
+from .verify import outlook as verify_outlook
+from .verify import thunderbird as verify_thunderbird
 
 DEVICE = "device"               # one file per device and client: OUT/<user>/<device>/<file>
 USER = "user"                   # one file per user: OUT/<user>/<file>

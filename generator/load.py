@@ -12,11 +12,12 @@ load fails with one :class:`InventoryError` carrying them all.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from .checks import Report, Seen, UserEntry, check_layer, check_organization, check_user
-from .errors import Diagnostic, InventoryError, Location, fail_if
+from .errors import Diagnostic, FieldPath, InventoryError, Location, fail_if, within
 from .lints import lint_user
 from .loader import DEFAULT_LIMITS, Document, Limits, format_path, load_yaml, relative_to
 from .model import Device, Finding, Inventory, Organization
@@ -79,7 +80,7 @@ def load_inventory(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Invento
     resolver = None
     if not report.errors and not bad_keys - {"users"}:   # resolve nothing from a broken base
         resolver = Resolver(Base(Organization(**data["organization"]), profiles, groups or {},
-                                 Layer("inventory", data, doc.where), lambda g, p: doc.where(("groups", g) + p)))
+                                 Layer("inventory", data, doc.where), doc.where))
     devices: list[Device] = []
     findings: list[Finding] = []
     seen = Seen()
@@ -97,14 +98,17 @@ def load_inventory(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Invento
     return Inventory(resolver.base.organization, tuple(devices), tuple(findings), str(doc.file))
 
 
+def _field_within(prefix: FieldPath) -> Callable[[FieldPath], str]:
+    return lambda path: format_path(prefix + path)
+
+
 def _users(doc: Document, data: dict[str, Any], bad_users: set[int], usable: Callable[[str], bool],
            limits: Limits, report: Report) -> Iterator[UserEntry]:
     """The inline users that passed the schema, then the roster's rows, each checked against the user schema."""
     if usable("users"):
         for index, user in enumerate(data["users"]):
             if index not in bad_users:
-                yield UserEntry(user, lambda p, i=index: doc.where(("users", i) + p),
-                                lambda p, i=index: format_path(("users", i) + p))
+                yield UserEntry(user, within(doc.where, ("users", index)), _field_within(("users", index)))
     if not usable("users_file"):
         return
     csv_path = relative_to(Path(doc.file).parent, data["users_file"])

@@ -110,14 +110,14 @@ class _DepthLimitedLoader(yaml.SafeLoader):
 
     max_depth = DEFAULT_LIMITS.max_depth
 
-    def __init__(self, stream):
+    def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._depth = 0
 
-    def compose_node(self, parent, index):  # noqa: D401 - PyYAML hook
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:  # PyYAML hook
         self._depth += 1
         if self._depth > self.max_depth:
-            mark = self.peek_event().start_mark
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
             raise yaml.YAMLError(f"nesting deeper than {self.max_depth} levels at line {mark.line + 1}")
         try:
             return super().compose_node(parent, index)
@@ -125,7 +125,7 @@ class _DepthLimitedLoader(yaml.SafeLoader):
             self._depth -= 1
 
 
-def _mark_loc(file: str, mark) -> Location:
+def _mark_loc(file: str, mark: yaml.Mark) -> Location:
     return Location(file, mark.line + 1, mark.column + 1)
 
 
@@ -136,11 +136,11 @@ class _Converter:
         self.loader = loader
         self.file = file
         self.limits = limits
-        self.positions: dict = {}
-        self.key_positions: dict = {}
+        self.positions: dict[FieldPath, Location] = {}
+        self.key_positions: dict[FieldPath, Location] = {}
         self.problems: list[Diagnostic] = []
 
-    def expanded_size(self, root) -> tuple[int, int]:
+    def expanded_size(self, root: yaml.Node) -> tuple[int, int]:
         """Node count with aliases expanded, and without; linear thanks to memoisation."""
         memo: dict[int, int] = {}
         unique = 0
@@ -165,14 +165,14 @@ class _Converter:
         return memo[id(root)], unique
 
     @staticmethod
-    def _children(node) -> list:
+    def _children(node: yaml.Node) -> list[yaml.Node]:
         if isinstance(node, yaml.MappingNode):
             return [n for pair in node.value for n in pair]
         if isinstance(node, yaml.SequenceNode):
             return list(node.value)
         return []
 
-    def convert(self, node, path: FieldPath) -> Any:
+    def convert(self, node: yaml.Node, path: FieldPath) -> Any:
         self.positions[path] = _mark_loc(self.file, node.start_mark)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
@@ -185,10 +185,10 @@ class _Converter:
                 self.positions[path], format_path(path)))
         return value
 
-    def _mapping(self, node, path: FieldPath) -> dict:
-        result: dict = {}
-        explicit: set = set()
-        merges = []
+    def _mapping(self, node: yaml.MappingNode, path: FieldPath) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        explicit: set[str] = set()
+        merges: list[tuple[yaml.Node, yaml.Node]] = []
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 merges.append((key_node, value_node))

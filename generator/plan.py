@@ -7,8 +7,8 @@ roster never holds every file in memory. Verification failures are collected in
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 from .errors import UnrepresentableValue
 from .formats import DEVICE, Format, by_scope, named

@@ -9,14 +9,14 @@ diagnostic, not raised.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from .checks import Report, UserEntry, device_entry
-from .errors import FieldPath, Location
+from .errors import FieldPath, Location, Where, within
 from .formats import CLIENTS
-from .model import (DEFAULT_PORTS, IMPLICIT_TLS_PORTS, PLAIN_START_PORTS, Device, Organization, Server, Source,
-                    User)
+from .model import DEFAULT_PORTS, IMPLICIT_TLS_PORTS, PLAIN_START_PORTS, Device, Organization, Server, Source, User
 from .profiles import Profile
 from .settings import REQUIRED, SETTINGS
 
@@ -41,7 +41,7 @@ class Base:
     profiles: Mapping[str, Profile]
     groups: Mapping[str, Any]
     inventory: Layer
-    group_where: Callable[[str, FieldPath], Location]
+    where: Where                   # positions in the inventory file
 
 
 def _flatten(mapping: Mapping[str, Any] | None, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
@@ -74,13 +74,13 @@ class Resolver:
 
     def _below_user(self, profile: str, groups: tuple[str, ...]) -> Values:
         key = (profile, groups)
-        cached = self._base_values.get(key)
+        cached: Values | None = self._base_values.get(key)
         if cached is None:
             prof = self.base.profiles[profile]
             layers = [Layer(prof.layer, {"settings": prof.settings}, prof.where), self.base.inventory]
             for group in groups:
                 layers.append(Layer(f"group {group}", self.base.groups.get(group) or {},
-                                    lambda p, g=group: self.base.group_where(g, p)))
+                                    within(self.base.where, ("groups", group))))
             cached = {}
             _apply(cached, layers)
             self._base_values[key] = cached

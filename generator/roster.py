@@ -6,9 +6,11 @@ UTF-8 text, and every problem names the row, the line and the column.
 from __future__ import annotations
 
 import csv
+import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import Any
 
 from .errors import Diagnostic, FieldPath, InventoryError, Location, close_matches
 from .loader import DEFAULT_LIMITS, Limits
@@ -16,15 +18,15 @@ from .loader import DEFAULT_LIMITS, Limits
 CSV_COLUMNS = ("email", "name", "login", "groups", "devices")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CsvRow:
     """One roster row as user data, with the place of each column."""
 
     row: int           # 1-based data row number (the header is row 0)
     line: int          # physical line number in the file
-    data: dict
+    data: dict[str, Any]
     file: str
-    columns: dict      # column name -> 1-based column index
+    columns: dict[str, int]      # column name -> 1-based column index
 
     def where(self, column: str | None) -> Location:
         return Location(self.file, self.line, self.columns.get(column, 1) if column else 1)
@@ -41,7 +43,7 @@ class CsvRow:
         return f"row {self.row}, column {path[0]!r}{entry}"
 
 
-def _bounded_lines(handle, shown: str, limits: Limits) -> Iterator[str]:
+def _bounded_lines(handle: io.BufferedReader, shown: str, limits: Limits) -> Iterator[str]:
     line_no = 0
     while True:
         raw = handle.readline(limits.max_csv_line_chars * 4 + 2)

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from functools import cache
+from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
-from .errors import Diagnostic, Location, close_matches
+from .errors import Diagnostic, FieldPath, Where, close_matches
 from .loader import format_path
 from .resources import data_dir
 
@@ -17,17 +18,17 @@ INVENTORY_ID = "urn:mailprofiles:schema:inventory"
 PROFILE_ID = "urn:mailprofiles:schema:profile"
 
 
-@lru_cache(maxsize=None)
-def _schemas() -> dict[str, dict]:
+@cache
+def _schemas() -> dict[str, dict[str, Any]]:
     folder = data_dir("schemas")
-    result = {}
+    result: dict[str, dict[str, Any]] = {}
     for name in ("inventory", "profile"):
         with open(folder / f"{name}.schema.json", encoding="utf-8") as handle:
             result[name] = json.load(handle)
     return result
 
 
-@lru_cache(maxsize=None)
+@cache
 def _registry() -> Registry:
     schemas = _schemas()
     return Registry().with_resources(
@@ -54,7 +55,7 @@ def _inline(node: Any, registry: Registry, base: str) -> Any:
     return node
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(kind: str) -> Draft202012Validator:
     """``inventory``, ``profile`` or ``user`` (one roster entry)."""
     if kind == "user":
@@ -67,8 +68,7 @@ def validator(kind: str) -> Draft202012Validator:
     return Draft202012Validator(inlined)
 
 
-Where = Callable[[tuple], Location]
-FieldName = Callable[[tuple], str]
+FieldName = Callable[[FieldPath], str]
 
 
 def schema_diagnostics(data: Any, kind: str, where: Where, field_name: FieldName = format_path,
@@ -115,13 +115,16 @@ def _describe(value: Any) -> str:
 
 
 def _diagnostic(error: ValidationError, where: Where, field_name: FieldName, key_where: Where) -> Diagnostic:
-    path = tuple(error.absolute_path)
+    path: FieldPath = tuple(error.absolute_path)
     kind = error.validator
     hint = ""
     message = error.message
+    schema: Any = error.schema           # jsonschema types these as unions of its own sentinels
+    expected: Any = error.validator_value
+    instance: Any = error.instance
     if kind == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        extras = sorted(k for k in error.instance if k not in allowed)
+        allowed = sorted(schema.get("properties", {}))
+        extras = sorted(k for k in instance if k not in allowed)
         key = extras[0] if extras else "?"
         path = path + (key,)
         message = f"unknown key {key!r}"
@@ -130,24 +133,23 @@ def _diagnostic(error: ValidationError, where: Where, field_name: FieldName, key
             message += f" (and {len(extras) - 1} more: {', '.join(map(repr, extras[1:]))})"
         return Diagnostic(message, key_where(path), field_name(path), hint)
     elif kind == "required":
-        missing = [k for k in error.validator_value if k not in error.instance]
+        missing = [k for k in expected if k not in instance]
         message = f"missing required key {missing[0]!r}" if missing else message
     elif kind == "type":
-        expected = error.validator_value
-        expected = " or ".join(expected) if isinstance(expected, list) else expected
-        message = f"expected {expected}, found {_describe(error.instance)}"
+        wanted = " or ".join(expected) if isinstance(expected, list) else expected
+        message = f"expected {wanted}, found {_describe(instance)}"
     elif kind == "enum":
-        allowed = [str(v) for v in error.validator_value]
-        message = f"{error.instance!r} is not one of {', '.join(map(repr, allowed))}"
-        if isinstance(error.instance, str):
-            hint = close_matches(error.instance, allowed)
+        allowed = [str(v) for v in expected]
+        message = f"{instance!r} is not one of {', '.join(map(repr, allowed))}"
+        if isinstance(instance, str):
+            hint = close_matches(instance, allowed)
     elif kind in ("minimum", "maximum"):
-        low = error.schema.get("minimum")
-        high = error.schema.get("maximum")
-        message = f"{error.instance} is out of range {low}..{high}"
+        low = schema.get("minimum")
+        high = schema.get("maximum")
+        message = f"{instance} is out of range {low}..{high}"
     elif kind == "uniqueItems":
         seen, dup = set(), None
-        for item in error.instance:
+        for item in instance:
             marker = json.dumps(item, sort_keys=True, default=str)
             if marker in seen:
                 dup = item
@@ -157,7 +159,7 @@ def _diagnostic(error: ValidationError, where: Where, field_name: FieldName, key
     elif kind == "minItems":
         message = "needs at least one entry"
     elif kind == "minLength":
-        message = "must not be empty" if error.validator_value == 1 else f"is shorter than {error.validator_value} characters"
+        message = "must not be empty" if expected == 1 else f"is shorter than {expected} characters"
     elif kind == "maxLength":
-        message = f"is longer than {error.validator_value} characters"
+        message = f"is longer than {expected} characters"
     return Diagnostic(message, where(path), field_name(path), hint)

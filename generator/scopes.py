@@ -7,8 +7,9 @@ device are cross-checked against each other.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from .formats import DOMAIN, ORGANIZATION, USER, Format
 from .limit import Patterns, matches

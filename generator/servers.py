@@ -34,7 +34,7 @@ class ServerCheck:
     reason: str
     details: tuple[str, ...] = ()
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         e = self.endpoint
         return {"protocol": e.protocol, "host": e.host, "port": e.port, "security": e.security,
                 "status": self.status, "reason": self.reason, "details": list(self.details)}
@@ -147,7 +147,9 @@ def _read_greeting(endpoint: Endpoint, context: ssl.SSLContext, timeout: float) 
         raise
 
 
-def _check_imap(e: Endpoint, context, timeout, login, password, details, warnings) -> None:
+def _check_imap(e: Endpoint, context: ssl.SSLContext, timeout: float, login: str | None, password: str | None,
+                details: list[str], warnings: list[str]) -> None:
+    conn: imaplib.IMAP4
     if e.security == "ssl":
         conn = imaplib.IMAP4_SSL(e.host, e.port, ssl_context=context, timeout=timeout)
     else:
@@ -174,7 +176,9 @@ def _check_imap(e: Endpoint, context, timeout, login, password, details, warning
             pass
 
 
-def _check_pop3(e: Endpoint, context, timeout, login, password, details, warnings) -> None:
+def _check_pop3(e: Endpoint, context: ssl.SSLContext, timeout: float, login: str | None, password: str | None,
+                details: list[str], warnings: list[str]) -> None:
+    conn: poplib.POP3
     if e.security == "ssl":
         conn = poplib.POP3_SSL(e.host, e.port, context=context, timeout=timeout)
     else:
@@ -203,7 +207,9 @@ def _check_pop3(e: Endpoint, context, timeout, login, password, details, warning
             pass
 
 
-def _check_smtp(e: Endpoint, context, timeout, login, password, details, warnings) -> None:
+def _check_smtp(e: Endpoint, context: ssl.SSLContext, timeout: float, login: str | None, password: str | None,
+                details: list[str], warnings: list[str]) -> None:
+    conn: smtplib.SMTP
     if e.security == "ssl":
         conn = smtplib.SMTP_SSL(e.host, e.port, context=context, timeout=timeout)
     else:

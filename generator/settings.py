@@ -10,8 +10,8 @@ render it (plus the limitations of those that cannot), nothing else.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from . import textrules
 

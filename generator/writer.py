@@ -18,8 +18,9 @@ import contextlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
+from types import ModuleType
 
 from .errors import OutputError
 from .manifest import MANIFEST
@@ -45,14 +46,15 @@ def locked(out: Path) -> Iterator[None]:
     removed it); if not, locking starts again on the new file.
     """
     out.parent.mkdir(parents=True, exist_ok=True)
+    fcntl: ModuleType | None
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows: no advisory locks, runs are not serialised
         fcntl = None
     path = lock_path(out)
     while True:
-        handle = open(path, "a+b")
-        if fcntl is None:
+        handle = open(path, "a+b")  # held open for the whole run
+        if fcntl is None:  # pragma: no cover
             break
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -73,10 +73,10 @@ servers:
 @pytest.fixture(scope="session")
 def mail_servers(tmp_path_factory):
     """Dovecot and SMTP on 127.0.0.1 with a test CA. Fails (not skips) in CI when Dovecot is missing."""
-    from mailservers import Dovecot, Pki, SmtpServer
-
     import shutil
     import tempfile
+
+    from mailservers import Dovecot, Pki, SmtpServer
 
     # Dovecot's unprivileged processes must traverse the folder: a world-readable one of its own.
     folder = Path(tempfile.mkdtemp(prefix="mailprofiles-servers-"))

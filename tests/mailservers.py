@@ -46,7 +46,7 @@ class Pki:
     wrong_host_cert: Path = None
     untrusted_cert: Path = None
 
-    def make(self) -> "Pki":
+    def make(self) -> Pki:
         now = datetime.datetime.now(datetime.timezone.utc)
         start, end = now - datetime.timedelta(days=1), now + datetime.timedelta(days=30)
 
@@ -124,7 +124,7 @@ class Dovecot:
     ports: dict = field(default_factory=dict)
     process: subprocess.Popen | None = None
 
-    def start(self) -> "Dovecot":
+    def start(self) -> Dovecot:
         binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
         if not Path(binary).exists():
             raise RuntimeError("dovecot is not installed (apt-get install dovecot-imapd dovecot-pop3d)")
@@ -217,7 +217,7 @@ service stats {{
                 except OSError:
                     if self.process.poll() is not None or time.monotonic() > deadline:
                         log = (self.folder / "dovecot.log").read_text() if (self.folder / "dovecot.log").exists() else ""
-                        raise RuntimeError(f"dovecot did not start: {self.process.stderr.read()!r} {log}")
+                        raise RuntimeError(f"dovecot did not start: {self.process.stderr.read()!r} {log}") from None
                     time.sleep(0.1)
         return self
 
@@ -239,7 +239,7 @@ class SmtpServer:
         self.ports = {}
         self.controllers = []
 
-    def start(self) -> "SmtpServer":
+    def start(self) -> SmtpServer:
         from aiosmtpd.controller import Controller
         from aiosmtpd.smtp import AuthResult, LoginPassword
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from conftest import BASE, INSTALLED, ROOT
+
 from generator import InventoryError, generate
 
 USERS = 200

@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from readers import read_plist, read_prefs, read_prf
 
 from generator import cli, generate, load_inventory
-from readers import read_plist, read_prefs, read_prf
 
 CASES = Path(__file__).resolve().parent / "cases"
 INVALID = sorted(p for p in (CASES / "invalid").iterdir() if p.is_dir())

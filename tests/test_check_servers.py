@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from mailservers import PASSWORD, SilentServer, free_port, server_inventory, smtp_with_certificate
 
 from generator.servers import Endpoint, check_endpoint, tls_context
-from mailservers import PASSWORD, SilentServer, free_port, server_inventory, smtp_with_certificate
 
 
 def _inventory(folder, ports, mode):

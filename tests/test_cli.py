@@ -64,9 +64,9 @@ def test_validate_reports_every_problem_with_position(tmp_path, cli, write_inven
     result = cli("validate", str(folder))
     assert result.returncode == 1
     lines = result.stderr.splitlines()
-    assert any(":8:15: users[0].devices[0].profile: 'dekstop' is not a device profile (did you mean 'desktop'?)" in l
-               for l in lines), result.stderr
-    assert any(":11:5: users[1].colour: unknown key 'colour'" in l for l in lines), result.stderr
+    assert any(":8:15: users[0].devices[0].profile: 'dekstop' is not a device profile (did you mean 'desktop'?)" in line
+               for line in lines), result.stderr
+    assert any(":11:5: users[1].colour: unknown key 'colour'" in line for line in lines), result.stderr
     assert "Traceback" not in result.stderr
     as_json = cli("validate", str(folder), "--format", "json")
     data = json.loads(as_json.stdout)

@@ -6,8 +6,8 @@ import sys
 import textwrap
 
 import pytest
-
 from conftest import BASE
+
 from generator import InventoryError, load_inventory
 from generator.paths import UnsafeName, artifact_path, safe_component
 
@@ -166,6 +166,7 @@ def test_mutated_inventories_never_crash(tmp_path):
     import shutil
 
     from conftest import EXAMPLES
+
     from generator import VerificationError, generate
 
     source = (EXAMPLES / "inventory.yaml").read_bytes()

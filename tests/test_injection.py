@@ -11,12 +11,13 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from hypothesis import HealthCheck, example, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from readers import read_plist, read_prefs, read_prf
 
 from generator import InventoryError, load_inventory
 from generator.formats import named
 from generator.textrules import text_problem
-from readers import read_plist, read_prefs, read_prf
 
 PIECES = ['"', "\\", "&", "<", ">", ";", "=", "[", "]", "\r", "\n", "\r\n", "\x00", "\x1b", "\x7f", "\x85",
           "\u2028", "\u2029", "\u202e", "\u200f", "\u0301", "\ufeff", "مرحبا", "שלום", "</string>", "<key>",
@@ -142,7 +143,7 @@ def test_js_literal_round_trips_every_string(value):
     assert "\n" not in literal and "\r" not in literal and "\u2028" not in literal and "\u2029" not in literal
     assert _json.loads(literal) == value
     # and the pref line reader sees exactly one pref with exactly this value
-    line = f'user_pref("x", {literal});\n'.encode("utf-8")
+    line = f'user_pref("x", {literal});\n'.encode()
     assert read_prefs(line) == {"x": value}
 
 

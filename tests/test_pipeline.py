@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import BASE, EXAMPLES, ROOT
-from generator import explain, generate, load_inventory
 from readers import read_plist, read_prefs, read_prf
+
+from generator import explain, generate, load_inventory
 
 GOLDEN = ROOT / "tests" / "golden" / "example"
 
@@ -96,7 +96,7 @@ def test_every_artifact_says_what_the_inventory_says(tmp_path):
                 value = int(account["leaveonserver"], 16)
                 assert value & 0xFFFF == 0x3 and value >> 16 == 28
                 assert account["leaveonserver"] == "0x1C0003"
-            for section, keys in prf.items():
+            for keys in prf.values():
                 assert not any("password" in k for k in keys)
 
 
@@ -108,7 +108,7 @@ def test_non_ascii_prf_is_utf16_with_bom_and_prefs_are_utf8(tmp_path):
     ascii_prf = (tmp_path / "out" / "anna@example.com/desktop/outlook.prf").read_bytes()
     assert ascii_prf.isascii() and b"\r\n" in ascii_prf
     prefs = (tmp_path / "out" / "jurgen.muller@example.com/desktop/prefs.js").read_bytes()
-    assert "Jürgen Müller".encode("utf-8") in prefs
+    assert "Jürgen Müller".encode() in prefs
 
 
 def test_no_password_anywhere(tmp_path):

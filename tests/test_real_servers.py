@@ -8,10 +8,10 @@ import ssl
 import time
 
 import pytest
-
-from generator import generate
 from mailservers import PASSWORD, server_inventory
 from readers import connection_settings
+
+from generator import generate
 
 
 def _inventory(ports: dict, mode: str) -> str:

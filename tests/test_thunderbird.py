@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
-
-from generator import generate
 from mailservers import PASSWORD, server_inventory
 from thunderbird_profile import make_profile
+
+from generator import generate
 
 
 def _require_thunderbird() -> str:

@@ -4,11 +4,10 @@ from __future__ import annotations
 import sys
 
 import pytest
-
 from apple_reference import REFERENCE, derive_rules
-from conftest import EXAMPLES
+from conftest import EXAMPLES, replace_format
+
 from generator import VerificationError, generate, load_inventory
-from conftest import replace_format
 from generator.formats import named
 from generator.verify import cross_check
 from generator.verify.apple import rules

@@ -6,8 +6,9 @@ files); no value is ever rendered as a template. Nothing here imports a renderer
 """
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any, Callable
+from collections.abc import Callable
+from functools import cache
+from typing import Any
 
 import jinja2
 
@@ -16,7 +17,7 @@ from ..resources import data_dir
 Filters = tuple[tuple[str, Callable[..., str]], ...]
 
 
-@lru_cache(maxsize=None)
+@cache
 def environment(folder: str, autoescape: bool, filters: Filters) -> jinja2.Environment:
     """A compiled-once Jinja2 environment for one format's template folder."""
     env = jinja2.Environment(

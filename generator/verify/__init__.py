@@ -9,7 +9,7 @@ sound and saying what the model says) and, for device formats,
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from .common import Connection, Settings
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 import json
 import plistlib
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
+from typing import Any
 
-from ..model import Device, Organization
 from ..errors import VerifyFailure
+from ..model import Device, Organization
 from .common import Connection, Settings, expect
 
 _UUID = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$")
@@ -19,13 +20,14 @@ IMPLICIT_PORTS = {993, 995, 465}
 PLAIN_PORTS = {143, 110, 25, 587}
 
 
-@lru_cache(maxsize=None)
-def rules() -> dict:
+@cache
+def rules() -> dict[str, Any]:
     """Key rules derived from Apple's TopLevel, CommonPayloadKeys and com.apple.mail.managed schema files."""
-    return json.loads((Path(__file__).with_name("apple_rules.json")).read_text(encoding="utf-8"))
+    loaded: dict[str, Any] = json.loads((Path(__file__).with_name("apple_rules.json")).read_text(encoding="utf-8"))
+    return loaded
 
 
-def _check_dict(data: dict, table: dict, where: str, problems: list[str]) -> None:
+def _check_dict(data: dict[str, Any], table: dict[str, Any], where: str, problems: list[str]) -> None:
     for key, rule in table.items():
         if rule["presence"] == "required" and key not in data:
             problems.append(f"{where}: required key {key} is missing")
@@ -47,7 +49,7 @@ def _check_dict(data: dict, table: dict, where: str, problems: list[str]) -> Non
 
 
 @lru_cache(maxsize=16)
-def parse(content: bytes) -> dict:
+def parse(content: bytes) -> dict[str, Any]:
     if not content.startswith(b"<?xml"):
         raise VerifyFailure("the profile does not start with an XML declaration")
     try:
@@ -59,7 +61,7 @@ def parse(content: bytes) -> dict:
     return data
 
 
-def _mail_payload(data: dict) -> dict:
+def _mail_payload(data: dict[str, Any]) -> dict[str, Any]:
     content = data.get("PayloadContent")
     if not isinstance(content, list) or len(content) != 1 or not isinstance(content[0], dict):
         raise VerifyFailure("PayloadContent must hold exactly one payload dictionary")
@@ -80,7 +82,7 @@ def _security(use_ssl: bool, port: int) -> str:
 
 def read_settings(content: bytes) -> Settings:
     mail = _mail_payload(parse(content))
-    protocol = {"EmailTypeIMAP": "imap", "EmailTypePOP": "pop3"}.get(mail.get("EmailAccountType"))
+    protocol = {"EmailTypeIMAP": "imap", "EmailTypePOP": "pop3"}.get(str(mail.get("EmailAccountType")))
     if protocol is None:
         raise VerifyFailure("EmailAccountType is not EmailTypeIMAP or EmailTypePOP")
     in_port = mail.get("IncomingMailServerPortNumber", {"imap": 993, "pop3": 995}[protocol])

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 
-from ..model import Device, Organization
 from ..errors import VerifyFailure
+from ..model import Device, Organization
 from .common import Connection, Settings, check_connection, expect
 
 # Section 7 tags as documented (Account Management API ids); restated here, not imported from the renderer.
@@ -44,11 +45,13 @@ def decode(content: bytes) -> str:
     return content.decode("ascii")
 
 
+Section = dict[str, Any]           # lower-cased key -> (key as written, value); "__name__" -> the name
+Sections = dict[str, Section]
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 @lru_cache(maxsize=16)
-def parse(content: bytes) -> dict:
+def parse(content: bytes) -> Sections:
     """Sections (lower-cased name) -> {lower-cased key: (key, value)}, by the INI reader's rules plus policy."""
     text = decode(content)
     if re.search(r"\r(?!\n)|(?<!\r)\n", text):
@@ -59,7 +62,7 @@ def parse(content: bytes) -> dict:
     control = _CONTROL.search(text.replace("\r\n", "\n").replace("\n", ""))
     if control:
         raise VerifyFailure(f"control character U+{ord(control.group()):04X} in the file")
-    sections: dict = {}
+    sections: Sections = {}
     current = None
     for number, line in enumerate(text.split("\r\n"), start=1):
         stripped = line.strip()
@@ -85,13 +88,13 @@ def parse(content: bytes) -> dict:
     return sections
 
 
-def _section(sections: dict, name: str) -> dict:
+def _section(sections: Sections, name: str) -> Section:
     if name.lower() not in sections:
         raise VerifyFailure(f"section [{name}] is missing")
     return sections[name.lower()]
 
 
-def _long(section: dict, key: str) -> int:
+def _long(section: Section, key: str) -> int:
     if key not in section:
         raise VerifyFailure(f"key {key} is missing")
     text = section[key][1]
@@ -104,7 +107,7 @@ def _long(section: dict, key: str) -> int:
     return int(text)
 
 
-def _account(sections: dict) -> tuple[str, dict]:
+def _account(sections: Sections) -> tuple[str, Section]:
     listing = _section(sections, "Internet Account List")
     entries = [(k, v) for k, v in listing.items() if k != "__name__"]
     if len(entries) != 1:
@@ -147,7 +150,7 @@ def read_settings(content: bytes) -> Settings:
     def text(key: str) -> str:
         if key not in values:
             raise VerifyFailure(f"key {key} is missing")
-        return values[key][1]
+        return str(values[key][1])
 
     incoming = Connection("pop3" if kind == "POP3" else "imap", text(f"{p}server"), _long(values, f"{p}port"),
                         "ssl" if in_ssl else "none", text(f"{p}username"))
@@ -186,6 +189,7 @@ def verify(content: bytes, org: Organization, device: Device) -> list[str]:
         if flags & REMOVE_AFTER and days < 1:
             problems.append("LeaveOnServer remove-after with 0 days")
         pop3 = device.pop3
+        assert pop3 is not None
         if not pop3.leave_on_server:
             want = (0, 0)
         elif pop3.delete_after_days is None:

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 
-from ..model import Device, Organization
 from ..errors import VerifyFailure
+from ..model import Device, Organization
 from .common import Connection, Settings, check_connection, expect
 
 _LINE = re.compile(r'^user_pref\("((?:[^"\\]|\\.)*)",\s*(.*)\);$')
@@ -16,6 +17,7 @@ SOCKET = {0: "none", 2: "starttls", 3: "ssl"}
 AUTH = {3: "password", 4: "cram-md5", 6: "ntlm"}
 
 
+Prefs = dict[str, bool | int | str]
 _RAW_FORBIDDEN = re.compile('[\x00-\x1f"\u2028\u2029]')
 
 
@@ -69,7 +71,7 @@ def _string(text: str, where: str) -> str:
     return "".join(out)
 
 
-def _value(text: str, where: str):
+def _value(text: str, where: str) -> bool | int | str:
     if text in ("true", "false"):
         return text == "true"
     if re.fullmatch(r"-?(0|[1-9][0-9]*)", text):
@@ -80,7 +82,7 @@ def _value(text: str, where: str):
 
 
 @lru_cache(maxsize=16)
-def parse_prefs(content: bytes) -> dict:
+def parse_prefs(content: bytes) -> dict[str, bool | int | str]:
     """Every pref of a prefs.js file. Only ``user_pref`` lines, ``//`` comments and blank lines are allowed."""
     try:
         text = content.decode("utf-8")
@@ -88,7 +90,7 @@ def parse_prefs(content: bytes) -> dict:
         raise VerifyFailure(f"prefs.js is not UTF-8 (byte {exc.start})") from None
     if "\r" in text:
         raise VerifyFailure("prefs.js contains a CR character")
-    prefs: dict = {}
+    prefs: dict[str, bool | int | str] = {}
     for number, line in enumerate(text.split("\n"), start=1):
         where = f"line {number}"
         if not line.strip() or line.startswith("//"):
@@ -105,7 +107,7 @@ def parse_prefs(content: bytes) -> dict:
     return prefs
 
 
-def _get(prefs: dict, name: str, kind: type):
+def _get(prefs: Prefs, name: str, kind: type) -> Any:
     if name not in prefs:
         raise VerifyFailure(f"missing pref {name}")
     value = prefs[name]
@@ -116,7 +118,7 @@ def _get(prefs: dict, name: str, kind: type):
     return value
 
 
-def _graph(prefs: dict) -> tuple[str, str, str]:
+def _graph(prefs: Prefs) -> tuple[str, str, str]:
     """Follow accounts -> server/identity -> SMTP server; returns (server, identity, smtp) keys."""
     accounts = [a for a in _get(prefs, "mail.accountmanager.accounts", str).split(",") if a]
     if len(accounts) != 1 or len(set(accounts)) != len(accounts):
@@ -195,6 +197,7 @@ def verify(content: bytes, org: Organization, device: Device) -> list[str]:
             problems.append(f"legacy pref {legacy} must not be generated")
     if device.protocol == "pop3":
         pop3 = device.pop3
+        assert pop3 is not None
         leave = _get(prefs, f"mail.server.{server}.leave_on_server", bool)
         by_age = _get(prefs, f"mail.server.{server}.delete_by_age_from_server", bool)
         expect(problems, "leave_on_server", leave, pop3.leave_on_server)
@@ -212,7 +215,7 @@ def verify(content: bytes, org: Organization, device: Device) -> list[str]:
                 problems.append(f"POP3-only pref {pop_only} in an IMAP account")
     expect(problems, "login_at_startup", _get(prefs, f"mail.server.{server}.login_at_startup", bool),
            device.fetch_automatically)
-    for name, value in prefs.items():
+    for name in prefs:
         if "password" in name.lower():
             problems.append(f"pref {name} carries a password")
     return problems
