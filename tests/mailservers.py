@@ -228,6 +228,9 @@ service stats {{
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait()
+        if self.process and self.process.stderr:
+            self.process.stderr.close()
 
 
 class SmtpServer:
