@@ -77,7 +77,7 @@ class Plan:
 
     @staticmethod
     def _record(fmt: Format, target: Target) -> ArtifactRecord:
-        return ArtifactRecord(fmt.manifest_kind, target.path, "", user=target.user, domain=target.domain)
+        return ArtifactRecord(fmt.manifest_kind, target.path, "", **target.names)
 
     def _render(self, fmt: Format, subject: object, record: ArtifactRecord, label: str) -> Planned | None:
         """Render and verify one artifact; a failure is recorded (under ``label``) and nothing is returned."""

@@ -19,10 +19,11 @@ from .paths import safe_component
 
 @dataclass(frozen=True, slots=True)
 class Target:
+    """One file to make: the subject it is rendered from, its path in OUT, and what names it in the manifest."""
+
     subject: Any
     path: str
-    user: str | None = None
-    domain: str | None = None
+    names: dict[str, str]     # manifest fields: {"user": email} or {"domain": domain}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,7 @@ def user_targets(inventory: Inventory, fmt: Format, patterns: Patterns) -> Itera
     for email, devices in _by(inventory, lambda d: d.user.email).items():
         user = devices[0].user
         if matches(email, None, user.groups, patterns):
-            yield Target(UserDevices(user, tuple(devices)), f"{safe_component(email)}/{fmt.filename}", user=email)
+            yield Target(UserDevices(user, tuple(devices)), f"{safe_component(email)}/{fmt.filename}", {"user": email})
 
 
 def domain_targets(inventory: Inventory, fmt: Format, patterns: Patterns) -> Iterator[Target]:
@@ -60,12 +61,12 @@ def domain_targets(inventory: Inventory, fmt: Format, patterns: Patterns) -> Ite
         return   # made from every user of a domain: --limit leaves it as it is
     for domain, devices in sorted(_by(inventory, lambda d: d.user.domain).items()):
         path = fmt.filename.format(domain=safe_component(domain))
-        yield Target(DomainDevices(domain, tuple(devices)), path, domain=domain)
+        yield Target(DomainDevices(domain, tuple(devices)), path, {"domain": domain})
 
 
 def organization_targets(inventory: Inventory, fmt: Format, patterns: Patterns) -> Iterator[Target]:
     if not patterns:
-        yield Target(inventory, fmt.filename)
+        yield Target(inventory, fmt.filename, {})
 
 
 TARGETS: dict[str, Callable[[Inventory, Format, Patterns], Iterator[Target]]] = {

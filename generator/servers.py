@@ -12,7 +12,9 @@ import poplib
 import smtplib
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .model import Inventory
 
@@ -95,7 +97,6 @@ def check_endpoint(endpoint: Endpoint, *, context: ssl.SSLContext, timeout: floa
     details: list[str] = []
     warnings: list[str] = []
     try:
-        checker = {"imap": _check_imap, "pop3": _check_pop3, "smtp": _check_smtp}[endpoint.protocol]
         stage = "greeting"
         sock, greeting = _read_greeting(endpoint, context, timeout)
         sock.close()
@@ -104,7 +105,7 @@ def check_endpoint(endpoint: Endpoint, *, context: ssl.SSLContext, timeout: floa
             raise _Failed(problem)
         details.append(f"greeting: {greeting.strip()[:80].decode('utf-8', 'replace')}")
         stage = "the session"
-        checker(endpoint, context, timeout, login, password, details, warnings)
+        _check_session(endpoint, context, timeout, login, password, details)
     except _Failed as exc:
         return ServerCheck(endpoint, FAILED, str(exc), tuple(details))
     except (OSError, ssl.SSLError) as exc:
@@ -147,94 +148,114 @@ def _read_greeting(endpoint: Endpoint, context: ssl.SSLContext, timeout: float) 
         raise
 
 
-def _check_imap(e: Endpoint, context: ssl.SSLContext, timeout: float, login: str | None, password: str | None,
-                details: list[str], warnings: list[str]) -> None:
-    conn: imaplib.IMAP4
-    if e.security == "ssl":
-        conn = imaplib.IMAP4_SSL(e.host, e.port, ssl_context=context, timeout=timeout)
-    else:
-        conn = imaplib.IMAP4(e.host, e.port, timeout=timeout)
-        if e.security == "starttls":
-            if "STARTTLS" not in conn.capabilities:
-                raise _Failed("STARTTLS is not offered")
-            conn.starttls(context)
+@dataclass(frozen=True, slots=True)
+class _Dialect:
+    """How one protocol opens a session, shows its capabilities, offers and does a password login, and closes."""
+
+    plain: Callable[..., Any]                                  # the stdlib client class, and its implicit-TLS twin
+    secure: Callable[..., Any]
+    context_keyword: str                                       # how that twin takes the SSL context
+    starttls: Callable[[Any, ssl.SSLContext], None]             # raises _Failed when STARTTLS is not offered
+    describe: Callable[[Any], str]                            # the capabilities, for the details
+    no_password_login: Callable[[Any], str | None]            # why no password login is offered, or None
+    login: Callable[[Any, str, str], None]                    # raises _Failed when refused
+    close: Callable[[Any], None]
+    errors: tuple[type[BaseException], ...]
+
+
+def _imap_starttls(conn: imaplib.IMAP4, context: ssl.SSLContext) -> None:
+    if "STARTTLS" not in conn.capabilities:
+        raise _Failed("STARTTLS is not offered")
+    conn.starttls(context)
+
+
+def _imap_login(conn: imaplib.IMAP4, login: str, password: str) -> None:
     try:
-        caps = set(conn.capabilities)
-        details.append("capabilities: " + " ".join(sorted(caps)))
-        if "LOGINDISABLED" in caps:   # IMAP4rev1 LOGIN is available unless the server disables it
-            raise _Failed("no password login is offered after TLS (LOGINDISABLED)")
-        if login:
-            try:
-                conn.login(login, password or "")
-            except imaplib.IMAP4.error as exc:
-                raise _Failed(f"login as {login} refused: {exc}") from None
-            details.append(f"login as {login}: ok")
-    finally:
-        try:
-            conn.logout()
-        except (OSError, imaplib.IMAP4.error):
-            pass
+        conn.login(login, password)
+    except imaplib.IMAP4.error as exc:
+        raise _Failed(f"login as {login} refused: {exc}") from None
 
 
-def _check_pop3(e: Endpoint, context: ssl.SSLContext, timeout: float, login: str | None, password: str | None,
-                details: list[str], warnings: list[str]) -> None:
-    conn: poplib.POP3
-    if e.security == "ssl":
-        conn = poplib.POP3_SSL(e.host, e.port, context=context, timeout=timeout)
-    else:
-        conn = poplib.POP3(e.host, e.port, timeout=timeout)
-        if e.security == "starttls":
-            if "STLS" not in conn.capa():
-                raise _Failed("STARTTLS (STLS) is not offered")
-            conn.stls(context)
+def _pop3_starttls(conn: poplib.POP3, context: ssl.SSLContext) -> None:
+    if "STLS" not in conn.capa():
+        raise _Failed("STARTTLS (STLS) is not offered")
+    conn.stls(context)
+
+
+def _pop3_no_login(conn: poplib.POP3) -> str | None:
+    caps = conn.capa()
+    if "USER" not in caps and not ({"PLAIN", "LOGIN"} & set(caps.get("SASL", []))):
+        return "no password login (USER or SASL PLAIN/LOGIN) is offered after TLS"
+    return None
+
+
+def _pop3_login(conn: poplib.POP3, login: str, password: str) -> None:
     try:
-        caps = conn.capa()
-        details.append("capabilities: " + " ".join(sorted(caps)))
-        sasl = set(caps.get("SASL", []))
-        if "USER" not in caps and not ({"PLAIN", "LOGIN"} & sasl):
-            raise _Failed("no password login (USER or SASL PLAIN/LOGIN) is offered after TLS")
-        if login:
-            try:
-                conn.user(login)
-                conn.pass_(password or "")
-            except poplib.error_proto as exc:
-                raise _Failed(f"login as {login} refused: {exc}") from None
-            details.append(f"login as {login}: ok")
-    finally:
-        try:
-            conn.quit()
-        except (OSError, poplib.error_proto):
-            pass
+        conn.user(login)
+        conn.pass_(password)
+    except poplib.error_proto as exc:
+        raise _Failed(f"login as {login} refused: {exc}") from None
 
 
-def _check_smtp(e: Endpoint, context: ssl.SSLContext, timeout: float, login: str | None, password: str | None,
-                details: list[str], warnings: list[str]) -> None:
-    conn: smtplib.SMTP
-    if e.security == "ssl":
-        conn = smtplib.SMTP_SSL(e.host, e.port, context=context, timeout=timeout)
-    else:
-        conn = smtplib.SMTP(e.host, e.port, timeout=timeout)
-    try:
+def _smtp_starttls(conn: smtplib.SMTP, context: ssl.SSLContext) -> None:
+    conn.ehlo()
+    if not conn.has_extn("starttls"):
+        raise _Failed("STARTTLS is not offered")
+    conn.starttls(context=context)
+
+
+def _smtp_auth(conn: smtplib.SMTP) -> list[str]:
+    if not conn.does_esmtp:
         conn.ehlo()
+    return conn.esmtp_features.get("auth", "").upper().split()
+
+
+def _smtp_login(conn: smtplib.SMTP, login: str, password: str) -> None:
+    try:
+        conn.login(login, password)
+    except smtplib.SMTPAuthenticationError as exc:
+        raise _Failed(f"login as {login} refused: {exc.smtp_code} {exc.smtp_error!r}") from None
+
+
+DIALECTS = {
+    "imap": _Dialect(imaplib.IMAP4, imaplib.IMAP4_SSL, "ssl_context", _imap_starttls,
+                     lambda c: "capabilities: " + " ".join(sorted(c.capabilities)),
+                     lambda c: ("no password login is offered after TLS (LOGINDISABLED)"   # IMAP4rev1 LOGIN
+                                if "LOGINDISABLED" in c.capabilities else None),           # unless disabled
+                     _imap_login, lambda c: c.logout(), (OSError, imaplib.IMAP4.error)),
+    "pop3": _Dialect(poplib.POP3, poplib.POP3_SSL, "context", _pop3_starttls,
+                     lambda c: "capabilities: " + " ".join(sorted(c.capa())), _pop3_no_login,
+                     _pop3_login, lambda c: c.quit(), (OSError, poplib.error_proto)),
+    "smtp": _Dialect(smtplib.SMTP, smtplib.SMTP_SSL, "context", _smtp_starttls,
+                     lambda c: "AUTH: " + (" ".join(_smtp_auth(c)) or "(none)"),
+                     lambda c: (None if {"PLAIN", "LOGIN"} & set(_smtp_auth(c))
+                                else "no password AUTH mechanism (PLAIN/LOGIN) is offered after TLS"),
+                     _smtp_login, lambda c: c.quit(), (OSError, smtplib.SMTPException)),
+}
+
+
+def _check_session(e: Endpoint, context: ssl.SSLContext, timeout: float, login: str | None, password: str | None,
+                   details: list[str]) -> None:
+    """Open a session as configured, check that a password login is offered, and log in when asked."""
+    dialect = DIALECTS[e.protocol]
+    if e.security == "ssl":
+        conn = dialect.secure(e.host, e.port, timeout=timeout, **{dialect.context_keyword: context})
+    else:
+        conn = dialect.plain(e.host, e.port, timeout=timeout)
+    try:
         if e.security == "starttls":
-            if not conn.has_extn("starttls"):
-                raise _Failed("STARTTLS is not offered")
-            conn.starttls(context=context)
-            conn.ehlo()
-        auth = conn.esmtp_features.get("auth", "").upper().split()
-        details.append("AUTH: " + (" ".join(auth) or "(none)"))
-        if not {"PLAIN", "LOGIN"} & set(auth):
-            raise _Failed("no password AUTH mechanism (PLAIN/LOGIN) is offered after TLS")
+            dialect.starttls(conn, context)
+        details.append(dialect.describe(conn))
+        problem = dialect.no_password_login(conn)
+        if problem:
+            raise _Failed(problem)
         if login:
-            try:
-                conn.login(login, password or "")
-            except smtplib.SMTPAuthenticationError as exc:
-                raise _Failed(f"login as {login} refused: {exc.smtp_code} {exc.smtp_error!r}") from None
+            dialect.login(conn, login, password or "")
             details.append(f"login as {login}: ok")
     finally:
         try:
-            conn.quit()
-        except (OSError, smtplib.SMTPException):
+            dialect.close(conn)
+        except dialect.errors:
             pass
 
 
