@@ -25,10 +25,9 @@ from .verify import thunderbird as verify_thunderbird
 
 DEVICE = "device"               # one file per device and client: OUT/<user>/<device>/<file>
 USER = "user"                   # one file per user: OUT/<user>/<file>
-FLEET = "fleet"                 # one file set per group and device profile
 DOMAIN = "domain"               # one file per mail domain
 ORGANIZATION = "organization"   # one file for the whole inventory
-SCOPES = (DEVICE, USER, FLEET, DOMAIN, ORGANIZATION)
+SCOPES = (DEVICE, USER, DOMAIN, ORGANIZATION)
 
 
 def show_text(content: bytes) -> str:

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The test command: install the package (not editable) with its test extras, then run pytest
-# against the installed package (from inside tests/, so the source tree does not shadow it).
-# The real-server tests start Dovecot and an SMTP server themselves.
+# The test command: install the package (not editable) with its test extras into ./.venv, check the
+# code (ruff; mypy, strict on generator/), then run pytest against the installed package (from inside
+# tests/, so the source tree does not shadow it). The real-server tests start Dovecot and SMTP themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install --quiet --upgrade ".[test]"
+sh install.sh "[test]"
+venv=$(cd "${MAILPROFILES_VENV:-.venv}" && pwd)
+"$venv/bin/ruff" check generator tests
+"$venv/bin/mypy"
 cd tests
-exec python3 -m pytest -p no:cacheprovider -q "$@" .
+exec "$venv/bin/python" -m pytest -p no:cacheprovider -q "$@" .
