@@ -25,8 +25,8 @@ from .resources import data_dir
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Mail-client configuration (Thunderbird, Apple, Outlook) from one YAML inventory.")
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)   # user text is never markup
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 _state = {"debug": False}
 
 

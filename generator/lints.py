@@ -6,7 +6,7 @@ also gets what they send; every connection is encrypted.
 """
 from __future__ import annotations
 
-from .model import Device, Finding, User
+from .model import DEFAULT_PORTS, Device, Finding, User, usual_port
 
 
 def lint_user(user: User, devices: list[Device]) -> list[Finding]:
@@ -36,6 +36,14 @@ def lint_user(user: User, devices: list[Device]) -> list[Finding]:
                     user.email, device.name, None))
     for device in devices:
         for server in (device.incoming, device.outgoing):
+            if not usual_port(server):
+                usual = ", ".join(f"{p} for {s}" for (proto, s), p in DEFAULT_PORTS.items()
+                                  if proto == server.protocol and s != "none")
+                found.append(Finding(
+                    "unusual-port", f"{server.protocol} on {server.host} port {server.port} with security "
+                    f"{server.security!r} is unusual ({server.protocol} uses {usual}); it is generated as written: "
+                    "check that the server answers so with 'mailprofiles check-servers'", user.email, device.name,
+                    None))
             if server.security == "none":
                 found.append(Finding(
                     "insecure-connection", f"{server.protocol} to {server.host}:{server.port} is not encrypted; "

@@ -19,6 +19,15 @@ DEFAULT_PORTS = {
 # Ports that only make sense with implicit TLS, and ports that never carry it.
 IMPLICIT_TLS_PORTS = {"imap": {993}, "pop3": {995}, "smtp": {465}}
 PLAIN_START_PORTS = {"imap": {143}, "pop3": {110}, "smtp": {25, 587}}
+
+
+def usual_port(server: Server) -> bool:
+    """Does the port fit its security the usual way (implicit TLS on 993/995/465, STARTTLS or clear elsewhere)?"""
+    if server.security == "ssl":
+        return server.port not in PLAIN_START_PORTS[server.protocol]
+    return server.port not in IMPLICIT_TLS_PORTS[server.protocol]
+
+
 SERVER_KEYS = ("host", "port", "security", "auth")
 
 

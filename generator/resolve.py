@@ -16,7 +16,7 @@ from typing import Any
 from .checks import Report, UserEntry, device_entry
 from .errors import FieldPath, Location, Where, within
 from .formats import CLIENTS
-from .model import DEFAULT_PORTS, IMPLICIT_TLS_PORTS, PLAIN_START_PORTS, Device, Organization, Server, Source, User
+from .model import DEFAULT_PORTS, Device, Organization, Server, Source, User
 from .profiles import Profile
 from .settings import REQUIRED, SETTINGS
 
@@ -154,17 +154,10 @@ class Resolver:
         security, sec_src = values[prefix + "security"]
         if prefix + "port" not in values:
             values[prefix + "port"] = (DEFAULT_PORTS[(proto, security)], Source(f"default for {proto} {security}"))
-        port, port_src = values[prefix + "port"]
+        port = values[prefix + "port"][0]
         if security == "none" and not values[prefix + "allow_insecure"][0]:
             report.error("security 'none' sends passwords in clear text and needs 'allow_insecure: true' next to it",
                          sec_src.location or location, f"servers.{proto}.security")
-            return None
-        if (security != "ssl" and port in IMPLICIT_TLS_PORTS[proto]) or \
-                (security == "ssl" and port in PLAIN_START_PORTS[proto]):
-            report.error(f"port {port} does not fit security {security!r} for {proto}",
-                         port_src.location or sec_src.location or location, f"servers.{proto}",
-                         f"{proto} uses " + ", ".join(f"{p} for {s}" for (pr, s), p in DEFAULT_PORTS.items()
-                                                      if pr == proto and s != "none"))
             return None
         return Server(protocol=proto, host=values[prefix + "host"][0], port=port, security=security,
                       auth=values[prefix + "auth"][0])

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
@@ -55,6 +55,15 @@ def _inline(node: Any, registry: Registry, base: str) -> Any:
     return node
 
 
+def _is_integer(checker: object, instance: object) -> bool:
+    """An integer is an int: YAML's ``993.0`` is a float, and the renderers would write it as one."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = validators.extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer))
+
+
 @cache
 def validator(kind: str) -> Draft202012Validator:
     """``inventory``, ``profile`` or ``user`` (one roster entry)."""
@@ -65,7 +74,8 @@ def validator(kind: str) -> Draft202012Validator:
         base = schema["$id"]
     inlined = _inline(schema, _registry(), base)
     inlined.pop("$id", None)
-    return Draft202012Validator(inlined)
+    validator: Draft202012Validator = _Validator(inlined)
+    return validator
 
 
 FieldName = Callable[[FieldPath], str]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "apple"
+REFERENCE = Path(__file__).resolve().parent / "apple"   # copies of Apple's files, with their license
 FILES = {"TopLevel": "TopLevel.yaml", "CommonPayloadKeys": "CommonPayloadKeys.yaml",
          "com.apple.mail.managed": "com.apple.mail.managed.yaml"}
 

@@ -1,7 +1,7 @@
 """Apple ``.mobileconfig``: a Configuration profile with one ``com.apple.mail.managed`` payload."""
 from __future__ import annotations
 
-from ..model import Device, Finding, Organization
+from ..model import Device, Finding, Organization, usual_port
 from .engine import render_text
 from .uuids import stable_uuid
 
@@ -38,6 +38,15 @@ def limitations(org: Organization, device: Device) -> list[Finding]:
             f"default removes it after one week). The user must set the account to {wanted} (Mail > Settings > "
             "Accounts > Advanced), or the server admin must enforce the retention on the server.",
             user, name, CLIENT))
+    for server in (device.incoming, device.outgoing):
+        if server.security != "none" and not usual_port(server):
+            found.append(Finding(
+                "apple-tls-mode",
+                f"Apple's mail payload only says 'use TLS' for {server.protocol} ({server.host}:{server.port}); the "
+                "device chooses implicit TLS or STARTTLS by itself, usually by the standard ports (993/995/465 "
+                f"implicit, others STARTTLS), so it may not use {server.security!r} here. Check the account on a "
+                "device, or offer the standard port for Apple devices.",
+                user, name, CLIENT))
     if device.signature is not None:
         found.append(Finding(
             "apple-no-signature",

@@ -16,8 +16,6 @@ _UUID = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4
 _TYPES = {"string": str, "integer": int, "boolean": bool, "array": list, "dictionary": dict, "data": bytes,
           "real": float}
 IMAP_ONLY = ("IncomingMailServerIMAPPathPrefix",)
-IMPLICIT_PORTS = {993, 995, 465}
-PLAIN_PORTS = {143, 110, 25, 587}
 
 
 @cache
@@ -70,14 +68,9 @@ def _mail_payload(data: dict[str, Any]) -> dict[str, Any]:
     return content[0]
 
 
-def _security(use_ssl: bool, port: int) -> str:
-    if not use_ssl:
-        return "none"
-    if port in IMPLICIT_PORTS:
-        return "ssl"
-    if port in PLAIN_PORTS:
-        return "starttls"
-    return "tls"
+def _security(use_ssl: bool) -> str:
+    """The payload has one switch per direction: TLS on (the device picks implicit TLS or STARTTLS) or off."""
+    return "tls" if use_ssl else "none"
 
 
 def read_settings(content: bytes) -> Settings:
@@ -88,10 +81,10 @@ def read_settings(content: bytes) -> Settings:
     in_port = mail.get("IncomingMailServerPortNumber", {"imap": 993, "pop3": 995}[protocol])
     out_port = mail.get("OutgoingMailServerPortNumber", 587)
     incoming = Connection(protocol, mail["IncomingMailServerHostName"], in_port,
-                        _security(mail.get("IncomingMailServerUseSSL", False), in_port),
+                        _security(mail.get("IncomingMailServerUseSSL", False)),
                         mail.get("IncomingMailServerUsername", ""))
     outgoing = Connection("smtp", mail["OutgoingMailServerHostName"], out_port,
-                        _security(mail.get("OutgoingMailServerUseSSL", False), out_port),
+                        _security(mail.get("OutgoingMailServerUseSSL", False)),
                         mail.get("OutgoingMailServerUsername", ""))
     return Settings(incoming, outgoing, mail.get("EmailAddress", ""), mail.get("EmailAccountName", ""))
 

@@ -54,12 +54,17 @@ def expect(problems: list[str], what: str, found: object, wanted: object) -> Non
 
 
 def check_connection(problems: list[str], settings: Settings, device: Any) -> None:
-    """Both directions: the port fits the security mode, and everything matches the resolved device."""
-    for endpoint in (settings.incoming, settings.outgoing):
-        problem = port_fits(endpoint.protocol, endpoint.port, endpoint.security)
+    """Both directions: the port fits the security mode, and everything matches the resolved device.
+
+    A well-known port with an unusual security (implicit TLS on 587, as some providers publish) is
+    what the inventory asked for, with a warning; the port rule then only checks the range.
+    """
+    want_in, want_out = device.incoming, device.outgoing
+    for endpoint, wanted in ((settings.incoming, want_in), (settings.outgoing, want_out)):
+        usual = port_fits(wanted.protocol, wanted.port, wanted.security) is None
+        problem = port_fits(endpoint.protocol, endpoint.port, endpoint.security if usual else "tls")
         if problem:
             problems.append(problem)
-    want_in, want_out = device.incoming, device.outgoing
     expect(problems, "incoming", settings.incoming,
            Connection(device.protocol, want_in.host, want_in.port, want_in.security, device.user.login))
     expect(problems, "outgoing", settings.outgoing,
