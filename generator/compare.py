@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .formats import named, show_text
@@ -19,6 +18,7 @@ from .limit import Patterns, matches
 from .manifest import ArtifactRecord
 from .model import Inventory
 from .plan import Planned
+from .safefs import OutDir
 
 CREATED, CHANGED, UNCHANGED, REMOVED = "created", "changed", "unchanged", "removed"
 
@@ -34,8 +34,9 @@ class Change:
 class Comparison:
     records: list[ArtifactRecord] = field(default_factory=list)     # every planned artifact
     changes: list[Change] = field(default_factory=list)             # created, changed and removed files
-    removals: list[str] = field(default_factory=list)
+    removals: list[tuple[str, str]] = field(default_factory=list)   # (path, sha256 we wrote)
     carried: list[dict[str, Any]] = field(default_factory=list)     # previous entries outside --limit
+    kept: list[str] = field(default_factory=list)                   # stale paths that are not ours to delete
     unchanged: int = 0
 
 
@@ -55,22 +56,17 @@ def _show(entry: dict[str, Any], content: bytes) -> str:
         return show_text(content)
 
 
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-
-
-def compare(planned: Iterable[Planned], out: Path, previous: list[dict[str, Any]], inventory: Inventory,
-            patterns: Patterns, diff: bool, on_change: Callable[[str, bytes], None] | None) -> Comparison:
+def compare(planned: Iterable[Planned], outdir: OutDir | None, previous: list[dict[str, Any]],
+            inventory: Inventory, patterns: Patterns, diff: bool,
+            on_change: Callable[[str, bytes], None] | None) -> Comparison:
+    """Classify every planned artifact and every previous one; ``outdir`` None: OUT does not exist yet."""
     result = Comparison()
     produced: set[str] = set()
     for item in planned:
         path = item.record.path
         result.records.append(item.record)
         produced.add(path)
-        old = _read(out / path)
+        old = outdir.read(path) if outdir is not None else None
         if old == item.content:
             result.unchanged += 1
             continue
@@ -90,10 +86,14 @@ def compare(planned: Iterable[Planned], out: Path, previous: list[dict[str, Any]
                                      groups.get(user.casefold(), ()), patterns)):
             result.carried.append(entry)     # outside --limit: left as it is, even if stale
             continue
-        old = _read(out / path)
-        if old is not None:
-            result.changes.append(Change(path, REMOVED, unified_diff(path, _show(entry, old), None) if diff else ""))
-            result.removals.append(path)
+        reason = outdir.still_ours(path, entry["sha256"]) if outdir is not None else ""
+        if reason:
+            result.kept.append(f"kept {outdir.shown(path) if outdir else path}: {reason}")
+        elif reason is None and outdir is not None:
+            old = outdir.read(path) if diff else None
+            shown = unified_diff(path, _show(entry, old), None) if old is not None else ""
+            result.changes.append(Change(path, REMOVED, shown))
+            result.removals.append((path, entry["sha256"]))
     result.records.sort(key=lambda r: r.path)
     result.carried.sort(key=lambda e: str(e["path"]))
     result.changes.sort(key=lambda c: c.path)

@@ -107,9 +107,28 @@ class VerificationError(MailprofilesError):
 
 
 class OutputError(MailprofilesError):
-    """The output directory cannot be written as asked."""
+    """The output directory cannot be written as asked; OUT is as it was unless the message says otherwise."""
 
     exit_code = 1
+
+
+class PartialOutput(OutputError):
+    """A failure after the commit point: some changes are in OUT, the rest wait in the journal."""
+
+    def __init__(self, out: object, done: int, total: int, reason: str, interrupted: bool = False):
+        self.interrupted = interrupted
+        if interrupted:
+            self.exit_code = 130
+        super().__init__(f"{'interrupted' if interrupted else 'failed'} while moving the new files in: the output "
+                         f"at {out} is partly updated ({done} of {total} changes done"
+                         + ("" if interrupted else f"; {reason}") + "). manifest.json describes what is on disk "
+                         "now; run the same command again (after fixing the cause) to complete the update")
+
+
+class UsageError(MailprofilesError):
+    """An option or argument that cannot be used as given."""
+
+    exit_code = 2
 
 
 class UnsafeName(ValueError):

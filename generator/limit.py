@@ -4,6 +4,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable
 
+from .errors import UsageError
 from .model import Device
 
 Patterns = tuple[str, ...] | None
@@ -11,10 +12,14 @@ Patterns = tuple[str, ...] | None
 
 
 def parse_limit(limit: str | None) -> Patterns:
-    if not limit:
+    """None for no ``--limit``; an empty pattern (an unset shell variable, a lone comma) is a usage error."""
+    if limit is None:
         return None
-    patterns = tuple(p.strip() for p in limit.split(",") if p.strip())
-    return patterns or None
+    patterns = tuple(p.strip() for p in limit.split(","))
+    if not patterns or any(not p for p in patterns):
+        raise UsageError(f"--limit {limit!r} has an empty pattern; give comma-separated globs on the email, "
+                         "email/device or @group (an unset shell variable would select everyone)")
+    return patterns
 
 
 def matches(email: str, device: str | None, groups: Iterable[str], patterns: Patterns) -> bool:

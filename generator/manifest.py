@@ -6,16 +6,17 @@ the fields that name what it was made for (``user``, ``device``, ``profile``, ``
 """
 from __future__ import annotations
 
-import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .paths import safe_relative
+from .safefs import OutDir
 
 MANIFEST = "manifest.json"
+MAX_MANIFEST_BYTES = 512 * 1024 * 1024
 VERSION = 1
 
 
@@ -44,19 +45,51 @@ class ArtifactRecord:
         return data
 
 
-def read_manifest(out: Path) -> dict[str, Any] | None:
-    """The previous manifest, or None when there is none or it is unreadable."""
-    try:
-        data = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_TEXT_FIELDS = ("kind", "user", "device", "profile", "client", "protocol", "domain")
+
+
+def _valid_entry(entry: object) -> bool:
+    """An artifact entry as mailprofiles writes it: a safe path inside OUT, a sha256, text fields."""
+    return (isinstance(entry, dict) and isinstance(entry.get("path"), str) and safe_relative(entry["path"])
+            and isinstance(entry.get("sha256"), str) and bool(_SHA256.match(entry["sha256"]))
+            and all(isinstance(entry.get(key, ""), str) for key in _TEXT_FIELDS))
+
+
+def parse_manifest(raw: bytes) -> dict[str, Any]:
+    """A manifest's data with only well-formed artifact entries; ``dropped`` counts the others.
+
+    Raises ValueError when the bytes are not a manifest of this version at all.
+    """
+    data = json.loads(raw.decode("utf-8"))
     if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("artifacts"), list):
-        return None
-    # Only entries that name a file inside the output folder count; a tampered path is ignored.
-    data["artifacts"] = [entry for entry in data["artifacts"]
-                         if isinstance(entry, dict) and isinstance(entry.get("path"), str)
-                         and safe_relative(entry["path"])]
+        raise ValueError("not a mailprofiles manifest of version 1")
+    entries = data["artifacts"]
+    data["artifacts"] = [entry for entry in entries if _valid_entry(entry)]
+    data["dropped"] = len(entries) - len(data["artifacts"])
     return data
+
+
+def read_manifest(outdir: OutDir | None) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+    """The previous run's artifact entries, and notes on what was not trusted.
+
+    A missing manifest means no earlier run. One that cannot be read as a manifest (or entries with
+    unsafe paths or wrong types) is not trusted: those files are never removed, and a note says so.
+    A link, FIFO or device at manifest.json, or one over the size limit, is refused (OutputError).
+    """
+    raw = outdir.read(MANIFEST, MAX_MANIFEST_BYTES) if outdir is not None else None
+    if raw is None:
+        return [], ()
+    try:
+        data = parse_manifest(raw)
+    except (ValueError, UnicodeDecodeError):
+        return [], (f"{outdir.shown(MANIFEST) if outdir else MANIFEST} is not a readable manifest: it is "
+                    "replaced, and no earlier file is removed",)
+    notes: tuple[str, ...] = ()
+    if data["dropped"]:
+        notes = (f"ignored {data['dropped']} malformed entries of {MANIFEST} (wrong types or paths outside the "
+                 "output folder): their files are never removed",)
+    return data["artifacts"], notes
 
 
 def manifest_chunks(artifacts: Iterable[dict[str, Any]], warnings: Iterable[dict[str, Any]]) -> Iterator[bytes]:
@@ -72,28 +105,8 @@ def manifest_chunks(artifacts: Iterable[dict[str, Any]], warnings: Iterable[dict
     yield b"\n  ]\n}\n"
 
 
-def write_chunks(chunks: Iterable[bytes], target: Path | None) -> str:
-    """sha256 of the chunks, written to ``target`` on the way when given."""
-    digest = hashlib.sha256()
-    handle = open(target, "wb") if target is not None else None
-    try:
-        for chunk in chunks:
-            digest.update(chunk)
-            if handle is not None:
-                handle.write(chunk)
-    finally:
-        if handle is not None:
-            handle.close()
-    return digest.hexdigest()
-
-
-def file_sha256(path: Path) -> str | None:
-    """sha256 of a file read in blocks, or None when it does not exist."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    return digest.hexdigest()
+def hashed(chunks: Iterable[bytes], digest: Any) -> Iterator[bytes]:
+    """The chunks, unchanged, with ``digest`` updated on the way."""
+    for chunk in chunks:
+        digest.update(chunk)
+        yield chunk

@@ -8,6 +8,7 @@ A run that fails before the journal is written leaves OUT as it was.
 """
 from __future__ import annotations
 
+import hashlib
 import heapq
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +19,16 @@ from .errors import OutputError, VerificationError
 from .limit import parse_limit
 from .load import load_inventory
 from .loader import DEFAULT_LIMITS, Limits
-from .manifest import MANIFEST, ArtifactRecord, file_sha256, manifest_chunks, read_manifest, write_chunks
+from .manifest import MANIFEST, MAX_MANIFEST_BYTES, ArtifactRecord, hashed, manifest_chunks, read_manifest
 from .model import Finding
 from .plan import Plan, Progress
-from .writer import Stage, locked, recover
+from .safefs import OutDir
+from .writer import Stage, locked, recover, unfinished
 
 __all__ = ["generate", "GenerateResult", "CREATED", "CHANGED", "UNCHANGED", "REMOVED", "Change"]
+
+UNFINISHED = ("an earlier run stopped after its commit point, so the output is partly updated; run generate "
+              "without --check to complete it")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +39,8 @@ class GenerateResult:
     findings: tuple[Finding, ...]
     manifest_changed: bool
     check: bool
-    notes: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()          # what the run did or did not trust, beyond the changes
+    unfinished: bool = False             # --check found the journal of an interrupted run
 
     def count(self, status: str) -> int:
         if status == UNCHANGED:
@@ -48,6 +54,7 @@ class GenerateResult:
             "unchanged": self.count(UNCHANGED), "removed": self.count(REMOVED),
             "warnings": len(self.findings),
             "manifest_changed": self.manifest_changed,
+            "unfinished": self.unfinished,
             "changes": [{"path": c.path, "status": c.status} for c in self.changes],
             "findings": [f.to_json() for f in self.findings],
             "notes": list(self.notes),
@@ -58,49 +65,67 @@ def generate(inventory_path: str | Path, out_dir: str | Path, *, limit: str | No
              diff: bool = False, progress: Progress | None = None,
              limits: Limits = DEFAULT_LIMITS) -> GenerateResult:
     """Render, verify and (unless ``check``) write every artifact and the manifest."""
-    plan = Plan(load_inventory(inventory_path, limits), parse_limit(limit))
+    patterns = parse_limit(limit)
+    plan = Plan(load_inventory(inventory_path, limits), patterns)
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"output path {out} exists and is not a directory")
     try:
         if check:
-            return _run(plan, out, None, diff, progress, ())
-        with locked(out):
-            note = recover(out)
-            return _run(plan, out, Stage(out), diff, progress, (note,) if note else ())
+            outdir = OutDir.open(out, create=False)
+            try:
+                return _run(plan, outdir, None, diff, progress, ())
+            finally:
+                if outdir is not None:
+                    outdir.close()
+        with locked(out) as outdir:
+            return _run(plan, outdir, Stage, diff, progress, recover(outdir))
     except OSError as exc:   # the file system refused: not a bug, and earlier output is intact
         where = exc.filename or out
         raise OutputError(f"cannot write the output at {where}: {exc.strerror or exc}") from None
 
 
-def _run(plan: Plan, out: Path, stage: Stage | None, diff: bool, progress: Progress | None,
+def _run(plan: Plan, outdir: OutDir | None, staging: type[Stage] | None, diff: bool, progress: Progress | None,
          notes: tuple[str, ...]) -> GenerateResult:
-    previous = (read_manifest(out) or {"artifacts": []})["artifacts"]
+    previous, distrust = read_manifest(outdir)
+    stage = staging(outdir) if staging is not None and outdir is not None else None
     try:
-        found = compare(plan.artifacts(progress), out, previous, plan.inventory, plan.patterns, diff,
+        found = compare(plan.artifacts(progress), outdir, previous, plan.inventory, plan.patterns, diff,
                         stage.add if stage is not None else None)
         if plan.failures:
             raise VerificationError(plan.failures)
-        manifest_changed = _apply(stage, out, found, plan.findings)
+        manifest_changed = _manifest(stage, outdir, found, plan.findings)
+        kept = _apply(stage, found, manifest_changed)
     except BaseException:
         if stage is not None:
             stage.discard()
         raise
+    pending = staging is None and unfinished(outdir)
+    notes = (*notes, *distrust, *plan.unmatched(), *(found.kept if stage is None else kept),
+             *((UNFINISHED,) if pending else ()))
     return GenerateResult(tuple(found.records), tuple(found.changes), found.unchanged, plan.findings,
-                          manifest_changed, stage is None, notes)
+                          manifest_changed, stage is None, notes, pending)
 
 
-def _apply(stage: Stage | None, out: Path, found: Comparison, findings: tuple[Finding, ...]) -> bool:
-    """Stage the removals and the new manifest, then commit; True when the manifest changes."""
+def _manifest(stage: Stage | None, outdir: OutDir | None, found: Comparison, findings: tuple[Finding, ...]) -> bool:
+    """Stage the new manifest (or only hash it in check mode); True when it differs from OUT's."""
     artifacts = heapq.merge((r.to_json() for r in found.records), found.carried, key=lambda e: str(e["path"]))
-    warnings = (f.to_json() for f in findings)
-    staged = stage.manifest_path() if stage is not None else None
-    manifest_changed = write_chunks(manifest_chunks(artifacts, warnings), staged) != file_sha256(out / MANIFEST)
+    digest = hashlib.sha256()
+    chunks = hashed(manifest_chunks(artifacts, (f.to_json() for f in findings)), digest)
     if stage is not None:
-        for path in found.removals:
-            stage.remove(path)
-        if found.changes or manifest_changed:
-            stage.commit(manifest_changed)
-        else:
-            stage.discard()
-    return manifest_changed
+        stage.write_manifest(chunks)
+    else:
+        for _ in chunks:
+            pass
+    current = outdir.sha256(MANIFEST, MAX_MANIFEST_BYTES) if outdir is not None else None
+    return digest.hexdigest() != current
+
+
+def _apply(stage: Stage | None, found: Comparison, manifest_changed: bool) -> list[str]:
+    """Stage the removals, then commit when anything changes; returns the stale files kept."""
+    if stage is None:
+        return []
+    for path, sha in found.removals:
+        stage.remove(path, sha)
+    if found.changes or manifest_changed:
+        return found.kept + stage.commit(manifest_changed)
+    stage.discard()
+    return found.kept

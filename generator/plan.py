@@ -62,6 +62,12 @@ class Plan:
         self.selected = [d for d in inventory.devices if matches_device(d, patterns)]
         self.failures: list[str] = []
 
+    def unmatched(self) -> tuple[str, ...]:
+        """A warning for each ``--limit`` pattern that selects nobody."""
+        return tuple(f"--limit pattern {pattern!r} matches no user, device or group"
+                     for pattern in self.patterns or ()
+                     if not any(matches_device(d, (pattern,)) for d in self.inventory.devices))
+
     def artifacts(self, progress: Progress | None = None) -> Iterator[Planned]:
         total = len(self.selected)
         for done, device in enumerate(self.selected, start=1):

@@ -1,185 +1,346 @@
-"""Atomic output: stage everything next to the target, then commit through a journal.
+"""Apply: write the changes atomically, inside OUT, through a journal.
 
-1. Every changed artifact is written into a staging directory that sits next to
-   the output directory (same file system, so moves are renames).
-2. When all artifacts are rendered and verified, a journal listing the moves,
-   the removals and the new manifest is written and flushed: the commit point.
-3. The moves are done, stale artifacts (only those the previous manifest lists)
-   are removed, the manifest is replaced last, and the staging directory goes.
+The run's own state lives in ``OUT/.mailprofiles/``, a folder that must be a real folder
+owned by the running user and writable by nobody else; anything else there is refused.
+Nothing is ever kept next to OUT, so whoever can write OUT's parent cannot plant state.
 
-A run killed before the commit point leaves the output untouched; its staging
-directory is deleted by the next run. A run killed after it is completed by the
-next run (``recover``), which replays the journal. Files that mailprofiles did
-not create are never deleted.
+1. The run holds an exclusive lock on OUT's folder itself (``flock`` on its descriptor),
+   so two runs through different spellings of the same folder cannot run at once.
+2. Every changed artifact is written into ``.mailprofiles/staging/`` (flat, numbered files:
+   same file system, so moves are renames), and the new manifest beside it.
+3. When every artifact is rendered and verified, the journal (moves, removals with the hash
+   that was written, manifest) is written and flushed: the commit point.
+4. The moves are done (a link at a target is replaced, never followed), each removal is done
+   only if the file is still a regular file with the hash we wrote, the manifest is moved in
+   last, and the staging files and the journal go.
+
+A run killed before step 3 leaves OUT untouched; its staging files are deleted by the next
+run. A run killed after it is completed by the next run, which replays the journal, but only
+if every staged entry is a regular file in our staging folder. A failure during step 4
+writes a manifest that describes what is on disk and says that a rerun completes it.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import shutil
-from collections.abc import Iterator
+import re
+import stat
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
+from typing import Any
 
-from .errors import OutputError
-from .manifest import MANIFEST
+from .errors import OutputError, PartialOutput
+from .manifest import MANIFEST, MAX_MANIFEST_BYTES, manifest_chunks, parse_manifest
 from .paths import safe_relative
+from .safefs import OutDir, describe
 
+STATE = ".mailprofiles"
+STAGING = "staging"
 JOURNAL = "journal.json"
-
-
-def staging_dir(out: Path) -> Path:
-    return out.parent / f".{out.name}.mailprofiles-staging"
-
-
-def lock_path(out: Path) -> Path:
-    return out.parent / f".{out.name}.mailprofiles-lock"
+STAGED_MANIFEST = "manifest.json"
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @contextlib.contextmanager
-def locked(out: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the output directory for the duration of a run.
+def locked(out: Path) -> Iterator[OutDir]:
+    """OUT, created if needed, opened and exclusively locked for the duration of a run.
 
-    The lock file sits next to the output folder and is removed by the run that held it. After
-    locking, the file is checked to still be the one on disk (a finishing run may just have
-    removed it); if not, locking starts again on the new file.
+    On the way out an empty state folder is removed, and so is OUT when this run created it and
+    leaves it empty (a run that failed before writing anything leaves no trace).
     """
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fcntl: ModuleType | None
+    created = not out.exists()
+    outdir = OutDir.open(out, create=True)
+    assert outdir is not None
     try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no advisory locks, runs are not serialised
-        fcntl = None
-    path = lock_path(out)
-    while True:
-        handle = open(path, "a+b")  # held open for the whole run
-        if fcntl is None:  # pragma: no cover
-            break
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            raise OutputError(f"another mailprofiles run is writing {out}") from None
-        try:
-            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
-                break
-        except FileNotFoundError:
+            import fcntl
+            fcntl.flock(outdir.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # pragma: no cover - Windows: no advisory locks, runs are not serialised
             pass
-        handle.close()
-    try:
-        yield
+        except OSError:
+            raise OutputError(f"another mailprofiles run is writing {out}") from None
+        yield outdir
     finally:
         with contextlib.suppress(OSError):
-            path.unlink()
-        handle.close()
+            os.rmdir(STATE, dir_fd=outdir.fd)
+        outdir.close()
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()
 
 
-def _fsync_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+class State:
+    """``OUT/.mailprofiles``: ours, or refused."""
+
+    def __init__(self, outdir: OutDir, fd: int):
+        self.outdir = outdir
+        self.fd = fd
+
+    @classmethod
+    def open(cls, outdir: OutDir, create: bool) -> State | None:
+        if create:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(STATE, 0o700, dir_fd=outdir.fd)
+        try:
+            fd = os.open(STATE, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=outdir.fd)
+        except FileNotFoundError:
+            return None
+        except OSError:
+            st = os.stat(STATE, dir_fd=outdir.fd, follow_symlinks=False)
+            raise OutputError(f"{outdir.shown(STATE)} is {describe(st.st_mode)}, not mailprofiles' state folder; "
+                              "move it away and run again") from None
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            os.close(fd)
+            raise OutputError(f"{outdir.shown(STATE)} belongs to another user or can be written by others; "
+                              "mailprofiles trusts no state it did not make: move it away and run again")
+        return cls(outdir, fd)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def lstat(self, name: str) -> os.stat_result | None:
+        try:
+            return os.stat(name, dir_fd=self.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+
+    def staging(self, create: bool) -> int | None:
+        if create:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(STAGING, 0o700, dir_fd=self.fd)
+        try:
+            return os.open(STAGING, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=self.fd)
+        except FileNotFoundError:
+            return None
+
+    def clear(self) -> None:
+        """Remove the staging files, the staged manifest and the journal (the journal last)."""
+        staging = self.staging(create=False)
+        if staging is not None:
+            try:
+                for name in os.listdir(staging):
+                    os.unlink(name, dir_fd=staging)
+            finally:
+                os.close(staging)
+            os.rmdir(STAGING, dir_fd=self.fd)
+        for name in (STAGED_MANIFEST, JOURNAL):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=self.fd)
+
+    def create(self, name: str, chunks: Iterable[bytes], directory: int | None = None, sync: bool = False) -> None:
+        fd = os.open(name, _CREATE, 0o644, dir_fd=self.fd if directory is None else directory)
+        try:
+            for chunk in chunks:
+                os.write(fd, chunk)
+            if sync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def read(self, name: str, limit: int) -> bytes:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=self.fd)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_size > limit:
+                raise ValueError(f"{name} is not a regular file of ours below {limit:,} bytes")
+            return os.read(fd, limit + 1)
+        finally:
+            os.close(fd)
 
 
-def _inside(out: Path, relative: str) -> Path:
-    """``out/relative``, refusing anything that would leave ``out``."""
-    if not safe_relative(relative):
-        raise OutputError(f"refusing unsafe path {relative!r} in the manifest")
-    return out.joinpath(*relative.split("/"))
+@dataclass(slots=True)
+class Journal:
+    moves: list[tuple[str, str]] = field(default_factory=list)       # (staged name, path in OUT)
+    removals: list[tuple[str, str]] = field(default_factory=list)    # (path in OUT, sha256 we wrote)
+    manifest: bool = False
+
+    def to_bytes(self) -> bytes:
+        return json.dumps({"version": 1, "moves": self.moves, "remove": self.removals,
+                           "manifest": self.manifest}).encode("utf-8")
+
+    @classmethod
+    def parse(cls, raw: bytes) -> Journal:
+        data = json.loads(raw)
+        if not isinstance(data, dict) or data.get("version") != 1 or not isinstance(data.get("manifest"), bool):
+            raise ValueError("not a journal of this version")
+        moves, removals = data.get("moves"), data.get("remove")
+        if not isinstance(moves, list) or not isinstance(removals, list):
+            raise ValueError("moves and removals must be lists")
+        journal = cls(manifest=data["manifest"])
+        for item in moves:
+            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and item[0].isdigit()
+                    and isinstance(item[1], str) and safe_relative(item[1])):
+                raise ValueError(f"bad move {str(item)[:80]!r}")
+            journal.moves.append((item[0], item[1]))
+        for item in removals:
+            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
+                    and safe_relative(item[0]) and isinstance(item[1], str) and _SHA256.match(item[1])):
+                raise ValueError(f"bad removal {str(item)[:80]!r}")
+            journal.removals.append((item[0], item[1]))
+        return journal
 
 
 class Stage:
-    """A staging area for one run."""
+    """The staging area of one run, in OUT/.mailprofiles."""
 
-    def __init__(self, out: Path) -> None:
-        self.out = out
-        self.dir = staging_dir(out)
-        self.files: list[str] = []
-        self.removals: list[str] = []
-        self._opened = False
-
-    def _open(self) -> None:
-        if not self._opened:
-            if self.dir.exists():
-                shutil.rmtree(self.dir)
-            (self.dir / "files").mkdir(parents=True)
-            self._opened = True
+    def __init__(self, outdir: OutDir):
+        self.outdir = outdir
+        state = State.open(outdir, create=True)
+        assert state is not None
+        self.state = state
+        self.journal = Journal()
+        self._staging: int | None = None
+        self._open = True
 
     def add(self, relative: str, content: bytes) -> None:
-        self._open()
-        target = _inside(self.dir / "files", relative)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
-        self.files.append(relative)
+        if self._staging is None:
+            self._staging = self.state.staging(create=True)
+        name = str(len(self.journal.moves))
+        self.state.create(name, (content,), directory=self._staging)
+        self.journal.moves.append((name, relative))
 
-    def remove(self, relative: str) -> None:
-        self.removals.append(relative)
+    def remove(self, relative: str, sha256: str) -> None:
+        self.journal.removals.append((relative, sha256))
 
-    def manifest_path(self) -> Path:
-        """Where the new manifest is staged; it only takes effect through :meth:`commit`."""
-        self._open()
-        return self.dir / "manifest.json"
+    def write_manifest(self, chunks: Iterable[bytes]) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(STAGED_MANIFEST, dir_fd=self.state.fd)
+        self.state.create(STAGED_MANIFEST, chunks)
+
+    def close(self) -> None:
+        if self._staging is not None:
+            os.close(self._staging)
+            self._staging = None
+        if self._open:
+            self._open = False
+            self.state.close()
 
     def discard(self) -> None:
         """Drop the staged files, unless the journal was written: then the next run completes it."""
-        if self.dir.exists() and not (self.dir / JOURNAL).exists():
-            shutil.rmtree(self.dir, ignore_errors=True)
+        if self._open and self.state.lstat(JOURNAL) is None:
+            if self._staging is not None:
+                os.close(self._staging)
+                self._staging = None
+            self.state.clear()
+        self.close()
 
-    def commit(self, manifest: bool) -> None:
-        """Write the journal (the commit point), then apply it. ``manifest``: replace the manifest too."""
-        self._open()
-        journal = {"files": self.files, "remove": self.removals, "manifest": manifest}
-        _fsync_write(self.dir / JOURNAL, json.dumps(journal).encode("utf-8"))
-        apply_journal(self.out, self.dir)
+    def commit(self, manifest: bool) -> list[str]:
+        """Write the journal (the commit point), then apply it. Returns what was kept and why."""
+        self.journal.manifest = manifest
+        self.state.create(JOURNAL, (self.journal.to_bytes(),), sync=True)
+        try:
+            return apply_journal(self.outdir, self.state, self.journal)
+        finally:
+            self.close()
 
 
-def apply_journal(out: Path, stage: Path) -> None:
+def apply_journal(outdir: OutDir, state: State, journal: Journal) -> list[str]:
     """Replay a committed journal. Idempotent: safe to run again after a kill."""
-    journal = json.loads((stage / JOURNAL).read_text(encoding="utf-8"))
-    out.mkdir(parents=True, exist_ok=True)
-    for relative in journal["files"]:
-        source = _inside(stage / "files", relative)
-        target = _inside(out, relative)
-        if source.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(source, target)
-    for relative in journal["remove"]:
-        target = _inside(out, relative)
-        with contextlib.suppress(FileNotFoundError):
-            target.unlink()
-        _prune_empty_dirs(out, target.parent)
-    if journal["manifest"]:
-        source = stage / "manifest.json"
-        if source.exists():
-            os.replace(source, out / MANIFEST)
-    shutil.rmtree(stage, ignore_errors=True)
+    staging = state.staging(create=False)
+    kept: list[str] = []
+    done_moves: set[str] = set()
+    done_removals: set[str] = set()
+    try:
+        for name, relative in journal.moves:
+            st = None if staging is None else _lstat(name, staging)
+            if st is not None and not stat.S_ISREG(st.st_mode):
+                raise OutputError(f"the staged entry {name} for {relative} is {describe(st.st_mode)}; "
+                                  "the journal is not replayed")
+        for name, relative in journal.moves:
+            if staging is not None and _lstat(name, staging) is not None:
+                outdir.move_in(staging, name, relative)
+            done_moves.add(relative)
+        for relative, sha in journal.removals:
+            reason = outdir.still_ours(relative, sha)
+            if reason is None:
+                outdir.unlink(relative)
+                outdir.prune(relative)
+            elif reason:
+                kept.append(f"kept {outdir.shown(relative)}: {reason}")
+            done_removals.add(relative)
+        if journal.manifest and state.lstat(STAGED_MANIFEST) is not None:
+            os.rename(STAGED_MANIFEST, MANIFEST, src_dir_fd=state.fd, dst_dir_fd=outdir.fd)
+    except (OSError, OutputError) as exc:
+        _write_partial_manifest(outdir, state, journal, done_moves, done_removals)
+        raise PartialOutput(outdir.path, len(done_moves) + len(done_removals),
+                            len(journal.moves) + len(journal.removals), str(exc)) from None
+    except BaseException as exc:   # Ctrl-C during the moves
+        _write_partial_manifest(outdir, state, journal, done_moves, done_removals)
+        raise PartialOutput(outdir.path, len(done_moves) + len(done_removals),
+                            len(journal.moves) + len(journal.removals), "interrupted",
+                            interrupted=True) from exc
+    finally:
+        if staging is not None:
+            os.close(staging)
+    state.clear()
+    return kept
 
 
-def _prune_empty_dirs(out: Path, folder: Path) -> None:
-    """Remove now-empty artifact folders up to (not including) ``out``."""
-    out = out.resolve()
-    folder = folder.resolve()
-    while folder != out and out in folder.parents:
-        try:
-            folder.rmdir()
-        except OSError:
-            return
-        folder = folder.parent
-
-
-def recover(out: Path) -> str | None:
-    """Finish or discard what an interrupted run left. Returns what was done, or None."""
-    stage = staging_dir(out)
-    if not stage.exists():
+def _lstat(name: str, directory: int) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=directory, follow_symlinks=False)
+    except FileNotFoundError:
         return None
-    if (stage / JOURNAL).exists():
+
+
+def _write_partial_manifest(outdir: OutDir, state: State, journal: Journal, moved: set[str],
+                            removed: set[str]) -> None:
+    """After a failure during the moves: a manifest of what is on disk now (best effort)."""
+    try:
+        staged = parse_manifest(state.read(STAGED_MANIFEST, MAX_MANIFEST_BYTES))
+        new = {e["path"]: e for e in staged["artifacts"]}
+        warnings = staged.get("warnings") or []
+        raw = outdir.read(MANIFEST, MAX_MANIFEST_BYTES)
+        old = {e["path"]: e for e in parse_manifest(raw)["artifacts"]} if raw else {}
+    except (OSError, ValueError, OutputError):
+        return
+    pending = {relative for _, relative in journal.moves if relative not in moved}
+    pending |= {relative for relative, _ in journal.removals if relative not in removed}
+    entries: dict[str, Any] = {}
+    for path in sorted(set(new) | set(old)):
+        chosen = old.get(path) if path in pending else new.get(path)
+        if chosen is not None and path not in removed:
+            entries[path] = chosen
+    name = "partial-manifest.json"
+    with contextlib.suppress(OSError):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=state.fd)
+        state.create(name, manifest_chunks(entries.values(), warnings))
+        os.rename(name, MANIFEST, src_dir_fd=state.fd, dst_dir_fd=outdir.fd)
+
+
+def unfinished(outdir: OutDir | None) -> bool:
+    """Did an earlier run stop after its commit point (a journal waits in OUT/.mailprofiles)?"""
+    if outdir is None:
+        return False
+    try:
+        return os.stat(f"{STATE}/{JOURNAL}", dir_fd=outdir.fd, follow_symlinks=False) is not None
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+def recover(outdir: OutDir) -> tuple[str, ...]:
+    """Finish or discard what an interrupted run left. Returns what was done, as notes."""
+    state = State.open(outdir, create=False)
+    if state is None:
+        return ()
+    try:
+        if state.lstat(JOURNAL) is None:
+            if state.lstat(STAGING) is not None or state.lstat(STAGED_MANIFEST) is not None:
+                state.clear()
+                return ("discarded the staging files of an interrupted run",)
+            return ()
         try:
-            apply_journal(out, stage)
-        except (OSError, ValueError, KeyError) as exc:
-            raise OutputError(f"cannot complete the interrupted run recorded in {stage}: {exc}") from None
-        return "completed an interrupted run"
-    shutil.rmtree(stage, ignore_errors=True)
-    return "discarded the staging files of an interrupted run"
+            journal = Journal.parse(state.read(JOURNAL, MAX_MANIFEST_BYTES))
+        except (OSError, ValueError) as exc:
+            state.clear()
+            return (f"ignored a damaged journal in {outdir.shown(STATE)} ({str(exc)[:120]}); every file is "
+                    "compared again",)
+        kept = apply_journal(outdir, state, journal)
+        return ("completed an interrupted run", *kept)
+    finally:
+        state.close()

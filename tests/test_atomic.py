@@ -13,6 +13,8 @@ from pathlib import Path
 
 from conftest import BASE, INSTALLED, ROOT
 
+import pytest
+
 from generator import InventoryError, generate
 
 USERS = 200
@@ -38,13 +40,17 @@ def _consistent(out: Path) -> dict:
 
 
 def _files(out: Path) -> dict:
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    """What a user sees in OUT: every file but the run's own state folder."""
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*")
+            if p.is_file() and not p.relative_to(out).as_posix().startswith(".mailprofiles/")}
 
 
 def _no_strays(out: Path) -> None:
-    leftovers = [p.name for p in out.parent.iterdir() if "mailprofiles-" in p.name]
+    leftovers = [p.name for p in out.parent.iterdir() if "mailprofiles" in p.name]
     assert leftovers == [], leftovers
     assert not [p for p in out.rglob("*.tmp")]
+    state = out / ".mailprofiles"
+    assert not state.exists() or list(state.iterdir()) == [], "staging files or a journal were left behind"
 
 
 def test_kill_at_many_points_never_loses_output(tmp_path):
@@ -75,7 +81,7 @@ def test_kill_at_many_points_never_loses_output(tmp_path):
         time.sleep(fraction * (full + 0.6))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        journal = out.parent / f".{out.name}.mailprofiles-staging" / "journal.json"
+        journal = out / ".mailprofiles" / "journal.json"
         if journal.exists():
             outcome = "committed"       # past the commit point: the next run completes it
         elif _files(out) == new_files:
@@ -121,16 +127,14 @@ def test_interrupted_commit_is_completed_by_the_next_run(tmp_path, monkeypatch):
     generate(inv, out)
     inv2 = _write(tmp_path / "inv2", "smtp2.example.com")
 
-    def die(out_dir, stage):
-        raise KeyboardInterrupt  # as abrupt as a kill, after the journal was flushed
+    def die(outdir, state, journal):
+        raise SystemExit(9)  # as abrupt as a kill, right after the journal was flushed
 
     monkeypatch.setattr(writer, "apply_journal", die)
-    try:
+    with pytest.raises(SystemExit):
         generate(inv2, out)
-    except KeyboardInterrupt:
-        pass
     monkeypatch.undo()
-    assert (out.parent / f".{out.name}.mailprofiles-staging" / "journal.json").exists()
+    assert (out / ".mailprofiles" / "journal.json").exists()
     result = generate(inv2, out)
     assert result.notes == ("completed an interrupted run",)
     assert result.count("unchanged") == USERS * 6

@@ -358,22 +358,29 @@ def test_second_concurrent_run_is_refused(tmp_path):
     with locked(out):
         with pytest.raises(OutputError, match="another mailprofiles run"):
             generate(EXAMPLES, out)
-    assert not out.exists()
+        assert list(out.iterdir()) == []
     generate(EXAMPLES, out)
 
 
-def test_refused_run_leaves_the_lock_of_the_running_one(tmp_path):
+def test_the_lock_belongs_to_the_folder_not_to_its_spelling(tmp_path, monkeypatch):
+    """A link to OUT, or '.', names the same folder: a second run through it is refused while one runs."""
     from generator import OutputError
-    from generator.writer import lock_path, locked
+    from generator.writer import locked
 
     out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "alias").symlink_to(out)
+    monkeypatch.chdir(out)
     with locked(out):
-        with pytest.raises(OutputError):
+        for spelling in (tmp_path / "alias", Path("."), tmp_path / "out" / ".." / "out"):
+            with pytest.raises(OutputError, match="another mailprofiles run"):
+                generate(EXAMPLES, spelling)
+        with pytest.raises(OutputError):   # still locked for a further run
             generate(EXAMPLES, out)
-        assert lock_path(out).exists()
-        with pytest.raises(OutputError):   # still locked for a third run
-            generate(EXAMPLES, out)
-    assert not lock_path(out).exists()
+    assert list(out.iterdir()) == []
+    assert not [p for p in tmp_path.iterdir() if "mailprofiles" in p.name], "nothing is kept next to OUT"
+    generate(EXAMPLES, tmp_path / "alias")
+    assert (out / "manifest.json").exists()
 
 
 def test_manifest_chunks_are_valid_json_for_any_size():

@@ -161,9 +161,11 @@ def test_a_new_format_of_another_scope_needs_no_pipeline_change(write_inventory,
     monkeypatch.setattr(formats, "FORMATS", FORMATS)
     removed = generate(folder, out)
     assert sorted(c.path for c in removed.changes if c.status == "removed") == [
-        "a@example.com/card.txt", "b@example.com/card.txt", "c@example.org/card.txt",
-        "domains/example.com/users.txt", "domains/example.org/users.txt"]
-    assert not (out / "domains").exists()
+        "a@example.com/card.txt", "b@example.com/card.txt", "c@example.org/card.txt", "domains/example.org/users.txt"]
+    # the hand-edited file is no longer what mailprofiles wrote: it stays, and the run says so
+    assert (out / "domains/example.com/users.txt").read_text() == "edited"
+    assert any("domains/example.com/users.txt: it was changed after mailprofiles wrote it" in n for n in removed.notes)
+    assert not (out / "domains/example.org").exists()
 
 
 def test_limit_by_group_removes_stale_files_of_its_members(write_inventory, tmp_path):
