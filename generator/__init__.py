@@ -39,6 +39,7 @@ class Validation:
     inventory: Inventory | None
     errors: tuple[Diagnostic, ...]
     findings: tuple[Finding, ...]
+    more: int = 0          # errors found beyond those listed (Limits.max_diagnostics)
 
     @property
     def valid(self) -> bool:
@@ -50,13 +51,13 @@ def validate(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Validation:
     try:
         inventory = load_inventory(path, limits)
     except InventoryError as exc:
-        return Validation(None, exc.diagnostics, ())
+        return Validation(None, exc.diagnostics, (), exc.more)
     return Validation(inventory, (), all_findings(inventory))
 
 
-def explain(path: str | Path, email: str) -> tuple[Device, ...]:
+def explain(path: str | Path, email: str, limits: Limits = DEFAULT_LIMITS) -> tuple[Device, ...]:
     """The resolved devices of the user ``email`` (case-insensitive)."""
-    inventory = load_inventory(path)
+    inventory = load_inventory(path, limits)
     wanted = email.casefold()
     return tuple(d for d in inventory.devices if d.user.email.casefold() == wanted)
 

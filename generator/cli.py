@@ -6,28 +6,29 @@ Exit codes: 0 success, 1 invalid input (or a failed server check), 2 wrong usage
 from __future__ import annotations
 
 import json
-import shutil
 import sys
-import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
 from . import __version__
+from .console import LIST_LIMIT, ProgressBar, err, out, print_findings
 from .errors import InventoryError, MailprofilesError, VerificationError
-from .model import Finding
-from .resources import data_dir
+from .loader import Limits
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Mail-client configuration (Thunderbird, Apple, Outlook) from one YAML inventory.")
-out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)   # user text is never markup
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 _state = {"debug": False}
+
+
+ALLOW_PATH = typer.Option([], "--allow-path", help="A folder outside the inventory's that users_file or "
+                          "profiles_dir may name (repeatable).")
+
+
+def _limits(allow_path: list[Path]) -> Limits:
+    return Limits(allowed_roots=tuple(str(p) for p in allow_path))
 
 
 def _version(value: bool) -> None:
@@ -45,11 +46,15 @@ def _main(debug: bool = typer.Option(False, "--debug", help="Show the traceback 
 
 def _fail_input(exc: InventoryError, as_json: bool = False) -> None:
     if as_json:
-        print(json.dumps({"valid": False, "errors": [d.to_json() for d in exc.diagnostics]}, indent=2))
+        print(json.dumps({"valid": False, "errors": [d.to_json() for d in exc.diagnostics], "more": exc.more},
+                         indent=2))
     else:
         for diagnostic in exc.diagnostics:
-            err.print(diagnostic.format(), markup=False)
-        err.print(f"{len(exc.diagnostics)} problem(s) found; nothing was written.", markup=False)
+            err.print(diagnostic.format())
+        if exc.more:
+            err.print(f"... and more problems: the listing stops at {len(exc.diagnostics)}; fix these and "
+                      "validate again.")
+        err.print(f"{len(exc.diagnostics):,}{'+' if exc.more else ''} problem(s) found; nothing was written.")
     raise typer.Exit(1)
 
 
@@ -57,30 +62,27 @@ def _fail_input(exc: InventoryError, as_json: bool = False) -> None:
 def init(directory: Path = typer.Argument(..., help="Folder to create the example inventory in."),
          force: bool = typer.Option(False, "--force", help="Overwrite existing files.")) -> None:
     """Write a small working example inventory (inventory.yaml + users.csv) into DIRECTORY."""
-    source = data_dir("examples")
-    directory.mkdir(parents=True, exist_ok=True)
-    names = ("inventory.yaml", "users.csv")
-    existing = [n for n in names if (directory / n).exists()]
-    if existing and not force:
-        err.print(f"{directory / existing[0]} already exists; use --force to overwrite.", markup=False)
-        raise typer.Exit(1)
-    for name in names:
-        shutil.copyfile(source / name, directory / name)
-    out.print(f"Wrote {directory / 'inventory.yaml'} and {directory / 'users.csv'}.", markup=False)
+    from .starter import write_example
+
+    written = write_example(directory, force)
+    out.print("Wrote " + " and ".join(str(p) for p in written) + ".")
     out.print(f"Next: mailprofiles validate {directory} && mailprofiles generate {directory} -o out", markup=False)
 
 
 @app.command()
 def validate(inventory: Path = typer.Argument(..., help="Inventory file, or a folder holding inventory.yaml."),
+             allow_path: list[Path] = ALLOW_PATH,
              format: str = typer.Option("text", "--format", help="text or json.")) -> None:
     """Check an inventory; list every problem as FILE:LINE:COL: field.path: message."""
     if format not in ("text", "json"):
         raise typer.BadParameter("must be 'text' or 'json'", param_hint="--format")
     from . import validate as run
 
-    result = run(inventory)
+    result = run(inventory, _limits(allow_path))
     if result.inventory is None:
-        _fail_input(InventoryError(result.errors), format == "json")
+        failure = InventoryError(result.errors)
+        failure.more = result.more
+        _fail_input(failure, format == "json")
         return
     devices = result.inventory.devices
     users = len({d.user.email for d in devices})
@@ -88,64 +90,14 @@ def validate(inventory: Path = typer.Argument(..., help="Inventory file, or a fo
         print(json.dumps({"valid": True, "users": users, "devices": len(devices),
                           "warnings": [f.to_json() for f in result.findings]}, indent=2))
         return
-    _print_findings(result.findings)
+    print_findings(result.findings)
     out.print(f"{inventory}: valid ({users} users, {len(devices)} devices, {len(result.findings)} warnings)",
               markup=False)
 
 
-LIST_LIMIT = 50   # beyond this many files or warnings, the terminal gets a summary (the manifest has all)
-
-
-def _print_findings(findings: Sequence[Finding]) -> None:
-    if len(findings) <= LIST_LIMIT:
-        for finding in findings:
-            err.print(f"warning: {_who(finding)}{finding.code}: {finding.message}", markup=False)
-        return
-    by_code: dict[str, list[Finding]] = {}
-    for finding in findings:
-        by_code.setdefault(finding.code, []).append(finding)
-    for code, group in sorted(by_code.items()):
-        first = group[0]
-        err.print(f"warning: {code} on {len(group):,} devices or users, e.g. {_who(first)}{first.message}",
-                  markup=False)
-    err.print("every warning is listed in manifest.json (and by --json)", markup=False)
-
-
-def _who(finding: Finding) -> str:
-    parts = [p for p in (finding.user, finding.device, finding.client) if p]
-    return ("/".join(parts) + ": ") if parts else ""
-
-
-class _Progress:
-    """A rich progress bar on a terminal, shown only once a run has taken a few seconds."""
-
-    def __init__(self, console: Console, delay: float = 2.0):
-        self.console = console
-        self.delay = delay
-        self.start = time.monotonic()
-        self.bar: Progress | None = None
-        self.task: TaskID | None = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.console.is_terminal:
-            return
-        if self.bar is None:
-            if time.monotonic() - self.start < self.delay:
-                return
-            self.bar = Progress("rendering", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                console=self.console, transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("render", total=total)
-        if self.task is not None:
-            self.bar.update(self.task, completed=done)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
 @app.command()
 def generate(inventory: Path = typer.Argument(..., help="Inventory file, or a folder holding inventory.yaml."),
+             allow_path: list[Path] = ALLOW_PATH,
              output: Path = typer.Option(..., "-o", "--output", help="Output folder."),
              limit: str | None = typer.Option(None, "--limit",
                                                  help="Only these users: comma-separated globs on the email, "
@@ -156,9 +108,10 @@ def generate(inventory: Path = typer.Argument(..., help="Inventory file, or a fo
     """Render, verify and write every artifact and OUTPUT/manifest.json."""
     from .pipeline import generate as run
 
-    progress = _Progress(err)
+    progress = ProgressBar(err)
     try:
-        result = run(inventory, output, limit=limit, check=check, diff=diff, progress=progress)
+        result = run(inventory, output, limit=limit, check=check, diff=diff, progress=progress,
+                     limits=_limits(allow_path))
     except InventoryError as exc:
         _fail_input(exc)
         return
@@ -171,7 +124,9 @@ def generate(inventory: Path = typer.Argument(..., help="Inventory file, or a fo
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return
     for note in result.notes:
-        err.print(f"note: {note}", markup=False)
+        err.print(f"note: {note}")
+    for alert in result.alerts:
+        err.print(f"warning: {alert}")
     changed = result.changes
     if diff or len(changed) <= LIST_LIMIT:
         for change in changed:
@@ -181,7 +136,7 @@ def generate(inventory: Path = typer.Argument(..., help="Inventory file, or a fo
     else:
         out.print(f"{len(changed):,} files {'would change' if check else 'changed'} (listed with --json)",
                   markup=False)
-    _print_findings(result.findings)
+    print_findings(result.findings)
     verb = "would be " if check else ""
     table = Table(title="RECAP" + (" (check mode: nothing written)" if check else ""), show_edge=False)
     for column in ("created", "changed", "unchanged", "removed", "warnings"):
@@ -190,18 +145,21 @@ def generate(inventory: Path = typer.Argument(..., help="Inventory file, or a fo
                   str(len(result.findings)))
     out.print(table)
     manifest_state = "changed" if result.manifest_changed else "unchanged"
-    out.print(f"manifest {verb}{manifest_state}: {output / 'manifest.json'}", markup=False)
+    out.print(f"manifest {verb}{manifest_state}: {output / 'manifest.json'}")
+    if result.unfinished:
+        raise typer.Exit(1)
 
 
 @app.command()
 def show(inventory: Path = typer.Argument(..., help="Inventory file, or a folder holding inventory.yaml."),
+         allow_path: list[Path] = ALLOW_PATH,
          email: str = typer.Argument(..., help="The user's email address."),
          as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """The resolved settings of each of a user's devices, and the layer each value came from."""
     from . import explain
 
     try:
-        devices = explain(inventory, email)
+        devices = explain(inventory, email, _limits(allow_path))
     except InventoryError as exc:
         _fail_input(exc)
         return
@@ -226,9 +184,12 @@ def show(inventory: Path = typer.Argument(..., help="Inventory file, or a folder
 
 @app.command("check-servers")
 def check_servers(inventory: Path = typer.Argument(..., help="Inventory file, or a folder holding inventory.yaml."),
+                  allow_path: list[Path] = ALLOW_PATH,
                   ca_file: Path | None = typer.Option(None, "--ca-file", exists=True, dir_okay=False,
                                                          help="Trust this CA bundle instead of the system store."),
-                  timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds per network step."),
+                  timeout: float = typer.Option(10.0, "--timeout", help="Seconds per network step."),
+                  deadline: float | None = typer.Option(None, "--deadline",
+                                                        help="Seconds for a whole check (default: 4 x timeout)."),
                   login: str | None = typer.Option(None, "--login", help="Also log in as this user."),
                   password_env: str | None = typer.Option(
                       None, "--password-env", help="Name of the environment variable holding the password."),
@@ -250,11 +211,12 @@ def check_servers(inventory: Path = typer.Argument(..., help="Inventory file, or
                                      param_hint="--password-env")
         password = os.environ[password_env]
     try:
-        inv = load_inventory(inventory)
+        inv = load_inventory(inventory, _limits(allow_path))
     except InventoryError as exc:
         _fail_input(exc)
         return
-    results = run(inv, ca_file=str(ca_file) if ca_file else None, timeout=timeout, login=login, password=password)
+    results = run(inv, ca_file=str(ca_file) if ca_file else None, timeout=timeout, deadline=deadline, login=login,
+                  password=password)
     failed = any(r.status == FAILED for r in results)
     if as_json:
         print(json.dumps({"ok": not failed, "servers": [r.to_json() for r in results]}, indent=2))
@@ -276,8 +238,8 @@ def main() -> None:
     """Entry point: run the app, turning unexpected errors into a short message and exit code 3."""
     try:
         app()  # standalone: usage errors exit 2, typer.Exit carries our exit codes
-    except KeyboardInterrupt:
-        err.print("interrupted; the previous output is intact", markup=False)
+    except KeyboardInterrupt:   # after the commit point the writer reports PartialOutput instead
+        err.print("interrupted before anything was written: any earlier output is intact")
         sys.exit(130)
     except VerificationError as exc:
         err.print("internal error: a generated file failed its verification, so nothing was written. "

@@ -91,9 +91,13 @@ class InventoryError(MailprofilesError):
 
     exit_code = 1
 
-    def __init__(self, diagnostics: Iterable[Diagnostic]):
-        self.diagnostics = tuple(sorted(diagnostics, key=Diagnostic.sort_key))
-        super().__init__("\n".join(d.format() for d in self.diagnostics))
+    def __init__(self, diagnostics: Iterable[Diagnostic], limit: int | None = None):
+        found = sorted(diagnostics, key=Diagnostic.sort_key)
+        shown = found if limit is None else found[:limit]
+        self.diagnostics = tuple(shown)
+        self.more = len(found) - len(shown)     # problems found but not listed
+        text = "\n".join(d.format() for d in self.diagnostics)
+        super().__init__(text + (f"\n... and more problems (the listing stops at {len(shown)})" if self.more else ""))
 
 
 class VerificationError(MailprofilesError):
@@ -125,6 +129,12 @@ class PartialOutput(OutputError):
                          "now; run the same command again (after fixing the cause) to complete the update")
 
 
+class InputFileError(MailprofilesError):
+    """A file named on the command line cannot be used (e.g. a CA file that is not PEM)."""
+
+    exit_code = 1
+
+
 class UsageError(MailprofilesError):
     """An option or argument that cannot be used as given."""
 
@@ -143,13 +153,19 @@ class VerifyFailure(Exception):
     """A rendered artifact cannot be read back at all."""
 
 
+def excerpt(text: str, limit: int = 60) -> str:
+    """A short, escaped quotation of input text for a message (never a whole line of a foreign file)."""
+    shown = repr(text[:limit])
+    return shown + ("…" if len(text) > limit else "")
+
+
 def close_matches(word: str, candidates: Iterable[str]) -> str:
     """A "did you mean" hint, or an empty string."""
     found = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
     return f"did you mean {found[0]!r}?" if found else ""
 
 
-def fail_if(errors: list[Diagnostic]) -> None:
-    """Raise every collected error at once; do nothing when there is none."""
+def fail_if(errors: list[Diagnostic], limit: int | None = None) -> None:
+    """Raise the collected errors at once (the first ``limit`` listed, the rest counted); nothing when none."""
     if errors:
-        raise InventoryError(errors)
+        raise InventoryError(errors, limit)

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from .checks import Report, Seen, UserEntry, check_layer, check_organization, check_user
-from .errors import Diagnostic, FieldPath, InventoryError, Location, fail_if, within
+from .errors import Diagnostic, FieldPath, InventoryError, Location, excerpt, fail_if, within
 from .lints import lint_user
-from .loader import DEFAULT_LIMITS, Document, Limits, format_path, load_yaml, relative_to
+from .loader import DEFAULT_LIMITS, Document, Limits, confined, format_path, load_yaml
 from .model import Device, Finding, Inventory, Organization
 from .profiles import read_profiles
 from .resolve import Base, Layer, Resolver
@@ -61,7 +61,10 @@ def load_inventory(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Invento
         raise InventoryError([Diagnostic("the inventory must be a mapping (organization:, servers:, users: ...)",
                                          doc.where(()))])
     report = Report()
-    report.errors.extend(schema_diagnostics(data, "inventory", doc.where, key_where=doc.where_key))
+    report.errors.extend(schema_diagnostics(data, "inventory", doc.where, key_where=doc.where_key,
+                                            limit=limits.max_diagnostics + 1))
+    if len(report.errors) > limits.max_diagnostics:   # the schema check stopped early: nothing more is checked
+        fail_if(report.errors, limits.max_diagnostics)
     bad_keys, bad_users = _schema_failures(report.errors)
 
     def usable(key: str) -> bool:
@@ -92,7 +95,7 @@ def load_inventory(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Invento
         if len(report.errors) == before:
             findings.extend(lint_user(user, user_devices))
         devices.extend(user_devices)
-    fail_if(report.errors)
+    fail_if(report.errors, limits.max_diagnostics)
     assert resolver is not None   # no error, so the base was resolved
     findings.sort(key=Finding.sort_key)
     return Inventory(resolver.base.organization, tuple(devices), tuple(findings), str(doc.file))
@@ -111,7 +114,11 @@ def _users(doc: Document, data: dict[str, Any], bad_users: set[int], usable: Cal
                 yield UserEntry(user, within(doc.where, ("users", index)), _field_within(("users", index)))
     if not usable("users_file"):
         return
-    csv_path = relative_to(Path(doc.file).parent, data["users_file"])
+    csv_path, outside = confined(Path(doc.file).parent, data["users_file"], limits)
+    if outside:
+        report.error(f"users_file {excerpt(data['users_file'])} {outside}", doc.where(("users_file",)), "users_file",
+                     "keep the roster beside the inventory, or allow its folder with --allow-path")
+        return
     try:
         for row in iter_csv_users(csv_path, data["users_file"], limits):
             entry = UserEntry(row.data, row.where_path, row.field)

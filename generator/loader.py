@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Diagnostic, FieldPath, InventoryError, Location
+from .errors import Diagnostic, FieldPath, InventoryError, Location, excerpt
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,9 @@ class Limits:
     max_csv_line_chars: int = 65_536
     max_csv_columns: int = 64
     max_value_chars: int = 1024
+    max_nodes: int = 100_000            # YAML values per document; larger user lists belong in a CSV roster
+    max_diagnostics: int = 100          # problems listed; the rest are counted
+    allowed_roots: tuple[str, ...] = ()  # folders besides the inventory's that users_file/profiles_dir may name
 
 
 DEFAULT_LIMITS = Limits()
@@ -105,17 +108,27 @@ def decode_text(raw: bytes, shown: str, kind: str) -> str:
             Location(shown, line, col), hint="save the file as UTF-8")]) from None
 
 
+class _TooManyNodes(yaml.YAMLError):
+    def __init__(self, limit: int):
+        super().__init__(f"the document holds more than {limit:,} values")
+
+
 class _DepthLimitedLoader(yaml.SafeLoader):
     """A SafeLoader whose composer refuses documents nested deeper than ``max_depth``."""
 
     max_depth = DEFAULT_LIMITS.max_depth
+    max_nodes = DEFAULT_LIMITS.max_nodes
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._depth = 0
+        self._nodes = 0
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:  # PyYAML hook
         self._depth += 1
+        self._nodes += 1
+        if self._nodes > self.max_nodes:
+            raise _TooManyNodes(self.max_nodes)
         if self._depth > self.max_depth:
             mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
             raise yaml.YAMLError(f"nesting deeper than {self.max_depth} levels at line {mark.line + 1}")
@@ -232,7 +245,8 @@ def load_yaml(path: Path, kind: str = "inventory", limits: Limits = DEFAULT_LIMI
 
 
 def load_yaml_text(text: str, shown: str, limits: Limits = DEFAULT_LIMITS) -> Document:
-    loader_cls = type("Loader", (_DepthLimitedLoader,), {"max_depth": limits.max_depth})
+    loader_cls = type("Loader", (_DepthLimitedLoader,), {"max_depth": limits.max_depth,
+                                                         "max_nodes": limits.max_nodes})
     try:
         loader = loader_cls(text)
     except yaml.reader.ReaderError as exc:
@@ -248,8 +262,11 @@ def load_yaml_text(text: str, shown: str, limits: Limits = DEFAULT_LIMITS) -> Do
         loc = _mark_loc(shown, mark) if mark else Location(shown)
         message = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
         offending = text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
-        hint = f"offending line: {offending.strip()!r}" if offending.strip() else ""
+        hint = f"offending line: {excerpt(offending.strip())}" if offending.strip() else ""
         raise InventoryError([Diagnostic(f"YAML syntax error: {message}", loc, hint=hint)]) from None
+    except _TooManyNodes as exc:
+        raise InventoryError([Diagnostic(str(exc), Location(shown, 1, 1),
+                                         hint="put long user lists into a CSV roster (users_file)")]) from None
     except yaml.YAMLError as exc:
         raise InventoryError([Diagnostic(f"YAML error: {exc}", Location(shown))]) from None
     except RecursionError:
@@ -278,3 +295,17 @@ def load_yaml_text(text: str, shown: str, limits: Limits = DEFAULT_LIMITS) -> Do
 def relative_to(base: Path, value: str) -> Path:
     target = Path(value)
     return target if target.is_absolute() else base / target
+
+
+def confined(base: Path, value: str, limits: Limits) -> tuple[Path, str | None]:
+    """``value`` (relative to ``base``) and, when it leads outside ``base`` and every allowed root, why not.
+
+    Links are resolved first, so a link inside the folder cannot lead out of it either.
+    """
+    target = relative_to(base, value)
+    real = target.resolve()
+    for root in (base, *(Path(r) for r in limits.allowed_roots)):
+        root = root.resolve()
+        if real == root or root in real.parents:
+            return target, None
+    return target, "leads outside the inventory's folder"

@@ -39,7 +39,8 @@ class GenerateResult:
     findings: tuple[Finding, ...]
     manifest_changed: bool
     check: bool
-    notes: tuple[str, ...] = ()          # what the run did or did not trust, beyond the changes
+    notes: tuple[str, ...] = ()          # what the run did beyond the changes (e.g. completed an interrupted run)
+    alerts: tuple[str, ...] = ()         # what it did not trust or do: kept files, ignored entries, idle --limit
     unfinished: bool = False             # --check found the journal of an interrupted run
 
     def count(self, status: str) -> int:
@@ -58,6 +59,7 @@ class GenerateResult:
             "changes": [{"path": c.path, "status": c.status} for c in self.changes],
             "findings": [f.to_json() for f in self.findings],
             "notes": list(self.notes),
+            "alerts": list(self.alerts),
         }
 
 
@@ -72,19 +74,19 @@ def generate(inventory_path: str | Path, out_dir: str | Path, *, limit: str | No
         if check:
             outdir = OutDir.open(out, create=False)
             try:
-                return _run(plan, outdir, None, diff, progress, ())
+                return _run(plan, outdir, None, diff, progress)
             finally:
                 if outdir is not None:
                     outdir.close()
         with locked(out) as outdir:
-            return _run(plan, outdir, Stage, diff, progress, recover(outdir))
+            return _run(plan, outdir, Stage, diff, progress, *recover(outdir))
     except OSError as exc:   # the file system refused: not a bug, and earlier output is intact
         where = exc.filename or out
         raise OutputError(f"cannot write the output at {where}: {exc.strerror or exc}") from None
 
 
 def _run(plan: Plan, outdir: OutDir | None, staging: type[Stage] | None, diff: bool, progress: Progress | None,
-         notes: tuple[str, ...]) -> GenerateResult:
+         notes: tuple[str, ...] = (), recovered: tuple[str, ...] = ()) -> GenerateResult:
     previous, distrust = read_manifest(outdir)
     stage = staging(outdir) if staging is not None and outdir is not None else None
     try:
@@ -99,10 +101,10 @@ def _run(plan: Plan, outdir: OutDir | None, staging: type[Stage] | None, diff: b
             stage.discard()
         raise
     pending = staging is None and unfinished(outdir)
-    notes = (*notes, *distrust, *plan.unmatched(), *(found.kept if stage is None else kept),
-             *((UNFINISHED,) if pending else ()))
+    alerts = (*recovered, *distrust, *plan.unmatched(), *(found.kept if stage is None else kept),
+              *((UNFINISHED,) if pending else ()))
     return GenerateResult(tuple(found.records), tuple(found.changes), found.unchanged, plan.findings,
-                          manifest_changed, stage is None, notes, pending)
+                          manifest_changed, stage is None, notes, alerts, pending)
 
 
 def _manifest(stage: Stage | None, outdir: OutDir | None, found: Comparison, findings: tuple[Finding, ...]) -> bool:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import Diagnostic, InventoryError, Location
-from .loader import Document, Limits, load_yaml, relative_to
+from .errors import Diagnostic, InventoryError, Location, excerpt
+from .loader import Document, Limits, confined, load_yaml
 from .resources import data_dir
 from .schema import schema_diagnostics
 
@@ -37,8 +37,12 @@ def read_profiles(inventory: Document, profiles_dir: str | None, limits: Limits,
     """Every usable device profile by name; problems go to ``errors``."""
     folders: list[tuple[Path, str]] = [(data_dir("profiles"), BUILT_IN)]
     if profiles_dir is not None:
-        folder = relative_to(Path(inventory.file).parent, profiles_dir)
-        if folder.is_dir():
+        folder, outside = confined(Path(inventory.file).parent, profiles_dir, limits)
+        if outside:
+            errors.append(Diagnostic(f"profiles_dir {excerpt(profiles_dir)} {outside}",
+                                     inventory.where(("profiles_dir",)), "profiles_dir",
+                                     "keep the profiles beside the inventory, or allow their folder with --allow-path"))
+        elif folder.is_dir():
             folders.append((folder, ""))
         else:
             errors.append(Diagnostic("profiles_dir is not a directory", inventory.where(("profiles_dir",)),

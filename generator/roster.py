@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import Diagnostic, FieldPath, InventoryError, Location, close_matches
+from .errors import Diagnostic, FieldPath, InventoryError, Location, close_matches, excerpt
 from .loader import DEFAULT_LIMITS, Limits
 
 CSV_COLUMNS = ("email", "name", "login", "groups", "devices")
@@ -103,11 +103,11 @@ def iter_csv_users(path: Path, shown: str, limits: Limits = DEFAULT_LIMITS) -> I
             columns: dict[str, int] = {}
             for index, name in enumerate(names, start=1):
                 if name not in CSV_COLUMNS:
-                    problems.append(Diagnostic(f"unknown column {name!r}", Location(shown, 1, index),
+                    problems.append(Diagnostic(f"unknown column {excerpt(name, 40)}", Location(shown, 1, index),
                                                hint=close_matches(name, CSV_COLUMNS) or
                                                "columns: " + ", ".join(CSV_COLUMNS)))
                 elif name in columns:
-                    problems.append(Diagnostic(f"column {name!r} appears twice", Location(shown, 1, index)))
+                    problems.append(Diagnostic(f"column {excerpt(name, 40)} appears twice", Location(shown, 1, index)))
                 else:
                     columns[name] = index
             if "email" not in columns and not problems:

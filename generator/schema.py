@@ -82,8 +82,8 @@ FieldName = Callable[[FieldPath], str]
 
 
 def schema_diagnostics(data: Any, kind: str, where: Where, field_name: FieldName = format_path,
-                       key_where: Where | None = None) -> list[Diagnostic]:
-    """Every schema problem of ``data`` as diagnostics, with file positions.
+                       key_where: Where | None = None, limit: int | None = None) -> list[Diagnostic]:
+    """The schema problems of ``data`` as diagnostics, with file positions; at most ``limit`` of them.
 
     ``key_where`` gives the position of a mapping key (for unknown keys); defaults to ``where``.
     """
@@ -91,6 +91,8 @@ def schema_diagnostics(data: Any, kind: str, where: Where, field_name: FieldName
     for error in validator(kind).iter_errors(data):
         for leaf in _leaves(error):
             out.append(_diagnostic(leaf, where, field_name, key_where or where))
+        if limit is not None and len(out) >= limit:
+            break
     return out
 
 

@@ -8,6 +8,7 @@ log in. The result is a list of rows; nothing is printed here.
 from __future__ import annotations
 
 import imaplib
+import math
 import poplib
 import smtplib
 import socket
@@ -16,9 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .bounded import Overrun, run_bounded
+from .errors import InputFileError, UsageError
 from .model import Inventory
 
 OK, WARNING, FAILED = "ok", "warning", "failed"
+MAX_LINE = 64 * 1024   # bytes in one IMAP response line
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,11 @@ def endpoints(inventory: Inventory) -> list[Endpoint]:
 
 def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
     """Chain and host-name verification, against the system store or ``ca_file``."""
-    context = ssl.create_default_context(cafile=ca_file)
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise InputFileError(f"--ca-file {ca_file}: not a readable file of PEM certificates "
+                             f"({getattr(exc, 'strerror', None) or exc})") from None
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 
@@ -259,9 +267,32 @@ def _check_session(e: Endpoint, context: ssl.SSLContext, timeout: float, login: 
             pass
 
 
+def check_bounded(endpoint: Endpoint, *, context: ssl.SSLContext, timeout: float, deadline: float,
+                  login: str | None = None, password: str | None = None) -> ServerCheck:
+    """:func:`check_endpoint` in a child process: at most ``deadline`` seconds and a bounded amount of memory."""
+    def work() -> ServerCheck:
+        imaplib._MAXLINE = MAX_LINE  # type: ignore[attr-defined]   # poplib and smtplib cap lines already
+        return check_endpoint(endpoint, context=context, timeout=timeout, login=login, password=password)
+    try:
+        return run_bounded(work, deadline)
+    except Overrun as exc:
+        return ServerCheck(endpoint, FAILED, f"{exc}: the server answers too slowly or sends without end")
+
+
 def check_servers(inventory: Inventory, *, ca_file: str | None = None, timeout: float = 10.0,
-                  login: str | None = None, password: str | None = None) -> list[ServerCheck]:
-    """One :class:`ServerCheck` per distinct server of the inventory."""
+                  deadline: float | None = None, login: str | None = None,
+                  password: str | None = None) -> list[ServerCheck]:
+    """One :class:`ServerCheck` per distinct server of the inventory.
+
+    ``timeout`` bounds each network step; ``deadline`` (default four times the timeout) bounds a whole check.
+    Raises :class:`~generator.errors.UsageError` for a timeout that is not a finite positive number, and
+    :class:`~generator.errors.InputFileError` for a CA file that is not PEM certificates.
+    """
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise UsageError(f"--timeout must be a finite number of seconds above 0, not {timeout!r}")
+    deadline = 4 * timeout if deadline is None else deadline
+    if not (math.isfinite(deadline) and deadline >= timeout):
+        raise UsageError(f"--deadline must be a finite number of seconds, at least the timeout, not {deadline!r}")
     context = tls_context(ca_file)
-    return [check_endpoint(e, context=context, timeout=timeout, login=login, password=password)
+    return [check_bounded(e, context=context, timeout=timeout, deadline=deadline, login=login, password=password)
             for e in endpoints(inventory)]

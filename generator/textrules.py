@@ -68,6 +68,8 @@ def hostname_problem(host: str) -> str | None:
     """Why ``host`` is not a host name or IP address, or None."""
     if "://" in host or host.startswith(("http:", "https:", "imap:", "pop:", "smtp:")):
         return "is a URL; give the bare host name"
+    if "%" in host:
+        return "contains '%' (an IPv6 zone id?); a host is a DNS name or an IP address without a zone"
     try:
         ipaddress.ip_address(host)
         return None
@@ -101,12 +103,36 @@ def email_problem(email: str) -> str | None:
         return "has an empty or over-long local part (1 to 64 characters)"
     if any(not part or not _ATOM.match(part) for part in local.split(".")):
         return "has characters or dots in the local part that mail clients do not accept"
+    if domain.startswith("[") and domain.endswith("]"):
+        return _address_literal_problem(domain[1:-1])
+    if _is_ip(domain):
+        return f"has an IP address as its domain; RFC 5321 writes it in brackets: {local}@[{domain}]"
     problem = hostname_problem(domain)
     if problem:
         return f"has a domain that {problem}"
     if "." not in domain:
         return "has a domain without a dot"
     return None
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return "%" not in text
+
+
+def _address_literal_problem(inner: str) -> str | None:
+    """RFC 5321 address literals: ``[192.0.2.1]`` or ``[IPv6:2001:db8::1]``."""
+    if inner.startswith("IPv6:"):
+        address = inner[5:]
+        if _is_ip(address) and ":" in address:
+            return None
+        return "has an address literal that is not an IPv6 address after 'IPv6:'"
+    if _is_ip(inner) and "." in inner and ":" not in inner:
+        return None
+    return "has an address literal that is not [IPv4] or [IPv6:address]"
 
 
 _REVERSE_DNS = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")

@@ -323,24 +323,24 @@ def unfinished(outdir: OutDir | None) -> bool:
         return False
 
 
-def recover(outdir: OutDir) -> tuple[str, ...]:
-    """Finish or discard what an interrupted run left. Returns what was done, as notes."""
+def recover(outdir: OutDir) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Finish or discard what an interrupted run left: (what was done, what was not trusted or kept)."""
     state = State.open(outdir, create=False)
     if state is None:
-        return ()
+        return (), ()
     try:
         if state.lstat(JOURNAL) is None:
             if state.lstat(STAGING) is not None or state.lstat(STAGED_MANIFEST) is not None:
                 state.clear()
-                return ("discarded the staging files of an interrupted run",)
-            return ()
+                return ("discarded the staging files of an interrupted run",), ()
+            return (), ()
         try:
             journal = Journal.parse(state.read(JOURNAL, MAX_MANIFEST_BYTES))
         except (OSError, ValueError) as exc:
             state.clear()
-            return (f"ignored a damaged journal in {outdir.shown(STATE)} ({str(exc)[:120]}); every file is "
-                    "compared again",)
+            return (), (f"ignored a damaged journal in {outdir.shown(STATE)} ({str(exc)[:120]}); every file is "
+                        "compared again",)
         kept = apply_journal(outdir, state, journal)
-        return ("completed an interrupted run", *kept)
+        return ("completed an interrupted run",), tuple(kept)
     finally:
         state.close()

@@ -11,9 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import BASE, INSTALLED, ROOT
-
 import pytest
+from conftest import BASE, INSTALLED, ROOT
 
 from generator import InventoryError, generate
 

@@ -121,16 +121,16 @@ def test_progress_bar_is_silent_when_not_a_terminal():
 
     from rich.console import Console
 
-    from generator.cli import _Progress
+    from generator.console import ProgressBar
 
     stream = io.StringIO()
-    progress = _Progress(Console(file=stream, force_terminal=False), delay=0.0)
+    progress = ProgressBar(Console(file=stream, force_terminal=False), delay=0.0)
     for done in range(1, 101):
         progress(done, 100)
     progress.close()
     assert progress.bar is None and stream.getvalue() == ""
     shown = io.StringIO()
-    progress = _Progress(Console(file=shown, force_terminal=True, width=80), delay=0.0)
+    progress = ProgressBar(Console(file=shown, force_terminal=True, width=80), delay=0.0)
     progress(1, 10)
     progress.close()
     assert progress.bar is not None and "rendering" in shown.getvalue()

@@ -164,7 +164,7 @@ def test_a_new_format_of_another_scope_needs_no_pipeline_change(write_inventory,
         "a@example.com/card.txt", "b@example.com/card.txt", "c@example.org/card.txt", "domains/example.org/users.txt"]
     # the hand-edited file is no longer what mailprofiles wrote: it stays, and the run says so
     assert (out / "domains/example.com/users.txt").read_text() == "edited"
-    assert any("domains/example.com/users.txt: it was changed after mailprofiles wrote it" in n for n in removed.notes)
+    assert any("domains/example.com/users.txt: it was changed after mailprofiles wrote it" in n for n in removed.alerts)
     assert not (out / "domains/example.org").exists()
 
 

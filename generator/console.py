@@ -1,0 +1,68 @@
+"""What the terminal shows: consoles that never read user text as markup, warnings, a progress bar.
+
+Names, hosts and file content appear literally: both consoles have markup and emoji off.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeRemainingColumn
+
+from .model import Finding
+
+out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
+
+LIST_LIMIT = 50   # beyond this many files or warnings, the terminal gets a summary (the manifest has all)
+
+
+def print_findings(findings: Sequence[Finding]) -> None:
+    if len(findings) <= LIST_LIMIT:
+        for finding in findings:
+            err.print(f"warning: {who(finding)}{finding.code}: {finding.message}", markup=False)
+        return
+    by_code: dict[str, list[Finding]] = {}
+    for finding in findings:
+        by_code.setdefault(finding.code, []).append(finding)
+    for code, group in sorted(by_code.items()):
+        first = group[0]
+        err.print(f"warning: {code} on {len(group):,} devices or users, e.g. {who(first)}{first.message}",
+                  markup=False)
+    err.print("every warning is listed in manifest.json (and by --json)", markup=False)
+
+
+def who(finding: Finding) -> str:
+    parts = [p for p in (finding.user, finding.device, finding.client) if p]
+    return ("/".join(parts) + ": ") if parts else ""
+
+
+class ProgressBar:
+    """A rich progress bar on a terminal, shown only once a run has taken a few seconds."""
+
+    def __init__(self, console: Console, delay: float = 2.0):
+        self.console = console
+        self.delay = delay
+        self.start = time.monotonic()
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.console.is_terminal:
+            return
+        if self.bar is None:
+            if time.monotonic() - self.start < self.delay:
+                return
+            self.bar = Progress("rendering", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                                console=self.console, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("render", total=total)
+        if self.task is not None:
+            self.bar.update(self.task, completed=done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
