@@ -48,8 +48,8 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 def locked(out: Path) -> Iterator[OutDir]:
     """OUT, created if needed, opened and exclusively locked for the duration of a run.
 
-    On the way out an empty state folder is removed, and so is OUT when this run created it and
-    leaves it empty (a run that failed before writing anything leaves no trace).
+    On the way out OUT is removed when this run created it and leaves it empty (a run that failed
+    before writing anything leaves no trace).
     """
     created = not out.exists()
     outdir = OutDir.open(out, create=True)
@@ -64,8 +64,6 @@ def locked(out: Path) -> Iterator[OutDir]:
             raise OutputError(f"another mailprofiles run is writing {out}") from None
         yield outdir
     finally:
-        with contextlib.suppress(OSError):
-            os.rmdir(STATE, dir_fd=outdir.fd)
         outdir.close()
         if created:
             with contextlib.suppress(OSError):
@@ -100,6 +98,10 @@ class State:
         return cls(outdir, fd)
 
     def close(self) -> None:
+        """Close, removing the folder when it is empty and still the one that was checked."""
+        with contextlib.suppress(OSError):
+            if os.stat(STATE, dir_fd=self.outdir.fd, follow_symlinks=False).st_ino == os.fstat(self.fd).st_ino:
+                os.rmdir(STATE, dir_fd=self.outdir.fd)
         os.close(self.fd)
 
     def lstat(self, name: str) -> os.stat_result | None:
