@@ -347,3 +347,60 @@ def plain_smtp():
     controller = Controller(Handler(), hostname="127.0.0.1", port=port, server_hostname="localhost")
     controller.start()
     return controller, port
+
+
+class HostileSmtp:
+    """A plain SMTP peer that misbehaves on purpose, bounded in time so it always stops by itself.
+
+    ``drip``: greets one byte every half second; ``flood``: greets, then answers EHLO with
+    ``250-`` lines without end (until the client goes away or ``seconds`` pass).
+    """
+
+    def __init__(self, behaviour: str, seconds: float = 30.0):
+        self.behaviour = behaviour
+        self.seconds = seconds
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.sent = 0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.seconds
+        self.sock.settimeout(0.2)
+        while time.monotonic() < deadline and not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self._serve(conn, deadline)
+
+    def _serve(self, conn: socket.socket, deadline: float) -> None:
+        line = b"250-" + b"x" * 60 + b"\r\n"
+        try:
+            if self.behaviour == "drip":
+                for byte in b"220 slow.example.com ESMTP ready\r\n":
+                    if time.monotonic() > deadline or self.stopped.is_set():
+                        break
+                    conn.sendall(bytes([byte]))
+                    self.sent += 1
+                    time.sleep(0.5)
+            else:
+                conn.sendall(b"220 flood.example.com ESMTP\r\n")
+                if not conn.recv(1024):              # EHLO (the greeting check just closes)
+                    return
+                while time.monotonic() < deadline and not self.stopped.is_set():
+                    conn.sendall(line * 1000)
+                    self.sent += len(line) * 1000
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(self.seconds + 5)
+        self.sock.close()

@@ -122,3 +122,35 @@ def test_missing_starttls_and_missing_auth_are_named(mail_servers):
         assert result.status == "failed" and "no password AUTH mechanism" in result.reason
     finally:
         controller.stop()
+
+
+@pytest.mark.parametrize("behaviour", ["drip", "flood"])
+def test_a_hostile_server_cannot_hold_or_flood_the_check(mail_servers, behaviour):
+    """A server dripping a byte every half second, or sending EHLO lines without end: bounded in time and memory."""
+    import resource
+    import time
+
+    from mailservers import HostileSmtp
+
+    from generator.servers import check_bounded
+
+    server = HostileSmtp(behaviour)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    try:
+        context = tls_context(str(mail_servers["pki"].ca_file))
+        result = check_bounded(Endpoint("smtp", "127.0.0.1", server.port, "none"), context=context, timeout=1.0,
+                               deadline=3.0)
+        elapsed = time.monotonic() - started
+        assert result.status == "failed", result
+        if behaviour == "drip":
+            assert "no complete answer within 3 s" in result.reason and server.sent < 20
+        else:   # the child hits its memory cap, or the deadline: either way the parent never holds the flood
+            assert ("the answer needed more than 128 MiB" in result.reason
+                    or "no complete answer within 3 s" in result.reason), result.reason
+            assert server.sent > 10 * 1024 * 1024, "the server really flooded"
+        assert elapsed < 20, "the deadline holds (generous bound: the machine may be busy)"
+        grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+        assert grown_kib < 64 * 1024, f"the parent grew by {grown_kib} KiB"
+    finally:
+        server.stop()

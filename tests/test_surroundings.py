@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import BASE, EXAMPLES, ROOT, run_cli
+
 from generator import OutputError, generate
 from generator.errors import PartialOutput
 
