@@ -23,8 +23,8 @@ from .errors import (
     VerificationError,
     VerifyFailure,
 )
+from .limits import DEFAULT_LIMITS, Limits
 from .load import load_inventory
-from .loader import DEFAULT_LIMITS, Limits
 from .model import Device, Finding, Inventory, Organization, Server
 from .pipeline import GenerateResult, generate
 from .plan import all_findings

@@ -16,7 +16,7 @@ from rich.text import Text
 from . import __version__
 from .console import LIST_LIMIT, ProgressBar, err, out, print_findings
 from .errors import InventoryError, MailprofilesError, VerificationError
-from .loader import Limits
+from .limits import Limits
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Mail-client configuration (Thunderbird, Apple, Outlook) from one YAML inventory.")

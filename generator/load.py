@@ -18,8 +18,9 @@ from typing import Any
 
 from .checks import Report, Seen, UserEntry, check_layer, check_organization, check_user
 from .errors import Diagnostic, FieldPath, InventoryError, Location, excerpt, fail_if, within
+from .limits import DEFAULT_LIMITS, Limits, confined
 from .lints import lint_user
-from .loader import DEFAULT_LIMITS, Document, Limits, confined, format_path, load_yaml
+from .loader import Document, format_path, load_yaml
 from .model import Device, Finding, Inventory, Organization
 from .profiles import read_profiles
 from .resolve import Base, Layer, Resolver

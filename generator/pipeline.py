@@ -17,8 +17,8 @@ from typing import Any
 from .compare import CHANGED, CREATED, REMOVED, UNCHANGED, Change, Comparison, compare
 from .errors import OutputError, VerificationError
 from .limit import parse_limit
+from .limits import DEFAULT_LIMITS, Limits
 from .load import load_inventory
-from .loader import DEFAULT_LIMITS, Limits
 from .manifest import MANIFEST, MAX_MANIFEST_BYTES, ArtifactRecord, hashed, manifest_chunks, read_manifest
 from .model import Finding
 from .plan import Plan, Progress

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Diagnostic, InventoryError, Location, excerpt
-from .loader import Document, Limits, confined, load_yaml
+from .limits import Limits, confined
+from .loader import Document, load_yaml
 from .resources import data_dir
 from .schema import schema_diagnostics
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Diagnostic, FieldPath, InventoryError, Location, close_matches, excerpt
-from .loader import DEFAULT_LIMITS, Limits
+from .limits import DEFAULT_LIMITS, Limits
 
 CSV_COLUMNS = ("email", "name", "login", "groups", "devices")
 
