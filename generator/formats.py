@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import VerifyFailure
-from .model import Finding, Organization
+from .model import Finding, Organization, Site
 from .render import apple as render_apple
 from .render import outlook as render_outlook
 from .render import thunderbird as render_thunderbird
@@ -48,13 +48,14 @@ class Format:
     name: str                                                   # the client name for device formats
     scope: str
     filename: str
-    render: Callable[[Organization, Any], bytes]
+    render: Callable[[Site, Any], bytes]
     verify: Callable[[bytes, Organization, Any], list[str]]
     read_settings: Callable[[bytes], Settings] | None = None    # device formats: the connection, read back
     limitations: Callable[[Organization, Any], list[Finding]] = _no_limitations
     skips: frozenset[str] = field(default_factory=frozenset)     # limitation codes that mean "not produced"
     show: Callable[[bytes], str] = show_text
     kind: str = ""                                               # the manifest's kind; default: the scope
+    templates: tuple[str, ...] = ()                              # its templates, relative to templates/
 
     @property
     def manifest_kind(self) -> str:
@@ -72,11 +73,13 @@ class Format:
 
 FORMATS: tuple[Format, ...] = (
     Format("thunderbird", DEVICE, "prefs.js", render_thunderbird.render, verify_thunderbird.verify,
-           verify_thunderbird.read_settings, render_thunderbird.limitations),
+           verify_thunderbird.read_settings, render_thunderbird.limitations,
+           templates=("thunderbird/prefs.js.j2",)),
     Format("apple", DEVICE, "mail.mobileconfig", render_apple.render, verify_apple.verify,
-           verify_apple.read_settings, render_apple.limitations),
+           verify_apple.read_settings, render_apple.limitations, templates=("apple/mail.mobileconfig.j2",)),
     Format("outlook", DEVICE, "outlook.prf", render_outlook.render, verify_outlook.verify,
-           verify_outlook.read_settings, render_outlook.limitations, render_outlook.SKIPS),
+           verify_outlook.read_settings, render_outlook.limitations, render_outlook.SKIPS,
+           templates=("outlook/outlook.prf.j2",)),
 )
 
 CLIENTS: tuple[str, ...] = tuple(fmt.name for fmt in FORMATS if fmt.scope == DEVICE)

@@ -81,6 +81,7 @@ def load_inventory(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Invento
         groups = data.get("groups") or {}
         for name, group in groups.items():
             check_layer(group, doc.where, ("groups", name), "group", report)
+    templates = _templates_dir(doc, data, usable, limits, report)
     resolver = None
     if not report.errors and not bad_keys - {"users"}:   # resolve nothing from a broken base
         resolver = Resolver(Base(Organization(**data["organization"]), profiles, groups or {},
@@ -99,7 +100,21 @@ def load_inventory(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Invento
     fail_if(report.errors, limits.max_diagnostics)
     assert resolver is not None   # no error, so the base was resolved
     findings.sort(key=Finding.sort_key)
-    return Inventory(resolver.base.organization, tuple(devices), tuple(findings), str(doc.file))
+    return Inventory(resolver.base.organization, tuple(devices), tuple(findings), str(doc.file), templates)
+
+
+def _templates_dir(doc: Document, data: dict[str, Any], usable: Callable[[str], bool], limits: Limits,
+                   report: Report) -> str | None:
+    """The site's template folder, confined like the roster; None when the inventory names none."""
+    if not usable("templates_dir"):
+        return None
+    folder, outside = confined(Path(doc.file).parent, data["templates_dir"], limits)
+    if outside:
+        report.error(f"templates_dir {excerpt(data['templates_dir'])} {outside}", doc.where(("templates_dir",)),
+                     "templates_dir", "keep the templates beside the inventory, or allow their folder with --allow-path")
+    elif not folder.is_dir():
+        report.error("templates_dir is not a directory", doc.where(("templates_dir",)), "templates_dir")
+    return str(folder.resolve())
 
 
 def _field_within(prefix: FieldPath) -> Callable[[FieldPath], str]:

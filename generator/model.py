@@ -35,6 +35,15 @@ SERVER_KEYS = ("host", "port", "security", "auth")
 class Organization:
     name: str
     identifier: str
+    language: str = "en"      # the handouts' language unless a user sets one
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """What every renderer gets besides its subject: the organization and the site's template folder."""
+
+    organization: Organization
+    templates_dir: str | None = None    # searched before the built-in templates
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +67,7 @@ class User:
     name: str
     login: str
     groups: tuple[str, ...]
+    language: str = "en"
 
     @property
     def domain(self) -> str:
@@ -176,3 +186,8 @@ class Inventory:
     devices: tuple[Device, ...]
     findings: tuple[Finding, ...]
     source: str
+    templates_dir: str | None = None
+
+    @property
+    def site(self) -> Site:
+        return Site(self.organization, self.templates_dir)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .compare import CHANGED, CREATED, REMOVED, UNCHANGED, Change, Comparison, compare
-from .errors import OutputError, VerificationError
+from .errors import InventoryError, OutputError, VerificationError
 from .limit import parse_limit
 from .limits import DEFAULT_LIMITS, Limits
 from .load import load_inventory
@@ -92,6 +92,8 @@ def _run(plan: Plan, outdir: OutDir | None, staging: type[Stage] | None, diff: b
     try:
         found = compare(plan.artifacts(progress), outdir, previous, plan.inventory, plan.patterns, diff,
                         stage.add if stage is not None else None)
+        if plan.template_errors:
+            raise InventoryError(plan.template_errors)
         if plan.failures:
             raise VerificationError(plan.failures)
         manifest_changed = _manifest(stage, outdir, found, plan.findings)

@@ -10,12 +10,15 @@ import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from .errors import UnrepresentableValue
+import jinja2
+
+from .errors import Diagnostic, Location, UnrepresentableValue
 from .formats import DEVICE, Format, by_scope, named
 from .limit import Patterns, matches_device
 from .manifest import ArtifactRecord
 from .model import Device, Finding, Inventory
 from .paths import artifact_path
+from .render.engine import template_origin
 from .scopes import TARGETS, Target
 from .verify import Settings, cross_check
 
@@ -61,6 +64,7 @@ class Plan:
         self.findings = all_findings(inventory)
         self.selected = [d for d in inventory.devices if matches_device(d, patterns)]
         self.failures: list[str] = []
+        self.template_errors: list[Diagnostic] = []
 
     def unmatched(self) -> tuple[str, ...]:
         """A warning for each ``--limit`` pattern that selects nobody."""
@@ -86,16 +90,30 @@ class Plan:
         return ArtifactRecord(fmt.manifest_kind, target.path, "", **target.names)
 
     def _render(self, fmt: Format, subject: object, record: ArtifactRecord, label: str) -> Planned | None:
-        """Render and verify one artifact; a failure is recorded (under ``label``) and nothing is returned."""
-        org = self.inventory.organization
+        """Render and verify one artifact; a failure is recorded (under ``label``) and nothing is returned.
+
+        A failure of a file made from a site template is the site's input problem (``template_errors``,
+        naming the template); of a built-in one, a bug (``failures``).
+        """
+        site = self.inventory.site
         try:
-            content = fmt.render(org, subject)
+            content = fmt.render(site, subject)
         except UnrepresentableValue as exc:
             self.failures.append(f"{label}: {exc}")
             return None
-        problems = fmt.check(content, org, subject)
+        except jinja2.TemplateError as exc:
+            self.template_errors.append(_template_error(exc, label))
+            return None
+        problems = fmt.check(content, site.organization, subject)
         if problems:
-            self.failures.extend(f"{label}: {problem}" for problem in problems)
+            overrides = [origin for origin in (template_origin(site, t) for t in fmt.templates) if origin != "built-in"]
+            if overrides:
+                self.template_errors.extend(Diagnostic(
+                    f"the file made from this site template fails its verification ({label}): {problem}",
+                    Location(overrides[0]), hint="fix the template, or remove it to use the built-in one")
+                    for problem in problems)
+            else:
+                self.failures.extend(f"{label}: {problem}" for problem in problems)
             return None
         return Planned(_with_hash(record, content), content, fmt)
 
@@ -115,6 +133,19 @@ class Plan:
                 readings[fmt.name] = fmt.read_settings(planned.content)
             yield planned
         self.failures.extend(f"{device.user.email} {device.name}: {p}" for p in cross_check(readings))
+
+
+def _template_error(exc: jinja2.TemplateError, label: str) -> Diagnostic:
+    """A template that does not render: its file and line (from the error, or the template's frame)."""
+    file, line = getattr(exc, "filename", None), getattr(exc, "lineno", None)
+    tb = exc.__traceback__
+    while tb is not None and file is None:
+        name = tb.tb_frame.f_code.co_filename
+        if name.endswith(".j2"):
+            file, line = name, tb.tb_lineno
+        tb = tb.tb_next
+    return Diagnostic(f"template error while making {label}: {type(exc).__name__}: {exc.message or exc}",
+                      Location(file or "templates", line or 0), hint="fix the site template")
 
 
 def _with_hash(record: ArtifactRecord, content: bytes) -> ArtifactRecord:

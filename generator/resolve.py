@@ -89,7 +89,8 @@ class Resolver:
     def user(self, entry: UserEntry, report: Report) -> tuple[User, list[Device]]:
         data = entry.data
         user = User(email=data["email"], name=data.get("name", data["email"]), login=data.get("login", data["email"]),
-                    groups=tuple(data.get("groups") or ()))
+                    groups=tuple(data.get("groups") or ()),
+                    language=data.get("language", self.base.organization.language))
         devices = []
         for index, raw in enumerate(data["devices"]):
             device = self._device(entry, user, index, raw, report)

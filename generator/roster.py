@@ -15,7 +15,7 @@ from typing import Any
 from .errors import Diagnostic, FieldPath, InventoryError, Location, close_matches, excerpt
 from .limits import DEFAULT_LIMITS, Limits
 
-CSV_COLUMNS = ("email", "name", "login", "groups", "devices")
+CSV_COLUMNS = ("email", "name", "login", "groups", "devices", "language")
 
 
 @dataclass(frozen=True, slots=True)

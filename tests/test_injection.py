@@ -50,7 +50,7 @@ def _artifacts(text: str) -> dict:
             module = named(client)
             if any(f.code in module.skips for f in module.limitations(inventory.organization, device)):
                 continue
-            out[(device.name, client)] = module.render(inventory.organization, device)
+            out[(device.name, client)] = module.render(inventory.site, device)
     return out
 
 

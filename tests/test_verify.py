@@ -21,7 +21,9 @@ def sample():
 
 
 def _render(client, org, device) -> bytes:
-    return named(client).render(org, device)
+    from generator.model import Site
+
+    return named(client).render(Site(org), device)
 
 
 def verify_artifact(client, content, org, device) -> list[str]:
@@ -158,7 +160,7 @@ def test_generate_refuses_to_write_a_failing_artifact(tmp_path, monkeypatch):
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     real = named("thunderbird").render
     replace_format(monkeypatch, "thunderbird",
-                   render=lambda org, device: real(org, device).replace(b", 995)", b", \"995\")"))
+                   render=lambda site, device: real(site, device).replace(b", 995)", b", \"995\")"))
     with pytest.raises(VerificationError) as info:
         generate(EXAMPLES, out)
     assert any("thunderbird" in f and "bare integer" in f for f in info.value.failures)
@@ -170,7 +172,7 @@ def test_cli_exit_code_3_on_verification_failure(tmp_path, monkeypatch, capsys):
     from generator import cli
 
     real = named("apple").render
-    replace_format(monkeypatch, "apple", render=lambda org, device: real(org, device).replace(
+    replace_format(monkeypatch, "apple", render=lambda site, device: real(site, device).replace(
         b"<key>EmailAddress</key>", b"<key>EmailAdress</key>"))
     monkeypatch.setattr(sys, "argv", ["mailprofiles", "generate", str(EXAMPLES), "-o", str(tmp_path / "out")])
     with pytest.raises(SystemExit) as exit_info:

@@ -1,7 +1,7 @@
 """Apple ``.mobileconfig``: a Configuration profile with one ``com.apple.mail.managed`` payload."""
 from __future__ import annotations
 
-from ..model import Device, Finding, Organization, usual_port
+from ..model import Device, Finding, Organization, Site, usual_port
 from .engine import render_text
 from .uuids import stable_uuid
 
@@ -95,6 +95,7 @@ def payload(org: Organization, device: Device) -> dict[str, dict[str, object]]:
     }
 
 
-def render(org: Organization, device: Device) -> bytes:
-    text = render_text(CLIENT, "mail.mobileconfig.j2", payload(org, device), autoescape=True)
+def render(site: Site, device: Device) -> bytes:
+    org = site.organization
+    text = render_text(site, CLIENT, "mail.mobileconfig.j2", payload(org, device), autoescape=True)
     return text.encode("utf-8")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..errors import UnrepresentableValue
-from ..model import Device, Finding, Organization
+from ..model import Device, Finding, Organization, Site
 from ..textrules import text_problem
 from .engine import render_text
 
@@ -145,8 +145,9 @@ def context(org: Organization, device: Device) -> dict[str, object]:
     }
 
 
-def render(org: Organization, device: Device) -> bytes:
-    text = render_text(CLIENT, "outlook.prf.j2", context(org, device), filters=(("ini", ini_value),))
+def render(site: Site, device: Device) -> bytes:
+    org = site.organization
+    text = render_text(site, CLIENT, "outlook.prf.j2", context(org, device), filters=(("ini", ini_value),))
     text = text.replace("\n", "\r\n")
     if text.isascii():
         return text.encode("ascii")

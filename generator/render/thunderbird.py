@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from ..model import Device, Finding, Organization
+from ..model import Device, Finding, Organization, Site
 from .engine import render_text
 
 CLIENT = "thunderbird"
@@ -46,6 +46,7 @@ def context(org: Organization, device: Device) -> dict[str, object]:
     }
 
 
-def render(org: Organization, device: Device) -> bytes:
-    text = render_text(CLIENT, "prefs.js.j2", context(org, device), filters=(("js", js_literal),))
+def render(site: Site, device: Device) -> bytes:
+    org = site.organization
+    text = render_text(site, CLIENT, "prefs.js.j2", context(org, device), filters=(("js", js_literal),))
     return text.encode("utf-8")
