@@ -12,10 +12,14 @@ from typing import Any
 
 from . import textrules
 from .errors import Diagnostic, FieldPath, Location, UnsafeName, Where, close_matches
+from .formats import USER, by_scope
 from .loader import format_path
 from .paths import safe_component
 from .profiles import Profile
 from .settings import BY_NAME
+
+RESERVED = {safe_component(fmt.filename.split("/")[0]) for fmt in by_scope(USER)}
+"""Device names that would collide with a per-user file in the user's folder."""
 
 
 @dataclass(slots=True)
@@ -165,6 +169,10 @@ def _check_devices(entry: UserEntry, profiles: Mapping[str, Profile], report: Re
             report.error(f"device name {problem}", where(name_path), name_of(name_path))
             continue
         if not _safe_name(name, where(name_path), name_of(name_path), report):
+            continue
+        if safe_component(name) in RESERVED:
+            report.error(f"device name {name!r} is the name of a file made per user", where(name_path),
+                         name_of(name_path), "give the device another 'name'")
             continue
         if name.casefold() in names_seen:
             report.error(f"device name {name!r} is used twice for this user", where(name_path), name_of(name_path),

@@ -16,10 +16,12 @@ from typing import Any
 from .errors import VerifyFailure
 from .model import Finding, Organization, Site
 from .render import apple as render_apple
+from .render import handout as render_handout
 from .render import outlook as render_outlook
 from .render import thunderbird as render_thunderbird
 from .verify import Settings
 from .verify import apple as verify_apple
+from .verify import handout as verify_handout
 from .verify import outlook as verify_outlook
 from .verify import thunderbird as verify_thunderbird
 
@@ -80,6 +82,8 @@ FORMATS: tuple[Format, ...] = (
     Format("outlook", DEVICE, "outlook.prf", render_outlook.render, verify_outlook.verify,
            verify_outlook.read_settings, render_outlook.limitations, render_outlook.SKIPS,
            templates=("outlook/outlook.prf.j2",)),
+    Format("handout", USER, "handout.html", render_handout.render, verify_handout.verify, kind="handout",
+           templates=("handout/handout.html.j2", "handout/lang/en.j2", "handout/lang/de.j2")),
 )
 
 CLIENTS: tuple[str, ...] = tuple(fmt.name for fmt in FORMATS if fmt.scope == DEVICE)

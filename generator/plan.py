@@ -80,7 +80,7 @@ class Plan:
                 progress(done, total)
         for scope, targets in TARGETS.items():
             for fmt in by_scope(scope):
-                for target in targets(self.inventory, fmt, self.patterns):
+                for target in targets(self.inventory, fmt, self.patterns, self.findings):
                     planned = self._render(fmt, target.subject, self._record(fmt, target), target.path)
                     if planned is not None:
                         yield planned

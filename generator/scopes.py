@@ -13,7 +13,7 @@ from typing import Any
 
 from .formats import DOMAIN, ORGANIZATION, USER, Format
 from .limit import Patterns, matches
-from .model import Device, Inventory, User
+from .model import Device, Finding, Inventory, User
 from .paths import safe_component
 
 
@@ -32,6 +32,7 @@ class UserDevices:
 
     user: User
     devices: tuple[Device, ...]
+    findings: tuple[Finding, ...]    # the user's warnings: the pattern's and what the device formats cannot do
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +50,21 @@ def _by(inventory: Inventory, key: Callable[[Device], str]) -> dict[str, list[De
     return grouped
 
 
-def user_targets(inventory: Inventory, fmt: Format, patterns: Patterns) -> Iterator[Target]:
+def user_targets(inventory: Inventory, fmt: Format, patterns: Patterns,
+                 findings: tuple[Finding, ...]) -> Iterator[Target]:
+    by_user: dict[str, list[Finding]] = defaultdict(list)
+    for finding in findings:
+        if finding.user is not None:
+            by_user[finding.user].append(finding)
     for email, devices in _by(inventory, lambda d: d.user.email).items():
         user = devices[0].user
         if matches(email, None, user.groups, patterns):
-            yield Target(UserDevices(user, tuple(devices)), f"{safe_component(email)}/{fmt.filename}", {"user": email})
+            yield Target(UserDevices(user, tuple(devices), tuple(by_user.get(email, ()))),
+                         f"{safe_component(email)}/{fmt.filename}", {"user": email})
 
 
-def domain_targets(inventory: Inventory, fmt: Format, patterns: Patterns) -> Iterator[Target]:
+def domain_targets(inventory: Inventory, fmt: Format, patterns: Patterns,
+                   findings: tuple[Finding, ...]) -> Iterator[Target]:
     if patterns:
         return   # made from every user of a domain: --limit leaves it as it is
     for domain, devices in sorted(_by(inventory, lambda d: d.user.domain).items()):
@@ -64,12 +72,13 @@ def domain_targets(inventory: Inventory, fmt: Format, patterns: Patterns) -> Ite
         yield Target(DomainDevices(domain, tuple(devices)), path, {"domain": domain})
 
 
-def organization_targets(inventory: Inventory, fmt: Format, patterns: Patterns) -> Iterator[Target]:
+def organization_targets(inventory: Inventory, fmt: Format, patterns: Patterns,
+                         findings: tuple[Finding, ...]) -> Iterator[Target]:
     if not patterns:
         yield Target(inventory, fmt.filename, {})
 
 
-TARGETS: dict[str, Callable[[Inventory, Format, Patterns], Iterator[Target]]] = {
+TARGETS: dict[str, Callable[[Inventory, Format, Patterns, tuple[Finding, ...]], Iterator[Target]]] = {
     USER: user_targets,
     DOMAIN: domain_targets,
     ORGANIZATION: organization_targets,
