@@ -16,11 +16,13 @@ from typing import Any
 from .errors import VerifyFailure
 from .model import Finding, Organization, Site
 from .render import apple as render_apple
+from .render import autoconfig as render_autoconfig
 from .render import handout as render_handout
 from .render import outlook as render_outlook
 from .render import thunderbird as render_thunderbird
 from .verify import Settings
 from .verify import apple as verify_apple
+from .verify import autoconfig as verify_autoconfig
 from .verify import handout as verify_handout
 from .verify import outlook as verify_outlook
 from .verify import thunderbird as verify_thunderbird
@@ -82,6 +84,9 @@ FORMATS: tuple[Format, ...] = (
     Format("outlook", DEVICE, "outlook.prf", render_outlook.render, verify_outlook.verify,
            verify_outlook.read_settings, render_outlook.limitations, render_outlook.SKIPS,
            templates=("outlook/outlook.prf.j2",)),
+    Format("autoconfig", DOMAIN, "autoconfig/{domain}/mail/config-v1.1.xml", render_autoconfig.render,
+           verify_autoconfig.verify, limitations=render_autoconfig.limitations, kind="autoconfig",
+           templates=("autoconfig/config-v1.1.xml.j2",)),
     Format("handout", USER, "handout.html", render_handout.render, verify_handout.verify, kind="handout",
            templates=("handout/handout.html.j2", "handout/lang/en.j2", "handout/lang/de.j2")),
 )

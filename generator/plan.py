@@ -48,10 +48,15 @@ def device_limitations(inventory: Inventory, device: Device) -> tuple[list[Findi
 
 
 def all_findings(inventory: Inventory) -> tuple[Finding, ...]:
-    """The inventory's policy warnings plus what every device's formats cannot express, sorted, once each."""
+    """The inventory's policy warnings plus what every format cannot express, sorted, once each."""
     found = set(inventory.findings)
     for device in inventory.devices:
         found.update(device_limitations(inventory, device)[0])
+    per_device = tuple(sorted(found, key=Finding.sort_key))
+    for scope, targets in TARGETS.items():
+        for fmt in by_scope(scope):
+            for target in targets(inventory, fmt, None, per_device):
+                found.update(fmt.limitations(inventory.organization, target.subject))
     return tuple(sorted(found, key=Finding.sort_key))
 
 

@@ -107,3 +107,23 @@ def connection_settings(client: str, data: bytes) -> dict:
                      {"0": "none", "1": "ssl", "2": "starttls"}[account["smtpsecureconnection"]],
                      account["smtpusername"] if account.get("smtpauthmethod") == "1" else account[f"{p}username"]),
     }
+
+
+def read_autoconfig(data: bytes) -> dict:
+    """config-v1.1.xml by the published format, with the standard library's parser (after refusing any DTD)."""
+    import xml.etree.ElementTree as ET
+
+    assert b"<!DOCTYPE" not in data and b"<!ENTITY" not in data
+    root = ET.fromstring(data)
+    assert root.tag == "clientConfig" and root.get("version") == "1.1"
+    (provider,) = root.findall("emailProvider")
+    servers = {}
+    for element in list(provider):
+        if element.tag in ("incomingServer", "outgoingServer"):
+            kind = element.get("type")
+            assert kind not in servers, f"two {kind} servers"
+            servers[kind] = {child.tag: (child.text or "").strip() for child in element if child.tag != "pop3"}
+            pop3 = element.find("pop3")
+            if pop3 is not None:
+                servers[kind]["pop3"] = {child.tag: child.text for child in pop3}
+    return {"domain": provider.findtext("domain"), "id": provider.get("id"), "servers": servers}

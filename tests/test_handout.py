@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import BASE, EXAMPLES
+
 from generator import InventoryError, generate, load_inventory
 from generator.verify.handout import verify
 
