@@ -182,6 +182,23 @@ def show(inventory: Path = typer.Argument(..., help="Inventory file, or a folder
         out.print(table)
 
 
+@app.command("import-autoconfig")
+def import_autoconfig(file: Path = typer.Argument(..., help="A provider's config-v1.1.xml (e.g. from Thunderbird's ISPDB)."),
+                      format: str = typer.Option("yaml", "--format", help="yaml or json.")) -> None:
+    """Print a servers: block from a provider's published settings, choosing encrypted servers."""
+    if format not in ("yaml", "json"):
+        raise typer.BadParameter("must be 'yaml' or 'json'", param_hint="--format")
+    from .ispdb import as_json, as_yaml
+    from .ispdb import import_autoconfig as run
+
+    result = run(file)
+    sys.stdout.write(as_json(result) if format == "json" else as_yaml(result))
+    for problem in result.problems:
+        err.print(f"warning: {problem}")
+    if not result.servers:
+        raise typer.Exit(1)
+
+
 @app.command("check-servers")
 def check_servers(inventory: Path = typer.Argument(..., help="Inventory file, or a folder holding inventory.yaml."),
                   allow_path: list[Path] = ALLOW_PATH,
