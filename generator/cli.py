@@ -17,8 +17,9 @@ from . import __version__
 from .console import LIST_LIMIT, ProgressBar, err, out, print_findings
 from .errors import InventoryError, MailprofilesError, VerificationError
 from .limits import Limits
+from .resources import data_dir
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Mail-client configuration (Thunderbird, Apple, Outlook) from one YAML inventory.")
 _state = {"debug": False}
 
@@ -65,17 +66,29 @@ def init(directory: Path = typer.Argument(..., help="Folder to create the exampl
     from .starter import write_example
 
     written = write_example(directory, force)
-    out.print("Wrote " + " and ".join(str(p) for p in written) + ".")
+    out.print("Wrote " + ", ".join(str(p) for p in written) + ".")
     out.print(f"Next: mailprofiles validate {directory} && mailprofiles generate {directory} -o out", markup=False)
 
 
 @app.command()
-def validate(inventory: Path = typer.Argument(..., help="Inventory file, or a folder holding inventory.yaml."),
+def validate(inventories: list[Path] = typer.Argument(..., help="Inventory files, or folders holding "
+                                                        "inventory.yaml (several, e.g. from a pre-commit hook)."),
              allow_path: list[Path] = ALLOW_PATH,
              format: str = typer.Option("text", "--format", help="text or json.")) -> None:
-    """Check an inventory; list every problem as FILE:LINE:COL: field.path: message."""
+    """Check inventories; list every problem as FILE:LINE:COL: field.path: message."""
     if format not in ("text", "json"):
         raise typer.BadParameter("must be 'text' or 'json'", param_hint="--format")
+    failed = False
+    for inventory in inventories:
+        try:
+            _validate_one(inventory, allow_path, format)
+        except typer.Exit as exc:
+            failed = failed or exc.exit_code != 0
+    if failed:
+        raise typer.Exit(1)
+
+
+def _validate_one(inventory: Path, allow_path: list[Path], format: str) -> None:
     from . import validate as run
 
     result = run(inventory, _limits(allow_path))
@@ -155,20 +168,23 @@ def show(inventory: Path = typer.Argument(..., help="Inventory file, or a folder
          allow_path: list[Path] = ALLOW_PATH,
          email: str = typer.Argument(..., help="The user's email address."),
          as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
-    """The resolved settings of each of a user's devices, and the layer each value came from."""
-    from . import explain
+    """The resolved settings of each of a user's devices, the layer each value came from, and the files made."""
+    from .load import load_inventory
+    from .plan import device_files
 
     try:
-        devices = explain(inventory, email, _limits(allow_path))
+        loaded = load_inventory(inventory, _limits(allow_path))
     except InventoryError as exc:
         _fail_input(exc)
         return
+    devices = [d for d in loaded.devices if d.user.email.casefold() == email.casefold()]
     if not devices:
         err.print(f"no user {email!r} in {inventory}", markup=False)
         raise typer.Exit(1)
     if as_json:
         print(json.dumps([{"device": d.name, "profile": d.profile,
-                           "settings": {k: {"value": v, "source": s} for k, v, s in d.resolved_settings()}}
+                           "settings": {k: {"value": v, "source": s} for k, v, s in d.resolved_settings()},
+                           "files": [{"format": f, "path": p, "template": t} for f, p, t in device_files(loaded, d)]}
                           for d in devices], indent=2, ensure_ascii=False))
         return
     for device in devices:
@@ -179,7 +195,17 @@ def show(inventory: Path = typer.Argument(..., help="Inventory file, or a folder
         for key, value, source in device.resolved_settings():
             table.add_row(key, json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value,
                           source)
+        for fmt, path, template in device_files(loaded, device):
+            table.add_row(f"file ({fmt})", path, f"template {template}")
         out.print(table)
+
+
+@app.command()
+def schema(kind: str = typer.Option("inventory", "--kind", help="inventory or profile.")) -> None:
+    """Print the JSON Schema of the inventory (or of a device profile), for editors and other tools."""
+    if kind not in ("inventory", "profile"):
+        raise typer.BadParameter("must be 'inventory' or 'profile'", param_hint="--kind")
+    sys.stdout.write((data_dir("schemas") / f"{kind}.schema.json").read_text(encoding="utf-8"))
 
 
 @app.command("import-autoconfig")

@@ -70,8 +70,8 @@ def compare(planned: Iterable[Planned], outdir: OutDir | None, previous: list[di
         if old == item.content:
             result.unchanged += 1
             continue
-        shown = unified_diff(path, item.format.show(old) if old is not None else None,
-                             item.format.show(item.content)) if diff else ""
+        shown = (f"# {path}: made from template {item.template}\n" + unified_diff(
+            path, item.format.show(old) if old is not None else None, item.format.show(item.content))) if diff else ""
         result.changes.append(Change(path, CREATED if old is None else CHANGED, shown))
         if on_change is not None:
             on_change(path, item.content)

@@ -32,6 +32,7 @@ class Planned:
     record: ArtifactRecord
     content: bytes
     format: Format
+    template: str = "built-in"      # the site template it was made from, or built-in
 
 
 def device_limitations(inventory: Inventory, device: Device) -> tuple[list[Finding], set[str]]:
@@ -45,6 +46,14 @@ def device_limitations(inventory: Inventory, device: Device) -> tuple[list[Findi
             if finding.code in fmt.skips:
                 skipped.add(client)
     return findings, skipped
+
+
+def device_files(inventory: Inventory, device: Device) -> list[tuple[str, str, str]]:
+    """(format, path in OUT, template it is made from: a site file or ``built-in``) for each file of the device."""
+    _, skipped = device_limitations(inventory, device)
+    return [(fmt.name, artifact_path(device.user.email, device.name, fmt.filename),
+             ", ".join(template_origin(inventory.site, t) for t in fmt.templates))
+            for fmt in by_scope(DEVICE) if fmt.name in device.clients and fmt.name not in skipped]
 
 
 def all_findings(inventory: Inventory) -> tuple[Finding, ...]:
@@ -120,7 +129,8 @@ class Plan:
             else:
                 self.failures.extend(f"{label}: {problem}" for problem in problems)
             return None
-        return Planned(_with_hash(record, content), content, fmt)
+        origin = ", ".join(o for o in (template_origin(site, t) for t in fmt.templates) if o != "built-in")
+        return Planned(_with_hash(record, content), content, fmt, origin or "built-in")
 
     def _device(self, device: Device) -> Iterator[Planned]:
         _, skipped = device_limitations(self.inventory, device)

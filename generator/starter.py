@@ -7,11 +7,15 @@ from pathlib import Path
 from .errors import OutputError
 from .resources import data_dir
 
-FILES = ("inventory.yaml", "users.csv")
+FILES = ("inventory.yaml", "users.csv", "inventory.schema.json")
+MODELINE = b"# yaml-language-server: $schema=inventory.schema.json\n"
+"""Editors with the YAML language server (VS Code and others) complete keys and flag errors with it."""
 
 
 def write_example(directory: Path, force: bool = False) -> list[Path]:
-    """Write ``inventory.yaml`` and ``users.csv``; an existing file is kept unless ``force``.
+    """Write ``inventory.yaml`` (with the editor's schema line), ``users.csv`` and the schema beside them.
+
+    An existing file is kept unless ``force``.
 
     A link, FIFO or other non-file at a target is refused, and so is a target folder that is a file.
     """
@@ -31,7 +35,12 @@ def write_example(directory: Path, force: bool = False) -> list[Path]:
             raise OutputError(f"{target} already exists; use --force to overwrite it")
     flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | (os.O_TRUNC if force else os.O_EXCL)
     for name, target in zip(FILES, targets):
-        content = (data_dir("examples") / name).read_bytes()
+        if name == "inventory.schema.json":
+            content = (data_dir("schemas") / name).read_bytes()
+        else:
+            content = (data_dir("examples") / name).read_bytes()
+        if name == "inventory.yaml":
+            content = MODELINE + content
         try:
             fd = os.open(target, flags, 0o644)
             try:
