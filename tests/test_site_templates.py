@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from conftest import BASE, ROOT, run_cli
+
 from generator import generate
 
 USERS = "users:\n  - {email: a@example.com, name: Anna, devices: [desktop, phone]}\n"
