@@ -1,12 +1,13 @@
 """Every folder under tests/cases/ is a test: invalid ones with their exact messages, valid ones with their outputs."""
 from __future__ import annotations
 
+import html
 import json
 import sys
 from pathlib import Path
 
 import pytest
-from readers import read_plist, read_prefs, read_prf
+from readers import read_autoconfig, read_plist, read_prefs, read_prf
 
 from generator import cli, generate, load_inventory
 
@@ -57,6 +58,12 @@ def test_valid_case(case, tmp_path):
     for artifact in result.artifacts:
         path = (out / artifact.path).resolve()
         assert out.resolve() in path.parents, "an artifact escaped the output folder"
+        if artifact.kind == "handout":
+            assert artifact.user in html.unescape(path.read_text(encoding="utf-8"))
+            continue
+        if artifact.kind == "autoconfig":
+            assert read_autoconfig(path.read_bytes())["domain"] == artifact.domain
+            continue
         device = devices[(artifact.user, artifact.device)]
         data = path.read_bytes()
         user = device.user

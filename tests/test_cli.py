@@ -24,8 +24,9 @@ def test_init_validate_generate_show(tmp_path, cli):
     assert "apple-no-bcc" in result.stderr
     again = cli("generate", str(folder), "-o", str(out), "--json")
     recap = json.loads(again.stdout)
-    assert recap["unchanged"] == 20 and recap["changed"] == 0 and recap["created"] == 0
-    assert recap["manifest_changed"] is False and recap["warnings"] == 10
+    # 20 device files, 4 handouts and 1 autoconfig file; 10 device and policy warnings, 3 about the autoconfig file
+    assert recap["unchanged"] == 25 and recap["changed"] == 0 and recap["created"] == 0
+    assert recap["manifest_changed"] is False and recap["warnings"] == 13
     shown = cli("show", str(folder), "anna@example.com", "--json")
     data = json.loads(shown.stdout)
     desktop = data[0]["settings"]
@@ -109,9 +110,9 @@ def test_large_runs_are_summarised_not_flooded(tmp_path, cli, write_inventory):
     folder = write_inventory(BASE + "users:\n" + users)
     result = cli("generate", str(folder), "-o", str(tmp_path / "out"))
     assert result.returncode == 0
-    assert "120 files changed (listed with --json)" in result.stdout
+    assert "151 files changed (listed with --json)" in result.stdout     # 120 device files, 30 handouts, 1 autoconfig
     assert "warning: apple-no-bcc on 30 devices or users, e.g. u0@example.com/phone/apple:" in result.stderr
-    assert len(result.stderr.splitlines()) == 3
+    assert len(result.stderr.splitlines()) == 4       # apple-no-bcc, apple-no-pop-retention, autoconfig-no-bcc, pointer
     full = json.loads(cli("generate", str(folder), "-o", str(tmp_path / "o2"), "--json").stdout)
     assert len(full["changes"]) == 120 and len(full["findings"]) == 60
 

@@ -39,8 +39,12 @@ def test_every_artifact_says_what_the_inventory_says(tmp_path):
     devices = {(d.user.email, d.name): d for d in inventory.devices}
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["version"] == 1
-    assert len(manifest["artifacts"]) == len(result.artifacts) == 20
-    for entry in manifest["artifacts"]:
+    assert len(manifest["artifacts"]) == len(result.artifacts) == 25
+    assert sorted(e["kind"] for e in manifest["artifacts"]).count("device") == 20
+    assert sorted(e["path"] for e in manifest["artifacts"] if e["kind"] != "device") == [
+        "anna@example.com/handout.html", "autoconfig/example.com/mail/config-v1.1.xml", "ben@example.com/handout.html",
+        "carla@example.com/handout.html", "jurgen.muller@example.com/handout.html"]
+    for entry in (e for e in manifest["artifacts"] if e["kind"] == "device"):
         device = devices[(entry["user"], entry["device"])]
         data = (tmp_path / "out" / entry["path"]).read_bytes()
         assert entry["protocol"] == device.protocol and entry["profile"] == device.profile
@@ -136,11 +140,11 @@ def test_stable_uuids_derived_from_input(tmp_path):
 def test_rerun_rewrites_nothing(tmp_path):
     out = tmp_path / "out"
     first = generate(EXAMPLES, out)
-    assert first.count("created") == 20 and first.manifest_changed
+    assert first.count("created") == 25 and first.manifest_changed
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     inodes = {p: p.stat().st_ino for p in out.rglob("*") if p.is_file()}
     second = generate(EXAMPLES, out)
-    assert second.count("unchanged") == 20 and second.count("changed") == 0
+    assert second.count("unchanged") == 25 and second.count("changed") == 0
     assert not second.manifest_changed
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == stamps
     assert {p: p.stat().st_ino for p in out.rglob("*") if p.is_file()} == inodes
@@ -165,7 +169,7 @@ def test_change_is_reported_and_stale_artifacts_removed_but_foreign_files_kept(t
     assert (out / "README-by-admin.txt").read_text() == "mine"
     assert (out / "a@example.com/notes.txt").exists()
     manifest = json.loads((out / "manifest.json").read_text())
-    assert {a["device"] for a in manifest["artifacts"]} == {"desktop"}
+    assert {a["device"] for a in manifest["artifacts"] if a["kind"] == "device"} == {"desktop"}
 
 
 def test_check_mode_writes_nothing_and_diff_shows_changes(tmp_path, write_inventory):
@@ -173,7 +177,7 @@ def test_check_mode_writes_nothing_and_diff_shows_changes(tmp_path, write_invent
     out = tmp_path / "out"
     result = generate(folder, out, check=True, diff=True)
     assert not out.exists()
-    assert result.count("created") == 3
+    assert result.count("created") == 5      # three device files, the handout and the domain's autoconfig file
     generate(folder, out)
     before = _tree(out)
     (folder / "inventory.yaml").write_text(
@@ -204,8 +208,8 @@ groups: {g: {}}
     assert changed and all(p.startswith("a@example.com/") for p in changed)
     assert b"smtp.example.com" in (out / "b@example.com/desktop/prefs.js").read_bytes()
     manifest = json.loads((out / "manifest.json").read_text())
-    assert {a["user"] for a in manifest["artifacts"]} == {"a@example.com", "b@example.com"}
-    assert generate(folder, out, limit="@g").count("unchanged") == 3
+    assert {a["user"] for a in manifest["artifacts"] if "user" in a} == {"a@example.com", "b@example.com"}
+    assert generate(folder, out, limit="@g").count("unchanged") == 4     # a's three device files and handout
     assert generate(folder, out, limit="b@example.com/desktop").count("changed") == 3
 
 
@@ -345,9 +349,10 @@ def test_limit_never_removes_files_of_other_users(tmp_path, write_inventory):
     (folder / "inventory.yaml").write_text(BASE + "users:\n  - {email: a@example.com, devices: [desktop]}\n")
     result = generate(folder, out, limit="a@example.com")
     assert result.count("removed") == 0 and (out / "b@example.com/desktop/prefs.js").exists()
+    assert (out / "b@example.com/handout.html").exists()
     assert "b@example.com" in (out / "manifest.json").read_text()
-    result = generate(folder, out)                 # without --limit the stale user goes
-    assert result.count("removed") == 3 and not (out / "b@example.com").exists()
+    result = generate(folder, out)                 # without --limit the stale user goes, handout included
+    assert result.count("removed") == 4 and not (out / "b@example.com").exists()
 
 
 def test_second_concurrent_run_is_refused(tmp_path):

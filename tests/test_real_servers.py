@@ -9,7 +9,7 @@ import time
 
 import pytest
 from mailservers import PASSWORD, server_inventory
-from readers import connection_settings
+from readers import connection_settings, read_autoconfig
 
 from generator import generate
 
@@ -94,7 +94,8 @@ def test_artifacts_log_in_fetch_and_submit(mail_servers, tmp_path, mode):
     context = mail_servers["pki"].client_context()
     before = len(smtp.messages)
     checked = set()
-    for artifact in result.artifacts:
+    devices = [a for a in result.artifacts if a.kind == "device"]
+    for artifact in devices:
         data = (tmp_path / "out" / artifact.path).read_bytes()
         settings = connection_settings(artifact.client, data)
         protocol, host, port, got_mode, login = settings["incoming"]
@@ -105,8 +106,21 @@ def test_artifacts_log_in_fetch_and_submit(mail_servers, tmp_path, mode):
         _, host, port, got_mode, login = settings["outgoing"]
         _submit(host, port, got_mode, login, artifact.user, context)
         checked.add((artifact.client, artifact.protocol))
+    # The domain's autoconfig file: every server it lists answers, and takes a login of the form it names.
+    (autoconfig,) = [a for a in result.artifacts if a.kind == "autoconfig"]
+    config = read_autoconfig((tmp_path / "out" / autoconfig.path).read_bytes())
+    modes = {"SSL": "ssl", "STARTTLS": "starttls"}
+    for kind in ("imap", "pop3"):
+        server = config["servers"][kind]
+        assert server["username"] == "%EMAILADDRESS%"
+        subject = _fetch(kind, server["hostname"], int(server["port"]), modes[server["socketType"]],
+                         "ben@example.com", context)
+        assert b"Seeded message 1" in subject
+    server = config["servers"]["smtp"]
+    _submit(server["hostname"], int(server["port"]), modes[server["socketType"]], "ben@example.com",
+            "ben@example.com", context)
     sent = smtp.messages[before:]
-    assert len(sent) == len(result.artifacts)
+    assert len(sent) == len(devices) + 1
     if mode == "ssl":
         assert checked == {(c, p) for c in ("thunderbird", "apple", "outlook") for p in ("imap", "pop3")}
     else:
