@@ -114,7 +114,7 @@ def test_large_runs_are_summarised_not_flooded(tmp_path, cli, write_inventory):
     assert "warning: apple-no-bcc on 30 devices or users, e.g. u0@example.com/phone/apple:" in result.stderr
     assert len(result.stderr.splitlines()) == 4       # apple-no-bcc, apple-no-pop-retention, autoconfig-no-bcc, pointer
     full = json.loads(cli("generate", str(folder), "-o", str(tmp_path / "o2"), "--json").stdout)
-    assert len(full["changes"]) == 120 and len(full["findings"]) == 60
+    assert len(full["changes"]) == 151 and len(full["findings"]) == 61
 
 
 def test_progress_bar_is_silent_when_not_a_terminal():

@@ -5,6 +5,8 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -34,8 +36,18 @@ def test_init_writes_the_editor_schema_line_and_the_schema(tmp_path):
 
 
 def test_shell_completion_is_available():
-    result = run_cli("--show-completion", "bash")
-    assert result.returncode == 0 and "complete " in result.stdout and "_COMPLETE" in result.stdout
+    """The installed command answers the shell's completion protocol (what --install-completion sets up)."""
+    command = Path(sys.executable).with_name("mailprofiles")
+    if not command.exists():
+        if os.environ.get("CI"):
+            pytest.fail("the test command installs the mailprofiles command")
+        pytest.skip("mailprofiles is not installed next to this interpreter")
+    env = {"PATH": os.environ.get("PATH", ""), "_MAILPROFILES_COMPLETE": "source_bash"}
+    script = subprocess.run([str(command)], env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert script.returncode == 0 and "_mailprofiles_completion()" in script.stdout
+    env.update(_MAILPROFILES_COMPLETE="complete_bash", COMP_WORDS="mailprofiles gen", COMP_CWORD="1")
+    words = subprocess.run([str(command)], env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert "generate" in words.stdout.split()
 
 
 def test_pre_commit_hook_validates_inventories(tmp_path):
