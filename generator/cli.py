@@ -117,14 +117,25 @@ def generate(inventory: Path = typer.Argument(..., help="Inventory file, or a fo
                                                       "email/device or @group."),
              check: bool = typer.Option(False, "--check", help="Write nothing; say what would change."),
              diff: bool = typer.Option(False, "--diff", help="Show the changes as unified diffs."),
-             as_json: bool = typer.Option(False, "--json", help="Print the recap as JSON.")) -> None:
+             as_json: bool = typer.Option(False, "--json", help="Print the recap as JSON."),
+             sign_cert: Path | None = typer.Option(None, "--sign-cert", help="Sign Apple profiles with this "
+                                                   "certificate (PEM)."),
+             sign_key: Path | None = typer.Option(None, "--sign-key", help="Its private key (PEM); a passphrase "
+                                                  "comes only from MAILPROFILES_SIGN_PASSPHRASE."),
+             sign_chain: Path | None = typer.Option(None, "--sign-chain", help="Intermediate certificates (PEM) "
+                                                    "to include.")) -> None:
     """Render, verify and write every artifact and OUTPUT/manifest.json."""
     from .pipeline import generate as run
+    from .signing import load_signer
 
+    if (sign_cert is None) != (sign_key is None) or (sign_chain is not None and sign_cert is None):
+        raise typer.BadParameter("signing needs both --sign-cert and --sign-key (and --sign-chain only with them)",
+                                 param_hint="--sign-cert")
+    signer = load_signer(sign_cert, sign_key, sign_chain) if sign_cert and sign_key else None
     progress = ProgressBar(err)
     try:
         result = run(inventory, output, limit=limit, check=check, diff=diff, progress=progress,
-                     limits=_limits(allow_path))
+                     limits=_limits(allow_path), signer=signer)
     except InventoryError as exc:
         _fail_input(exc)
         return

@@ -60,6 +60,7 @@ class Format:
     show: Callable[[bytes], str] = show_text
     kind: str = ""                                               # the manifest's kind; default: the scope
     templates: tuple[str, ...] = ()                              # its templates, relative to templates/
+    signable: bool = False                                       # signed (CMS) when a signer is given
 
     @property
     def manifest_kind(self) -> str:
@@ -80,7 +81,8 @@ FORMATS: tuple[Format, ...] = (
            verify_thunderbird.read_settings, render_thunderbird.limitations,
            templates=("thunderbird/prefs.js.j2",)),
     Format("apple", DEVICE, "mail.mobileconfig", render_apple.render, verify_apple.verify,
-           verify_apple.read_settings, render_apple.limitations, templates=("apple/mail.mobileconfig.j2",)),
+           verify_apple.read_settings, render_apple.limitations, show=verify_apple.show, signable=True,
+           templates=("apple/mail.mobileconfig.j2",)),
     Format("outlook", DEVICE, "outlook.prf", render_outlook.render, verify_outlook.verify,
            verify_outlook.read_settings, render_outlook.limitations, render_outlook.SKIPS,
            templates=("outlook/outlook.prf.j2",)),

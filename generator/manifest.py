@@ -33,15 +33,18 @@ class ArtifactRecord:
     client: str | None = None
     protocol: str | None = None
     domain: str | None = None
+    signed: bool | None = None
 
-    def to_json(self) -> dict[str, str]:
-        data = {"kind": self.kind}
+    def to_json(self) -> dict[str, str | bool]:
+        data: dict[str, str | bool] = {"kind": self.kind}
         for key in ("user", "device", "profile", "client", "protocol", "domain"):
             value = getattr(self, key)
             if value is not None:
                 data[key] = value
         data["path"] = self.path
         data["sha256"] = self.sha256
+        if self.signed:
+            data["signed"] = True
         return data
 
 

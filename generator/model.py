@@ -40,10 +40,11 @@ class Organization:
 
 @dataclass(frozen=True, slots=True)
 class Site:
-    """What every renderer gets besides its subject: the organization and the site's template folder."""
+    """What every renderer gets besides its subject: the organization, the site's templates, the signer."""
 
     organization: Organization
     templates_dir: str | None = None    # searched before the built-in templates
+    signer: Any = None                  # a generator.signing.Signer: Apple profiles are signed with it
 
 
 @dataclass(frozen=True, slots=True)

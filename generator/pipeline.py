@@ -23,6 +23,7 @@ from .manifest import MANIFEST, MAX_MANIFEST_BYTES, ArtifactRecord, hashed, mani
 from .model import Finding
 from .plan import Plan, Progress
 from .safefs import OutDir
+from .signing import Signer
 from .writer import Stage, locked, recover, unfinished
 
 __all__ = ["generate", "GenerateResult", "CREATED", "CHANGED", "UNCHANGED", "REMOVED", "Change"]
@@ -64,11 +65,14 @@ class GenerateResult:
 
 
 def generate(inventory_path: str | Path, out_dir: str | Path, *, limit: str | None = None, check: bool = False,
-             diff: bool = False, progress: Progress | None = None,
-             limits: Limits = DEFAULT_LIMITS) -> GenerateResult:
-    """Render, verify and (unless ``check``) write every artifact and the manifest."""
+             diff: bool = False, progress: Progress | None = None, limits: Limits = DEFAULT_LIMITS,
+             signer: Signer | None = None) -> GenerateResult:
+    """Render, verify and (unless ``check``) write every artifact and the manifest.
+
+    ``signer`` (from :func:`generator.signing.load_signer`): Apple profiles are written as CMS SignedData.
+    """
     patterns = parse_limit(limit)
-    plan = Plan(load_inventory(inventory_path, limits), patterns)
+    plan = Plan(load_inventory(inventory_path, limits), patterns, signer)
     out = Path(out_dir)
     try:
         if check:

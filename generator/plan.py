@@ -16,7 +16,7 @@ from .errors import Diagnostic, Location, UnrepresentableValue
 from .formats import DEVICE, Format, by_scope, named
 from .limit import Patterns, matches_device
 from .manifest import ArtifactRecord
-from .model import Device, Finding, Inventory
+from .model import Device, Finding, Inventory, Site
 from .paths import artifact_path
 from .render.engine import template_origin
 from .scopes import TARGETS, Target
@@ -72,8 +72,9 @@ def all_findings(inventory: Inventory) -> tuple[Finding, ...]:
 class Plan:
     """Every artifact of one run, within ``--limit``."""
 
-    def __init__(self, inventory: Inventory, patterns: Patterns):
+    def __init__(self, inventory: Inventory, patterns: Patterns, signer: object = None):
         self.inventory = inventory
+        self.site = Site(inventory.organization, inventory.templates_dir, signer)
         self.patterns = patterns
         self.findings = all_findings(inventory)
         self.selected = [d for d in inventory.devices if matches_device(d, patterns)]
@@ -101,7 +102,8 @@ class Plan:
 
     @staticmethod
     def _record(fmt: Format, target: Target) -> ArtifactRecord:
-        return ArtifactRecord(fmt.manifest_kind, target.path, "", **target.names)
+        return ArtifactRecord(fmt.manifest_kind, target.path, "", user=target.names.get("user"),
+                              domain=target.names.get("domain"))
 
     def _render(self, fmt: Format, subject: object, record: ArtifactRecord, label: str) -> Planned | None:
         """Render and verify one artifact; a failure is recorded (under ``label``) and nothing is returned.
@@ -109,7 +111,7 @@ class Plan:
         A failure of a file made from a site template is the site's input problem (``template_errors``,
         naming the template); of a built-in one, a bug (``failures``).
         """
-        site = self.inventory.site
+        site = self.site
         try:
             content = fmt.render(site, subject)
         except UnrepresentableValue as exc:
@@ -130,7 +132,8 @@ class Plan:
                 self.failures.extend(f"{label}: {problem}" for problem in problems)
             return None
         origin = ", ".join(o for o in (template_origin(site, t) for t in fmt.templates) if o != "built-in")
-        return Planned(_with_hash(record, content), content, fmt, origin or "built-in")
+        signed = fmt.signable and site.signer is not None
+        return Planned(_with_hash(record, content, signed), content, fmt, origin or "built-in")
 
     def _device(self, device: Device) -> Iterator[Planned]:
         _, skipped = device_limitations(self.inventory, device)
@@ -163,6 +166,6 @@ def _template_error(exc: jinja2.TemplateError, label: str) -> Diagnostic:
                       Location(file or "templates", line or 0), hint="fix the site template")
 
 
-def _with_hash(record: ArtifactRecord, content: bytes) -> ArtifactRecord:
+def _with_hash(record: ArtifactRecord, content: bytes, signed: bool) -> ArtifactRecord:
     return ArtifactRecord(record.kind, record.path, hashlib.sha256(content).hexdigest(), record.user, record.device,
-                          record.profile, record.client, record.protocol, record.domain)
+                          record.profile, record.client, record.protocol, record.domain, signed or None)

@@ -98,4 +98,5 @@ def payload(org: Organization, device: Device) -> dict[str, dict[str, object]]:
 def render(site: Site, device: Device) -> bytes:
     org = site.organization
     text = render_text(site, CLIENT, "mail.mobileconfig.j2", payload(org, device), autoescape=True)
-    return text.encode("utf-8")
+    plist = text.encode("utf-8")
+    return site.signer.sign(plist) if site.signer is not None else plist

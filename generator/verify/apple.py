@@ -10,6 +10,7 @@ from typing import Any
 
 from ..errors import VerifyFailure
 from ..model import Device, Organization
+from . import cms
 from .common import Connection, Settings, expect
 
 _UUID = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$")
@@ -73,7 +74,24 @@ def _security(use_ssl: bool) -> str:
     return "tls" if use_ssl else "none"
 
 
+def plain(content: bytes) -> bytes:
+    """The profile's plist: the content of a signed profile (after its signature is checked), else the bytes."""
+    return cms.unwrap(content)[0] if cms.is_signed(content) else content
+
+
+def show(content: bytes) -> str:
+    """For --diff: the plist, with a first line saying who signed it."""
+    if not cms.is_signed(content):
+        return content.decode("utf-8", errors="replace")
+    try:
+        inner, certificate = cms.unwrap(content)
+    except VerifyFailure as exc:
+        return f"(signed profile that does not verify: {exc})\n"
+    return f"(signed by {certificate.subject.rfc4514_string()})\n" + inner.decode("utf-8", errors="replace")
+
+
 def read_settings(content: bytes) -> Settings:
+    content = plain(content)
     mail = _mail_payload(parse(content))
     protocol = {"EmailTypeIMAP": "imap", "EmailTypePOP": "pop3"}.get(str(mail.get("EmailAccountType")))
     if protocol is None:
@@ -90,6 +108,7 @@ def read_settings(content: bytes) -> Settings:
 
 
 def verify(content: bytes, org: Organization, device: Device) -> list[str]:
+    content = plain(content)
     data = parse(content)
     problems: list[str] = []
     table = rules()
