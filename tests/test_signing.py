@@ -1,0 +1,163 @@
+"""Signed Apple profiles: openssl accepts them and yields the unsigned plist; tampering and bad certificates are refused."""
+from __future__ import annotations
+
+import datetime
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from conftest import EXAMPLES, run_cli
+from generator import generate
+from generator.errors import InputFileError
+from generator.signing import load_signer
+
+NOW = datetime.datetime.now(datetime.timezone.utc)
+DAY = datetime.timedelta(days=1)
+
+
+def _key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _cert(subject: str, key, issuer: str, issuer_key, *, ca: bool = False, start=NOW - DAY, end=NOW + 30 * DAY,
+          signing: bool = True) -> x509.Certificate:
+    usage = x509.KeyUsage(digital_signature=signing or ca, key_cert_sign=ca, crl_sign=ca, content_commitment=False,
+                          key_encipherment=not signing, data_encipherment=False, key_agreement=False,
+                          encipher_only=False, decipher_only=False)
+    builder = (x509.CertificateBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+               .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(start).not_valid_after(end)
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+               .add_extension(usage, critical=True))
+    if not ca:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _pem(path: Path, *items) -> Path:
+    data = b""
+    for item in items:
+        if isinstance(item, x509.Certificate):
+            data += item.public_bytes(serialization.Encoding.PEM)
+        else:
+            data += item
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pki")
+    root_key, inter_key, signer_key = _key(), _key(), _key()
+    root = _cert("mailprofiles test root", root_key, "mailprofiles test root", root_key, ca=True)
+    inter = _cert("mailprofiles test intermediate", inter_key, "mailprofiles test root", root_key, ca=True)
+    signer = _cert("Example GmbH profile signing", signer_key, "mailprofiles test intermediate", inter_key)
+    plain_key = signer_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption())
+    locked_key = signer_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.BestAvailableEncryption(b"correct horse"))
+    return {
+        "root": _pem(folder / "root.pem", root), "chain": _pem(folder / "chain.pem", inter),
+        "cert": _pem(folder / "signer.pem", signer), "key": _pem(folder / "signer.key", plain_key),
+        "locked": _pem(folder / "locked.key", locked_key), "signer_key": signer_key, "inter_key": inter_key,
+        "folder": folder,
+    }
+
+
+def _openssl_verify(profile: Path, root: Path, out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["openssl", "cms", "-verify", "-inform", "DER", "-in", str(profile), "-CAfile", str(root),
+                           "-purpose", "any", "-out", str(out)], capture_output=True, text=True)
+
+
+def test_openssl_accepts_every_signed_profile_and_yields_the_plist(pki, tmp_path):
+    unsigned, signed = tmp_path / "unsigned", tmp_path / "signed"
+    generate(EXAMPLES, unsigned)
+    result = run_cli("generate", str(EXAMPLES), "-o", str(signed), "--sign-cert", str(pki["cert"]),
+                     "--sign-key", str(pki["key"]), "--sign-chain", str(pki["chain"]))
+    assert result.returncode == 0, result.stderr
+    profiles = sorted(signed.rglob("*.mobileconfig"))
+    assert len(profiles) == 9
+    for profile in profiles:
+        inner = tmp_path / "inner.plist"
+        verified = _openssl_verify(profile, pki["root"], inner)
+        assert verified.returncode == 0, verified.stderr          # the chain is inside: only the root is given
+        assert inner.read_bytes() == (unsigned / profile.relative_to(signed)).read_bytes()
+    manifest = json.loads((signed / "manifest.json").read_text())
+    assert {e["path"] for e in manifest["artifacts"] if e.get("signed")} == \
+        {p.relative_to(signed).as_posix() for p in profiles}
+    again = run_cli("generate", str(EXAMPLES), "-o", str(signed), "--sign-cert", str(pki["cert"]),
+                    "--sign-key", str(pki["key"]), "--sign-chain", str(pki["chain"]), "--json")
+    assert json.loads(again.stdout)["unchanged"] == 25, "same input, same signed bytes (RSA, no signing time)"
+
+
+def test_a_tampered_byte_is_refused(pki, tmp_path):
+    from generator import load_inventory
+    from generator.formats import named
+
+    out = tmp_path / "out"
+    generate(EXAMPLES, out, signer=load_signer(pki["cert"], pki["key"], pki["chain"]))
+    profile = out / "anna@example.com/phone/mail.mobileconfig"
+    data = bytearray(profile.read_bytes())
+    index = data.index(b"imap.example.com")
+    data[index] = ord("x")
+    tampered = tmp_path / "tampered.mobileconfig"
+    tampered.write_bytes(bytes(data))
+    refused = _openssl_verify(tampered, pki["root"], tmp_path / "x.plist")
+    assert refused.returncode != 0 and "verification failure" in refused.stderr.lower()
+    inventory = load_inventory(EXAMPLES)
+    phone = next(d for d in inventory.devices if d.key == "anna@example.com/phone")
+    problems = named("apple").check(bytes(data), inventory.organization, phone)
+    assert problems == ["the signature does not verify: the profile was changed after signing"]
+    assert named("apple").check(profile.read_bytes(), inventory.organization, phone) == []
+
+
+def test_bad_certificates_are_clear_errors_before_anything_is_written(pki, tmp_path):
+    folder = pki["folder"]
+    key = pki["signer_key"]
+    cases = {
+        "expired": (_cert("old", key, "mailprofiles test intermediate", pki["inter_key"], start=NOW - 60 * DAY,
+                          end=NOW - DAY), "expired on"),
+        "future": (_cert("new", key, "mailprofiles test intermediate", pki["inter_key"], start=NOW + DAY,
+                         end=NOW + 60 * DAY), "is not valid yet"),
+        "encryption-only": (_cert("enc", key, "mailprofiles test intermediate", pki["inter_key"], signing=False),
+                            "is not for signing: its key usage lacks digitalSignature"),
+        "other-key": (_cert("other", _key(), "mailprofiles test intermediate", pki["inter_key"]),
+                      "--sign-key does not belong to --sign-cert"),
+    }
+    for name, (cert, message) in cases.items():
+        path = _pem(folder / f"{name}.pem", cert)
+        out = tmp_path / name
+        result = run_cli("generate", str(EXAMPLES), "-o", str(out), "--sign-cert", str(path),
+                         "--sign-key", str(pki["key"]))
+        assert result.returncode == 1 and message in result.stderr, (name, result.stderr)
+        assert "Traceback" not in result.stderr and not out.exists()
+
+
+def test_key_passphrase_only_from_the_environment(pki, tmp_path):
+    args = ["generate", str(EXAMPLES), "-o", str(tmp_path / "out"), "--sign-cert", str(pki["cert"]),
+            "--sign-key", str(pki["locked"])]
+    missing = run_cli(*args)
+    assert missing.returncode == 1 and "put its passphrase into the environment variable " \
+        "MAILPROFILES_SIGN_PASSPHRASE" in missing.stderr
+    wrong = run_cli(*args, env={"MAILPROFILES_SIGN_PASSPHRASE": "wrong"})
+    assert wrong.returncode == 1 and "does not open it" in wrong.stderr
+    right = run_cli(*args, env={"MAILPROFILES_SIGN_PASSPHRASE": "correct horse"})
+    assert right.returncode == 0, right.stderr
+    assert "correct horse" not in (tmp_path / "out/manifest.json").read_text()
+    half = run_cli("generate", str(EXAMPLES), "-o", str(tmp_path / "o2"), "--sign-cert", str(pki["cert"]))
+    assert half.returncode == 2
+
+
+def test_signer_checks_in_the_library(pki):
+    with pytest.raises(InputFileError, match="holds no PEM certificate"):
+        load_signer(pki["key"], pki["key"])
+    assert shutil.which("openssl"), "openssl is installed by .ci/run"
