@@ -60,11 +60,15 @@ class Format:
     show: Callable[[bytes], str] = show_text
     kind: str = ""                                               # the manifest's kind; default: the scope
     templates: tuple[str, ...] = ()                              # its templates, relative to templates/
+    filename_for: Callable[[Any], str] | None = None             # a device format whose file name is a setting
     signable: bool = False                                       # signed (CMS) when a signer is given
 
     @property
     def manifest_kind(self) -> str:
         return self.kind or self.scope
+
+    def file_name(self, subject: Any) -> str:
+        return self.filename_for(subject) if self.filename_for is not None else self.filename
 
     def check(self, content: bytes, org: Organization, subject: Any) -> list[str]:
         """Every rule the bytes break; a file that cannot be read back at all is one problem."""
@@ -79,7 +83,7 @@ class Format:
 FORMATS: tuple[Format, ...] = (
     Format("thunderbird", DEVICE, "prefs.js", render_thunderbird.render, verify_thunderbird.verify,
            verify_thunderbird.read_settings, render_thunderbird.limitations,
-           templates=("thunderbird/prefs.js.j2",)),
+           templates=("thunderbird/prefs.js.j2", "thunderbird/user.js.j2"), filename_for=render_thunderbird.filename),
     Format("apple", DEVICE, "mail.mobileconfig", render_apple.render, verify_apple.verify,
            verify_apple.read_settings, render_apple.limitations, show=verify_apple.show, signable=True,
            templates=("apple/mail.mobileconfig.j2",)),

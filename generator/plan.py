@@ -51,7 +51,7 @@ def device_limitations(inventory: Inventory, device: Device) -> tuple[list[Findi
 def device_files(inventory: Inventory, device: Device) -> list[tuple[str, str, str]]:
     """(format, path in OUT, template it is made from: a site file or ``built-in``) for each file of the device."""
     _, skipped = device_limitations(inventory, device)
-    return [(fmt.name, artifact_path(device.user.email, device.name, fmt.filename),
+    return [(fmt.name, artifact_path(device.user.email, device.name, fmt.file_name(device)),
              ", ".join(template_origin(inventory.site, t) for t in fmt.templates))
             for fmt in by_scope(DEVICE) if fmt.name in device.clients and fmt.name not in skipped]
 
@@ -141,7 +141,8 @@ class Plan:
         for fmt in by_scope(DEVICE):
             if fmt.name not in device.clients or fmt.name in skipped:
                 continue
-            record = ArtifactRecord(fmt.manifest_kind, artifact_path(device.user.email, device.name, fmt.filename), "",
+            record = ArtifactRecord(fmt.manifest_kind, artifact_path(device.user.email, device.name,
+                                                                    fmt.file_name(device)), "",
                                     user=device.user.email, device=device.name, profile=device.profile,
                                     client=fmt.name, protocol=device.protocol)
             planned = self._render(fmt, device, record, f"{device.user.email} {device.name} {fmt.name}")

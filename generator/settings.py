@@ -63,6 +63,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("bcc_self", "bool", False, "Bcc every sent mail to the own address"),
     Setting("fetch_automatically", "bool", True, "check at start-up and periodically"),
     Setting("check_interval_minutes", "int", 10, "minutes between checks", minimum=1, maximum=1440),
+    Setting("thunderbird_file", "enum", "prefs.js", "prefs.js for a new Thunderbird profile, user.js for one "
+            "already in use", choices=("prefs.js", "user.js")),
     Setting("signature", "text", None, "plain-text signature of the identity", nullable=True,
             text_rule="multiline"),
     Setting("pop3.leave_on_server", "bool", True, "keep mail on the server after download",

@@ -8,12 +8,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLES, run_cli
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from conftest import EXAMPLES, run_cli
 from generator import generate
 from generator.errors import InputFileError
 from generator.signing import load_signer

@@ -32,7 +32,7 @@ def _require_thunderbird() -> str:
 
 
 def _run_until(binary: str, profile: Path, home: Path, log: Path, offset: int, pattern: str,
-               seconds: float = 90) -> str:
+               seconds: float = 90, graceful: bool = False) -> str:
     """Run Thunderbird headless until the Dovecot log (after ``offset``) matches ``pattern``."""
     env = dict(os.environ, MOZ_HEADLESS="1", HOME=str(home), MOZ_DISABLE_AUTO_SAFE_MODE="1")
     with open(home / "thunderbird.log", "wb") as output:
@@ -49,6 +49,12 @@ def _run_until(binary: str, profile: Path, home: Path, log: Path, offset: int, p
                 break
             time.sleep(0.5)
     finally:
+        if graceful and proc.poll() is None:   # a clean quit writes prefs.js, as a user's quit would
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                pass
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -93,3 +99,50 @@ def test_thunderbird_imap_laptop_logs_in_with_starttls(mail_servers, tmp_path):
                             r"imap-login: Info: Login: user=<anna>.*TLS")
     assert "imap-login" in text
     assert (profile / "ImapMail" / "localhost").is_dir()
+
+
+def _prefs_file(path: Path) -> dict:
+    """The user_pref values of a prefs.js that Thunderbird wrote (strings and ints are enough here)."""
+    found = {}
+    for match in re.finditer(r'^user_pref\("([^"]+)", (.*)\);$', path.read_text(errors="replace"), re.MULTILINE):
+        found[match.group(1)] = match.group(2).strip('"')
+    return found
+
+
+def test_user_js_adds_an_account_to_a_profile_in_use_once(mail_servers, tmp_path):
+    """A profile with an account of its own, plus our user.js: both accounts work; a second start adds nothing."""
+    binary = _require_thunderbird()
+    ports = dict(mail_servers["dovecot"].ports, **mail_servers["smtp"].ports)
+    folder = tmp_path / "inv"
+    folder.mkdir()
+    (folder / "inventory.yaml").write_text(server_inventory(ports, "starttls", (
+        "  - {email: anna@example.com, name: Anna Muster, login: anna,\n"
+        "     devices: [{name: mac, profile: laptop, settings: {thunderbird_file: user.js}}]}\n"
+        "  - {email: ben@example.com, name: Ben, devices: [desktop]}\n")))
+    generate(folder, tmp_path / "out")
+    ours = (tmp_path / "out" / "anna@example.com" / "mac" / "user.js").read_bytes()
+    existing = (tmp_path / "out" / "ben@example.com" / "desktop" / "prefs.js").read_bytes()   # the profile's own
+    home = tmp_path / "home"
+    home.mkdir()
+    profile = make_profile(home / "profile", existing, mail_servers["pki"].ca_file,
+                           [("mailbox://localhost", "ben@example.com", PASSWORD), ("imap://localhost", "anna", PASSWORD),
+                            ("smtp://localhost", "anna", PASSWORD), ("smtp://localhost", "ben@example.com", PASSWORD)])
+    (profile / "user.js").write_bytes((profile / "user.js").read_bytes() + ours)
+    log = mail_servers["dovecot"].folder / "dovecot.log"
+    for start in (1, 2):
+        offset = len(log.read_text(errors="replace"))
+        text = _run_until(binary, profile, home, log, offset, r"imap-login: Info: Login: user=<anna>.*TLS",
+                          graceful=True)
+        assert "imap-login: Info: Login: user=<anna>" in text, start
+        prefs = _prefs_file(profile / "prefs.js")
+        accounts = prefs["mail.accountmanager.accounts"].split(",")
+        assert accounts.count("account1") == 1, (start, accounts)               # the profile's own account stays
+        ours_key = [a for a in accounts if a.startswith("mailprofiles_acct_")]
+        assert len(ours_key) == 1, (start, accounts)                          # ours, once, after every start
+        assert len(accounts) == len(set(accounts))
+        # Thunderbird 128+ reads outgoing servers only from mail.smtpservers and appends none: the run says so
+        # (thunderbird-userjs-smtp) and the profile's own outgoing server is left as it was.
+        assert prefs["mail.smtpservers"] == "smtp1", prefs["mail.smtpservers"]
+    assert prefs["mail.accountmanager.defaultaccount"] == "account1"          # the user's default is kept
+    findings = {f.code for f in generate(folder, tmp_path / "out").findings if f.device == "mac"}
+    assert "thunderbird-userjs-smtp" in findings

@@ -181,3 +181,25 @@ def test_cli_exit_code_3_on_verification_failure(tmp_path, monkeypatch, capsys):
     captured = capsys.readouterr()
     assert "failed its verification" in captured.err and "EmailAdress" in captured.err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("mutation, rule", [
+    (lambda t: t + b'user_pref("mail.accountmanager.accounts", "mailprofiles_x");\n', "would replace what the profile"),
+    (lambda t: t.replace(b'"mailnews.append_preconfig_accounts.version", 1', b'"mailnews.append_preconfig_accounts.version", 2'),
+     "must be 1"),
+    (lambda t: t.replace(b'"mail.accountmanager.appendaccounts", "mailprofiles_acct_',
+                         b'"mail.accountmanager.appendaccounts", "account1,mailprofiles_acct_'), "exactly one account"),
+])
+def test_user_js_verifier_catches(write_inventory, mutation, rule):
+    from conftest import BASE
+
+    folder = write_inventory(BASE + "users:\n  - {email: a@example.com, devices: "
+                             "[{name: mac, profile: laptop, settings: {thunderbird_file: user.js}}]}\n")
+    inventory = load_inventory(folder)
+    device = inventory.devices[0]
+    sound = _render("thunderbird", inventory.organization, device)
+    assert sound.startswith(b"// Mozilla User Preferences") and b"appendaccounts" in sound
+    assert verify_artifact("thunderbird", sound, inventory.organization, device) == []
+    broken = mutation(sound)
+    assert broken != sound
+    assert any(rule in p for p in verify_artifact("thunderbird", broken, inventory.organization, device))

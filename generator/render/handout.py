@@ -15,7 +15,7 @@ from .engine import render_text
 FOLDER = "handout"
 SECURITY_WORDS = {"ssl": "ssl", "starttls": "starttls", "none": "none"}
 # How each device format is installed, by format name (the wording is in the language template).
-INSTALL = {"thunderbird": "thunderbird", "apple": "apple", "outlook": "outlook"}
+INSTALL = {"thunderbird": "thunderbird-prefs", "apple": "apple", "outlook": "outlook"}
 FILES = {"thunderbird": "prefs.js", "apple": "mail.mobileconfig", "outlook": "outlook.prf"}
 
 
@@ -31,7 +31,9 @@ def _server(server: Any, login: str) -> dict[str, Any]:
 
 def _device(device: Device, findings: list[Finding]) -> dict[str, Any]:
     skipped = {f.client for f in findings if f.code == "outlook-incoming-starttls"}
-    files = [{"format": client, "path": f"{device.name}/{FILES[client]}", "install": INSTALL[client],
+    names = dict(FILES, thunderbird=str(device.setting("thunderbird_file")))
+    install = dict(INSTALL, thunderbird="thunderbird-" + names["thunderbird"].split(".")[0])
+    files = [{"format": client, "path": f"{device.name}/{names[client]}", "install": install[client],
               "skipped": client in skipped} for client in device.clients]
     pop3 = device.pop3
     return {

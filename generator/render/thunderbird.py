@@ -1,6 +1,7 @@
 """Thunderbird ``prefs.js``: ``user_pref()`` lines creating account, identity and SMTP server."""
 from __future__ import annotations
 
+import hashlib
 import json
 
 from ..model import Device, Finding, Organization, Site
@@ -25,8 +26,17 @@ def js_literal(value: object) -> str:
 
 
 def limitations(org: Organization, device: Device) -> list[Finding]:
-    """Thunderbird's prefs express the whole pattern."""
-    return []
+    """prefs.js expresses the whole pattern; a user.js cannot add an outgoing server to a profile in use."""
+    if device.setting("thunderbird_file") != "user.js":
+        return []
+    smtp = device.outgoing
+    return [Finding(
+        "thunderbird-userjs-smtp",
+        "user.js appends the account to the profile's own accounts, but Thunderbird 128 and later no longer "
+        "append outgoing servers from prefs (mail.smtpservers.appendsmtpservers is gone), so the account has no "
+        f"outgoing server: in Account Settings > Outgoing Server (SMTP), add {smtp.host} port {smtp.port} "
+        f"({smtp.security}) and choose it for this account, or deploy the account site-wide instead.",
+        device.user.email, device.name, CLIENT)]
 
 
 def context(org: Organization, device: Device) -> dict[str, object]:
@@ -46,7 +56,21 @@ def context(org: Organization, device: Device) -> dict[str, object]:
     }
 
 
+def keys(device: Device) -> dict[str, str]:
+    """user.js: account, server, identity and SMTP keys of its own, stable for the user and device."""
+    digest = hashlib.sha256(f"{device.user.email.casefold()}/{device.name.casefold()}".encode()).hexdigest()[:10]
+    return {"account": f"mailprofiles_acct_{digest}", "server": f"mailprofiles_srv_{digest}",
+            "identity": f"mailprofiles_id_{digest}", "smtp": f"mailprofiles_smtp_{digest}"}
+
+
+def filename(device: Device) -> str:
+    """``thunderbird_file``: prefs.js for a new profile, user.js for one already in use."""
+    return str(device.setting("thunderbird_file"))
+
+
 def render(site: Site, device: Device) -> bytes:
     org = site.organization
-    text = render_text(site, CLIENT, "prefs.js.j2", context(org, device), filters=(("js", js_literal),))
+    values = context(org, device)
+    values["keys"] = keys(device)
+    text = render_text(site, CLIENT, f"{filename(device)}.j2", values, filters=(("js", js_literal),))
     return text.encode("utf-8")

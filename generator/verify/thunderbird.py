@@ -118,15 +118,43 @@ def _get(prefs: Prefs, name: str, kind: type) -> Any:
     return value
 
 
-def _graph(prefs: Prefs) -> tuple[str, str, str]:
-    """Follow accounts -> server/identity -> SMTP server; returns (server, identity, smtp) keys."""
+# user.js: the lists a profile already has are appended to, never replaced; the append versions are reset
+# to the default (1) so that Thunderbird appends at every start (and skips what it already has).
+APPEND = {"mail.accountmanager.appendaccounts": "mailnews.append_preconfig_accounts.version",
+          "mail.smtpservers.appendsmtpservers": "mail.append_preconfig_smtpservers.version"}
+REPLACING = ("mail.accountmanager.accounts", "mail.accountmanager.defaultaccount", "mail.smtpservers",
+             "mail.smtp.defaultserver", "mail.account.lastKey")
+
+
+def _listed(prefs: Prefs) -> tuple[str, list[str]]:
+    """The account, and the SMTP servers it may use: from the profile's lists (prefs.js) or the appends (user.js)."""
+    if "mail.accountmanager.appendaccounts" in prefs:
+        for name in REPLACING:
+            if name in prefs:
+                raise VerifyFailure(f"{name} in a user.js would replace what the profile already has")
+        for listing, version in APPEND.items():
+            if _get(prefs, version, int) != 1:
+                raise VerifyFailure(f"{version} must be 1, so that {listing} is applied at every start")
+        accounts = [a for a in _get(prefs, "mail.accountmanager.appendaccounts", str).split(",") if a]
+        if len(accounts) != 1:
+            raise VerifyFailure(f"expected exactly one account in mail.accountmanager.appendaccounts, found {accounts}")
+        if not accounts[0].startswith("mailprofiles_"):
+            raise VerifyFailure("a user.js account key must be one of ours (mailprofiles_...), never a profile's own")
+        return accounts[0], [s for s in _get(prefs, "mail.smtpservers.appendsmtpservers", str).split(",") if s]
     accounts = [a for a in _get(prefs, "mail.accountmanager.accounts", str).split(",") if a]
     if len(accounts) != 1 or len(set(accounts)) != len(accounts):
         raise VerifyFailure(f"expected exactly one account in mail.accountmanager.accounts, found {accounts}")
-    account = accounts[0]
-    expect_default = _get(prefs, "mail.accountmanager.defaultaccount", str)
-    if expect_default != account:
+    if _get(prefs, "mail.accountmanager.defaultaccount", str) != accounts[0]:
         raise VerifyFailure("mail.accountmanager.defaultaccount does not name the listed account")
+    servers = [s for s in _get(prefs, "mail.smtpservers", str).split(",") if s]
+    if _get(prefs, "mail.smtp.defaultserver", str) not in servers:
+        raise VerifyFailure("mail.smtp.defaultserver is not listed in mail.smtpservers")
+    return accounts[0], servers
+
+
+def _graph(prefs: Prefs) -> tuple[str, str, str]:
+    """Follow accounts -> server/identity -> SMTP server; returns (server, identity, smtp) keys."""
+    account, servers = _listed(prefs)
     server = _get(prefs, f"mail.account.{account}.server", str)
     if _get(prefs, f"mail.server.{server}.type", str) not in ("pop3", "imap"):
         raise VerifyFailure(f"mail.server.{server}.type must be pop3 or imap")
@@ -135,11 +163,8 @@ def _graph(prefs: Prefs) -> tuple[str, str, str]:
         raise VerifyFailure(f"expected one identity, found {identities}")
     identity = identities[0]
     smtp = _get(prefs, f"mail.identity.{identity}.smtpServer", str)
-    servers = [s for s in _get(prefs, "mail.smtpservers", str).split(",") if s]
     if smtp not in servers:
         raise VerifyFailure(f"identity SMTP server {smtp!r} is not listed in mail.smtpservers")
-    if _get(prefs, "mail.smtp.defaultserver", str) not in servers:
-        raise VerifyFailure("mail.smtp.defaultserver is not listed in mail.smtpservers")
     if len({account, server, identity, smtp}) != 4:
         raise VerifyFailure("account, server, identity and SMTP keys must be distinct")
     # Every pref must belong to the graph: nothing stray.
