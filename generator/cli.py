@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import __version__
-from .console import LIST_LIMIT, ProgressBar, err, out, print_findings
+from .console import ProgressBar, err, out, print_findings, print_recap
 from .errors import InventoryError, MailprofilesError, VerificationError
 from .limits import Limits
 from .resources import data_dir
@@ -147,29 +147,7 @@ def generate(inventory: Path = typer.Argument(..., help="Inventory file, or a fo
             data["diffs"] = {c.path: c.diff for c in result.changes if c.diff}
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    for note in result.notes:
-        err.print(f"note: {note}")
-    for alert in result.alerts:
-        err.print(f"warning: {alert}")
-    changed = result.changes
-    if diff or len(changed) <= LIST_LIMIT:
-        for change in changed:
-            out.print(f"{change.status}: {change.path}", markup=False)
-            if diff and change.diff:
-                sys.stdout.write(change.diff)
-    else:
-        out.print(f"{len(changed):,} files {'would change' if check else 'changed'} (listed with --json)",
-                  markup=False)
-    print_findings(result.findings)
-    verb = "would be " if check else ""
-    table = Table(title="RECAP" + (" (check mode: nothing written)" if check else ""), show_edge=False)
-    for column in ("created", "changed", "unchanged", "removed", "warnings"):
-        table.add_column(column, justify="right")
-    table.add_row(*(str(result.count(s)) for s in ("created", "changed", "unchanged", "removed")),
-                  str(len(result.findings)))
-    out.print(table)
-    manifest_state = "changed" if result.manifest_changed else "unchanged"
-    out.print(f"manifest {verb}{manifest_state}: {output / 'manifest.json'}")
+    print_recap(result, output / "manifest.json", diff)
     if result.unfinished:
         raise typer.Exit(1)
 

@@ -4,13 +4,20 @@ Names, hosts and file content appear literally: both consoles have markup and em
 """
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeRemainingColumn
+from rich.table import Table
 
 from .model import Finding
+
+if TYPE_CHECKING:
+    from .pipeline import GenerateResult
 
 out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
@@ -66,3 +73,27 @@ class ProgressBar:
             self.bar.stop()
 
 
+
+
+def print_recap(result: GenerateResult, manifest: Path, diff: bool) -> None:
+    """What a run did (or would do): notes, warnings about the surroundings, changes, findings, the recap table."""
+    for note in result.notes:
+        err.print(f"note: {note}")
+    for alert in result.alerts:
+        err.print(f"warning: {alert}")
+    if diff or len(result.changes) <= LIST_LIMIT:
+        for change in result.changes:
+            out.print(f"{change.status}: {change.path}")
+            if diff and change.diff:
+                sys.stdout.write(change.diff)
+    else:
+        out.print(f"{len(result.changes):,} files {'would change' if result.check else 'changed'} (listed with --json)")
+    print_findings(result.findings)
+    table = Table(title="RECAP" + (" (check mode: nothing written)" if result.check else ""), show_edge=False)
+    for column in ("created", "changed", "unchanged", "removed", "warnings"):
+        table.add_column(column, justify="right")
+    table.add_row(*(str(result.count(s)) for s in ("created", "changed", "unchanged", "removed")),
+                  str(len(result.findings)))
+    out.print(table)
+    state = "changed" if result.manifest_changed else "unchanged"
+    out.print(f"manifest {'would be ' if result.check else ''}{state}: {manifest}")

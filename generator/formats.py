@@ -41,7 +41,7 @@ def show_text(content: bytes) -> str:
     return content.decode("utf-8", errors="replace")
 
 
-def _no_limitations(org: Organization, subject: Any) -> list[Finding]:
+def no_limitations(org: Organization, subject: Any) -> list[Finding]:
     return []
 
 
@@ -55,12 +55,13 @@ class Format:
     render: Callable[[Site, Any], bytes]
     verify: Callable[[bytes, Organization, Any], list[str]]
     read_settings: Callable[[bytes], Settings] | None = None    # device formats: the connection, read back
-    limitations: Callable[[Organization, Any], list[Finding]] = _no_limitations
+    limitations: Callable[[Organization, Any], list[Finding]] = no_limitations
     skips: frozenset[str] = field(default_factory=frozenset)     # limitation codes that mean "not produced"
     show: Callable[[bytes], str] = show_text
     kind: str = ""                                               # the manifest's kind; default: the scope
     templates: tuple[str, ...] = ()                              # its templates, relative to templates/
     filename_for: Callable[[Any], str] | None = None             # a device format whose file name is a setting
+    templates_for: Callable[[Any], tuple[str, ...]] | None = None  # the templates one subject's file uses
     signable: bool = False                                       # signed (CMS) when a signer is given
 
     @property
@@ -69,6 +70,9 @@ class Format:
 
     def file_name(self, subject: Any) -> str:
         return self.filename_for(subject) if self.filename_for is not None else self.filename
+
+    def templates_used(self, subject: Any) -> tuple[str, ...]:
+        return self.templates_for(subject) if self.templates_for is not None else self.templates
 
     def check(self, content: bytes, org: Organization, subject: Any) -> list[str]:
         """Every rule the bytes break; a file that cannot be read back at all is one problem."""
@@ -83,7 +87,8 @@ class Format:
 FORMATS: tuple[Format, ...] = (
     Format("thunderbird", DEVICE, "prefs.js", render_thunderbird.render, verify_thunderbird.verify,
            verify_thunderbird.read_settings, render_thunderbird.limitations,
-           templates=("thunderbird/prefs.js.j2", "thunderbird/user.js.j2"), filename_for=render_thunderbird.filename),
+           templates=("thunderbird/prefs.js.j2", "thunderbird/user.js.j2"), filename_for=render_thunderbird.filename,
+           templates_for=lambda device: (f"thunderbird/{render_thunderbird.filename(device)}.j2",)),
     Format("apple", DEVICE, "mail.mobileconfig", render_apple.render, verify_apple.verify,
            verify_apple.read_settings, render_apple.limitations, show=verify_apple.show, signable=True,
            templates=("apple/mail.mobileconfig.j2",)),
@@ -94,7 +99,8 @@ FORMATS: tuple[Format, ...] = (
            verify_autoconfig.verify, limitations=render_autoconfig.limitations, kind="autoconfig",
            templates=("autoconfig/config-v1.1.xml.j2",)),
     Format("handout", USER, "handout.html", render_handout.render, verify_handout.verify, kind="handout",
-           templates=("handout/handout.html.j2", "handout/lang/en.j2", "handout/lang/de.j2")),
+           templates=("handout/handout.html.j2", "handout/lang/en.j2", "handout/lang/de.j2"),
+           templates_for=lambda subject: ("handout/handout.html.j2", f"handout/lang/{subject.user.language}.j2")),
 )
 
 CLIENTS: tuple[str, ...] = tuple(fmt.name for fmt in FORMATS if fmt.scope == DEVICE)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import jinja2
 
 from .errors import Diagnostic, Location, UnrepresentableValue
-from .formats import DEVICE, Format, by_scope, named
+from .formats import DEVICE, Format, by_scope, named, no_limitations
 from .limit import Patterns, matches_device
 from .manifest import ArtifactRecord
 from .model import Device, Finding, Inventory, Site
@@ -52,7 +52,7 @@ def device_files(inventory: Inventory, device: Device) -> list[tuple[str, str, s
     """(format, path in OUT, template it is made from: a site file or ``built-in``) for each file of the device."""
     _, skipped = device_limitations(inventory, device)
     return [(fmt.name, artifact_path(device.user.email, device.name, fmt.file_name(device)),
-             ", ".join(template_origin(inventory.site, t) for t in fmt.templates))
+             ", ".join(template_origin(inventory.site, t) for t in fmt.templates_used(device)))
             for fmt in by_scope(DEVICE) if fmt.name in device.clients and fmt.name not in skipped]
 
 
@@ -64,6 +64,8 @@ def all_findings(inventory: Inventory) -> tuple[Finding, ...]:
     per_device = tuple(sorted(found, key=Finding.sort_key))
     for scope, targets in TARGETS.items():
         for fmt in by_scope(scope):
+            if fmt.limitations is no_limitations:
+                continue
             for target in targets(inventory, fmt, None, per_device):
                 found.update(fmt.limitations(inventory.organization, target.subject))
     return tuple(sorted(found, key=Finding.sort_key))
@@ -122,7 +124,7 @@ class Plan:
             return None
         problems = fmt.check(content, site.organization, subject)
         if problems:
-            overrides = [origin for origin in (template_origin(site, t) for t in fmt.templates) if origin != "built-in"]
+            overrides = [o for o in (template_origin(site, t) for t in fmt.templates_used(subject)) if o != "built-in"]
             if overrides:
                 self.template_errors.extend(Diagnostic(
                     f"the file made from this site template fails its verification ({label}): {problem}",
@@ -131,7 +133,7 @@ class Plan:
             else:
                 self.failures.extend(f"{label}: {problem}" for problem in problems)
             return None
-        origin = ", ".join(o for o in (template_origin(site, t) for t in fmt.templates) if o != "built-in")
+        origin = ", ".join(o for o in (template_origin(site, t) for t in fmt.templates_used(subject)) if o != "built-in")
         signed = fmt.signable and site.signer is not None
         return Planned(_with_hash(record, content, signed), content, fmt, origin or "built-in")
 

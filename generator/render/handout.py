@@ -19,11 +19,6 @@ INSTALL = {"thunderbird": "thunderbird-prefs", "apple": "apple", "outlook": "out
 FILES = {"thunderbird": "prefs.js", "apple": "mail.mobileconfig", "outlook": "outlook.prf"}
 
 
-def limitations(org: object, subject: Any) -> list[Finding]:
-    """The handout says everything it is given; nothing to report."""
-    return []
-
-
 def _server(server: Any, login: str) -> dict[str, Any]:
     return {"protocol": server.protocol.upper(), "host": server.host, "port": server.port,
             "security": SECURITY_WORDS[server.security], "login": login}
