@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from . import __version__
-from .console import ProgressBar, err, out, print_findings, print_recap
+from .console import ProgressBar, err, out, print_device, print_findings, print_recap, print_server_checks
 from .errors import InventoryError, MailprofilesError, VerificationError
 from .limits import Limits
 from .resources import data_dir
+from .signing import Signer, load_signer
+
+if TYPE_CHECKING:
+    from .pipeline import GenerateResult
 
 app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Mail-client configuration (Thunderbird, Apple, Outlook) from one YAML inventory.")
@@ -108,34 +112,58 @@ def _validate_one(inventory: Path, allow_path: list[Path], format: str) -> None:
               markup=False)
 
 
+SIGN_CERT = typer.Option(None, "--sign-cert", help="Sign Apple profiles with this certificate (PEM).")
+SIGN_KEY = typer.Option(None, "--sign-key", help="Its private key (PEM); a passphrase comes only from "
+                        "MAILPROFILES_SIGN_PASSPHRASE.")
+SIGN_CHAIN = typer.Option(None, "--sign-chain", help="Intermediate certificates (PEM) to include.")
+CHECK = typer.Option(False, "--check", help="Write nothing; say what would change.")
+DIFF = typer.Option(False, "--diff", help="Show the changes as unified diffs.")
+JSON = typer.Option(False, "--json", help="Print the recap as JSON.")
+OUTPUT = typer.Option(..., "-o", "--output", help="Output folder.")
+
+
 @app.command()
 def generate(inventory: Path = typer.Argument(..., help="Inventory file, or a folder holding inventory.yaml."),
-             allow_path: list[Path] = ALLOW_PATH,
-             output: Path = typer.Option(..., "-o", "--output", help="Output folder."),
+             allow_path: list[Path] = ALLOW_PATH, output: Path = OUTPUT,
              limit: str | None = typer.Option(None, "--limit",
-                                                 help="Only these users: comma-separated globs on the email, "
-                                                      "email/device or @group."),
-             check: bool = typer.Option(False, "--check", help="Write nothing; say what would change."),
-             diff: bool = typer.Option(False, "--diff", help="Show the changes as unified diffs."),
-             as_json: bool = typer.Option(False, "--json", help="Print the recap as JSON."),
-             sign_cert: Path | None = typer.Option(None, "--sign-cert", help="Sign Apple profiles with this "
-                                                   "certificate (PEM)."),
-             sign_key: Path | None = typer.Option(None, "--sign-key", help="Its private key (PEM); a passphrase "
-                                                  "comes only from MAILPROFILES_SIGN_PASSPHRASE."),
-             sign_chain: Path | None = typer.Option(None, "--sign-chain", help="Intermediate certificates (PEM) "
-                                                    "to include.")) -> None:
+                                              help="Only these users: comma-separated globs on the email, "
+                                                   "email/device or @group."),
+             check: bool = CHECK, diff: bool = DIFF, as_json: bool = JSON, sign_cert: Path | None = SIGN_CERT,
+             sign_key: Path | None = SIGN_KEY, sign_chain: Path | None = SIGN_CHAIN) -> None:
     """Render, verify and write every artifact and OUTPUT/manifest.json."""
     from .pipeline import generate as run
-    from .signing import load_signer
 
-    if (sign_cert is None) != (sign_key is None) or (sign_chain is not None and sign_cert is None):
+    signer = _signer(sign_cert, sign_key, sign_chain)
+    _run(lambda progress: run(inventory, output, limit=limit, check=check, diff=diff, progress=progress,
+                              limits=_limits(allow_path), signer=signer), output, diff, as_json)
+
+
+@app.command()
+def fleet(inventory: Path = typer.Argument(..., help="Inventory file, or a folder holding inventory.yaml."),
+          mdm: str = typer.Option(..., "--mdm", help="jamf-pro, workspace-one, or custom (the inventory's mdm: "
+                                                     "block)."),
+          allow_path: list[Path] = ALLOW_PATH, output: Path = OUTPUT, check: bool = CHECK, diff: bool = DIFF,
+          as_json: bool = JSON, sign_cert: Path | None = SIGN_CERT, sign_key: Path | None = SIGN_KEY,
+          sign_chain: Path | None = SIGN_CHAIN) -> None:
+    """One file set per group and device profile, with the MDM's variables (OUTPUT/fleet/...)."""
+    from .pipeline import fleet as run
+
+    signer = _signer(sign_cert, sign_key, sign_chain)
+    _run(lambda progress: run(inventory, output, mdm, check=check, diff=diff, progress=progress,
+                              limits=_limits(allow_path), signer=signer), output, diff, as_json)
+
+
+def _signer(cert: Path | None, key: Path | None, chain: Path | None) -> Signer | None:
+    if (cert is None) != (key is None) or (chain is not None and cert is None):
         raise typer.BadParameter("signing needs both --sign-cert and --sign-key (and --sign-chain only with them)",
                                  param_hint="--sign-cert")
-    signer = load_signer(sign_cert, sign_key, sign_chain) if sign_cert and sign_key else None
+    return load_signer(cert, key, chain) if cert and key else None
+
+
+def _run(run: Callable[[ProgressBar], GenerateResult], output: Path, diff: bool, as_json: bool) -> None:
     progress = ProgressBar(err)
     try:
-        result = run(inventory, output, limit=limit, check=check, diff=diff, progress=progress,
-                     limits=_limits(allow_path), signer=signer)
+        result = run(progress)
     except InventoryError as exc:
         _fail_input(exc)
         return
@@ -177,16 +205,7 @@ def show(inventory: Path = typer.Argument(..., help="Inventory file, or a folder
                           for d in devices], indent=2, ensure_ascii=False))
         return
     for device in devices:
-        table = Table(title=f"{device.user.email} / {device.name} (profile {device.profile})", show_edge=False)
-        table.add_column("setting")
-        table.add_column("value")
-        table.add_column("from")
-        for key, value, source in device.resolved_settings():
-            table.add_row(key, json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value,
-                          source)
-        for fmt, path, template in device_files(loaded, device):
-            table.add_row(f"file ({fmt})", path, f"template {template}")
-        out.print(table)
+        print_device(device, device_files(loaded, device))
 
 
 @app.command()
@@ -253,15 +272,7 @@ def check_servers(inventory: Path = typer.Argument(..., help="Inventory file, or
     if as_json:
         print(json.dumps({"ok": not failed, "servers": [r.to_json() for r in results]}, indent=2))
     else:
-        table = Table(show_edge=False)
-        for column in ("protocol", "host", "port", "security", "status", "reason"):
-            table.add_column(column)
-        styles = {"ok": "green", "warning": "yellow", "failed": "red"}
-        for r in results:
-            e = r.endpoint
-            table.add_row(e.protocol, e.host, str(e.port), e.security,
-                          Text(r.status, style=styles[r.status]), Text(r.reason))
-        out.print(table)
+        print_server_checks(results)
     if failed:
         raise typer.Exit(1)
 

@@ -58,7 +58,9 @@ def _show(entry: dict[str, Any], content: bytes) -> str:
 
 def compare(planned: Iterable[Planned], outdir: OutDir | None, previous: list[dict[str, Any]],
             inventory: Inventory, patterns: Patterns, diff: bool,
-            on_change: Callable[[str, bytes], None] | None) -> Comparison:
+            on_change: Callable[[str, bytes], None] | None, kinds: frozenset[str] = frozenset()) -> Comparison:
+    """``kinds``: the manifest kinds this run makes; previous entries of other kinds (``generate`` and ``fleet``
+    share an output folder) are carried as they are."""
     """Classify every planned artifact and every previous one; ``outdir`` None: OUT does not exist yet."""
     result = Comparison()
     produced: set[str] = set()
@@ -81,6 +83,9 @@ def compare(planned: Iterable[Planned], outdir: OutDir | None, previous: list[di
         if path in produced:
             continue
         user = entry.get("user")
+        if kinds and entry.get("kind", "device") not in kinds:
+            result.carried.append(entry)
+            continue
         if patterns and not (isinstance(user, str) and
                              matches(user, str(entry.get("device") or "") or None,
                                      groups.get(user.casefold(), ()), patterns)):

@@ -4,6 +4,7 @@ Names, hosts and file content appear literally: both consoles have markup and em
 """
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -13,11 +14,14 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from .model import Finding
 
 if TYPE_CHECKING:
+    from .model import Device
     from .pipeline import GenerateResult
+    from .servers import ServerCheck
 
 out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
@@ -97,3 +101,27 @@ def print_recap(result: GenerateResult, manifest: Path, diff: bool) -> None:
     out.print(table)
     state = "changed" if result.manifest_changed else "unchanged"
     out.print(f"manifest {'would be ' if result.check else ''}{state}: {manifest}")
+
+
+def print_device(device: Device, files: list[tuple[str, str, str]]) -> None:
+    """``show``: every resolved setting with where it came from, and the files made for the device."""
+    table = Table(title=f"{device.user.email} / {device.name} (profile {device.profile})", show_edge=False)
+    for column in ("setting", "value", "from"):
+        table.add_column(column)
+    for key, value, source in device.resolved_settings():
+        table.add_row(key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False), source)
+    for fmt, path, template in files:
+        table.add_row(f"file ({fmt})", path, f"template {template}")
+    out.print(table)
+
+
+def print_server_checks(results: Sequence[ServerCheck]) -> None:
+    table = Table(show_edge=False)
+    for column in ("protocol", "host", "port", "security", "status", "reason"):
+        table.add_column(column)
+    styles = {"ok": "green", "warning": "yellow", "failed": "red"}
+    for result in results:
+        endpoint = result.endpoint
+        table.add_row(endpoint.protocol, endpoint.host, str(endpoint.port), endpoint.security,
+                      Text(result.status, style=styles[result.status]), Text(result.reason))
+    out.print(table)

@@ -20,18 +20,21 @@ from .render import autoconfig as render_autoconfig
 from .render import handout as render_handout
 from .render import outlook as render_outlook
 from .render import thunderbird as render_thunderbird
+from .render import thunderbird_site as render_thunderbird_site
 from .verify import Settings
 from .verify import apple as verify_apple
 from .verify import autoconfig as verify_autoconfig
 from .verify import handout as verify_handout
 from .verify import outlook as verify_outlook
 from .verify import thunderbird as verify_thunderbird
+from .verify import thunderbird_site as verify_thunderbird_site
 
 DEVICE = "device"               # one file per device and client: OUT/<user>/<device>/<file>
 USER = "user"                   # one file per user: OUT/<user>/<file>
+FLEET = "fleet"                 # one file set per group and device profile (mailprofiles fleet)
 DOMAIN = "domain"               # one file per mail domain
 ORGANIZATION = "organization"   # one file for the whole inventory
-SCOPES = (DEVICE, USER, DOMAIN, ORGANIZATION)
+SCOPES = (DEVICE, USER, FLEET, DOMAIN, ORGANIZATION)
 
 
 def show_text(content: bytes) -> str:
@@ -98,6 +101,11 @@ FORMATS: tuple[Format, ...] = (
     Format("autoconfig", DOMAIN, "autoconfig/{domain}/mail/config-v1.1.xml", render_autoconfig.render,
            verify_autoconfig.verify, limitations=render_autoconfig.limitations, kind="autoconfig",
            templates=("autoconfig/config-v1.1.xml.j2",)),
+    Format("thunderbird-site-prefs", FLEET, "thunderbird/defaults/pref/autoconfig.js",
+           render_thunderbird_site.render_prefs, verify_thunderbird_site.verify_prefs, kind="fleet",
+           templates=("thunderbird-site/autoconfig.js.j2",)),
+    Format("thunderbird-site-cfg", FLEET, "thunderbird/mailprofiles.cfg", render_thunderbird_site.render_cfg,
+           verify_thunderbird_site.verify_cfg, kind="fleet", templates=("thunderbird-site/mailprofiles.cfg.j2",)),
     Format("handout", USER, "handout.html", render_handout.render, verify_handout.verify, kind="handout",
            templates=("handout/handout.html.j2", "handout/lang/en.j2", "handout/lang/de.j2"),
            templates_for=lambda subject: ("handout/handout.html.j2", f"handout/lang/{subject.user.language}.j2")),

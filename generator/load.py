@@ -13,6 +13,7 @@ load fails with one :class:`InventoryError` carrying them all.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from .limits import DEFAULT_LIMITS, Limits, confined
 from .lints import lint_user
 from .loader import Document, format_path, load_yaml
 from .model import Device, Finding, Inventory, Organization
-from .profiles import read_profiles
+from .profiles import Profile, read_profiles
 from .resolve import Base, Layer, Resolver
 from .roster import iter_csv_users
 from .schema import schema_diagnostics
@@ -51,11 +52,48 @@ def _schema_failures(diagnostics: list[Diagnostic]) -> tuple[set[str], set[int]]
     return keys, users
 
 
+@dataclass(slots=True)
+class Prepared:
+    """An inventory read, schema-checked and checked up to its users (stages 1 and 2 of the base)."""
+
+    doc: Document
+    data: dict[str, Any]
+    report: Report
+    bad_users: set[int]
+    usable: Callable[[str], bool]
+    groups: dict[str, Any] | None
+    profiles: dict[str, Profile]
+    templates: str | None
+    resolver: Resolver | None     # None when the base has errors: nothing is resolved from it
+
+
 def load_inventory(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Inventory:
     """Load, validate and resolve an inventory file or directory.
 
     Raises :class:`InventoryError` carrying every problem found.
     """
+    base = prepare(path, limits)
+    report, groups, profiles, resolver = base.report, base.groups, base.profiles, base.resolver
+    devices: list[Device] = []
+    findings: list[Finding] = []
+    seen = Seen()
+    for entry in _users(base.doc, base.data, base.bad_users, base.usable, limits, report):
+        if not check_user(entry, groups, profiles, seen, report) or resolver is None:
+            continue
+        before = len(report.errors)
+        user, user_devices = resolver.user(entry, report)
+        if len(report.errors) == before:
+            findings.extend(lint_user(user, user_devices))
+        devices.extend(user_devices)
+    fail_if(report.errors, limits.max_diagnostics)
+    assert resolver is not None   # no error, so the base was resolved
+    findings.sort(key=Finding.sort_key)
+    return Inventory(resolver.base.organization, tuple(devices), tuple(findings), str(base.doc.file),
+                     base.templates)
+
+
+def prepare(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Prepared:
+    """Read the inventory, check it against the schema, read the profiles and check everything but the users."""
     doc = load_yaml(find_inventory_file(Path(path)), "inventory", limits)
     data = doc.data
     if not isinstance(data, dict):
@@ -86,21 +124,7 @@ def load_inventory(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Invento
     if not report.errors and not bad_keys - {"users"}:   # resolve nothing from a broken base
         resolver = Resolver(Base(Organization(**data["organization"]), profiles, groups or {},
                                  Layer("inventory", data, doc.where), doc.where))
-    devices: list[Device] = []
-    findings: list[Finding] = []
-    seen = Seen()
-    for entry in _users(doc, data, bad_users, usable, limits, report):
-        if not check_user(entry, groups, profiles, seen, report) or resolver is None:
-            continue
-        before = len(report.errors)
-        user, user_devices = resolver.user(entry, report)
-        if len(report.errors) == before:
-            findings.extend(lint_user(user, user_devices))
-        devices.extend(user_devices)
-    fail_if(report.errors, limits.max_diagnostics)
-    assert resolver is not None   # no error, so the base was resolved
-    findings.sort(key=Finding.sort_key)
-    return Inventory(resolver.base.organization, tuple(devices), tuple(findings), str(doc.file), templates)
+    return Prepared(doc, data, report, bad_users, usable, groups, profiles, templates, resolver)
 
 
 def _templates_dir(doc: Document, data: dict[str, Any], usable: Callable[[str], bool], limits: Limits,

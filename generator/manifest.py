@@ -34,10 +34,11 @@ class ArtifactRecord:
     protocol: str | None = None
     domain: str | None = None
     signed: bool | None = None
+    group: str | None = None
 
     def to_json(self) -> dict[str, str | bool]:
         data: dict[str, str | bool] = {"kind": self.kind}
-        for key in ("user", "device", "profile", "client", "protocol", "domain"):
+        for key in ("user", "group", "device", "profile", "client", "protocol", "domain"):
             value = getattr(self, key)
             if value is not None:
                 data[key] = value
@@ -49,7 +50,7 @@ class ArtifactRecord:
 
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_TEXT_FIELDS = ("kind", "user", "device", "profile", "client", "protocol", "domain")
+_TEXT_FIELDS = ("kind", "user", "group", "device", "profile", "client", "protocol", "domain")
 
 
 def _valid_entry(entry: object) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 
 from .compare import CHANGED, CREATED, REMOVED, UNCHANGED, Change, Comparison, compare
 from .errors import InventoryError, OutputError, VerificationError
+from .fleet import FleetPlan, load_fleet
 from .limit import parse_limit
 from .limits import DEFAULT_LIMITS, Limits
 from .load import load_inventory
@@ -71,9 +72,20 @@ def generate(inventory_path: str | Path, out_dir: str | Path, *, limit: str | No
 
     ``signer`` (from :func:`generator.signing.load_signer`): Apple profiles are written as CMS SignedData.
     """
-    patterns = parse_limit(limit)
-    plan = Plan(load_inventory(inventory_path, limits), patterns, signer)
-    out = Path(out_dir)
+    plan = Plan(load_inventory(inventory_path, limits), parse_limit(limit), signer)
+    return run_plan(plan, Path(out_dir), check, diff, progress)
+
+
+def fleet(inventory_path: str | Path, out_dir: str | Path, mdm: str, *, check: bool = False, diff: bool = False,
+          progress: Progress | None = None, limits: Limits = DEFAULT_LIMITS,
+          signer: Signer | None = None) -> GenerateResult:
+    """One file set per group and device profile, with the MDM's variables (see ``generator/fleet.py``)."""
+    return run_plan(FleetPlan(load_fleet(inventory_path, mdm, limits), signer), Path(out_dir), check, diff,
+                    progress)
+
+
+def run_plan(plan: Plan, out: Path, check: bool, diff: bool, progress: Progress | None) -> GenerateResult:
+    """Compare and apply a plan: check mode reads OUT without locking; otherwise lock, recover, write."""
     try:
         if check:
             outdir = OutDir.open(out, create=False)
@@ -95,7 +107,7 @@ def _run(plan: Plan, outdir: OutDir | None, staging: type[Stage] | None, diff: b
     stage = staging(outdir) if staging is not None and outdir is not None else None
     try:
         found = compare(plan.artifacts(progress), outdir, previous, plan.inventory, plan.patterns, diff,
-                        stage.add if stage is not None else None)
+                        stage.add if stage is not None else None, plan.kinds)
         if plan.template_errors:
             raise InventoryError(plan.template_errors)
         if plan.failures:

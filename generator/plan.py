@@ -6,6 +6,7 @@ roster never holds every file in memory. Verification failures are collected in
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -72,7 +73,9 @@ def all_findings(inventory: Inventory) -> tuple[Finding, ...]:
 
 
 class Plan:
-    """Every artifact of one run, within ``--limit``."""
+    """Every artifact of one run, within ``--limit``. ``kinds``: the manifest kinds this run makes."""
+
+    kinds: frozenset[str] = frozenset({"device", "user", "handout", "domain", "autoconfig", "organization"})
 
     def __init__(self, inventory: Inventory, patterns: Patterns, signer: object = None):
         self.inventory = inventory
@@ -170,5 +173,4 @@ def _template_error(exc: jinja2.TemplateError, label: str) -> Diagnostic:
 
 
 def _with_hash(record: ArtifactRecord, content: bytes, signed: bool) -> ArtifactRecord:
-    return ArtifactRecord(record.kind, record.path, hashlib.sha256(content).hexdigest(), record.user, record.device,
-                          record.profile, record.client, record.protocol, record.domain, signed or None)
+    return dataclasses.replace(record, sha256=hashlib.sha256(content).hexdigest(), signed=signed or None)

@@ -12,7 +12,7 @@ import pytest
 from conftest import BASE, ROOT
 
 from generator import explain, formats, generate, validate
-from generator.formats import CLIENTS, DEVICE, DOMAIN, FORMATS, SCOPES, USER, Format
+from generator.formats import CLIENTS, DEVICE, DOMAIN, FLEET, FORMATS, SCOPES, USER, Format
 from generator.resources import data_dir
 from generator.scopes import TARGETS
 from generator.settings import REQUIRED, SETTINGS
@@ -57,7 +57,8 @@ def test_schema_client_list_is_the_registry():
     assert SCHEMA["$defs"]["client"]["enum"] == list(CLIENTS)
     assert len({f.name for f in FORMATS}) == len(FORMATS)
     assert all(f.scope in SCOPES for f in FORMATS)
-    assert set(SCOPES) == {DEVICE, *TARGETS}, "every scope is planned: per device in plan.py, the others in scopes.py"
+    assert set(SCOPES) == {DEVICE, FLEET, *TARGETS}, \
+        "every scope is planned: per device in plan.py, per fleet set in fleet.py, the others in scopes.py"
     for fmt in FORMATS:
         if fmt.scope == DEVICE:
             assert fmt.read_settings is not None, f"{fmt.name}: device formats are cross-checked"

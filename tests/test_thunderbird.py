@@ -32,9 +32,9 @@ def _require_thunderbird() -> str:
 
 
 def _run_until(binary: str, profile: Path, home: Path, log: Path, offset: int, pattern: str,
-               seconds: float = 90, graceful: bool = False) -> str:
+               seconds: float = 90, graceful: bool = False, env: dict | None = None) -> str:
     """Run Thunderbird headless until the Dovecot log (after ``offset``) matches ``pattern``."""
-    env = dict(os.environ, MOZ_HEADLESS="1", HOME=str(home), MOZ_DISABLE_AUTO_SAFE_MODE="1")
+    env = dict(os.environ, MOZ_HEADLESS="1", HOME=str(home), MOZ_DISABLE_AUTO_SAFE_MODE="1", **(env or {}))
     with open(home / "thunderbird.log", "wb") as output:
         proc = subprocess.Popen([binary, "--headless", "--no-remote", "-profile", str(profile)], env=env,
                                 stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
@@ -146,3 +146,55 @@ def test_user_js_adds_an_account_to_a_profile_in_use_once(mail_servers, tmp_path
     assert prefs["mail.accountmanager.defaultaccount"] == "account1"          # the user's default is kept
     findings = {f.code for f in generate(folder, tmp_path / "out").findings if f.device == "mac"}
     assert "thunderbird-userjs-smtp" in findings
+
+
+def _private_installation(binary: str, folder: Path) -> Path:
+    """A copy of the installed Thunderbird, so that AutoConfig files can be put into it (links kept absolute)."""
+    installed = Path(os.path.realpath(binary))
+    if installed.name != "thunderbird-bin":      # Debian's /usr/bin/thunderbird is a wrapper script
+        installed = Path("/usr/lib/thunderbird/thunderbird-bin")
+    source = installed.parent
+    shutil.copytree(source, folder, symlinks=True)
+    for link in [p for p in folder.iterdir() if p.is_symlink()]:
+        target = os.path.realpath(source / link.name)
+        link.unlink()
+        if link.name == "defaults":          # the AutoConfig file goes in here: a real copy
+            shutil.copytree(target, link)
+        else:
+            link.symlink_to(target)
+    return folder / "thunderbird-bin"
+
+
+def test_autoconfig_pair_sets_up_the_account_site_wide_and_locks_the_pattern(mail_servers, tmp_path):
+    """The fleet's AutoConfig pair in a private copy of Thunderbird, USER=anna: the account appears and logs in,
+    a second start adds nothing, and the locked leave-on-server cannot be turned off by the user."""
+    from generator.pipeline import fleet
+
+    binary = _private_installation(_require_thunderbird(), tmp_path / "thunderbird")
+    ports = dict(mail_servers["dovecot"].ports, **mail_servers["smtp"].ports)
+    folder = tmp_path / "inv"
+    folder.mkdir()
+    (folder / "inventory.yaml").write_text(server_inventory(ports, "ssl", "").replace("users:\n", "") +
+                                           'fleet: {login: local-part, address_pattern: "{login}@example.com"}\n')
+    fleet(folder, tmp_path / "out", "jamf-pro")
+    files = tmp_path / "out" / "fleet" / "_no-group" / "desktop" / "thunderbird"
+    shutil.copy(files / "defaults" / "pref" / "autoconfig.js", binary.parent / "defaults" / "pref")
+    shutil.copy(files / "mailprofiles.cfg", binary.parent)
+    home = tmp_path / "home"
+    home.mkdir()
+    profile = make_profile(home / "profile", b"", mail_servers["pki"].ca_file,
+                           [("mailbox://localhost", "anna", PASSWORD), ("smtp://localhost", "anna", PASSWORD)])
+    # The user tries to turn off what the pattern enforces: the lock wins.
+    with open(profile / "user.js", "a") as handle:
+        handle.write('user_pref("mail.server.mailprofiles_srv.leave_on_server", false);\n')
+    log = mail_servers["dovecot"].folder / "dovecot.log"
+    for start in (1, 2):
+        offset = len(log.read_text(errors="replace"))
+        text = _run_until(str(binary), profile, home, log, offset,
+                          r"pop3\(anna\).*Disconnected: Logged out.*retr=\d+", graceful=True, env={"USER": "anna"})
+        session = re.search(r"pop3\(anna\).*Logged out top=\d+/\d+, retr=(\d+)/\d+, del=(\d+)/(\d+)", text)
+        assert session and session.group(2) == "0", f"start {start}: the locked leave_on_server kept the mail\n{text}"
+        prefs = _prefs_file(profile / "prefs.js")
+        assert prefs["mail.accountmanager.accounts"].split(",").count("mailprofiles_acct") == 1, prefs
+        assert prefs["mail.smtpservers"].split(",").count("mailprofiles_smtp") == 1, prefs
+    assert prefs["mail.accountmanager.defaultaccount"] == "mailprofiles_acct"

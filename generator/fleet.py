@@ -1,0 +1,189 @@
+"""``fleet``: one artifact set per group and device profile, for deployment systems that fill in the user.
+
+Each set is resolved like a user with no settings of their own (layers: profile < settings <
+group), whose address, full name and login are the MDM's payload variables. Users in no group
+form the set ``_no-group``. The variables are the vendor's; a literal value of the inventory
+that contains the vendor's variable syntax is refused, so the MDM cannot substitute into it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .checks import UserEntry
+from .errors import Diagnostic, FieldPath, Location, UsageError, Where, fail_if
+from .formats import DEVICE, FLEET, by_scope, named
+from .limits import DEFAULT_LIMITS, Limits
+from .load import prepare
+from .loader import format_path
+from .manifest import ArtifactRecord
+from .model import Device, Finding, Inventory, Organization, Site
+from .paths import safe_component
+from .plan import Plan, Planned, Progress
+
+NO_GROUP = "_no-group"
+
+
+@dataclass(frozen=True, slots=True)
+class Vendor:
+    """An MDM's payload variables for the user's address, full name and user name, and how to spot its syntax."""
+
+    email: str
+    name: str
+    username: str
+    syntax: str          # a regular expression matching any of its variables
+    documented: str      # where the names were checked
+
+
+VENDORS: dict[str, Vendor] = {
+    # Jamf Pro, "Payload Variables for Configuration Profiles" (Jamf Pro documentation).
+    "jamf-pro": Vendor("$EMAIL", "$FULLNAME", "$USERNAME", r"\$[A-Z][A-Z_0-9]*",
+                       "Jamf Pro documentation: Payload Variables for Configuration Profiles"),
+    # Workspace ONE UEM lookup values (documentation of profile lookup values).
+    "workspace-one": Vendor("{EmailAddress}", "{FirstName} {LastName}", "{EmailUserName}", r"\{[A-Za-z]+\}",
+                            "Workspace ONE UEM documentation: lookup values"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FleetSet:
+    """One group and device profile, resolved into a device whose user is made of the MDM's variables."""
+
+    group: str
+    device: Device
+    address_pattern: str | None      # Thunderbird AutoConfig: "{login}@example.com"
+    login_rule: str                  # "address" or "local-part"
+
+
+@dataclass(frozen=True, slots=True)
+class Fleet:
+    organization: Organization
+    sets: tuple[FleetSet, ...]
+    findings: tuple[Finding, ...]
+    source: str
+    templates_dir: str | None
+    vendor: Vendor
+
+
+def vendor_for(name: str, data: dict[str, Any]) -> Vendor:
+    if name in VENDORS:
+        return VENDORS[name]
+    if name == "custom":
+        mdm = data.get("mdm")
+        if not isinstance(mdm, dict):
+            raise UsageError("--mdm custom needs an 'mdm:' block in the inventory (email, name, username)")
+        values = [str(mdm[k]) for k in ("email", "name", "username")]
+        return Vendor(values[0], values[1], values[2], "|".join(re.escape(v) for v in values),
+                      "the inventory's mdm: block")
+    raise UsageError(f"--mdm {name!r} is not one of: {', '.join([*VENDORS, 'custom'])}")
+
+
+def _fixed(location: Location) -> Where:
+    return lambda path: location
+
+
+def _fixed_name(name: str) -> Callable[[FieldPath], str]:
+    return lambda path: name
+
+
+def _literals(value: Any, path: tuple[str | int, ...]) -> list[tuple[tuple[str | int, ...], str]]:
+    if isinstance(value, dict):
+        return [item for key, child in value.items() if key not in ("mdm", "fleet")
+                for item in _literals(child, path + (key,))]
+    if isinstance(value, list):
+        return [item for index, child in enumerate(value) for item in _literals(child, path + (index,))]
+    return [(path, value)] if isinstance(value, str) else []
+
+
+def load_fleet(path: str | Path, vendor_name: str, limits: Limits = DEFAULT_LIMITS) -> Fleet:
+    """The inventory's sets (group x device profile) with the vendor's variables; raises InventoryError."""
+    base = prepare(path, limits)
+    report, doc, data = base.report, base.doc, base.data
+    fail_if(report.errors, limits.max_diagnostics)
+    vendor = vendor_for(vendor_name, data)
+    for field, value in _literals({k: v for k, v in data.items() if k not in ("users", "users_file")}, ()):
+        found = re.search(vendor.syntax, value)
+        if found:
+            report.errors.append(Diagnostic(
+                f"contains {found.group()!r}, which the MDM would replace with a user's value",
+                doc.where(field), format_path(field), "reword it; only the per-user fields carry MDM variables"))
+    fail_if(report.errors, limits.max_diagnostics)
+    assert base.resolver is not None
+    sets: list[FleetSet] = []
+    findings: list[Finding] = []
+    for group in [None, *sorted(base.groups or {})]:
+        rules = ((base.groups or {}).get(group) or {}).get("fleet") if group else data.get("fleet")
+        rules = rules or {}
+        login_rule = rules.get("login", "address")
+        login = vendor.email if login_rule == "address" else vendor.username
+        where = doc.where(("groups", group) if group else ())
+        for profile in sorted(base.profiles):
+            entry = UserEntry({"email": vendor.email, "name": vendor.name, "login": login,
+                               "groups": [group] if group else [], "devices": [profile]},
+                              _fixed(where), _fixed_name(f"fleet set {group or NO_GROUP}/{profile}"))
+            _, devices = base.resolver.user(entry, report)
+            for device in devices:
+                sets.append(FleetSet(group or NO_GROUP, device, rules.get("address_pattern"), login_rule))
+                if "outlook" in device.clients:
+                    findings.append(Finding(
+                        "fleet-outlook-per-user",
+                        "a PRF has no per-user variables, so the fleet has no Outlook file; deploy the per-user "
+                        "files of 'mailprofiles generate' (OUT/<user>/<device>/outlook.prf) instead.",
+                        group or NO_GROUP, profile, "outlook"))
+                if "thunderbird" in device.clients and not rules.get("address_pattern"):
+                    findings.append(Finding(
+                        "fleet-thunderbird-no-pattern",
+                        "no fleet.address_pattern (e.g. '{login}@example.com') for this group, so the Thunderbird "
+                        "AutoConfig files are not made: add it to the group's (or the top-level) fleet: block.",
+                        group or NO_GROUP, profile, "thunderbird"))
+    fail_if(report.errors, limits.max_diagnostics)
+    organization = base.resolver.base.organization
+    return Fleet(organization, tuple(sets), tuple(sorted(findings, key=Finding.sort_key)), str(doc.file),
+                 base.templates, vendor)
+
+
+class FleetPlan(Plan):
+    """Every file of a fleet: per set, the Apple profile with the MDM's variables and the AutoConfig pair."""
+
+    kinds = frozenset({"fleet"})
+
+    def __init__(self, fleet: Fleet, signer: object = None):
+        self.fleet = fleet
+        self.inventory = Inventory(fleet.organization, tuple(s.device for s in fleet.sets), fleet.findings,
+                                   fleet.source, fleet.templates_dir)
+        self.patterns = None
+        self.site = Site(fleet.organization, fleet.templates_dir, signer)
+        self.failures = []
+        self.template_errors = []
+        found = set(fleet.findings)
+        for fleet_set in fleet.sets:
+            if "apple" in fleet_set.device.clients:
+                found.update(dataclasses.replace(f, user=fleet_set.group)
+                             for f in named("apple").limitations(fleet.organization, fleet_set.device))
+        self.findings = tuple(sorted(found, key=Finding.sort_key))
+        self.selected = []
+
+    def unmatched(self) -> tuple[str, ...]:
+        return ()
+
+    def artifacts(self, progress: Progress | None = None) -> Iterator[Planned]:
+        total = len(self.fleet.sets)
+        for done, fleet_set in enumerate(self.fleet.sets, start=1):
+            device = fleet_set.device
+            folder = f"fleet/{safe_component(fleet_set.group)}/{safe_component(device.profile)}"
+            formats = [named("apple")] if "apple" in device.clients else []
+            if "thunderbird" in device.clients and fleet_set.address_pattern:
+                formats += by_scope(FLEET)
+            for fmt in formats:
+                record = ArtifactRecord("fleet", f"{folder}/{fmt.filename}", "", group=fleet_set.group,
+                                        profile=device.profile, client=fmt.name.split("-")[0])
+                subject = device if fmt.scope == DEVICE else fleet_set
+                planned = self._render(fmt, subject, record, f"fleet {fleet_set.group}/{device.profile} {fmt.name}")
+                if planned is not None:
+                    yield planned
+            if progress is not None:
+                progress(done, total)

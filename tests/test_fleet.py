@@ -1,0 +1,115 @@
+"""mailprofiles fleet: one file set per group and device profile, with the MDM's variables."""
+from __future__ import annotations
+
+import json
+import plistlib
+
+import pytest
+from conftest import BASE, run_cli
+
+from generator import InventoryError, generate
+from generator.pipeline import fleet
+
+FLEET = BASE + ('fleet: {login: local-part, address_pattern: "{login}@example.com"}\n'
+                "groups:\n  sales:\n    servers: {smtp: {host: smtp2.example.com, port: 587, security: starttls}}\n"
+                '    fleet: {login: address, address_pattern: "{login}@example.com"}\n')
+
+
+def _normalized(data: bytes) -> dict:
+    plist = plistlib.loads(data)
+    for payload in (plist, plist["PayloadContent"][0]):
+        payload["PayloadUUID"] = payload["PayloadIdentifier"] = "-"
+    return plist
+
+
+@pytest.mark.parametrize("vendor, email, name, username", [
+    ("jamf-pro", "$EMAIL", "$FULLNAME", "$USERNAME"),
+    ("workspace-one", "{EmailAddress}", "{FirstName} {LastName}", "{EmailUserName}"),
+])
+def test_fleet_profiles_carry_the_vendor_variables_in_the_per_user_fields(write_inventory, tmp_path, vendor, email,
+                                                                         name, username):
+    folder = write_inventory(FLEET)
+    out = tmp_path / "out"
+    result = fleet(folder, out, vendor)
+    profile = plistlib.loads((out / "fleet/_no-group/laptop/mail.mobileconfig").read_bytes())
+    mail = profile["PayloadContent"][0]
+    assert (mail["EmailAddress"], mail["EmailAccountName"]) == (email, name)
+    assert mail["IncomingMailServerUsername"] == mail["OutgoingMailServerUsername"] == username   # local-part
+    sales = plistlib.loads((out / "fleet/sales/laptop/mail.mobileconfig").read_bytes())["PayloadContent"][0]
+    assert sales["IncomingMailServerUsername"] == email and sales["OutgoingMailServerHostName"] == "smtp2.example.com"
+    host_fields = [v for k, v in mail.items() if "HostName" in k]
+    assert not any(variable in str(v) for v in host_fields for variable in (email, name, username))
+    # The same file with a real user's values is what generate writes for that user (up to PayloadUUIDs).
+    real = {email: "anna@example.com", name: "Anna Muster", username: "anna"}
+    filled = (out / "fleet/_no-group/laptop/mail.mobileconfig").read_bytes()
+    for variable, value in sorted(real.items(), key=lambda item: -len(item[0])):
+        filled = filled.replace(variable.encode(), value.encode())
+    write_inventory(BASE + "users:\n  - {email: anna@example.com, name: Anna Muster, login: anna, devices: [laptop]}\n")
+    generate(folder, tmp_path / "per-user")
+    per_user = (tmp_path / "per-user/anna@example.com/laptop/mail.mobileconfig").read_bytes()
+    assert _normalized(filled) == _normalized(per_user)
+    manifest = json.loads((out / "manifest.json").read_text())
+    entry = next(e for e in manifest["artifacts"] if e["path"] == "fleet/sales/desktop/thunderbird/mailprofiles.cfg")
+    assert {k: entry[k] for k in ("kind", "group", "profile", "client")} == {
+        "kind": "fleet", "group": "sales", "profile": "desktop", "client": "thunderbird"}
+    assert any(f.code == "fleet-outlook-per-user" for f in result.findings)
+    assert not any(p.name == "outlook.prf" for p in out.rglob("*"))
+
+
+def test_fleet_reruns_and_shares_the_output_with_generate(write_inventory, tmp_path):
+    folder = write_inventory(FLEET + "users:\n  - {email: a@example.com, devices: [desktop]}\n")
+    out = tmp_path / "out"
+    first = fleet(folder, out, "jamf-pro")
+    assert fleet(folder, out, "jamf-pro").count("unchanged") == len(first.artifacts)
+    generate(folder, out)                                   # the per-user files join; the fleet's stay
+    assert (out / "fleet/sales/phone/mail.mobileconfig").exists() and (out / "a@example.com/desktop/prefs.js").exists()
+    again = fleet(folder, out, "jamf-pro", check=True)
+    assert again.count("removed") == 0 and again.count("unchanged") == len(first.artifacts)
+
+
+def test_literal_values_with_the_vendor_syntax_are_refused(write_inventory, tmp_path):
+    folder = write_inventory(FLEET.replace("Example GmbH", "Save $MONEY GmbH"))
+    with pytest.raises(InventoryError) as info:
+        fleet(folder, tmp_path / "out", "jamf-pro")
+    (problem,) = info.value.diagnostics
+    assert problem.field == "organization.name" and problem.location.line == 1
+    assert "contains '$MONEY', which the MDM would replace" in problem.message
+    assert fleet(folder, tmp_path / "out", "workspace-one").artifacts      # not that vendor's syntax
+    assert not (tmp_path / "x").exists()
+
+
+def test_custom_placeholders_come_from_the_inventory(write_inventory, tmp_path):
+    folder = write_inventory(FLEET)
+    result = run_cli("fleet", str(folder), "-o", str(tmp_path / "out"), "--mdm", "custom")
+    assert result.returncode == 2 and "needs an 'mdm:' block" in result.stderr
+    write_inventory(FLEET + "mdm: {email: '%%mail%%', name: '%%name%%', username: '%%upn%%'}\n")
+    result = run_cli("fleet", str(folder), "-o", str(tmp_path / "out"), "--mdm", "custom")
+    assert result.returncode == 0, result.stderr
+    mail = plistlib.loads((tmp_path / "out/fleet/sales/phone/mail.mobileconfig").read_bytes())["PayloadContent"][0]
+    assert mail["EmailAddress"] == "%%mail%%" and mail["IncomingMailServerUsername"] == "%%mail%%"
+    assert run_cli("fleet", str(folder), "-o", str(tmp_path / "o2"), "--mdm", "jamf-school").returncode == 2
+
+
+@pytest.mark.parametrize("mutation, rule", [
+    (lambda t: t.replace(b'lockPref("mail.server.mailprofiles_srv.leave_on_server"',
+                         b'defaultPref("mail.server.mailprofiles_srv.leave_on_server"'), "must be locked"),
+    (lambda t: t.replace(b'lockPref("mail.identity.mailprofiles_id.doBcc", false)',
+                         b'lockPref("mail.identity.mailprofiles_id.doBcc", true)'), "doBcc must be locked to False"),
+    (lambda t: t.replace(b'"pop.example.com"', b'"pop2.example.com"'), "hostname is 'pop2.example.com'"),
+    (lambda t: t.replace(b'+ "@example.com"', b'+ "@evil.example"'), "the address is not formed as"),
+    (lambda t: t.replace(b"// mailprofiles", b"mailprofiles", 1), "first line of the .cfg must be a comment"),
+])
+def test_the_autoconfig_verifier_catches(write_inventory, tmp_path, mutation, rule):
+    from generator.fleet import load_fleet
+    from generator.formats import named
+
+    folder = write_inventory(FLEET)
+    loaded = load_fleet(folder, "jamf-pro")
+    desktop = next(s for s in loaded.sets if s.group == "_no-group" and s.device.profile == "desktop")
+    from generator.model import Site
+    fmt = named("thunderbird-site-cfg")
+    sound = fmt.render(Site(loaded.organization), desktop)
+    assert fmt.check(sound, loaded.organization, desktop) == []
+    broken = mutation(sound)
+    assert broken != sound
+    assert any(rule in p for p in fmt.check(broken, loaded.organization, desktop)), fmt.check(broken, loaded.organization, desktop)
