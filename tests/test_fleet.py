@@ -102,14 +102,15 @@ def test_custom_placeholders_come_from_the_inventory(write_inventory, tmp_path):
 def test_the_autoconfig_verifier_catches(write_inventory, tmp_path, mutation, rule):
     from generator.fleet import load_fleet
     from generator.formats import named
+    from generator.model import Site
 
     folder = write_inventory(FLEET)
     loaded = load_fleet(folder, "jamf-pro")
     desktop = next(s for s in loaded.sets if s.group == "_no-group" and s.device.profile == "desktop")
-    from generator.model import Site
     fmt = named("thunderbird-site-cfg")
     sound = fmt.render(Site(loaded.organization), desktop)
     assert fmt.check(sound, loaded.organization, desktop) == []
     broken = mutation(sound)
     assert broken != sound
-    assert any(rule in p for p in fmt.check(broken, loaded.organization, desktop)), fmt.check(broken, loaded.organization, desktop)
+    problems = fmt.check(broken, loaded.organization, desktop)
+    assert any(rule in p for p in problems), problems
