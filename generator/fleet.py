@@ -21,7 +21,7 @@ from .limits import DEFAULT_LIMITS, Limits
 from .load import prepare
 from .loader import format_path
 from .manifest import ArtifactRecord
-from .model import Device, Finding, Inventory, Organization, Site
+from .model import Device, Finding, Inventory, Site
 from .paths import safe_component
 from .plan import Plan, Planned, Progress
 
@@ -61,11 +61,10 @@ class FleetSet:
 
 @dataclass(frozen=True, slots=True)
 class Fleet:
-    organization: Organization
+    """The sets, and an inventory whose devices are the sets' devices (what the plan renders from)."""
+
+    inventory: Inventory
     sets: tuple[FleetSet, ...]
-    findings: tuple[Finding, ...]
-    source: str
-    templates_dir: str | None
     vendor: Vendor
 
 
@@ -141,9 +140,9 @@ def load_fleet(path: str | Path, vendor_name: str, limits: Limits = DEFAULT_LIMI
                         "AutoConfig files are not made: add it to the group's (or the top-level) fleet: block.",
                         group or NO_GROUP, profile, "thunderbird"))
     fail_if(report.errors, limits.max_diagnostics)
-    organization = base.resolver.base.organization
-    return Fleet(organization, tuple(sets), tuple(sorted(findings, key=Finding.sort_key)), str(doc.file),
-                 base.templates, vendor)
+    inventory = Inventory(base.resolver.base.organization, tuple(s.device for s in sets),
+                          tuple(sorted(findings, key=Finding.sort_key)), str(doc.file), base.templates)
+    return Fleet(inventory, tuple(sets), vendor)
 
 
 class FleetPlan(Plan):
@@ -153,17 +152,16 @@ class FleetPlan(Plan):
 
     def __init__(self, fleet: Fleet, signer: object = None):
         self.fleet = fleet
-        self.inventory = Inventory(fleet.organization, tuple(s.device for s in fleet.sets), fleet.findings,
-                                   fleet.source, fleet.templates_dir)
+        self.inventory = inventory = fleet.inventory
         self.patterns = None
-        self.site = Site(fleet.organization, fleet.templates_dir, signer)
+        self.site = Site(inventory.organization, inventory.templates_dir, signer)
         self.failures = []
         self.template_errors = []
-        found = set(fleet.findings)
+        found = set(inventory.findings)
         for fleet_set in fleet.sets:
             if "apple" in fleet_set.device.clients:
                 found.update(dataclasses.replace(f, user=fleet_set.group)
-                             for f in named("apple").limitations(fleet.organization, fleet_set.device))
+                             for f in named("apple").limitations(inventory.organization, fleet_set.device))
         self.findings = tuple(sorted(found, key=Finding.sort_key))
         self.selected = []
 

@@ -108,9 +108,10 @@ def test_the_autoconfig_verifier_catches(write_inventory, tmp_path, mutation, ru
     loaded = load_fleet(folder, "jamf-pro")
     desktop = next(s for s in loaded.sets if s.group == "_no-group" and s.device.profile == "desktop")
     fmt = named("thunderbird-site-cfg")
-    sound = fmt.render(Site(loaded.organization), desktop)
-    assert fmt.check(sound, loaded.organization, desktop) == []
+    org = loaded.inventory.organization
+    sound = fmt.render(Site(org), desktop)
+    assert fmt.check(sound, org, desktop) == []
     broken = mutation(sound)
     assert broken != sound
-    problems = fmt.check(broken, loaded.organization, desktop)
+    problems = fmt.check(broken, org, desktop)
     assert any(rule in p for p in problems), problems
