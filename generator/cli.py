@@ -140,8 +140,8 @@ def generate(inventory: Path = typer.Argument(..., help="Inventory file, or a fo
 
 @app.command()
 def fleet(inventory: Path = typer.Argument(..., help="Inventory file, or a folder holding inventory.yaml."),
-          mdm: str = typer.Option(..., "--mdm", help="jamf-pro, workspace-one, or custom (the inventory's mdm: "
-                                                     "block)."),
+          mdm: str = typer.Option(..., "--mdm", help="jamf-pro, jamf-school, workspace-one, or custom "
+                                                     "(the inventory's mdm: block)."),
           allow_path: list[Path] = ALLOW_PATH, output: Path = OUTPUT, check: bool = CHECK, diff: bool = DIFF,
           as_json: bool = JSON, sign_cert: Path | None = SIGN_CERT, sign_key: Path | None = SIGN_KEY,
           sign_chain: Path | None = SIGN_CHAIN) -> None:

@@ -43,6 +43,9 @@ VENDORS: dict[str, Vendor] = {
     # Jamf Pro, "Payload Variables for Configuration Profiles" (Jamf Pro documentation).
     "jamf-pro": Vendor("$EMAIL", "$FULLNAME", "$USERNAME", r"\$[A-Z][A-Z_0-9]*",
                        "Jamf Pro documentation: Payload Variables for Configuration Profiles"),
+    # Jamf School, "Payload Variables" (Jamf School documentation): %Username% is an alias of %ShortName%.
+    "jamf-school": Vendor("%Email%", "%FullName%", "%Username%", r"%[A-Za-z]+%",
+                          "Jamf School documentation: Payload Variables"),
     # Workspace ONE UEM lookup values (documentation of profile lookup values).
     "workspace-one": Vendor("{EmailAddress}", "{FirstName} {LastName}", "{EmailUserName}", r"\{[A-Za-z]+\}",
                             "Workspace ONE UEM documentation: lookup values"),

@@ -25,6 +25,7 @@ def _normalized(data: bytes) -> dict:
 @pytest.mark.parametrize("vendor, email, name, username", [
     ("jamf-pro", "$EMAIL", "$FULLNAME", "$USERNAME"),
     ("workspace-one", "{EmailAddress}", "{FirstName} {LastName}", "{EmailUserName}"),
+    ("jamf-school", "%Email%", "%FullName%", "%Username%"),
 ])
 def test_fleet_profiles_carry_the_vendor_variables_in_the_per_user_fields(write_inventory, tmp_path, vendor, email,
                                                                          name, username):
@@ -87,7 +88,7 @@ def test_custom_placeholders_come_from_the_inventory(write_inventory, tmp_path):
     assert result.returncode == 0, result.stderr
     mail = plistlib.loads((tmp_path / "out/fleet/sales/phone/mail.mobileconfig").read_bytes())["PayloadContent"][0]
     assert mail["EmailAddress"] == "%%mail%%" and mail["IncomingMailServerUsername"] == "%%mail%%"
-    assert run_cli("fleet", str(folder), "-o", str(tmp_path / "o2"), "--mdm", "jamf-school").returncode == 2
+    assert run_cli("fleet", str(folder), "-o", str(tmp_path / "o2"), "--mdm", "intune").returncode == 2
 
 
 @pytest.mark.parametrize("mutation, rule", [
@@ -115,3 +116,36 @@ def test_the_autoconfig_verifier_catches(write_inventory, tmp_path, mutation, ru
     assert broken != sound
     problems = fmt.check(broken, org, desktop)
     assert any(rule in p for p in problems), problems
+
+
+def test_a_removed_group_takes_its_fleet_files(write_inventory, tmp_path):
+    folder = write_inventory(FLEET)
+    out = tmp_path / "out"
+    fleet(folder, out, "jamf-pro")
+    assert (out / "fleet/sales").is_dir()
+    write_inventory(FLEET.split("groups:")[0])
+    result = fleet(folder, out, "jamf-pro")
+    removed = [c.path for c in result.changes if c.status == "removed"]
+    assert len(removed) == 7 and all(path.startswith("fleet/sales/") for path in removed)
+    assert not (out / "fleet/sales").exists() and (out / "fleet/_no-group/desktop/mail.mobileconfig").exists()
+
+
+def test_fleet_profiles_are_signed_and_openssl_accepts_them(write_inventory, tmp_path):
+    import subprocess
+
+    from cryptography.hazmat.primitives import serialization
+    from test_signing import _cert, _key, _pem
+
+    key = _key()
+    cert = _cert("fleet signer", key, "fleet signer", key, ca=True)
+    cert_file = _pem(tmp_path / "signer.pem", cert)
+    key_file = _pem(tmp_path / "signer.key", key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    folder = write_inventory(FLEET)
+    result = run_cli("fleet", str(folder), "-o", str(tmp_path / "out"), "--mdm", "jamf-pro",
+                     "--sign-cert", str(cert_file), "--sign-key", str(key_file))
+    assert result.returncode == 0, result.stderr
+    profile = tmp_path / "out/fleet/sales/phone/mail.mobileconfig"
+    verified = subprocess.run(["openssl", "cms", "-verify", "-inform", "DER", "-in", str(profile), "-CAfile",
+                               str(cert_file), "-purpose", "any"], capture_output=True)
+    assert verified.returncode == 0 and b"<string>$EMAIL</string>" in verified.stdout
