@@ -134,6 +134,7 @@ def test_user_js_adds_an_account_to_a_profile_in_use_once(mail_servers, tmp_path
         text = _run_until(binary, profile, home, log, offset, r"imap-login: Info: Login: user=<anna>.*TLS",
                           graceful=True)
         assert "imap-login: Info: Login: user=<anna>" in text, start
+        assert (profile / "ImapMail" / "localhost").is_dir(), "our account's IMAP folders are set up"
         prefs = _prefs_file(profile / "prefs.js")
         accounts = prefs["mail.accountmanager.accounts"].split(",")
         assert accounts.count("account1") == 1, (start, accounts)               # the profile's own account stays
