@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 sh install.sh "[test]"
 venv=$(cd "${MAILPROFILES_VENV:-.venv}" && pwd)
-"$venv/bin/ruff" check generator tests
+"$venv/bin/ruff" check generator tests benchmarks
 "$venv/bin/mypy"
 cd tests
 exec "$venv/bin/python" -m pytest -p no:cacheprovider -q "$@" .

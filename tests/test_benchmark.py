@@ -1,0 +1,23 @@
+"""The benchmark script runs (at a small N: only that it works; its figures come from real runs, see README)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from conftest import INSTALLED, ROOT
+
+
+def test_benchmark_script_prints_its_figures(tmp_path):
+    env = dict(os.environ)
+    if not INSTALLED:
+        env["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "20", "--workdir", str(tmp_path)],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout
+    assert "users: 20   files: 162" in lines                 # 7 device files and a handout per user, 1 autoconfig
+    for figure in ("validate:", "generate (cold):", "files/s", "I/O floor", "ratio to the floor:",
+                   "% of the cold run", "peak RSS"):
+        assert figure in lines, figure
+    assert list(tmp_path.iterdir()) == [], "the work folder is removed"
