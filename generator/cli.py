@@ -167,6 +167,10 @@ def _run(run: Callable[[ProgressBar], GenerateResult], output: Path, diff: bool,
     except InventoryError as exc:
         _fail_input(exc)
         return
+    except KeyboardInterrupt:   # before the commit point; after it the writer raises PartialOutput instead
+        progress.close()
+        err.print("interrupted before anything was written: any earlier output is intact")
+        raise typer.Exit(130) from None
     finally:
         progress.close()
     if as_json:
@@ -281,8 +285,8 @@ def main() -> None:
     """Entry point: run the app, turning unexpected errors into a short message and exit code 3."""
     try:
         app()  # standalone: usage errors exit 2, typer.Exit carries our exit codes
-    except KeyboardInterrupt:   # after the commit point the writer reports PartialOutput instead
-        err.print("interrupted before anything was written: any earlier output is intact")
+    except KeyboardInterrupt:   # outside a run (typer turns one inside a command into exit 130 itself)
+        err.print("interrupted")
         sys.exit(130)
     except VerificationError as exc:
         err.print("internal error: a generated file failed its verification, so nothing was written. "

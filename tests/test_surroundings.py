@@ -381,3 +381,30 @@ def test_install_script_works_with_an_externally_managed_python(tmp_path):
     assert (out / "manifest.json").exists()
     with pytest.raises(OutputError):
         generate(EXAMPLES, out / "manifest.json")
+
+
+def test_ctrl_c_before_the_commit_point_leaves_out_intact(site, write_inventory, tmp_path):
+    """A real SIGINT while a large run renders: exit 130, the message says the output is intact, and it is."""
+    import signal
+    import time
+
+    from conftest import INSTALLED
+
+    folder, out, _ = site
+    many = "".join(f"  - {{email: u{i}@example.com, devices: [desktop, laptop, phone]}}\n" for i in range(3000))
+    write_inventory((BASE + USERS + many).replace("smtp.example.com", "smtp2.example.com"))
+    before = _tree(out)
+    env = dict(os.environ)
+    if not INSTALLED:
+        env["PYTHONPATH"] = str(ROOT)
+    process = subprocess.Popen([sys.executable, "-m", "generator", "generate", str(folder), "-o", str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while not (out / ".mailprofiles" / "staging").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)                     # staging has begun: rendering is under way, the journal is not written
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted before anything was written: any earlier output is intact" in stderr
+    assert "Traceback" not in stderr
+    assert _tree(out) == before
