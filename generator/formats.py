@@ -90,8 +90,7 @@ class Format:
 FORMATS: tuple[Format, ...] = (
     Format("thunderbird", DEVICE, "prefs.js", render_thunderbird.render, verify_thunderbird.verify,
            verify_thunderbird.read_settings, render_thunderbird.limitations,
-           templates=("thunderbird/prefs.js.j2", "thunderbird/user.js.j2"), filename_for=render_thunderbird.filename,
-           templates_for=lambda device: (f"thunderbird/{render_thunderbird.filename(device)}.j2",)),
+           templates=("thunderbird/prefs.js.j2",), filename_for=render_thunderbird.filename),
     Format("apple", DEVICE, "mail.mobileconfig", render_apple.render, verify_apple.verify,
            verify_apple.read_settings, render_apple.limitations, show=verify_apple.show, signable=True,
            templates=("apple/mail.mobileconfig.j2",)),

@@ -56,9 +56,10 @@ def test_an_override_that_breaks_the_format_is_refused(write_inventory, tmp_path
 
 
 def test_template_errors_name_the_file_and_line(write_inventory, tmp_path):
-    broken = BUILT_IN.replace('user_pref("mail.identity.id1.valid", true);',
-                              'user_pref("mail.identity.id1.valid", {{ device.no_such_thing }});')
-    line = broken.splitlines().index('user_pref("mail.identity.id1.valid", {{ device.no_such_thing }});') + 1
+    valid = 'user_pref("mail.identity.{{ keys.identity }}.valid", true);'
+    assert valid in BUILT_IN
+    broken = BUILT_IN.replace(valid, valid.replace("true", "{{ device.no_such_thing }}"))
+    line = broken.splitlines().index(valid.replace("true", "{{ device.no_such_thing }}")) + 1
     folder = _site(write_inventory, {"thunderbird/prefs.js.j2": broken})
     result = run_cli("generate", str(folder), "-o", str(tmp_path / "out"))
     template = folder.resolve() / "site/thunderbird/prefs.js.j2"

@@ -56,6 +56,10 @@ def context(org: Organization, device: Device) -> dict[str, object]:
     }
 
 
+# prefs.js describes the new profile's only account under Thunderbird's own first keys.
+PREFS_KEYS = {"account": "account1", "server": "server1", "identity": "id1", "smtp": "smtp1"}
+
+
 def keys(device: Device) -> dict[str, str]:
     """user.js: account, server, identity and SMTP keys of its own, stable for the user and device."""
     digest = hashlib.sha256(f"{device.user.email.casefold()}/{device.name.casefold()}".encode()).hexdigest()[:10]
@@ -71,6 +75,7 @@ def filename(device: Device) -> str:
 def render(site: Site, device: Device) -> bytes:
     org = site.organization
     values = context(org, device)
-    values["keys"] = keys(device)
-    text = render_text(site, CLIENT, f"{filename(device)}.j2", values, filters=(("js", js_literal),))
+    values["append"] = filename(device) == "user.js"
+    values["keys"] = keys(device) if values["append"] else PREFS_KEYS
+    text = render_text(site, CLIENT, "prefs.js.j2", values, filters=(("js", js_literal),))
     return text.encode("utf-8")
