@@ -57,11 +57,17 @@ def device_files(inventory: Inventory, device: Device) -> list[tuple[str, str, s
             for fmt in by_scope(DEVICE) if fmt.name in device.clients and fmt.name not in skipped]
 
 
-def all_findings(inventory: Inventory) -> tuple[Finding, ...]:
-    """The inventory's policy warnings plus what every format cannot express, sorted, once each."""
+def all_findings(inventory: Inventory, skipped: dict[int, set[str]] | None = None) -> tuple[Finding, ...]:
+    """The inventory's policy warnings plus what every format cannot express, sorted, once each.
+
+    ``skipped`` (by ``id`` of the device) receives the formats not produced for a device, where there are any.
+    """
     found = set(inventory.findings)
     for device in inventory.devices:
-        found.update(device_limitations(inventory, device)[0])
+        findings, not_made = device_limitations(inventory, device)
+        found.update(findings)
+        if not_made and skipped is not None:
+            skipped[id(device)] = not_made
     per_device = tuple(sorted(found, key=Finding.sort_key))
     for scope, targets in TARGETS.items():
         for fmt in by_scope(scope):
@@ -81,7 +87,8 @@ class Plan:
         self.inventory = inventory
         self.site = Site(inventory.organization, inventory.templates_dir, signer)
         self.patterns = patterns
-        self.findings = all_findings(inventory)
+        self.skipped: dict[int, set[str]] = {}
+        self.findings = all_findings(inventory, self.skipped)
         self.selected = [d for d in inventory.devices if matches_device(d, patterns)]
         self.failures: list[str] = []
         self.template_errors: list[Diagnostic] = []
@@ -141,7 +148,7 @@ class Plan:
         return Planned(_with_hash(record, content, signed), content, fmt, origin or "built-in")
 
     def _device(self, device: Device) -> Iterator[Planned]:
-        _, skipped = device_limitations(self.inventory, device)
+        skipped = self.skipped.get(id(device), set())
         readings: dict[str, Settings] = {}
         for fmt in by_scope(DEVICE):
             if fmt.name not in device.clients or fmt.name in skipped:
