@@ -140,15 +140,15 @@ def apply_journal(outdir: OutDir, state: State, journal: Journal) -> list[str]:
             done_removals.add(relative)
         if journal.manifest and state.lstat(STAGED_MANIFEST) is not None:
             os.rename(STAGED_MANIFEST, MANIFEST, src_dir_fd=state.fd, dst_dir_fd=outdir.fd)
-    except (OSError, OutputError) as exc:
+    except BaseException as exc:
+        # Whatever stopped the moves, the manifest is made to describe the disk before anything is said.
         _write_partial_manifest(outdir, state, journal, done_moves, done_removals)
-        raise PartialOutput(outdir.path, len(done_moves) + len(done_removals),
-                            len(journal.moves) + len(journal.removals), str(exc)) from None
-    except BaseException as exc:   # Ctrl-C during the moves
-        _write_partial_manifest(outdir, state, journal, done_moves, done_removals)
-        raise PartialOutput(outdir.path, len(done_moves) + len(done_removals),
-                            len(journal.moves) + len(journal.removals), "interrupted",
-                            interrupted=True) from exc
+        done, total = len(done_moves) + len(done_removals), len(journal.moves) + len(journal.removals)
+        if isinstance(exc, (OSError, OutputError)):
+            raise PartialOutput(outdir.path, done, total, str(exc)) from None
+        if isinstance(exc, KeyboardInterrupt):
+            raise PartialOutput(outdir.path, done, total, "interrupted", interrupted=True) from exc
+        raise                          # a bug: reported as one, with the journal left for the next run
     finally:
         if staging is not None:
             os.close(staging)
