@@ -28,8 +28,7 @@ from .load import load_inventory
 from .model import Device, Finding, Inventory, Organization, Server
 from .pipeline import GenerateResult, generate
 from .plan import all_findings
-
-__version__ = "0.1.0"
+from .version import __version__
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,6 +120,7 @@ CHECK = typer.Option(False, "--check", help="Write nothing; say what would chang
 DIFF = typer.Option(False, "--diff", help="Show the changes as unified diffs.")
 JSON = typer.Option(False, "--json", help="Print the recap as JSON.")
 OUTPUT = typer.Option(..., "-o", "--output", help="Output folder.")
+JOBS = typer.Option(0, "-j", "--jobs", min=0, help="Worker processes for rendering (0: one per core; 1: none).")
 
 
 @app.command()
@@ -129,13 +130,14 @@ def generate(inventory: Path = typer.Argument(..., help="Inventory file, or a fo
                                               help="Only these users: comma-separated globs on the email, "
                                                    "email/device or @group."),
              check: bool = CHECK, diff: bool = DIFF, as_json: bool = JSON, sign_cert: Path | None = SIGN_CERT,
-             sign_key: Path | None = SIGN_KEY, sign_chain: Path | None = SIGN_CHAIN) -> None:
+             sign_key: Path | None = SIGN_KEY, sign_chain: Path | None = SIGN_CHAIN, jobs: int = JOBS) -> None:
     """Render, verify and write every artifact and OUTPUT/manifest.json."""
     from .pipeline import generate as run
 
     signer = _signer(sign_cert, sign_key, sign_chain)
     _run(lambda progress: run(inventory, output, limit=limit, check=check, diff=diff, progress=progress,
-                              limits=_limits(allow_path), signer=signer), output, diff, as_json)
+                              limits=_limits(allow_path), signer=signer, jobs=jobs, records=False),
+         output, diff, as_json)
 
 
 @app.command()
@@ -144,13 +146,14 @@ def fleet(inventory: Path = typer.Argument(..., help="Inventory file, or a folde
                                                      "(the inventory's mdm: block)."),
           allow_path: list[Path] = ALLOW_PATH, output: Path = OUTPUT, check: bool = CHECK, diff: bool = DIFF,
           as_json: bool = JSON, sign_cert: Path | None = SIGN_CERT, sign_key: Path | None = SIGN_KEY,
-          sign_chain: Path | None = SIGN_CHAIN) -> None:
+          sign_chain: Path | None = SIGN_CHAIN, jobs: int = JOBS) -> None:
     """One file set per group and device profile, with the MDM's variables (OUTPUT/fleet/...)."""
     from .pipeline import fleet as run
 
     signer = _signer(sign_cert, sign_key, sign_chain)
     _run(lambda progress: run(inventory, output, mdm, check=check, diff=diff, progress=progress,
-                              limits=_limits(allow_path), signer=signer), output, diff, as_json)
+                              limits=_limits(allow_path), signer=signer, jobs=jobs, records=False),
+         output, diff, as_json)
 
 
 def _signer(cert: Path | None, key: Path | None, chain: Path | None) -> Signer | None:

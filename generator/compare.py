@@ -1,26 +1,49 @@
-"""Compare: the plan against what is in OUT and in the previous manifest.
+"""Compare: the plan against what is in OUT and in the previous manifest, in one pass.
 
-Each planned artifact is created, changed or unchanged; each artifact of the previous
-manifest that the plan no longer produces is removed, unless ``--limit`` leaves it out
-of scope (then it is carried into the new manifest as it is). Diffs are made here.
-Nothing is written: changed content is handed to ``on_change`` (the stage, or nothing
-in check mode).
+The plan's units and the previous manifest's entries are both sorted by path, so they are
+merged like two sorted lists, and the new manifest is produced in the same pass, entry by
+entry, into a :class:`~generator.manifest.ManifestSink`. For each unit:
+
+- **up to date**: every file has a line in the run index (``generator/index.py``) with the
+  same input fingerprint, and is on disk as it was written (a regular file of ours with the
+  recorded size and modification time) and in the manifest: nothing is rendered or read, its
+  entries are carried as they were written;
+- otherwise it is rendered and verified (in worker processes when there are many), and each
+  file is created, changed or unchanged by its bytes. A file whose bytes on disk are not
+  what the previous run wrote was changed by someone else: it is replaced, and said so.
+
+Each previous entry the plan no longer produces is removed, unless ``--limit`` or the run's
+kinds (``generate`` and ``fleet`` share an output folder) leave it out of scope: then it is
+carried as it is. Diffs are made here. Nothing is written but through the stage (none in
+check mode).
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
-from collections.abc import Callable, Iterable
+import hashlib
+import json
+import os
+import stat
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from .formats import named, show_text
-from .limit import Patterns, matches
-from .manifest import ArtifactRecord
-from .model import Inventory
-from .plan import Planned
+from .index import HEADER as INDEX_HEADER
+from .index import Index
+from .limit import matches
+from .manifest import MANIFEST, MAX_MANIFEST_BYTES, ArtifactRecord, Entry, Previous, Sink, manifest_chunks
+from .model import Finding
+from .parallel import Renderer
+from .plan import Item, Plan, Progress, Rendered, Unit
 from .safefs import OutDir
+from .writer import Stage
 
 CREATED, CHANGED, UNCHANGED, REMOVED = "created", "changed", "unchanged", "removed"
+CHUNK = 16                  # units per task for the workers
+MAX_OUTSIDE_SHOWN = 10      # files changed outside mailprofiles named one by one; the rest are counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +55,14 @@ class Change:
 
 @dataclass(slots=True)
 class Comparison:
-    records: list[ArtifactRecord] = field(default_factory=list)     # every planned artifact
-    changes: list[Change] = field(default_factory=list)             # created, changed and removed files
-    removals: list[tuple[str, str]] = field(default_factory=list)   # (path, sha256 we wrote)
-    carried: list[dict[str, Any]] = field(default_factory=list)     # previous entries outside --limit
-    kept: list[str] = field(default_factory=list)                   # stale paths that are not ours to delete
+    records: list[ArtifactRecord] | None = None       # every planned artifact, when asked for
+    changes: list[Change] = field(default_factory=list)    # created, changed and removed files
+    kept: list[str] = field(default_factory=list)         # stale paths that are not ours to delete
+    outside: list[str] = field(default_factory=list)      # files changed by someone else since the last run
     unchanged: int = 0
+    rendered: int = 0                                     # files rendered (the others were up to date)
+    manifest_changed: bool = False
+    index_changed: bool = False
 
 
 def unified_diff(path: str, old: str | None, new: str | None) -> str:
@@ -56,50 +81,235 @@ def _show(entry: dict[str, Any], content: bytes) -> str:
         return show_text(content)
 
 
-def compare(planned: Iterable[Planned], outdir: OutDir | None, previous: list[dict[str, Any]],
-            inventory: Inventory, patterns: Patterns, diff: bool,
-            on_change: Callable[[str, bytes], None] | None, kinds: frozenset[str] = frozenset()) -> Comparison:
-    """``kinds``: the manifest kinds this run makes; previous entries of other kinds (``generate`` and ``fleet``
-    share an output folder) are carried as they are."""
-    """Classify every planned artifact and every previous one; ``outdir`` None: OUT does not exist yet."""
-    result = Comparison()
-    produced: set[str] = set()
-    for item in planned:
-        path = item.record.path
-        result.records.append(item.record)
-        produced.add(path)
-        old = outdir.read(path) if outdir is not None else None
-        if old == item.content:
-            result.unchanged += 1
-            continue
-        shown = (f"# {path}: made from template {item.template}\n" + unified_diff(
-            path, item.format.show(old) if old is not None else None, item.format.show(item.content))) if diff else ""
-        result.changes.append(Change(path, CREATED if old is None else CHANGED, shown))
-        if on_change is not None:
-            on_change(path, item.content)
-    groups = {d.user.email.casefold(): d.user.groups for d in inventory.devices} if patterns else {}
-    for entry in previous:
+def _inside(unit: Unit, path: str) -> bool:
+    return path.startswith(unit.key) if unit.key.endswith("/") else path == unit.key
+
+
+@dataclass(slots=True)
+class _Work:
+    index: int
+    unit: Unit
+    items: list[Item]
+    before: list[Entry]                 # previous entries sorted before the unit
+    inside: dict[str, Entry]            # previous entries within the unit's folder or at its path
+    indexed: dict[str, Entry]           # index lines before the unit and within it
+    current: list[bytes] | None         # the unit's entries as written, when every file is up to date
+
+
+_RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(ArtifactRecord))
+
+
+class Comparer:
+    """One pass over the plan and the previous manifest; see the module's docstring."""
+
+    def __init__(self, plan: Plan, outdir: OutDir | None, previous: Previous, index: Index, diff: bool,
+                 stage: Stage | None, keep_records: bool):
+        self.plan, self.outdir, self.previous, self.diff, self.stage = plan, outdir, previous, diff, stage
+        self.index = index
+        self._index_lines: list[bytes] = []
+        self.result = Comparison(records=[] if keep_records else None)
+        self.uid = os.geteuid()
+        self._groups: dict[str, tuple[str, ...]] | None = None
+        self._outside = 0
+
+    def run(self, findings: tuple[Finding, ...], jobs: int, progress: Progress | None,
+            old_index: int | None) -> Comparison:
+        """``old_index``: a descriptor on the old index (closed here), to compare the new one with."""
+        stage = self.stage
+        sink = Sink(self.outdir.open_regular(MANIFEST, MAX_MANIFEST_BYTES) if self.outdir is not None else None,
+                    stage.manifest_file if stage is not None else None)
+        index_sink = Sink(old_index, stage.index_file if stage is not None else None)
+        index_sink.write(INDEX_HEADER)
+        try:
+            for chunk in manifest_chunks(self._entries(jobs, progress), (f.to_json() for f in findings)):
+                sink.write(chunk)
+                for line in self._index_lines:
+                    index_sink.write(line + b"\n")
+                self._index_lines.clear()
+            self.result.manifest_changed = sink.finish()
+            self.result.index_changed = index_sink.finish()
+        finally:
+            sink.close()
+            index_sink.close()
+        if self._outside > MAX_OUTSIDE_SHOWN:
+            self.result.outside.append(f"... and {self._outside - MAX_OUTSIDE_SHOWN:,} more files changed outside "
+                                       "mailprofiles")
+        self.result.changes.sort(key=lambda c: c.path)
+        return self.result
+
+    # the merge ---------------------------------------------------------------------------------------
+
+    def _entries(self, jobs: int, progress: Progress | None) -> Iterator[dict[str, Any] | bytes]:
+        """The new manifest's artifact entries, in path order, while comparing and staging."""
+        units = self.plan.units()
+        previous = iter(self.previous)
+        pending: Entry | None = next(previous, None)
+        index = iter(self.index)
+        indexed: Entry | None = next(index, None)
+        renderer = Renderer(self.plan, units, jobs)
+        window: deque[tuple[list[_Work], Any]] = deque()
+        batch: list[_Work] = []
+        done = 0
+        try:
+            for position, unit in enumerate(units):
+                before: list[Entry] = []
+                while pending is not None and pending[0]["path"] < unit.key:
+                    before.append(pending)
+                    pending = next(previous, None)
+                inside: dict[str, Entry] = {}
+                while pending is not None and _inside(unit, pending[0]["path"]):
+                    inside[pending[0]["path"]] = pending
+                    pending = next(previous, None)
+                lines: dict[str, Entry] = {}
+                while indexed is not None and (indexed[0]["path"] < unit.key or _inside(unit, indexed[0]["path"])):
+                    lines[indexed[0]["path"]] = indexed
+                    indexed = next(index, None)
+                items = self.plan.items(unit)
+                batch.append(_Work(position, unit, items, before, inside, lines, self._current(items, inside, lines)))
+                if len(batch) >= CHUNK or position == len(units) - 1:
+                    window.append((batch, renderer.submit([w.index for w in batch if w.current is None])))
+                    batch = []
+                while window and (len(window) > renderer.depth or position == len(units) - 1):
+                    works, handle = window.popleft()
+                    for work, rendered in zip(works, self._rendered(works, renderer.result(handle))):
+                        yield from self._finish(work, rendered)
+                    done += len(works)
+                    if progress is not None:
+                        progress(done, len(units))
+        finally:
+            renderer.close()
+        while pending is not None:
+            path = pending[0]["path"]
+            while indexed is not None and indexed[0]["path"] < path:
+                indexed = next(index, None)
+            raw = self._gone(pending)
+            if raw is not None:
+                if indexed is not None and indexed[0]["path"] == path:
+                    self._index_lines.append(indexed[1])
+                yield raw
+            pending = next(previous, None)
+
+    @staticmethod
+    def _rendered(works: list[_Work], results: list[Rendered]) -> Iterator[Rendered | None]:
+        it = iter(results)
+        for work in works:
+            yield None if work.current is not None else next(it)
+
+    def _current(self, items: list[Item], inside: dict[str, Entry], lines: dict[str, Entry]) -> list[bytes] | None:
+        """The unit's previous entries when every file is up to date (see the module's docstring), else None."""
+        if self.outdir is None or not items:
+            return None
+        found: list[bytes] = []
+        for item in items:
+            previous, line = inside.get(item.record.path), lines.get(item.record.path)
+            if previous is None or line is None or item.record.inputs is None:
+                return None
+            indexed = line[0]
+            if indexed["inputs"] != item.record.inputs:
+                return None
+            st = self.outdir.lstat(item.record.path)
+            if (st is None or not stat.S_ISREG(st.st_mode) or st.st_uid != self.uid or st.st_size != indexed["size"]
+                    or st.st_mtime_ns != indexed["mtime_ns"] or st.st_mtime_ns >= self.index.written_ns):
+                return None     # changed, or written in the same clock tick as the index: compared by bytes
+            found.append(previous[1])
+        return found
+
+    def _finish(self, work: _Work, rendered: Rendered | None) -> Iterator[dict[str, Any] | bytes]:
+        for entry in work.before:
+            raw = self._gone(entry)
+            if raw is not None:
+                self._index_line(work.indexed.get(entry[0]["path"]))
+                yield raw
+        out: list[tuple[str, dict[str, Any] | bytes, bytes | None]] = []
+        if rendered is None:
+            assert work.current is not None
+            self.result.unchanged += len(work.items)
+            out.extend((item.record.path, raw, work.indexed[item.record.path][1])
+                       for item, raw in zip(work.items, work.current))
+            if self.result.records is not None:
+                self.result.records.extend(ArtifactRecord(**{k: v for k, v in work.inside[item.record.path][0].items()
+                                                             if k in _RECORD_FIELDS}) for item in work.items)
+            produced = {item.record.path for item in work.items}
+        else:
+            self.plan.failures.extend(rendered.failures)
+            self.plan.template_errors.extend(rendered.template_errors)
+            produced = set()
+            fresh = None         # the unit's folder, when it is not in OUT: moved in with one rename
+            if self.outdir is not None and work.unit.key.endswith("/") and \
+                    self.outdir.lstat(work.unit.key[:-1]) is None:
+                fresh = work.unit.key[:-1]
+            for planned in rendered.planned:
+                record = self._compare(planned.record, planned.content, planned.format.show, planned.template,
+                                       work.inside.get(planned.record.path), fresh)
+                self.result.rendered += 1
+                produced.add(record.path)
+                fields = record.index_json()
+                out.append((record.path, record.to_json(),
+                            json.dumps(fields).encode() if fields is not None else None))
+                if self.result.records is not None:
+                    self.result.records.append(record)
+        for path, entry in work.inside.items():
+            if path not in produced:
+                raw = self._gone(entry)
+                if raw is not None:
+                    indexed = work.indexed.get(path)
+                    out.append((path, raw, indexed[1] if indexed is not None else None))
+        out.sort(key=lambda triple: triple[0])
+        for _, payload, index_line in out:
+            if index_line is not None:
+                self._index_lines.append(index_line)
+            yield payload
+
+    def _index_line(self, indexed: Entry | None) -> None:
+        if indexed is not None:
+            self._index_lines.append(indexed[1])
+
+    def _compare(self, record: ArtifactRecord, content: bytes, show: Any, template: str,
+                 previous: Entry | None, fresh: str | None) -> ArtifactRecord:
+        """One rendered file against the disk: unchanged, or staged as created or changed."""
+        path, outdir = record.path, self.outdir
+        old = outdir.read(path) if outdir is not None and fresh is None else None
+        if old == content:
+            self.result.unchanged += 1
+            st = outdir.lstat(path) if outdir is not None else None
+            return record if st is None else dataclasses.replace(record, size=st.st_size, mtime_ns=st.st_mtime_ns)
+        if old is not None and previous is not None and hashlib.sha256(old).hexdigest() != previous[0]["sha256"]:
+            self._outside += 1
+            if self._outside <= MAX_OUTSIDE_SHOWN:
+                shown = outdir.shown(path) if outdir is not None else path
+                self.result.outside.append(
+                    f"{shown} was changed outside mailprofiles since the last run; it "
+                    f"{'would be' if self.stage is None else 'is'} replaced by the generated file")
+        shown_diff = (f"# {path}: made from template {template}\n" + unified_diff(
+            path, show(old) if old is not None else None, show(content))) if self.diff else ""
+        self.result.changes.append(Change(path, CREATED if old is None else CHANGED, shown_diff))
+        if self.stage is not None:
+            size, mtime_ns = self.stage.add(path, content, fresh)
+            return dataclasses.replace(record, size=size, mtime_ns=mtime_ns)
+        return record
+
+    def _gone(self, previous: Entry) -> bytes | None:
+        """A previous entry the plan does not produce: carried (its JSON is returned), removed or kept."""
+        entry, raw = previous
         path = entry["path"]
-        if path in produced:
-            continue
+        plan = self.plan
+        if plan.kinds and entry.get("kind", "device") not in plan.kinds:
+            return raw
         user = entry.get("user")
-        if kinds and entry.get("kind", "device") not in kinds:
-            result.carried.append(entry)
-            continue
-        if patterns and not (isinstance(user, str) and
-                             matches(user, str(entry.get("device") or "") or None,
-                                     groups.get(user.casefold(), ()), patterns)):
-            result.carried.append(entry)     # outside --limit: left as it is, even if stale
-            continue
+        if plan.patterns:
+            if self._groups is None:
+                self._groups = {d.user.email.casefold(): d.user.groups for d in plan.inventory.devices}
+            if not (isinstance(user, str) and matches(user, str(entry.get("device") or "") or None,
+                                                      self._groups.get(user.casefold(), ()), plan.patterns)):
+                return raw     # outside --limit: left as it is, even if stale
+        outdir = self.outdir
         reason = outdir.still_ours(path, entry["sha256"]) if outdir is not None else ""
         if reason:
-            result.kept.append(f"kept {outdir.shown(path) if outdir else path}: {reason}")
+            self.result.kept.append(f"kept {outdir.shown(path) if outdir else path}: {reason}")
         elif reason is None and outdir is not None:
-            old = outdir.read(path) if diff else None
+            old = outdir.read(path) if self.diff else None
             shown = unified_diff(path, _show(entry, old), None) if old is not None else ""
-            result.changes.append(Change(path, REMOVED, shown))
-            result.removals.append((path, entry["sha256"]))
-    result.records.sort(key=lambda r: r.path)
-    result.carried.sort(key=lambda e: str(e["path"]))
-    result.changes.sort(key=lambda c: c.path)
-    return result
+            self.result.changes.append(Change(path, REMOVED, shown))
+            if self.stage is not None:
+                self.stage.remove(path, entry["sha256"])
+        return None

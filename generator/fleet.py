@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .checks import UserEntry
 from .errors import Diagnostic, FieldPath, Location, UsageError, Where, fail_if
-from .formats import DEVICE, FLEET, by_scope, named
+from .fingerprint import fingerprint, run_salt
+from .formats import DEVICE, FLEET, Format, by_scope, named
 from .limits import DEFAULT_LIMITS, Limits
 from .load import prepare
 from .loader import format_path
 from .manifest import ArtifactRecord
 from .model import Device, Finding, Inventory, Site
 from .paths import safe_component
-from .plan import Plan, Planned, Progress
+from .plan import Plan, Unit
+from .scopes import Target
 
 NO_GROUP = "_no-group"
 
@@ -158,6 +160,7 @@ class FleetPlan(Plan):
         self.inventory = inventory = fleet.inventory
         self.patterns = None
         self.site = Site(inventory.organization, inventory.templates_dir, signer)
+        self.salt = run_salt(self.site)
         self.failures = []
         self.template_errors = []
         found = set(inventory.findings)
@@ -171,20 +174,22 @@ class FleetPlan(Plan):
     def unmatched(self) -> tuple[str, ...]:
         return ()
 
-    def artifacts(self, progress: Progress | None = None) -> Iterator[Planned]:
-        total = len(self.fleet.sets)
-        for done, fleet_set in enumerate(self.fleet.sets, start=1):
+    def units(self) -> list[Unit]:
+        """One unit per fleet set: the Apple profile and, with an address pattern, the AutoConfig pair."""
+        units = []
+        for fleet_set in self.fleet.sets:
             device = fleet_set.device
             folder = f"fleet/{safe_component(fleet_set.group)}/{safe_component(device.profile)}"
             formats = [named("apple")] if "apple" in device.clients else []
             if "thunderbird" in device.clients and fleet_set.address_pattern:
                 formats += by_scope(FLEET)
-            for fmt in formats:
-                record = ArtifactRecord("fleet", f"{folder}/{fmt.filename}", "", group=fleet_set.group,
-                                        profile=device.profile, client=fmt.name.split("-")[0])
-                subject = device if fmt.scope == DEVICE else fleet_set
-                planned = self._render(fmt, subject, record, f"fleet {fleet_set.group}/{device.profile} {fmt.name}")
-                if planned is not None:
-                    yield planned
-            if progress is not None:
-                progress(done, total)
+            targets = tuple((fmt, Target(device if fmt.scope == DEVICE else fleet_set, f"{folder}/{fmt.filename}",
+                                         {"group": fleet_set.group, "profile": device.profile,
+                                          "client": fmt.name.split("-")[0]}))
+                            for fmt in formats)
+            units.append(Unit(folder + "/", targets=targets))
+        return sorted(units, key=lambda unit: unit.key)
+
+    def _record(self, fmt: Format, target: Target) -> ArtifactRecord:
+        return ArtifactRecord("fleet", target.path, "", group=target.names["group"], profile=target.names["profile"],
+                              client=target.names["client"], inputs=fingerprint(self.salt, fmt.name, target.subject))

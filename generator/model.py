@@ -1,7 +1,7 @@
 """The resolved, typed model: what renderers consume. Everything is frozen."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import Location
@@ -103,7 +103,7 @@ class Device:
     incoming: Server
     outgoing: Server
     values: tuple[Any, ...]
-    provenance: Provenance   # (setting path, source), sorted
+    provenance: Provenance = field(repr=False)   # (setting path, source), sorted; not an input of any file
 
     def setting(self, name: str) -> Any:
         return self.values[INDEX[name]]

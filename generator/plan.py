@@ -1,24 +1,29 @@
-"""Plan: resolve, render and verify every artifact. Pure: reads nothing from OUT, writes nothing.
+"""Plan: what every artifact is made from, and how it is rendered and verified. Pure: reads nothing from OUT.
 
-The plan is lazy (artifacts are rendered as they are consumed), so a run over a large
-roster never holds every file in memory. Verification failures are collected in
-``failures``; the pipeline refuses to commit when there is any.
+The plan is a sorted list of units (one per user folder, one per file of the other scopes);
+a unit's files are known, with the fingerprint of their inputs, before anything is
+rendered, so the compare stage can skip a unit whose files are up to date, and render the
+others unit by unit (in worker processes when there are many). Nothing holds every file in
+memory. Verification failures are collected; the pipeline refuses to commit when there is any.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import jinja2
 
 from .errors import Diagnostic, Location, UnrepresentableValue
-from .formats import DEVICE, Format, by_scope, named, no_limitations
+from .fingerprint import fingerprint, run_salt
+from .formats import DEVICE, USER, Format, by_scope, named, no_limitations
 from .limit import Patterns, matches_device
 from .manifest import ArtifactRecord
 from .model import Device, Finding, Inventory, Site
-from .paths import artifact_path
+from .paths import artifact_path, safe_component
 from .render.engine import template_origin
 from .scopes import TARGETS, Target
 from .verify import Settings, cross_check
@@ -78,6 +83,38 @@ def all_findings(inventory: Inventory, skipped: dict[int, set[str]] | None = Non
     return tuple(sorted(found, key=Finding.sort_key))
 
 
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One file to make: its format, subject and manifest entry (no hash yet), before rendering."""
+
+    fmt: Format
+    subject: Any
+    record: ArtifactRecord
+    label: str                        # names the file in messages
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """The files made together, below one folder (a user's) or at one path (a domain's, the organization's).
+
+    Units are planned in the order of ``key``, and the paths of two units never interleave, so the plan
+    and the previous manifest (sorted by path) are compared in one pass.
+    """
+
+    key: str
+    devices: tuple[Device, ...] = ()                        # device files: cross-checked per device
+    targets: tuple[tuple[Format, Target], ...] = ()         # files of the other scopes
+
+
+@dataclass(slots=True)
+class Rendered:
+    """What rendering one unit gave: its files (sorted by path) and what went wrong."""
+
+    planned: list[Planned] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    template_errors: list[Diagnostic] = field(default_factory=list)
+
+
 class Plan:
     """Every artifact of one run, within ``--limit``. ``kinds``: the manifest kinds this run makes."""
 
@@ -86,6 +123,7 @@ class Plan:
     def __init__(self, inventory: Inventory, patterns: Patterns, signer: object = None):
         self.inventory = inventory
         self.site = Site(inventory.organization, inventory.templates_dir, signer)
+        self.salt = run_salt(self.site)
         self.patterns = patterns
         self.skipped: dict[int, set[str]] = {}
         self.findings = all_findings(inventory, self.skipped)
@@ -99,71 +137,92 @@ class Plan:
                      for pattern in self.patterns or ()
                      if not any(matches_device(d, (pattern,)) for d in self.inventory.devices))
 
-    def artifacts(self, progress: Progress | None = None) -> Iterator[Planned]:
-        total = len(self.selected)
-        for done, device in enumerate(self.selected, start=1):
-            yield from self._device(device)
-            if progress is not None:
-                progress(done, total)
-        for scope, targets in TARGETS.items():
+    def units(self) -> list[Unit]:
+        """Every unit of the run, sorted by ``key``: one per user folder, one per file of the other scopes."""
+        devices: dict[str, list[Device]] = defaultdict(list)
+        targets: dict[str, list[tuple[Format, Target]]] = defaultdict(list)
+        singles: list[Unit] = []
+        for device in self.selected:
+            devices[safe_component(device.user.email)].append(device)
+        for scope, make_targets in TARGETS.items():
             for fmt in by_scope(scope):
-                for target in targets(self.inventory, fmt, self.patterns, self.findings):
-                    planned = self._render(fmt, target.subject, self._record(fmt, target), target.path)
-                    if planned is not None:
-                        yield planned
+                for target in make_targets(self.inventory, fmt, self.patterns, self.findings):
+                    if scope == USER:
+                        targets[target.path.split("/")[0]].append((fmt, target))
+                    else:
+                        singles.append(Unit(target.path, targets=((fmt, target),)))
+        users = [Unit(folder + "/", tuple(devices.get(folder, ())), tuple(targets.get(folder, ())))
+                 for folder in sorted(devices.keys() | targets.keys())]
+        return sorted([*users, *singles], key=lambda unit: unit.key)
 
-    @staticmethod
-    def _record(fmt: Format, target: Target) -> ArtifactRecord:
+    def items(self, unit: Unit) -> list[Item]:
+        """The unit's files, sorted by path, each with the fingerprint of its inputs where it has one."""
+        found: list[Item] = []
+        for device in unit.devices:
+            skipped = self.skipped.get(id(device), ())
+            for fmt in by_scope(DEVICE):
+                if fmt.name in device.clients and fmt.name not in skipped:
+                    record = ArtifactRecord(fmt.manifest_kind, artifact_path(device.user.email, device.name,
+                                                                            fmt.file_name(device)), "",
+                                            user=device.user.email, device=device.name, profile=device.profile,
+                                            client=fmt.name, protocol=device.protocol,
+                                            inputs=fingerprint(self.salt, fmt.name, device))
+                    found.append(Item(fmt, device, record, f"{device.user.email} {device.name} {fmt.name}"))
+        for fmt, target in unit.targets:
+            found.append(Item(fmt, target.subject, self._record(fmt, target), target.path))
+        found.sort(key=lambda item: item.record.path)
+        return found
+
+    def _record(self, fmt: Format, target: Target) -> ArtifactRecord:
+        """A target's manifest entry; files made from many users (domain, organization) have no fingerprint."""
+        inputs = fingerprint(self.salt, fmt.name, target.subject) if fmt.scope == USER else None
         return ArtifactRecord(fmt.manifest_kind, target.path, "", user=target.names.get("user"),
-                              domain=target.names.get("domain"))
+                              domain=target.names.get("domain"), inputs=inputs)
 
-    def _render(self, fmt: Format, subject: object, record: ArtifactRecord, label: str) -> Planned | None:
-        """Render and verify one artifact; a failure is recorded (under ``label``) and nothing is returned.
+    def render(self, unit: Unit) -> Rendered:
+        """Render and verify the unit's files; the files of one device are cross-checked against each other."""
+        out = Rendered()
+        readings: dict[int, dict[str, Settings]] = defaultdict(dict)
+        for item in self.items(unit):
+            planned = self._render(item, out)
+            if planned is None:
+                continue
+            if item.fmt.scope == DEVICE and item.fmt.read_settings is not None:
+                readings[id(item.subject)][item.fmt.name] = item.fmt.read_settings(planned.content)
+            out.planned.append(planned)
+        for device in unit.devices:
+            out.failures.extend(f"{device.user.email} {device.name}: {p}"
+                                for p in cross_check(readings.get(id(device), {})))
+        return out
+
+    def _render(self, item: Item, out: Rendered) -> Planned | None:
+        """Render and verify one artifact; a failure is recorded in ``out`` and nothing is returned.
 
         A failure of a file made from a site template is the site's input problem (``template_errors``,
         naming the template); of a built-in one, a bug (``failures``).
         """
-        site = self.site
+        site, fmt, subject, label = self.site, item.fmt, item.subject, item.label
         try:
             content = fmt.render(site, subject)
         except UnrepresentableValue as exc:
-            self.failures.append(f"{label}: {exc}")
+            out.failures.append(f"{label}: {exc}")
             return None
         except jinja2.TemplateError as exc:
-            self.template_errors.append(_template_error(exc, label))
+            out.template_errors.append(_template_error(exc, label))
             return None
         problems = fmt.check(content, site.organization, subject)
+        overrides = [o for o in (template_origin(site, t) for t in fmt.templates_used(subject)) if o != "built-in"]
         if problems:
-            overrides = [o for o in (template_origin(site, t) for t in fmt.templates_used(subject)) if o != "built-in"]
             if overrides:
-                self.template_errors.extend(Diagnostic(
+                out.template_errors.extend(Diagnostic(
                     f"the file made from this site template fails its verification ({label}): {problem}",
                     Location(overrides[0]), hint="fix the template, or remove it to use the built-in one")
                     for problem in problems)
             else:
-                self.failures.extend(f"{label}: {problem}" for problem in problems)
+                out.failures.extend(f"{label}: {problem}" for problem in problems)
             return None
-        origin = ", ".join(o for o in (template_origin(site, t) for t in fmt.templates_used(subject)) if o != "built-in")
         signed = fmt.signable and site.signer is not None
-        return Planned(_with_hash(record, content, signed), content, fmt, origin or "built-in")
-
-    def _device(self, device: Device) -> Iterator[Planned]:
-        skipped = self.skipped.get(id(device), set())
-        readings: dict[str, Settings] = {}
-        for fmt in by_scope(DEVICE):
-            if fmt.name not in device.clients or fmt.name in skipped:
-                continue
-            record = ArtifactRecord(fmt.manifest_kind, artifact_path(device.user.email, device.name,
-                                                                    fmt.file_name(device)), "",
-                                    user=device.user.email, device=device.name, profile=device.profile,
-                                    client=fmt.name, protocol=device.protocol)
-            planned = self._render(fmt, device, record, f"{device.user.email} {device.name} {fmt.name}")
-            if planned is None:
-                continue
-            if fmt.read_settings is not None:
-                readings[fmt.name] = fmt.read_settings(planned.content)
-            yield planned
-        self.failures.extend(f"{device.user.email} {device.name}: {p}" for p in cross_check(readings))
+        return Planned(_with_hash(item.record, content, signed), content, fmt, ", ".join(overrides) or "built-in")
 
 
 def _template_error(exc: jinja2.TemplateError, label: str) -> Diagnostic:

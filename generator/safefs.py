@@ -34,12 +34,12 @@ def describe(mode: int) -> str:
 
 
 class OutDir:
-    """OUT as a directory file descriptor, with a cache of the last folder below it that was opened."""
+    """OUT as a directory file descriptor, keeping the folders of the last path it opened below it open."""
 
     def __init__(self, path: Path, fd: int):
         self.path = path
         self.fd = fd
-        self._cached: tuple[tuple[str, ...], int] | None = None
+        self._stack: list[tuple[str, int]] = []     # the folders of the last path opened, outermost first
 
     @classmethod
     def open(cls, path: Path, create: bool) -> OutDir | None:
@@ -71,37 +71,32 @@ class OutDir:
     def shown(self, relative: str) -> str:
         return str(self.path / relative) if relative else str(self.path)
 
-    def _drop_cache(self) -> None:
-        if self._cached is not None:
-            os.close(self._cached[1])
-            self._cached = None
+    def _drop_cache(self, depth: int = 0) -> None:
+        while len(self._stack) > depth:
+            os.close(self._stack.pop()[1])
 
     def _refuse(self, relative: str, st: os.stat_result) -> OutputError:
         return OutputError(f"{self.shown(relative)} is {describe(st.st_mode)} where mailprofiles keeps "
                            "its own files; it is never followed or overwritten: move it away and run again")
 
     def folder(self, parts: tuple[str, ...], create: bool) -> int | None:
-        """The descriptor of the folder OUT/parts (owned by this object); None when missing and not created."""
-        if not parts:
-            return self.fd
-        if self._cached is not None and self._cached[0] == parts:
-            return self._cached[1]
-        self._drop_cache()
-        fd = self.fd
-        try:
-            for index, name in enumerate(parts):
-                child = self._open_child_dir(fd, name, parts[:index + 1], create)
-                if fd != self.fd:
-                    os.close(fd)
-                if child is None:
-                    return None
-                fd = child
-        except BaseException:
-            if fd != self.fd:
-                os.close(fd)
-            raise
-        self._cached = (parts, fd)
-        return fd
+        """The descriptor of the folder OUT/parts (owned by this object); None when missing and not created.
+
+        The folders shared with the previous call stay open, so walking a tree costs one open per folder.
+        """
+        depth = 0
+        for (name, _), part in zip(self._stack, parts):
+            if name != part:
+                break
+            depth += 1
+        self._drop_cache(depth)
+        for index in range(depth, len(parts)):
+            parent = self._stack[-1][1] if self._stack else self.fd
+            child = self._open_child_dir(parent, parts[index], parts[:index + 1], create)
+            if child is None:
+                return None
+            self._stack.append((parts[index], child))
+        return self._stack[-1][1] if self._stack else self.fd
 
     def _open_child_dir(self, parent: int, name: str, parts: tuple[str, ...], create: bool) -> int | None:
         for _attempt in range(2):
@@ -137,7 +132,7 @@ class OutDir:
         except FileNotFoundError:
             return None
 
-    def _open_regular(self, relative: str, limit: int) -> int | None:
+    def open_regular(self, relative: str, limit: int) -> int | None:
         """A read descriptor on a regular file of at most ``limit`` bytes; None when missing."""
         parents, name = self.split(relative)
         folder = self.folder(parents, create=False)
@@ -173,7 +168,7 @@ class OutDir:
 
     def read(self, relative: str, limit: int = MAX_ARTIFACT_BYTES) -> bytes | None:
         """The bytes of a regular file of ours, at most ``limit``; None when missing. Anything else is refused."""
-        fd = self._open_regular(relative, limit)
+        fd = self.open_regular(relative, limit)
         if fd is None:
             return None
         try:
@@ -183,7 +178,7 @@ class OutDir:
 
     def sha256(self, relative: str, limit: int = MAX_ARTIFACT_BYTES) -> str | None:
         """sha256 of a regular file of ours, read in blocks; None when missing. Refuses what read() refuses."""
-        fd = self._open_regular(relative, limit)
+        fd = self.open_regular(relative, limit)
         if fd is None:
             return None
         try:

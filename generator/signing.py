@@ -39,6 +39,10 @@ class Signer:
     key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
     chain: tuple[x509.Certificate, ...] = ()
 
+    def identity(self) -> bytes:
+        """The certificates that sign (a new certificate or chain re-signs every profile)."""
+        return b"".join(c.public_bytes(serialization.Encoding.DER) for c in (self.certificate, *self.chain))
+
     def sign(self, content: bytes) -> bytes:
         builder = pkcs7.PKCS7SignatureBuilder().set_data(content).add_signer(self.certificate, self.key,
                                                                               hashes.SHA256())

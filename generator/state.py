@@ -13,8 +13,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 
 from .errors import OutputError
 from .paths import safe_relative
@@ -23,6 +22,8 @@ from .safefs import OutDir, describe
 STATE = ".mailprofiles"
 STAGING = "staging"
 JOURNAL = "journal.json"
+PENDING_JOURNAL = "journal.pending"
+STAGED_INDEX = "index.staged"      # the run index (generator/index.py), staged
 STAGED_MANIFEST = "manifest.json"
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -78,28 +79,29 @@ class State:
             return None
 
     def clear(self) -> None:
-        """Remove the staging files, the staged manifest and the journal (the journal last)."""
-        staging = self.staging(create=False)
-        if staging is not None:
-            try:
-                for name in os.listdir(staging):
-                    os.unlink(name, dir_fd=staging)
-            finally:
-                os.close(staging)
-            os.rmdir(STAGING, dir_fd=self.fd)
-        for name in (STAGED_MANIFEST, JOURNAL):
+        """Remove the staging tree, the staged manifest and the journal (the journal last)."""
+        remove_tree(self.fd, STAGING)
+        for name in (STAGED_MANIFEST, STAGED_INDEX, PENDING_JOURNAL, JOURNAL):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(name, dir_fd=self.fd)
 
-    def create(self, name: str, chunks: Iterable[bytes], directory: int | None = None, sync: bool = False) -> None:
-        fd = os.open(name, _CREATE, 0o644, dir_fd=self.fd if directory is None else directory)
+    def create(self, name: str, chunks: Iterable[bytes], directory: int | None = None,
+               sync: bool = False) -> os.stat_result:
+        """Write a new file (never an existing one, never through a link); returns its status as written."""
+        fd = self.open_new(name, directory)
         try:
             for chunk in chunks:
-                os.write(fd, chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
             if sync:
                 os.fsync(fd)
+            return os.fstat(fd)
         finally:
             os.close(fd)
+
+    def open_new(self, name: str, directory: int | None = None) -> int:
+        return os.open(name, _CREATE, 0o644, dir_fd=self.fd if directory is None else directory)
 
     def read(self, name: str, limit: int) -> bytes:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=self.fd)
@@ -112,33 +114,143 @@ class State:
             os.close(fd)
 
 
-@dataclass(slots=True)
-class Journal:
-    moves: list[tuple[str, str]] = field(default_factory=list)       # (staged name, path in OUT)
-    removals: list[tuple[str, str]] = field(default_factory=list)    # (path in OUT, sha256 we wrote)
-    manifest: bool = False
+def remove_tree(parent: int, name: str) -> None:
+    """Remove the folder ``name`` (in ``parent``) and all below it; links are removed, never followed."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=parent)
+    except FileNotFoundError:
+        return
+    except OSError:          # not a folder (a link, a file): removed as it is
+        os.unlink(name, dir_fd=parent)
+        return
+    try:
+        with os.scandir(fd) as entries:
+            found = list(entries)
+        for entry in found:
+            if entry.is_dir(follow_symlinks=False):
+                remove_tree(fd, entry.name)
+            else:
+                os.unlink(entry.name, dir_fd=fd)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=parent)
 
-    def to_bytes(self) -> bytes:
-        return json.dumps({"version": 1, "moves": self.moves, "remove": self.removals,
-                           "manifest": self.manifest}).encode("utf-8")
+
+class JournalWriter:
+    """The journal, written line by line while the changes are staged; ``commit`` makes it the journal.
+
+    One JSON value per line: ``{"version": 2}``, then the entries: ``["move", path]`` (the file
+    staged at ``staging/path`` goes to ``OUT/path``), ``["tree", folder]`` (a whole new folder staged
+    at ``staging/folder`` goes to ``OUT/folder``), ``["remove", path, sha256]``; then
+    ``{"end": true, "manifest": ..., "moves": n, "removals": n}``.
+    """
+
+    def __init__(self, state: State):
+        self.state = state
+        self.moves = 0
+        self.removals = 0
+        self._fd: int | None = None
+        self._buffer: list[bytes] = []
+
+    def _line(self, value: object) -> None:
+        if self._fd is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(PENDING_JOURNAL, dir_fd=self.state.fd)
+            self._fd = self.state.open_new(PENDING_JOURNAL)
+            self._buffer.append(b'{"version": 2}\n')
+        self._buffer.append(json.dumps(value, ensure_ascii=False).encode() + b"\n")
+        if len(self._buffer) >= 512:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._fd is not None and self._buffer:
+            data = memoryview(b"".join(self._buffer))
+            self._buffer.clear()
+            while data:
+                data = data[os.write(self._fd, data):]
+
+    def move(self, relative: str) -> None:
+        self._line(["move", relative])
+        self.moves += 1
+
+    def tree(self, folder: str) -> None:
+        self._line(["tree", folder])
+        self.moves += 1
+
+    def remove(self, relative: str, sha256: str) -> None:
+        self._line(["remove", relative, sha256])
+        self.removals += 1
+
+    def commit(self, manifest: bool, index: bool) -> None:
+        """Close the journal with its end line, flush it to disk and rename it into place: the commit point."""
+        self._line({"end": True, "manifest": manifest, "index": index, "moves": self.moves,
+                    "removals": self.removals})
+        self._flush()
+        assert self._fd is not None
+        os.fsync(self._fd)
+        self.close()
+        os.rename(PENDING_JOURNAL, JOURNAL, src_dir_fd=self.state.fd, dst_dir_fd=self.state.fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class Journal:
+    """A committed journal, checked line by line in one pass, then read again as often as needed."""
+
+    def __init__(self, state: State, manifest: bool, index: bool, moves: int, removals: int):
+        self.state = state
+        self.manifest = manifest
+        self.index = index
+        self.moves = moves
+        self.removals = removals
 
     @classmethod
-    def parse(cls, raw: bytes) -> Journal:
-        data = json.loads(raw)
-        if not isinstance(data, dict) or data.get("version") != 1 or not isinstance(data.get("manifest"), bool):
+    def open(cls, state: State, limit: int) -> Journal:
+        """Check the whole journal (ValueError when any line is wrong or the end line is missing)."""
+        moves = removals = 0
+        ends: list[dict[str, object]] = []
+        for kind, _, _ in _entries(state, limit, ends):
+            if kind != "remove":
+                moves += 1
+            else:
+                removals += 1
+        end = ends[0] if ends else None
+        if end is None or end.get("moves") != moves or end.get("removals") != removals \
+                or not isinstance(end.get("manifest"), bool) or not isinstance(end.get("index"), bool):
+            raise ValueError("the journal is incomplete")
+        return cls(state, bool(end["manifest"]), bool(end["index"]), moves, removals)
+
+    def entries(self, limit: int) -> Iterator[tuple[str, str, str]]:
+        """("move", path, ""), ("tree", folder, "") and ("remove", path, sha256), in the order written."""
+        return _entries(self.state, limit, [])
+
+
+def _entries(state: State, limit: int, end: list[dict[str, object]]) -> Iterator[tuple[str, str, str]]:
+    fd = os.open(JOURNAL, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=state.fd)
+    with os.fdopen(fd, "rb") as handle:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_size > limit:
+            raise ValueError(f"{JOURNAL} is not a regular file of ours below {limit:,} bytes")
+        if json.loads(handle.readline(4096) or b"null") != {"version": 2}:
             raise ValueError("not a journal of this version")
-        moves, removals = data.get("moves"), data.get("remove")
-        if not isinstance(moves, list) or not isinstance(removals, list):
-            raise ValueError("moves and removals must be lists")
-        journal = cls(manifest=data["manifest"])
-        for item in moves:
-            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and item[0].isdigit()
-                    and isinstance(item[1], str) and safe_relative(item[1])):
-                raise ValueError(f"bad move {str(item)[:80]!r}")
-            journal.moves.append((item[0], item[1]))
-        for item in removals:
-            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
-                    and safe_relative(item[0]) and isinstance(item[1], str) and _SHA256.match(item[1])):
-                raise ValueError(f"bad removal {str(item)[:80]!r}")
-            journal.removals.append((item[0], item[1]))
-        return journal
+        for line in handle:
+            item = json.loads(line)
+            if isinstance(item, dict):
+                if item.get("end") is not True:
+                    raise ValueError("bad end line")
+                end.append(item)
+                if handle.read(1):
+                    raise ValueError("lines after the end line")
+                return
+            if not (isinstance(item, list) and len(item) in (2, 3) and all(isinstance(v, str) for v in item)):
+                raise ValueError(f"bad entry {line[:80]!r}")
+            kind, first, second = (*item, "") if len(item) == 2 else item
+            if kind in ("move", "tree") and len(item) == 2 and safe_relative(first):
+                yield kind, first, second
+            elif kind == "remove" and safe_relative(first) and _SHA256.match(second):
+                yield kind, first, second
+            else:
+                raise ValueError(f"bad entry {line[:80]!r}")

@@ -7,9 +7,12 @@ Nothing is ever kept next to OUT, so whoever can write OUT's parent cannot plant
 1. The run holds an exclusive lock on OUT's folder itself (``flock`` on its descriptor),
    so two runs through different spellings of the same folder cannot run at once.
 2. Every changed artifact is written into ``.mailprofiles/staging/`` (flat, numbered files:
-   same file system, so moves are renames), and the new manifest beside it.
-3. When every artifact is rendered and verified, the journal (moves, removals with the hash
-   that was written, manifest) is written and flushed: the commit point.
+   same file system, so moves are renames), and the new manifest beside it; the journal's
+   lines (moves, removals with the hash that was written) go to ``journal.pending`` as the
+   changes are found, so nothing of the size of the output is held in memory.
+3. When every artifact is rendered and verified, the journal gets its end line (whether the
+   manifest is replaced, how many entries), is flushed and renamed to ``journal.json``: the
+   commit point.
 4. The moves are done (a link at a target is replaced, never followed), each removal is done
    only if the file is still a regular file with the hash we wrote, the manifest is moved in
    last, and the staging files and the journal go.
@@ -22,16 +25,20 @@ writes a manifest that describes what is on disk and says that a rerun completes
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import os
 import stat
-from collections.abc import Iterable, Iterator
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from .errors import OutputError, PartialOutput
+from .index import INDEX
 from .manifest import MANIFEST, MAX_MANIFEST_BYTES, manifest_chunks, parse_manifest
 from .safefs import OutDir, describe
-from .state import JOURNAL, STAGED_MANIFEST, STAGING, STATE, Journal, State
+from .state import JOURNAL, PENDING_JOURNAL, STAGED_INDEX, STAGED_MANIFEST, STAGING, STATE, Journal, JournalWriter, State
 
 
 @contextlib.contextmanager
@@ -68,28 +75,51 @@ class Stage:
         state = State.open(outdir, create=True)
         assert state is not None
         self.state = state
-        self.journal = Journal()
-        self._staging: int | None = None
+        self.journal = JournalWriter(state)
+        self._staging: OutDir | None = None      # staging/, a tree that mirrors OUT
+        self._fresh: str | None = None
         self._open = True
 
-    def add(self, relative: str, content: bytes) -> None:
+    def add(self, relative: str, content: bytes, fresh: str | None = None) -> tuple[int, int]:
+        """Stage a file at ``staging/relative``; returns its size and modification time (a rename keeps both).
+
+        ``fresh``: a folder of ``relative`` that does not exist in OUT: the whole staged folder is moved in
+        with one rename (journaled once, before its first file).
+        """
         if self._staging is None:
-            self._staging = self.state.staging(create=True)
-        name = str(len(self.journal.moves))
-        self.state.create(name, (content,), directory=self._staging)
-        self.journal.moves.append((name, relative))
+            fd = self.state.staging(create=True)
+            assert fd is not None
+            self._staging = OutDir(self.outdir.path / STATE / STAGING, fd)
+        if fresh is not None and fresh != self._fresh:
+            self.journal.tree(fresh)
+            self._fresh = fresh
+        elif fresh is None:
+            self.journal.move(relative)
+        parents, name = self._staging.split(relative)
+        folder = self._staging.folder(parents, create=True)
+        st = self.state.create(name, (content,), directory=folder)
+        return st.st_size, st.st_mtime_ns
 
     def remove(self, relative: str, sha256: str) -> None:
-        self.journal.removals.append((relative, sha256))
+        self.journal.remove(relative, sha256)
 
-    def write_manifest(self, chunks: Iterable[bytes]) -> None:
+    def manifest_file(self) -> int:
+        """A new, empty staged manifest, open for writing (the caller closes it)."""
+        return self._new(STAGED_MANIFEST)
+
+    def index_file(self) -> int:
+        """A new, empty staged run index, open for writing (the caller closes it)."""
+        return self._new(STAGED_INDEX)
+
+    def _new(self, name: str) -> int:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(STAGED_MANIFEST, dir_fd=self.state.fd)
-        self.state.create(STAGED_MANIFEST, chunks)
+            os.unlink(name, dir_fd=self.state.fd)
+        return self.state.open_new(name)
 
     def close(self) -> None:
+        self.journal.close()
         if self._staging is not None:
-            os.close(self._staging)
+            self._staging.close()
             self._staging = None
         if self._open:
             self._open = False
@@ -98,52 +128,58 @@ class Stage:
     def discard(self) -> None:
         """Drop the staged files, unless the journal was written: then the next run completes it."""
         if self._open and self.state.lstat(JOURNAL) is None:
+            self.journal.close()
             if self._staging is not None:
-                os.close(self._staging)
+                self._staging.close()
                 self._staging = None
             self.state.clear()
         self.close()
 
-    def commit(self, manifest: bool) -> list[str]:
+    def commit(self, manifest: bool, index: bool) -> list[str]:
         """Write the journal (the commit point), then apply it. Returns what was kept and why."""
-        self.journal.manifest = manifest
-        self.state.create(JOURNAL, (self.journal.to_bytes(),), sync=True)
+        self.journal.commit(manifest, index)
         try:
-            return apply_journal(self.outdir, self.state, self.journal)
+            return apply_journal(self.outdir, self.state, Journal.open(self.state, MAX_MANIFEST_BYTES))
         finally:
             self.close()
 
 
 def apply_journal(outdir: OutDir, state: State, journal: Journal) -> list[str]:
     """Replay a committed journal. Idempotent: safe to run again after a kill."""
-    staging = state.staging(create=False)
+    fd = state.staging(create=False)
+    staging = OutDir(outdir.path / STATE / STAGING, fd) if fd is not None else None
     kept: list[str] = []
-    done_moves: set[str] = set()
-    done_removals: set[str] = set()
+    done = 0
+    if journal.index:                 # until the new index is in place, there is none: nothing is skipped by it
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(INDEX, dir_fd=state.fd)
     try:
-        for name, relative in journal.moves:
-            st = None if staging is None else _lstat(name, staging)
-            if st is not None and not stat.S_ISREG(st.st_mode):
-                raise OutputError(f"the staged entry {name} for {relative} is {describe(st.st_mode)}; "
-                                  "the journal is not replayed")
-        for name, relative in journal.moves:
-            if staging is not None and _lstat(name, staging) is not None:
-                outdir.move_in(staging, name, relative)
-            done_moves.add(relative)
-        for relative, sha in journal.removals:
-            reason = outdir.still_ours(relative, sha)
-            if reason is None:
-                outdir.unlink(relative)
-                outdir.prune(relative)
-            elif reason:
-                kept.append(f"kept {outdir.shown(relative)}: {reason}")
-            done_removals.add(relative)
+        if staging is not None:
+            for kind, relative, _ in journal.entries(MAX_MANIFEST_BYTES):
+                if kind != "remove":
+                    _check_staged(staging, relative, kind)
+        for kind, first, second in journal.entries(MAX_MANIFEST_BYTES):
+            if kind == "remove":
+                reason = outdir.still_ours(first, second)
+                if reason is None:
+                    outdir.unlink(first)
+                    outdir.prune(first)
+                elif reason:
+                    kept.append(f"kept {outdir.shown(first)}: {reason}")
+            elif staging is not None:
+                _move(staging, outdir, first, kind == "tree")
+            done += 1
         if journal.manifest and state.lstat(STAGED_MANIFEST) is not None:
             os.rename(STAGED_MANIFEST, MANIFEST, src_dir_fd=state.fd, dst_dir_fd=outdir.fd)
+        if journal.index and state.lstat(STAGED_INDEX) is not None:
+            os.rename(STAGED_INDEX, INDEX, src_dir_fd=state.fd, dst_dir_fd=state.fd)
     except BaseException as exc:
         # Whatever stopped the moves, the manifest is made to describe the disk before anything is said.
-        _write_partial_manifest(outdir, state, journal, done_moves, done_removals)
-        done, total = len(done_moves) + len(done_removals), len(journal.moves) + len(journal.removals)
+        if staging is not None:
+            staging.close()
+            staging = None
+        _write_partial_manifest(outdir, state, journal, done)
+        total = journal.moves + journal.removals
         if isinstance(exc, (OSError, OutputError)):
             raise PartialOutput(outdir.path, done, total, str(exc)) from None
         if isinstance(exc, KeyboardInterrupt):
@@ -151,34 +187,135 @@ def apply_journal(outdir: OutDir, state: State, journal: Journal) -> list[str]:
         raise                          # a bug: reported as one, with the journal left for the next run
     finally:
         if staging is not None:
-            os.close(staging)
+            staging.close()
     state.clear()
     return kept
 
 
-def _lstat(name: str, directory: int) -> os.stat_result | None:
+def _check_staged(staging: OutDir, relative: str, kind: str) -> None:
+    """A staged file must be a regular file, a staged folder hold only folders and regular files."""
     try:
-        return os.stat(name, dir_fd=directory, follow_symlinks=False)
+        st = staging.lstat(relative)
+        if st is None:
+            return                       # already moved in by an earlier replay
+        if kind == "tree" and stat.S_ISDIR(st.st_mode):
+            parents, name = staging.split(relative)
+            folder = staging.folder((*parents, name), create=False)
+            assert folder is not None
+            for entry in _walk(folder):
+                if not (entry.is_dir(follow_symlinks=False) or entry.is_file(follow_symlinks=False)):
+                    raise OutputError(f"{relative}/{entry.name}")
+            return
+        bad = not stat.S_ISREG(st.st_mode)
+    except OutputError:
+        bad, st = True, None
+    if bad:
+        what = describe(st.st_mode) if st is not None else "not a regular file"
+        raise OutputError(f"the staged entry for {relative} is {what}; the journal is not replayed")
+
+
+def _walk(fd: int) -> Iterator[os.DirEntry[str]]:
+    with os.scandir(fd) as entries:
+        found = list(entries)
+    for entry in found:
+        yield entry
+        if entry.is_dir(follow_symlinks=False):
+            child = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            try:
+                yield from _walk(child)
+            finally:
+                os.close(child)
+
+
+def _move(staging: OutDir, outdir: OutDir, relative: str, tree: bool) -> None:
+    """Move staging/relative to OUT/relative: a new folder with one rename, a file (or a folder whose
+    target appeared meanwhile) file by file. A link at a target is replaced, never followed."""
+    parents, name = staging.split(relative)
+    source = staging.folder(parents, create=False)
+    if source is None:
+        return
+    try:
+        st = os.stat(name, dir_fd=source, follow_symlinks=False)
     except FileNotFoundError:
-        return None
+        return                                     # moved by an earlier replay
+    if not stat.S_ISDIR(st.st_mode):
+        outdir.move_in(source, name, relative)
+        return
+    if tree and outdir.lstat(relative) is None:
+        target = outdir.folder(parents, create=True)
+        assert target is not None
+        try:
+            _rename_noreplace(source, name, target)
+            return
+        except FileExistsError:
+            pass                                   # appeared meanwhile: merged file by file
+    folder = staging.folder((*parents, name), create=False)
+    assert folder is not None
+    with os.scandir(folder) as entries:
+        names = sorted(entry.name for entry in entries)
+    for child in names:
+        _move(staging, outdir, f"{relative}/{child}", tree)
+        staging.folder((*parents, name), create=False)
 
 
-def _write_partial_manifest(outdir: OutDir, state: State, journal: Journal, moved: set[str],
-                            removed: set[str]) -> None:
-    """After a failure during the moves: a manifest of what is on disk now (best effort)."""
+def _rename_noreplace(source: int, name: str, target: int) -> None:
+    """Rename a folder where nothing is (renameat2 RENAME_NOREPLACE on Linux; elsewhere only a final check)."""
+    if _RENAMEAT2 is not None:
+        if _RENAMEAT2(source, name.encode(), target, name.encode(), 1) == 0:
+            return
+        error = ctypes.get_errno()
+        if error not in (errno.ENOSYS, errno.EINVAL):
+            raise FileExistsError(error, os.strerror(error)) if error == errno.EEXIST else \
+                OSError(error, os.strerror(error), name)
     try:
-        staged = parse_manifest(state.read(STAGED_MANIFEST, MAX_MANIFEST_BYTES))
-        new = {e["path"]: e for e in staged["artifacts"]}
-        warnings = staged.get("warnings") or []
+        os.stat(name, dir_fd=target, follow_symlinks=False)
+        raise FileExistsError(errno.EEXIST, "exists", name)
+    except FileNotFoundError:
+        os.rename(name, name, src_dir_fd=source, dst_dir_fd=target)
+
+
+def _load_renameat2() -> Any:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function = libc.renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+    function.restype = ctypes.c_int
+    return function
+
+
+_RENAMEAT2 = _load_renameat2() if sys.platform.startswith("linux") else None
+
+
+def _write_partial_manifest(outdir: OutDir, state: State, journal: Journal, done: int) -> None:
+    """After a failure during the moves: a manifest of what is on disk now (best effort).
+
+    The first ``done`` entries of the journal were applied: their paths are as the new manifest says
+    (removed ones are gone); the others are as the old manifest says.
+    """
+    try:
+        staged = parse_manifest(state.read(STAGED_MANIFEST, MAX_MANIFEST_BYTES)) if journal.manifest else None
         raw = outdir.read(MANIFEST, MAX_MANIFEST_BYTES)
         old = {e["path"]: e for e in parse_manifest(raw)["artifacts"]} if raw else {}
+        new = {e["path"]: e for e in staged["artifacts"]} if staged else dict(old)
+        warnings = (staged or (parse_manifest(raw) if raw else {})).get("warnings") or []
+        pending: set[str] = set()
+        folders: list[str] = []          # pending whole-folder moves: every path below them is pending
+        removed: set[str] = set()
+        for index, (kind, path, _) in enumerate(journal.entries(MAX_MANIFEST_BYTES)):
+            if index >= done and kind == "tree":
+                folders.append(path + "/")
+            elif index >= done:
+                pending.add(path)
+            elif kind == "remove":
+                removed.add(path)
     except (OSError, ValueError, OutputError):
         return
-    pending = {relative for _, relative in journal.moves if relative not in moved}
-    pending |= {relative for relative, _ in journal.removals if relative not in removed}
     entries: dict[str, Any] = {}
     for path in sorted(set(new) | set(old)):
-        chosen = old.get(path) if path in pending else new.get(path)
+        waiting = path in pending or any(path.startswith(folder) for folder in folders)
+        chosen = old.get(path) if waiting else new.get(path)
         if chosen is not None and path not in removed:
             entries[path] = chosen
     name = "partial-manifest.json"
@@ -206,14 +343,17 @@ def recover(outdir: OutDir) -> tuple[tuple[str, ...], tuple[str, ...]]:
         return (), ()
     try:
         if state.lstat(JOURNAL) is None:
-            if state.lstat(STAGING) is not None or state.lstat(STAGED_MANIFEST) is not None:
+            if any(state.lstat(name) is not None for name in (STAGING, STAGED_MANIFEST, STAGED_INDEX,
+                                                                PENDING_JOURNAL)):
                 state.clear()
                 return ("discarded the staging files of an interrupted run",), ()
             return (), ()
         try:
-            journal = Journal.parse(state.read(JOURNAL, MAX_MANIFEST_BYTES))
+            journal = Journal.open(state, MAX_MANIFEST_BYTES)
         except (OSError, ValueError) as exc:
             state.clear()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(INDEX, dir_fd=state.fd)
             return (), (f"ignored a damaged journal in {outdir.shown(STATE)} ({str(exc)[:120]}); every file is "
                         "compared again",)
         kept = apply_journal(outdir, state, journal)

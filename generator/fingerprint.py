@@ -1,0 +1,78 @@
+"""Fingerprints of what a file is made from, so that a rerun skips what did not change.
+
+A file's fingerprint is a hash of everything its renderer can see: the run's salt (the
+product's code and built-in templates, the site's templates, the organization, the
+signer's certificates) and the subject's representation (a device with its user, servers
+and resolved settings; a user with all devices and warnings). Where a value came from
+(file and line) is left out, so a line moved in the inventory re-renders nothing. Formats
+made from many users at once (per domain, per organization) have no fingerprint and are
+always rendered.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import cache
+from pathlib import Path
+
+from .formats import FORMATS
+from .model import Site
+from .version import __version__
+
+_PACKAGE = Path(__file__).resolve().parent
+MAX_SITE_TEMPLATE_BYTES = 64 * 1024 * 1024
+
+
+def _tree(digest: hashlib._Hash, root: Path, suffixes: tuple[str, ...] | None, limit: int) -> None:
+    """Hash every regular file below ``root`` (links are not followed), by path, in a stable order."""
+    total = 0
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if suffixes is not None and not name.endswith(suffixes):
+                continue
+            path = Path(folder) / name
+            if path.is_symlink() or not path.is_file():
+                continue
+            data = path.read_bytes()
+            total += len(data)
+            if total > limit:
+                raise ValueError(f"the templates below {root} hold more than {limit:,} bytes")
+            digest.update(f"{path.relative_to(root).as_posix()}\0{len(data)}\0".encode())
+            digest.update(data)
+
+
+@cache
+def _product() -> bytes:
+    """The version, every module and every shipped template: a new build re-renders everything."""
+    digest = hashlib.sha256(__version__.encode())
+    _tree(digest, _PACKAGE, (".py", ".j2", ".json", ".yaml", ".yml"), 1 << 30)
+    for name in ("templates", "profiles", "schemas"):
+        folder = _PACKAGE.parent / name
+        if not (_PACKAGE / "_data").is_dir() and folder.is_dir():
+            _tree(digest, folder, None, 1 << 30)
+    return digest.digest()
+
+
+def _code_name(function: object) -> str:
+    return f"{getattr(function, '__module__', '')}.{getattr(function, '__qualname__', type(function).__name__)}"
+
+
+def run_salt(site: Site) -> bytes:
+    """What every file of a run is made from besides its subject (a format's functions by name, too)."""
+    digest = hashlib.sha256(_product())
+    for fmt in FORMATS:
+        digest.update(f"{fmt.name}:{_code_name(fmt.render)}:{_code_name(fmt.verify)}\0".encode())
+    digest.update(repr(site.organization).encode())
+    if site.templates_dir:
+        _tree(digest, Path(site.templates_dir), None, MAX_SITE_TEMPLATE_BYTES)
+    signer = site.signer
+    if signer is not None:
+        digest.update(b"signed\0")
+        digest.update(signer.identity())
+    return digest.digest()
+
+
+def fingerprint(salt: bytes, fmt_name: str, subject: object) -> str:
+    """The fingerprint of one file: the run's salt, the format and the subject."""
+    return hashlib.sha256(salt + fmt_name.encode() + b"\0" + repr(subject).encode()).hexdigest()[:32]
