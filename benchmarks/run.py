@@ -11,11 +11,13 @@ exactly as an admin runs it.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -39,19 +41,50 @@ def write_inventory(folder: Path, users: int) -> None:
             roster.write(f"user{i}@example.com,User {i},{'sales' if i % 3 == 0 else ''},desktop;laptop;phone\n")
 
 
-def run(command: list[str]) -> tuple[float, int, int]:
-    """(seconds, peak RSS of the child in KiB, exit code) of one command."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    stderr = process.stderr.read() if process.stderr else b""
-    if process.stderr:
-        process.stderr.close()
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        sys.exit(f"{' '.join(command)} failed ({code}): {stderr.decode(errors='replace')[-2000:]}")
-    return seconds, usage.ru_maxrss, code
+def _tree_rss(pid: int) -> int:
+    """RSS in KiB of a process and all its descendants, from /proc (0 where it cannot be read)."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/status", encoding="ascii") as status:
+                total += next((int(line.split()[1]) for line in status if line.startswith("VmRSS:")), 0)
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as children:
+                    todo.extend(int(child) for child in children.read().split())
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def run(command: list[str]) -> tuple[float, int, int, bytes]:
+    """(seconds, peak RSS of the child in KiB, peak RSS of its process tree in KiB, stdout) of one command.
+
+    The first peak is the kernel's (wait4: the largest single process); the second sums the child and its
+    worker processes, sampled every 20 ms (shared pages are counted once per process, so it over-counts).
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err)
+        peak = [0]
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(0.02):
+                peak[0] = max(peak[0], _tree_rss(process.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        stop.set()
+        sampler.join()
+        process.returncode = code = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if code != 0:
+            sys.exit(f"{' '.join(command)} failed ({code}): {err.read().decode(errors='replace')[-2000:]}")
+        return seconds, usage.ru_maxrss, peak[0], out.read()
 
 
 def floor(source: Path, target: Path) -> tuple[float, int]:
@@ -67,28 +100,56 @@ def floor(source: Path, target: Path) -> tuple[float, int]:
     return time.perf_counter() - started, len(files)
 
 
+def _stamps(folder: Path) -> dict[str, int]:
+    """Modification time of every file and folder below ``folder`` (the state folder included)."""
+    found = {}
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            found[path] = os.lstat(path).st_mtime_ns
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("users", type=int)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--jobs", type=int, default=0, help="worker processes (0: one per core)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mailprofiles-bench-", dir=args.workdir))
     command = [sys.executable, "-m", "generator"]
+    out = work / "out"
+    generate = command + ["generate", str(work / "inventory"), "-o", str(out), "--json", "--jobs", str(args.jobs)]
     try:
         inventory = work / "inventory"
         write_inventory(inventory, args.users)
-        validate_s, validate_rss, _ = run(command + ["validate", str(inventory)])
-        cold_s, cold_rss, _ = run(command + ["generate", str(inventory), "-o", str(work / "out"), "--json"])
-        warm_s, warm_rss, _ = run(command + ["generate", str(inventory), "-o", str(work / "out"), "--json"])
-        floor_s, files = floor(work / "out", work / "floor")
-        print(f"users: {args.users:,}   files: {files:,}")
+        validate_s, validate_rss, _, _ = run(command + ["validate", str(inventory)])
+        cold_s, cold_rss, cold_tree, _ = run(generate)
+        before = _stamps(out)
+        warm_s, warm_rss, warm_tree, warm_json = run(generate)
+        warm = json.loads(warm_json)
+        untouched = _stamps(out) == before
+        check_s, _, _, _ = run(generate + ["--check"])
+        roster = (inventory / "users.csv").read_text(encoding="utf-8")
+        (inventory / "users.csv").write_text(roster.replace("user1@example.com,User 1,", "user1@example.com,Usr 1,"),
+                                             encoding="utf-8")
+        one_s, _, _, one_json = run(generate)
+        one = json.loads(one_json)
+        floor_s, files = floor(out, work / "floor")
+        print(f"users: {args.users:,}   files: {files:,}   cores: {os.cpu_count()}")
         print(f"validate: {validate_s:.2f} s, peak RSS {validate_rss / 1024:.0f} MiB")
-        print(f"generate (cold): {cold_s:.2f} s, {files / cold_s:,.0f} files/s, peak RSS {cold_rss / 1024:.0f} MiB")
+        print(f"generate (cold): {cold_s:.2f} s, {files / cold_s:,.0f} files/s, peak RSS {cold_rss / 1024:.0f} MiB "
+              f"(largest process), {cold_tree / 1024:.0f} MiB (all processes, sampled)")
         print(f"I/O floor (open/write/close, same bytes): {floor_s:.2f} s, {files / floor_s:,.0f} files/s")
         print(f"ratio to the floor: {floor_s / cold_s:.2f}x")
         print(f"generate (no change): {warm_s:.2f} s = {100 * warm_s / cold_s:.0f} % of the cold run, "
-              f"peak RSS {warm_rss / 1024:.0f} MiB")
+              f"{warm['rendered']:,} files rendered, {warm['created'] + warm['changed'] + warm['removed']} written, "
+              f"output {'untouched' if untouched else 'TOUCHED'}, peak RSS {warm_rss / 1024:.0f} MiB "
+              f"({warm_tree / 1024:.0f} MiB all processes)")
+        print(f"generate --check (no change): {check_s:.2f} s = {100 * check_s / cold_s:.0f} % of the cold run")
+        print(f"generate (one user changed): {one_s:.2f} s, {one['rendered']:,} files rendered, "
+              f"{one['changed']} changed")
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

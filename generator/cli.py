@@ -177,10 +177,8 @@ def _run(run: Callable[[ProgressBar], GenerateResult], output: Path, diff: bool,
     finally:
         progress.close()
     if as_json:
-        data = result.to_json()
-        if diff:
-            data["diffs"] = {c.path: c.diff for c in result.changes if c.diff}
-        print(json.dumps(data, indent=2, ensure_ascii=False))
+        for chunk in result.json_chunks(diffs=diff):
+            sys.stdout.write(chunk)
         return
     print_recap(result, output / "manifest.json", diff)
     if result.unfinished:

@@ -58,6 +58,8 @@ class Format:
     render: Callable[[Site, Any], bytes]
     verify: Callable[[bytes, Organization, Any], list[str]]
     read_settings: Callable[[bytes], Settings] | None = None    # device formats: the connection, read back
+    # What it cannot express: for a device, from its settings and servers alone (user and device are only
+    # stamped on each finding), so devices with the same resolved values share the work (tests/test_registry.py)
     limitations: Callable[[Organization, Any], list[Finding]] = no_limitations
     skips: frozenset[str] = field(default_factory=frozenset)     # limitation codes that mean "not produced"
     show: Callable[[bytes], str] = show_text

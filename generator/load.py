@@ -26,7 +26,7 @@ from .model import Device, Finding, Inventory, Organization
 from .profiles import Profile, read_profiles
 from .resolve import Base, Layer, Resolver
 from .roster import iter_csv_users
-from .schema import schema_diagnostics
+from .schema import RowCheck, schema_diagnostics
 
 
 def find_inventory_file(path: Path) -> Path:
@@ -159,10 +159,11 @@ def _users(doc: Document, data: dict[str, Any], bad_users: set[int], usable: Cal
         report.error(f"users_file {excerpt(data['users_file'])} {outside}", doc.where(("users_file",)), "users_file",
                      "keep the roster beside the inventory, or allow its folder with --allow-path")
         return
+    check = RowCheck()
     try:
         for row in iter_csv_users(csv_path, data["users_file"], limits):
             entry = UserEntry(row.data, row.where_path, row.field)
-            problems = schema_diagnostics(row.data, "user", entry.where, entry.field)
+            problems = [] if check.valid(row.data) else schema_diagnostics(row.data, "user", entry.where, entry.field)
             if problems:
                 report.errors.extend(problems)
                 continue

@@ -8,7 +8,9 @@ A run that fails before the journal is written leaves OUT as it was.
 """
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +55,7 @@ class GenerateResult:
             return self.unchanged
         return sum(1 for c in self.changes if c.status == status)
 
-    def to_json(self) -> dict[str, Any]:
+    def _counts(self) -> dict[str, Any]:
         return {
             "check": self.check,
             "created": self.count(CREATED), "changed": self.count(CHANGED),
@@ -62,11 +64,43 @@ class GenerateResult:
             "manifest_changed": self.manifest_changed,
             "unfinished": self.unfinished,
             "rendered": self.rendered,
-            "changes": [{"path": c.path, "status": c.status} for c in self.changes],
-            "findings": [f.to_json() for f in self.findings],
-            "notes": list(self.notes),
-            "alerts": list(self.alerts),
         }
+
+    def _lists(self) -> dict[str, Iterable[Any]]:
+        return {
+            "changes": ({"path": c.path, "status": c.status} for c in self.changes),
+            "findings": (f.to_json() for f in self.findings),
+            "notes": self.notes, "alerts": self.alerts,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self._counts(), **{key: list(items) for key, items in self._lists().items()}}
+
+    def json_chunks(self, diffs: bool = False) -> Iterator[str]:
+        """:meth:`to_json` (plus ``diffs`` when asked) as text, item by item: a recap of a large run is
+        written without building it in memory."""
+        yield "{"
+        separator = "\n  "
+        for key, value in self._counts().items():
+            yield f"{separator}{json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}"
+            separator = ",\n  "
+        for key, items in self._lists().items():
+            yield f",\n  {json.dumps(key)}: ["
+            inner = "\n    "
+            for item in items:
+                yield inner + json.dumps(item, ensure_ascii=False)
+                inner = ",\n    "
+            yield "\n  ]" if inner != "\n    " else "]"
+        if diffs:
+            yield ',\n  "diffs": {'
+            inner = "\n    "
+            for change in self.changes:
+                if change.diff:
+                    yield f"{inner}{json.dumps(change.path, ensure_ascii=False)}: " \
+                          f"{json.dumps(change.diff, ensure_ascii=False)}"
+                    inner = ",\n    "
+            yield "\n  }" if inner != "\n    " else "}"
+        yield "\n}\n"
 
 
 def generate(inventory_path: str | Path, out_dir: str | Path, *, limit: str | None = None, check: bool = False,

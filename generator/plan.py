@@ -68,9 +68,18 @@ def all_findings(inventory: Inventory, skipped: dict[int, set[str]] | None = Non
     ``skipped`` (by ``id`` of the device) receives the formats not produced for a device, where there are any.
     """
     found = set(inventory.findings)
+    # Limitations depend on a device's settings and servers only (the user and device are stamped on them):
+    # devices that share their resolved values share the work.
+    shared: dict[tuple[int, int, int, str], tuple[list[Finding], set[str]]] = {}
     for device in inventory.devices:
-        findings, not_made = device_limitations(inventory, device)
-        found.update(findings)
+        key = (id(device.values), id(device.incoming), id(device.outgoing), device.profile)
+        if key not in shared:
+            shared[key] = device_limitations(inventory, device)
+            found.update(shared[key][0])
+        else:
+            user, name = device.user.email, device.name
+            found.update(Finding(f.code, f.message, user, name, f.client) for f in shared[key][0])
+        not_made = shared[key][1]
         if not_made and skipped is not None:
             skipped[id(device)] = not_made
     per_device = tuple(sorted(found, key=Finding.sort_key))

@@ -16,7 +16,7 @@ from typing import Any
 from .checks import Report, UserEntry, device_entry
 from .errors import FieldPath, Location, Where, within
 from .formats import CLIENTS
-from .model import DEFAULT_PORTS, Device, Organization, Server, Source, User
+from .model import DEFAULT_PORTS, Device, Organization, Provenance, Server, Source, User
 from .profiles import Profile
 from .settings import REQUIRED, SETTINGS
 
@@ -68,6 +68,7 @@ class Resolver:
         self.base = base
         self._base_values: dict[tuple[str, tuple[str, ...]], Values] = {}
         self._interned: dict[object, object] = {}
+        self._plain: dict[tuple[str, tuple[str, ...]], tuple[Server, Server, tuple[Any, ...], Provenance]] = {}
 
     def _intern(self, value: Any) -> Any:
         return self._interned.setdefault(value, value)
@@ -101,8 +102,23 @@ class Resolver:
     def _device(self, entry: UserEntry, user: User, index: int, raw: str | dict[str, Any],
                 report: Report) -> Device | None:
         spec, _ = device_entry(raw)
-        dpath: FieldPath = ("devices", index)
         name = spec.get("name", spec["profile"])
+        # A device whose user and entry set nothing resolves exactly as every such device of its profile and
+        # groups: the first one is resolved in full, the others share its servers, values and provenance.
+        plain = not (entry.data.get("settings") or entry.data.get("servers") or spec.get("settings")
+                     or spec.get("servers") or "clients" in spec)
+        key = (spec["profile"], user.groups)
+        if plain and key in self._plain:
+            incoming, outgoing, values, provenance = self._plain[key]
+            return Device(user, name, spec["profile"], incoming, outgoing, values, provenance)
+        device = self._resolve(entry, user, index, spec, name, report)
+        if plain and device is not None:
+            self._plain[key] = (device.incoming, device.outgoing, device.values, device.provenance)
+        return device
+
+    def _resolve(self, entry: UserEntry, user: User, index: int, spec: dict[str, Any], name: str,
+                 report: Report) -> Device | None:
+        dpath: FieldPath = ("devices", index)
         values = dict(self._below_user(spec["profile"], user.groups))
         layers = [Layer("user", entry.data, entry.where)]
         settings = dict(spec.get("settings") or {})

@@ -36,7 +36,11 @@ def text_problem(value: str, multiline: bool = False) -> str | None:
     ``multiline``: the value may hold line breaks, written as LF alone (a YAML block
     scalar); every other rule still applies, to each line and to the whole.
     """
-    for index, char in enumerate(value):
+    if value.isascii() and value.isprintable():
+        chars = ""          # printable ASCII: none of the characters below can be there
+    else:
+        chars = value
+    for index, char in enumerate(chars):
         code = ord(char)
         category = unicodedata.category(char)
         if multiline and char == "\n":
