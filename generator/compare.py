@@ -94,6 +94,7 @@ class _Work:
     inside: dict[str, Entry]            # previous entries within the unit's folder or at its path
     indexed: dict[str, Entry]           # index lines before the unit and within it
     current: list[bytes] | None         # the unit's entries as written, when every file is up to date
+    fresh: str | None                   # the unit's folder when it is not in OUT (every file is created)
 
 
 _RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(ArtifactRecord))
@@ -146,7 +147,9 @@ class Comparer:
         pending: Entry | None = next(previous, None)
         index = iter(self.index)
         indexed: Entry | None = next(index, None)
-        renderer = Renderer(self.plan, units, jobs)
+        stage = self.stage
+        renderer = Renderer(self.plan, units, jobs,
+                            stage.staging_fd if stage is not None and not self.diff else None)
         window: deque[tuple[list[_Work], Any]] = deque()
         batch: list[_Work] = []
         done = 0
@@ -165,9 +168,15 @@ class Comparer:
                     lines[indexed[0]["path"]] = indexed
                     indexed = next(index, None)
                 items = self.plan.items(unit)
-                batch.append(_Work(position, unit, items, before, inside, lines, self._current(items, inside, lines)))
+                current = self._current(items, inside, lines)
+                fresh = None         # the unit's folder, when it is not in OUT: moved in with one rename
+                if current is None and self.outdir is not None and unit.key.endswith("/") and \
+                        self.outdir.lstat(unit.key[:-1]) is None:
+                    fresh = unit.key[:-1]
+                batch.append(_Work(position, unit, items, before, inside, lines, current, fresh))
                 if len(batch) >= CHUNK or position == len(units) - 1:
-                    window.append((batch, renderer.submit([w.index for w in batch if w.current is None])))
+                    tasks = [(w.index, w.fresh is not None and stage is not None) for w in batch if w.current is None]
+                    window.append((batch, renderer.submit(tasks, len(units) - position - 1)))
                     batch = []
                 while window and (len(window) > renderer.depth or position == len(units) - 1):
                     works, handle = window.popleft()
@@ -234,16 +243,19 @@ class Comparer:
             self.plan.failures.extend(rendered.failures)
             self.plan.template_errors.extend(rendered.template_errors)
             produced = set()
-            fresh = None         # the unit's folder, when it is not in OUT: moved in with one rename
-            if self.outdir is not None and work.unit.key.endswith("/") and \
-                    self.outdir.lstat(work.unit.key[:-1]) is None:
-                fresh = work.unit.key[:-1]
+            inputs = {item.record.path: item.record.inputs for item in work.items}   # workers leave them out
             for planned in rendered.planned:
-                record = self._compare(planned.record, planned.content, planned.format.show, planned.template,
-                                       work.inside.get(planned.record.path), fresh)
+                if planned.staged:           # a worker wrote it to the staging folder already
+                    assert self.stage is not None and work.fresh is not None
+                    self.stage.adopt(planned.record.path, work.fresh)
+                    self.result.changes.append(Change(planned.record.path, CREATED))
+                    record = planned.record
+                else:
+                    record = self._compare(planned.record, planned.content, planned.format.show,
+                                           planned.template, work.inside.get(planned.record.path), work.fresh)
                 self.result.rendered += 1
                 produced.add(record.path)
-                fields = record.index_json()
+                fields = dataclasses.replace(record, inputs=inputs.get(record.path)).index_json()
                 out.append((record.path, record.to_json(),
                             json.dumps(fields).encode() if fields is not None else None))
                 if self.result.records is not None:

@@ -190,6 +190,7 @@ class FleetPlan(Plan):
             units.append(Unit(folder + "/", targets=targets))
         return sorted(units, key=lambda unit: unit.key)
 
-    def _record(self, fmt: Format, target: Target) -> ArtifactRecord:
+    def _record(self, fmt: Format, target: Target, inputs: bool) -> ArtifactRecord:
         return ArtifactRecord("fleet", target.path, "", group=target.names["group"], profile=target.names["profile"],
-                              client=target.names["client"], inputs=fingerprint(self.salt, fmt.name, target.subject))
+                              client=target.names["client"],
+                              inputs=fingerprint(self.salt, fmt.name, target.subject) if inputs else None)

@@ -39,6 +39,7 @@ class Planned:
     content: bytes
     format: Format
     template: str = "built-in"      # the site template it was made from, or built-in
+    staged: bool = False            # already written to the staging folder by a worker (content is then empty)
 
 
 def device_limitations(inventory: Inventory, device: Device) -> tuple[list[Finding], set[str]]:
@@ -164,8 +165,9 @@ class Plan:
                  for folder in sorted(devices.keys() | targets.keys())]
         return sorted([*users, *singles], key=lambda unit: unit.key)
 
-    def items(self, unit: Unit) -> list[Item]:
-        """The unit's files, sorted by path, each with the fingerprint of its inputs where it has one."""
+    def items(self, unit: Unit, inputs: bool = True) -> list[Item]:
+        """The unit's files, sorted by path, each with the fingerprint of its inputs where it has one
+        (unless ``inputs`` is false: rendering does not need them)."""
         found: list[Item] = []
         for device in unit.devices:
             skipped = self.skipped.get(id(device), ())
@@ -175,24 +177,24 @@ class Plan:
                                                                             fmt.file_name(device)), "",
                                             user=device.user.email, device=device.name, profile=device.profile,
                                             client=fmt.name, protocol=device.protocol,
-                                            inputs=fingerprint(self.salt, fmt.name, device))
+                                            inputs=fingerprint(self.salt, fmt.name, device) if inputs else None)
                     found.append(Item(fmt, device, record, f"{device.user.email} {device.name} {fmt.name}"))
         for fmt, target in unit.targets:
-            found.append(Item(fmt, target.subject, self._record(fmt, target), target.path))
+            found.append(Item(fmt, target.subject, self._record(fmt, target, inputs), target.path))
         found.sort(key=lambda item: item.record.path)
         return found
 
-    def _record(self, fmt: Format, target: Target) -> ArtifactRecord:
+    def _record(self, fmt: Format, target: Target, inputs: bool) -> ArtifactRecord:
         """A target's manifest entry; files made from many users (domain, organization) have no fingerprint."""
-        inputs = fingerprint(self.salt, fmt.name, target.subject) if fmt.scope == USER else None
+        fingerprinted = fingerprint(self.salt, fmt.name, target.subject) if inputs and fmt.scope == USER else None
         return ArtifactRecord(fmt.manifest_kind, target.path, "", user=target.names.get("user"),
-                              domain=target.names.get("domain"), inputs=inputs)
+                              domain=target.names.get("domain"), inputs=fingerprinted)
 
     def render(self, unit: Unit) -> Rendered:
         """Render and verify the unit's files; the files of one device are cross-checked against each other."""
         out = Rendered()
         readings: dict[int, dict[str, Settings]] = defaultdict(dict)
-        for item in self.items(unit):
+        for item in self.items(unit, inputs=False):
             planned = self._render(item, out)
             if planned is None:
                 continue

@@ -86,19 +86,26 @@ class Stage:
         ``fresh``: a folder of ``relative`` that does not exist in OUT: the whole staged folder is moved in
         with one rename (journaled once, before its first file).
         """
-        if self._staging is None:
-            fd = self.state.staging(create=True)
-            assert fd is not None
-            self._staging = OutDir(self.outdir.path / STATE / STAGING, fd)
+        self.staging_fd()
+        assert self._staging is not None
+        self.adopt(relative, fresh)
+        return stage_file(self._staging, relative, content)
+
+    def adopt(self, relative: str, fresh: str | None) -> None:
+        """Journal a file staged at ``staging/relative`` (by :meth:`add`, or by a worker process)."""
         if fresh is not None and fresh != self._fresh:
             self.journal.tree(fresh)
             self._fresh = fresh
         elif fresh is None:
             self.journal.move(relative)
-        parents, name = self._staging.split(relative)
-        folder = self._staging.folder(parents, create=True)
-        st = self.state.create(name, (content,), directory=folder)
-        return st.st_size, st.st_mtime_ns
+
+    def staging_fd(self) -> int:
+        """The staging folder (created now), for worker processes that stage files themselves."""
+        if self._staging is None:
+            fd = self.state.staging(create=True)
+            assert fd is not None
+            self._staging = OutDir(self.outdir.path / STATE / STAGING, fd)
+        return self._staging.fd
 
     def remove(self, relative: str, sha256: str) -> None:
         self.journal.remove(relative, sha256)
@@ -139,13 +146,33 @@ class Stage:
         """Write the journal (the commit point), then apply it. Returns what was kept and why."""
         self.journal.commit(manifest, index)
         try:
-            return apply_journal(self.outdir, self.state, Journal.open(self.state, MAX_MANIFEST_BYTES))
+            return apply_journal(self.outdir, self.state, Journal.open(self.state, MAX_MANIFEST_BYTES), replay=False)
         finally:
             self.close()
 
 
-def apply_journal(outdir: OutDir, state: State, journal: Journal) -> list[str]:
-    """Replay a committed journal. Idempotent: safe to run again after a kill."""
+def stage_file(staging: OutDir, relative: str, content: bytes) -> tuple[int, int]:
+    """Write a new file at ``staging/relative`` (never over one, never through a link): its size and time."""
+    parents, name = staging.split(relative)
+    folder = staging.folder(parents, create=True)
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=folder)
+    try:
+        view = memoryview(content)
+        while view:
+            view = view[os.write(fd, view):]
+        st = os.fstat(fd)
+        return st.st_size, st.st_mtime_ns
+    finally:
+        os.close(fd)
+
+
+def apply_journal(outdir: OutDir, state: State, journal: Journal, replay: bool = True) -> list[str]:
+    """Apply a committed journal. Idempotent: safe to run again after a kill.
+
+    ``replay``: the journal was left by an earlier run, so every staged entry is checked first (a
+    file must be a regular file, a folder hold only folders and regular files). Right after its own
+    commit point a run skips that walk: it made every entry itself, in a folder that is ours alone.
+    """
     fd = state.staging(create=False)
     staging = OutDir(outdir.path / STATE / STAGING, fd) if fd is not None else None
     kept: list[str] = []
@@ -154,7 +181,7 @@ def apply_journal(outdir: OutDir, state: State, journal: Journal) -> list[str]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(INDEX, dir_fd=state.fd)
     try:
-        if staging is not None:
+        if staging is not None and replay:
             for kind, relative, _ in journal.entries(MAX_MANIFEST_BYTES):
                 if kind != "remove":
                     _check_staged(staging, relative, kind)

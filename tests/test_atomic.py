@@ -127,7 +127,7 @@ def test_interrupted_commit_is_completed_by_the_next_run(tmp_path, monkeypatch):
     generate(inv, out)
     inv2 = _write(tmp_path / "inv2", "smtp2.example.com")
 
-    def die(outdir, state, journal):
+    def die(outdir, state, journal, replay=True):
         raise SystemExit(9)  # as abrupt as a kill, right after the journal was flushed
 
     monkeypatch.setattr(writer, "apply_journal", die)

@@ -153,7 +153,7 @@ def test_a_journal_is_replayed_only_over_regular_staged_files(site, write_invent
 
     folder, out, elsewhere = site
     write_inventory((BASE + USERS).replace("smtp.example.com", "smtp2.example.com"))
-    monkeypatch.setattr(writer, "apply_journal", lambda *a: (_ for _ in ()).throw(SystemExit(9)))
+    monkeypatch.setattr(writer, "apply_journal", lambda *a, **k: (_ for _ in ()).throw(SystemExit(9)))
     with pytest.raises(SystemExit):
         generate(folder, out)
     monkeypatch.undo()
