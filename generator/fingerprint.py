@@ -15,7 +15,7 @@ import os
 from functools import cache
 from pathlib import Path
 
-from .formats import FORMATS
+from . import formats
 from .model import Site
 from .version import __version__
 
@@ -61,7 +61,7 @@ def _code_name(function: object) -> str:
 def run_salt(site: Site) -> bytes:
     """What every file of a run is made from besides its subject (a format's functions by name, too)."""
     digest = hashlib.sha256(_product())
-    for fmt in FORMATS:
+    for fmt in formats.FORMATS:      # looked up now: the registry is the table of record
         digest.update(f"{fmt.name}:{_code_name(fmt.render)}:{_code_name(fmt.verify)}\0".encode())
     digest.update(repr(site.organization).encode())
     if site.templates_dir:

@@ -8,10 +8,13 @@ while the process has no other thread (forking a threaded process is unsafe).
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from multiprocessing.pool import AsyncResult, Pool
@@ -23,6 +26,7 @@ from .plan import Plan, Planned, Rendered, Unit
 from .safefs import OutDir
 from .writer import stage_file
 
+PR_SET_PDEATHSIG = 1
 MIN_UNITS_PER_WORKER = 64      # fewer units than this per worker: rendering in-process is faster
 _shared: tuple[Plan, Sequence[Unit], int] | None = None   # set in the parent just before the workers fork
 
@@ -39,8 +43,15 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _ignore_interrupt() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C is the parent's to handle
+def _worker_start(parent: int) -> None:
+    """A worker leaves Ctrl-C to the parent, and dies with it: a killed run leaves no worker writing on
+    into its staging folder or holding the output folder's lock."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:      # the parent died before the line above took effect
+        os._exit(1)
 
 
 def _render_chunk(tasks: list[Task]) -> list[Packed]:
@@ -102,7 +113,8 @@ class Renderer:
         staging = self.staging() if self.staging is not None else -1
         _shared = (self.plan, self.units, staging)
         workers = min(self.jobs, max(1, remaining // MIN_UNITS_PER_WORKER))
-        self.pool = multiprocessing.get_context("fork").Pool(workers, initializer=_ignore_interrupt)
+        self.pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_start,
+                                                             initargs=(os.getpid(),))
         self.writes = staging >= 0
         self.depth = 2 * self.jobs + 2
 

@@ -19,10 +19,10 @@ from generator import InventoryError, generate
 USERS = 200
 
 
-def _write(folder: Path, smtp: str) -> Path:
+def _write(folder: Path, smtp: str, users: int = USERS) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "inventory.yaml").write_text(BASE.replace("smtp.example.com", smtp) + "users_file: users.csv\n")
-    rows = "".join(f"user{i}@example.com,User {i},,,desktop;laptop\n" for i in range(USERS))
+    rows = "".join(f"user{i}@example.com,User {i},,,desktop;laptop\n" for i in range(users))
     (folder / "users.csv").write_text("email,name,login,groups,devices\n" + rows)
     return folder
 
@@ -53,9 +53,11 @@ def _no_strays(out: Path) -> None:
     assert left in ([], ["index"]), f"staging files or a journal were left behind: {left}"
 
 
-def test_kill_at_many_points_never_loses_output(tmp_path):
+@pytest.mark.parametrize("added", [0, 300], ids=["changed-files", "new-user-folders-by-workers"])
+def test_kill_at_many_points_never_loses_output(tmp_path, added):
+    """Changed files are moved in one by one; new user folders (staged by worker processes) whole."""
     old_inv = _write(tmp_path / "old", "smtp.example.com")
-    new_inv = _write(tmp_path / "new", "smtp-new.example.com")
+    new_inv = _write(tmp_path / "new", "smtp-new.example.com", USERS + added)
     base_out = tmp_path / "base" / "out"
     generate(old_inv, base_out)
     (base_out / "admin-notes.txt").write_text("not ours")

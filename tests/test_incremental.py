@@ -1,0 +1,162 @@
+"""Reruns: what did not change is neither rendered nor written; what changed, or was changed by others, is."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from conftest import BASE, replace_format
+
+from generator import generate
+from generator.pipeline import GenerateResult
+
+USERS = 40
+
+
+def _roster(folder: Path, users: int = USERS, rename: int | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "inventory.yaml").write_text(BASE + "users_file: users.csv\n", encoding="utf-8")
+    rows = "".join(f"user{i}@example.com,{'Renamed' if i == rename else 'User'} {i},desktop;laptop;phone\n"
+                   for i in range(users))
+    (folder / "users.csv").write_text("email,name,devices\n" + rows, encoding="utf-8")
+    return folder
+
+
+def _age_index(out: Path) -> None:
+    """Let time pass since the run: a file not older than the index is compared by its bytes (same clock tick)."""
+    index = out / ".mailprofiles" / "index"
+    later = index.stat().st_mtime + 5
+    os.utime(index, (later, later))
+
+
+def _stamps(out: Path) -> dict[str, tuple[int, int]]:
+    return {str(p): (p.lstat().st_mtime_ns, p.lstat().st_ino) for p in [out, *out.rglob("*")]}
+
+
+def _files(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and ".mailprofiles" not in p.parts}
+
+
+def test_a_rerun_without_changes_renders_nothing_and_writes_nothing(tmp_path):
+    inventory, out = _roster(tmp_path / "inv"), tmp_path / "out"
+    first = generate(inventory, out)
+    assert first.rendered == len(first.artifacts) == 8 * USERS + 1
+    _age_index(out)
+    before = _stamps(out)
+    again = generate(inventory, out)
+    # Only the domain's autoconfig file, made from every user, has no fingerprint and is always rendered.
+    assert again.rendered == 1 and again.count("unchanged") == len(first.artifacts) and not again.changes
+    assert not again.manifest_changed and _stamps(out) == before
+    check = generate(inventory, out, check=True)
+    assert check.rendered == 1 and not check.changes
+    assert [a.to_json() for a in again.artifacts] == [a.to_json() for a in first.artifacts]
+
+
+def test_one_changed_user_renders_only_that_users_files(tmp_path):
+    inventory, out = _roster(tmp_path / "inv"), tmp_path / "out"
+    generate(inventory, out)
+    _age_index(out)
+    _roster(inventory, rename=7)
+    result = generate(inventory, out)
+    assert result.rendered == 8 + 1                 # user7's seven files and handout, and the autoconfig file
+    assert "user7@example.com/handout.html" in {c.path for c in result.changes}
+    assert all(c.path.startswith("user7@example.com/") for c in result.changes)
+    assert b"Renamed 7" in (out / "user7@example.com/handout.html").read_bytes()
+
+
+def test_a_file_changed_by_someone_else_is_found_and_replaced(tmp_path):
+    inventory, out = _roster(tmp_path / "inv"), tmp_path / "out"
+    generate(inventory, out)
+    _age_index(out)
+    target = out / "user3@example.com/laptop/prefs.js"
+    original = target.read_bytes()
+    target.write_bytes(original.replace(b"imap.example.com", b"imap.evil.example"))
+    touched = out / "user4@example.com/handout.html"
+    os.utime(touched, (time.time() + 60, time.time() + 60))     # only its time: re-read, the same bytes
+    check = generate(inventory, out, check=True)
+    assert [c.path for c in check.changes] == ["user3@example.com/laptop/prefs.js"]
+    assert any("user3@example.com/laptop/prefs.js was changed outside mailprofiles" in a and "would be" in a
+               for a in check.alerts)
+    result = generate(inventory, out)
+    assert [(c.path, c.status) for c in result.changes] == [("user3@example.com/laptop/prefs.js", "changed")]
+    assert any("changed outside mailprofiles since the last run; it is replaced" in a for a in result.alerts)
+    assert target.read_bytes() == original
+    assert result.rendered == 2 * 8 + 1             # the two users whose files differ from the index, and autoconfig
+
+
+def test_templates_and_product_are_inputs_too(tmp_path, monkeypatch):
+    inventory, out = _roster(tmp_path / "inv"), tmp_path / "out"
+    generate(inventory, out)
+    _age_index(out)
+    from generator.render import thunderbird
+
+    real = thunderbird.render
+    replace_format(monkeypatch, "thunderbird", render=lambda site, device: real(site, device))
+    result = generate(inventory, out)                # another renderer: every file is rendered again
+    assert result.rendered == 8 * USERS + 1 and not result.changes
+    monkeypatch.undo()
+    _age_index(out)
+    (inventory / "templates" / "handout").mkdir(parents=True)
+    text = (Path(__file__).resolve().parents[1] / "templates/handout/handout.html.j2").read_text(encoding="utf-8")
+    (inventory / "templates/handout/handout.html.j2").write_text(text.replace("</body>", "<p>Site</p></body>"),
+                                                                 encoding="utf-8")
+    inventory_yaml = inventory / "inventory.yaml"
+    inventory_yaml.write_text(inventory_yaml.read_text(encoding="utf-8") + "templates_dir: templates\n",
+                              encoding="utf-8")
+    result = generate(inventory, out)
+    assert result.rendered == 8 * USERS + 1
+    assert {c.path for c in result.changes} == {f"user{i}@example.com/handout.html" for i in range(USERS)}
+
+
+def test_an_index_that_is_not_ours_is_not_trusted(tmp_path):
+    inventory, out = _roster(tmp_path / "inv"), tmp_path / "out"
+    generate(inventory, out)
+    index = out / ".mailprofiles" / "index"
+    # An index that claims a stale file is current (its time and size planted to match) is only trusted
+    # when it is ours: a link in its place is ignored, so every file is compared by its bytes.
+    saved = index.read_bytes()
+    index.unlink()
+    planted = tmp_path / "planted"
+    planted.write_bytes(saved)
+    index.symlink_to(planted)
+    target = out / "user1@example.com/laptop/prefs.js"
+    stat = target.stat()
+    changed = target.read_bytes().replace(b"imap.example.com", b"imap.exampl3.com")    # the same size
+    assert changed != target.read_bytes()
+    target.write_bytes(changed)
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    os.utime(planted, (time.time() + 5, time.time() + 5))
+    result = generate(inventory, out)
+    assert result.rendered == 8 * USERS + 1
+    assert [c.path for c in result.changes] == ["user1@example.com/laptop/prefs.js"]
+    assert not index.is_symlink() and index.is_file()    # replaced by a real index of ours
+
+
+@pytest.mark.parametrize("jobs", [2])
+def test_workers_write_the_same_bytes_in_the_same_order(tmp_path, jobs):
+    inventory = _roster(tmp_path / "inv", users=300)
+    one, many = tmp_path / "one", tmp_path / "many"
+    serial = generate(inventory, one, jobs=1)
+    parallel = generate(inventory, many, jobs=jobs)
+    assert _files(one) == _files(many)
+    assert [c.path for c in serial.changes] == [c.path for c in parallel.changes]
+    assert [a.to_json() for a in serial.artifacts] == [a.to_json() for a in parallel.artifacts]
+    index = [json.loads(line) for line in (many / ".mailprofiles/index").read_text().splitlines()[1:]]
+    assert [e["path"] for e in index] == sorted(e["path"] for e in index) == [
+        a.path for a in parallel.artifacts if a.kind != "autoconfig"]
+    for entry in index:
+        data = (many / entry["path"]).read_bytes()
+        assert (len(data), (many / entry["path"]).stat().st_mtime_ns) == (entry["size"], entry["mtime_ns"])
+    manifest = json.loads((many / "manifest.json").read_text())
+    assert all(hashlib.sha256((many / e["path"]).read_bytes()).hexdigest() == e["sha256"]
+               for e in manifest["artifacts"])
+
+
+def test_the_json_recap_is_streamed_and_parses(tmp_path):
+    result = generate(_roster(tmp_path / "inv"), tmp_path / "out")
+    assert isinstance(result, GenerateResult)
+    assert json.loads("".join(result.json_chunks(diffs=True))) == {**result.to_json(), "diffs": {}}
