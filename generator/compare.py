@@ -37,6 +37,7 @@ from .limit import matches
 from .manifest import MANIFEST, MAX_MANIFEST_BYTES, ArtifactRecord, Entry, Previous, Sink, manifest_chunks
 from .model import Finding
 from .parallel import Renderer
+from .paths import safe_relative
 from .plan import Item, Plan, Progress, Rendered, Unit
 from .safefs import OutDir
 from .writer import Stage
@@ -304,6 +305,9 @@ class Comparer:
         """A previous entry the plan does not produce: carried (its JSON is returned), removed or kept."""
         entry, raw = previous
         path = entry["path"]
+        if not safe_relative(path):
+            self.previous.unsafe()       # never carried, never used: counted as malformed
+            return None
         plan = self.plan
         if plan.kinds and entry.get("kind", "device") not in plan.kinds:
             return raw

@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 
 from . import formats
-from .model import Site
+from .model import Device, Site
 from .version import __version__
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -73,6 +73,23 @@ def run_salt(site: Site) -> bytes:
     return digest.digest()
 
 
-def fingerprint(salt: bytes, fmt_name: str, subject: object) -> str:
-    """The fingerprint of one file: the run's salt, the format and the subject."""
-    return hashlib.sha256(salt + fmt_name.encode() + b"\0" + repr(subject).encode()).hexdigest()[:32]
+def fingerprint(salt: bytes, fmt_name: str, subject: object, text: str | None = None) -> str:
+    """The fingerprint of one file: the run's salt, the format and the subject (``text``: its representation,
+    when the caller has it already)."""
+    shown = repr(subject) if text is None else text
+    return hashlib.sha256(salt + fmt_name.encode() + b"\0" + shown.encode()).hexdigest()[:32]
+
+
+def device_text(device: Device, shared: dict[int, str]) -> str:
+    """A device as its fingerprint sees it: everything but where its values came from.
+
+    ``shared`` remembers the text of the objects devices share (servers and resolved values are
+    one object for every device resolved from the same layers), by identity, for one run.
+    """
+    parts = []
+    for part in (device.incoming, device.outgoing, device.values):
+        text = shared.get(id(part))
+        if text is None:
+            text = shared[id(part)] = repr(part)
+        parts.append(text)
+    return f"Device({device.user!r}, {device.name!r}, {device.profile!r}, {', '.join(parts)})"

@@ -161,6 +161,7 @@ class FleetPlan(Plan):
         self.patterns = None
         self.site = Site(inventory.organization, inventory.templates_dir, signer)
         self.salt = run_salt(self.site)
+        self._shared_text = {}
         self.failures = []
         self.template_errors = []
         found = set(inventory.findings)
@@ -190,7 +191,7 @@ class FleetPlan(Plan):
             units.append(Unit(folder + "/", targets=targets))
         return sorted(units, key=lambda unit: unit.key)
 
-    def _record(self, fmt: Format, target: Target, inputs: bool) -> ArtifactRecord:
+    def _record(self, fmt: Format, target: Target, inputs: bool, texts: dict[int, str]) -> ArtifactRecord:
         return ArtifactRecord("fleet", target.path, "", group=target.names["group"], profile=target.names["profile"],
                               client=target.names["client"],
                               inputs=fingerprint(self.salt, fmt.name, target.subject) if inputs else None)

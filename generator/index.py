@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from .manifest import Entry, SortedLines
-from .paths import safe_relative
 from .state import State
 
 INDEX = "index"
@@ -30,9 +29,12 @@ _FINGERPRINT = re.compile(r"^[0-9a-f]{32}$")
 
 
 def _valid(entry: Any) -> bool:
-    return (isinstance(entry, dict) and isinstance(entry.get("path"), str) and safe_relative(entry["path"])
-            and isinstance(entry.get("inputs"), str) and bool(_FINGERPRINT.match(entry["inputs"]))
-            and all(type(entry.get(key)) is int and entry[key] >= 0 for key in ("size", "mtime_ns")))
+    """A line as written here. Its path is only ever compared with the plan's own paths, never opened."""
+    if type(entry) is not dict or type(entry.get("path")) is not str:
+        return False
+    inputs, size, mtime = entry.get("inputs"), entry.get("size"), entry.get("mtime_ns")
+    return type(inputs) is str and bool(_FINGERPRINT.match(inputs)) and type(size) is int and size >= 0 \
+        and type(mtime) is int and mtime >= 0
 
 
 class Index(SortedLines):

@@ -70,11 +70,19 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _TEXT_FIELDS = ("kind", "user", "group", "device", "profile", "client", "protocol", "domain")
 
 
+def _well_typed(entry: Any) -> bool:
+    """An artifact entry as mailprofiles writes it: a text path, a sha256, text fields (the path is not checked)."""
+    if type(entry) is not dict or type(entry.get("path")) is not str:
+        return False
+    sha = entry.get("sha256")
+    if type(sha) is not str or not _SHA256.match(sha):
+        return False
+    return all(type(entry[key]) is str for key in _TEXT_FIELDS if key in entry)
+
+
 def _valid_entry(entry: object) -> bool:
-    """An artifact entry as mailprofiles writes it: a safe path inside OUT, a sha256, text fields."""
-    return (isinstance(entry, dict) and isinstance(entry.get("path"), str) and safe_relative(entry["path"])
-            and isinstance(entry.get("sha256"), str) and bool(_SHA256.match(entry["sha256"]))
-            and all(isinstance(entry.get(key, ""), str) for key in _TEXT_FIELDS))
+    """A well-typed entry whose path is a safe path inside OUT."""
+    return _well_typed(entry) and safe_relative(entry["path"])  # type: ignore[index]
 
 
 def parse_manifest(raw: bytes) -> dict[str, Any]:
@@ -136,13 +144,15 @@ class SortedLines:
 class Previous(SortedLines):
     """The previous run's manifest entries, read one at a time, sorted by path.
 
-    A missing manifest means no earlier run. Entries with wrong types, unsafe paths or out of
-    order are not trusted (their files are never removed) and counted in ``notes``.
+    A missing manifest means no earlier run. Entries with wrong types or out of order are not
+    trusted (their files are never removed) and counted in ``notes``. A path is checked where it
+    would be used, for an entry the run no longer produces (an unsafe one counts as malformed:
+    call :meth:`unsafe`); a produced path is safe by construction.
     """
 
     def __init__(self, outdir: OutDir | None):
         super().__init__(outdir.open_regular(MANIFEST, MAX_MANIFEST_BYTES) if outdir is not None else None,
-                         _HEADER, _valid_entry)
+                         _HEADER, _well_typed)
         self.notes: list[str] = []
         self._shown = outdir.shown(MANIFEST) if outdir is not None else MANIFEST
 
@@ -155,8 +165,17 @@ class Previous(SortedLines):
                 yield from self._whole(head + handle.read(MAX_MANIFEST_BYTES + 1 - len(head)))
                 return
             yield from self.lines(handle)
+
+    def unsafe(self) -> None:
+        """An entry's path leads outside OUT: it is dropped like any malformed entry."""
+        self.dropped += 1
+
+    def report(self) -> list[str]:
+        """What was not trusted, once the entries are read."""
         if self.dropped:
             self._dropped(self.dropped)
+            self.dropped = 0
+        return self.notes
 
     def _whole(self, raw: bytes) -> Iterator[Entry]:
         """Any other layout of the same JSON (a manifest reformatted by a tool): parsed whole, then sorted."""

@@ -14,6 +14,7 @@ import re
 from .errors import UnsafeName
 
 _SAFE = re.compile(r"[a-z0-9._@+\-]")
+_ALL_SAFE = re.compile(r"[a-z0-9._@+\-]+")
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 MAX_COMPONENT = 200
 
@@ -27,6 +28,9 @@ def safe_component(name: str) -> str:
     folded = name.casefold()
     if not folded:
         raise UnsafeName("empty name")
+    if _ALL_SAFE.fullmatch(folded) and folded[0] != "." and folded[-1] != "." \
+            and folded.split(".")[0] not in _RESERVED and len(folded) <= MAX_COMPONENT:
+        return folded          # nothing to encode: the common case, decided by one match
     out = [ch if _SAFE.match(ch) else _encode_char(ch) for ch in folded]
     if out[0] == ".":
         out[0] = "%2E"

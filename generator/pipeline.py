@@ -177,7 +177,7 @@ class _Run:
             previous.close()
             index.close()
         pending = staging is None and unfinished(outdir)
-        alerts = (*recovered, *previous.notes, *plan.unmatched(), *found.outside, *(found.kept if stage is None else kept),
+        alerts = (*recovered, *previous.report(), *plan.unmatched(), *found.outside, *(found.kept if stage is None else kept),
                   *((UNFINISHED,) if pending else ()))
         return GenerateResult(tuple(found.records or ()), tuple(found.changes), found.unchanged, plan.findings,
                               found.manifest_changed, stage is None, notes, alerts, pending, found.rendered)

@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 
 from .errors import Diagnostic, Location, UnrepresentableValue
-from .fingerprint import fingerprint, run_salt
+from .fingerprint import device_text, fingerprint, run_salt
 from .formats import DEVICE, USER, Format, by_scope, named, no_limitations
 from .limit import Patterns, matches_device
 from .manifest import ArtifactRecord
@@ -134,6 +134,7 @@ class Plan:
         self.inventory = inventory
         self.site = Site(inventory.organization, inventory.templates_dir, signer)
         self.salt = run_salt(self.site)
+        self._shared_text: dict[int, str] = {}
         self.patterns = patterns
         self.skipped: dict[int, set[str]] = {}
         self.findings = all_findings(inventory, self.skipped)
@@ -169,24 +170,32 @@ class Plan:
         """The unit's files, sorted by path, each with the fingerprint of its inputs where it has one
         (unless ``inputs`` is false: rendering does not need them)."""
         found: list[Item] = []
+        texts: dict[int, str] = {}
         for device in unit.devices:
             skipped = self.skipped.get(id(device), ())
+            text = device_text(device, self._shared_text) if inputs else ""   # once for the device's formats
+            texts[id(device)] = text
             for fmt in by_scope(DEVICE):
                 if fmt.name in device.clients and fmt.name not in skipped:
                     record = ArtifactRecord(fmt.manifest_kind, artifact_path(device.user.email, device.name,
                                                                             fmt.file_name(device)), "",
                                             user=device.user.email, device=device.name, profile=device.profile,
                                             client=fmt.name, protocol=device.protocol,
-                                            inputs=fingerprint(self.salt, fmt.name, device) if inputs else None)
+                                            inputs=fingerprint(self.salt, fmt.name, device, text) if inputs else None)
                     found.append(Item(fmt, device, record, f"{device.user.email} {device.name} {fmt.name}"))
         for fmt, target in unit.targets:
-            found.append(Item(fmt, target.subject, self._record(fmt, target, inputs), target.path))
+            found.append(Item(fmt, target.subject, self._record(fmt, target, inputs, texts), target.path))
         found.sort(key=lambda item: item.record.path)
         return found
 
-    def _record(self, fmt: Format, target: Target, inputs: bool) -> ArtifactRecord:
+    def _record(self, fmt: Format, target: Target, inputs: bool, texts: dict[int, str]) -> ArtifactRecord:
         """A target's manifest entry; files made from many users (domain, organization) have no fingerprint."""
-        fingerprinted = fingerprint(self.salt, fmt.name, target.subject) if inputs and fmt.scope == USER else None
+        fingerprinted = None
+        if inputs and fmt.scope == USER:
+            subject = target.subject
+            shown = ", ".join(texts.get(id(d)) or device_text(d, self._shared_text) for d in subject.devices)
+            fingerprinted = fingerprint(self.salt, fmt.name, subject,
+                                        f"UserDevices({subject.user!r}, [{shown}], {subject.findings!r})")
         return ArtifactRecord(fmt.manifest_kind, target.path, "", user=target.names.get("user"),
                               domain=target.names.get("domain"), inputs=fingerprinted)
 
