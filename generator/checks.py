@@ -6,6 +6,7 @@ cannot become safe file names. Every problem is a :class:`Diagnostic` with its p
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,8 +50,8 @@ class UserEntry:
 class Seen:
     """Emails and logins already used, case-insensitively, with where they were first used."""
 
-    emails: dict[str, str] = field(default_factory=dict)
-    logins: dict[str, str] = field(default_factory=dict)
+    emails: dict[str, Location] = field(default_factory=dict)
+    logins: dict[str, Location] = field(default_factory=dict)
 
 
 def check_organization(org: Mapping[str, str], where: Where, report: Report) -> None:
@@ -114,7 +115,7 @@ def check_user(entry: UserEntry, groups: Mapping[str, Any] | None, profiles: Map
     problem = textrules.login_problem(login) if "login" in data else None
     if problem:
         report.error(f"login {login!r} {problem}", where(("login",)), name_of(("login",)))
-    here = str(where(("email",)))
+    here = where(("email",))
     folded = email.casefold()
     if folded in seen.emails:
         report.error(f"email {email!r} is used twice", where(("email",)), name_of(("email",)),
@@ -164,15 +165,9 @@ def _check_devices(entry: UserEntry, profiles: Mapping[str, Profile], report: Re
         profile = device["profile"]
         name = device.get("name", profile)
         name_path = device_name_path(index, device, short)
-        problem = textrules.text_problem(name)
-        if problem:
-            report.error(f"device name {problem}", where(name_path), name_of(name_path))
-            continue
-        if not _safe_name(name, where(name_path), name_of(name_path), report):
-            continue
-        if safe_component(name) in RESERVED:
-            report.error(f"device name {name!r} is the name of a file made per user", where(name_path),
-                         name_of(name_path), "give the device another 'name'")
+        problem = _device_name_problem(name)
+        if problem is not None:
+            report.error(problem[0], where(name_path), name_of(name_path), problem[1])
             continue
         if name.casefold() in names_seen:
             report.error(f"device name {name!r} is used twice for this user", where(name_path), name_of(name_path),
@@ -187,12 +182,30 @@ def _check_devices(entry: UserEntry, profiles: Mapping[str, Profile], report: Re
         check_layer(device, where, path, "device", report)
 
 
+@functools.lru_cache(maxsize=4096)
+def _device_name_problem(name: str) -> tuple[str, str] | None:
+    """(message, hint) when ``name`` cannot name a device's folder; devices repeat their names, so each
+    name is judged once."""
+    problem = textrules.text_problem(name)
+    if problem:
+        return f"device name {problem}", ""
+    try:
+        component = safe_component(name)
+    except UnsafeName as exc:
+        return f"cannot make a safe file name: {exc}", SAFE_NAME_HINT
+    if component in RESERVED:
+        return f"device name {name!r} is the name of a file made per user", "give the device another 'name'"
+    return None
+
+
+SAFE_NAME_HINT = "use a shorter name, or one with fewer characters outside a-z 0-9 . _ @ + -"
+
+
 def _safe_name(name: str, location: Location, field_name: str, report: Report) -> bool:
     """A user or device name must become a file name; say so at its place when it cannot."""
     try:
         safe_component(name)
     except UnsafeName as exc:
-        report.error(f"cannot make a safe file name: {exc}", location, field_name,
-                     "use a shorter name, or one with fewer characters outside a-z 0-9 . _ @ + -")
+        report.error(f"cannot make a safe file name: {exc}", location, field_name, SAFE_NAME_HINT)
         return False
     return True

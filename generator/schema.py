@@ -81,6 +81,7 @@ def validator(kind: str) -> Draft202012Validator:
 FieldName = Callable[[FieldPath], str]
 
 _FAST_KEYWORDS = {"type", "additionalProperties", "required", "properties", "title", "description"}
+_STRING_KEYWORDS = {"type", "minLength", "maxLength", "title", "description"}
 
 
 class RowCheck:
@@ -102,6 +103,12 @@ class RowCheck:
         self.required = tuple(schema.get("required", ()))
         self.properties = {key: _Validator(sub) for key, sub in schema.get("properties", {}).items()} if exact else None
         self.remembered: dict[tuple[str, object], bool] = {}
+        # Properties that are plain strings with length bounds: checked by len() (code points, as the
+        # validator counts them); a string property with any other keyword goes through the validator.
+        self.lengths: dict[str, tuple[int, float]] = {}
+        for key, sub in (schema.get("properties", {}) if exact else {}).items():
+            if sub.get("type") == "string" and set(sub) <= _STRING_KEYWORDS:
+                self.lengths[key] = (sub.get("minLength", 0), sub.get("maxLength", float("inf")))
 
     def valid(self, data: Any) -> bool:
         if self.properties is None or not isinstance(data, dict):
@@ -113,6 +120,11 @@ class RowCheck:
             if check is None:
                 return False
             if isinstance(value, str):
+                bounds = self.lengths.get(key)
+                if bounds is not None:
+                    if not bounds[0] <= len(value) <= bounds[1]:
+                        return False
+                    continue
                 if not check.is_valid(value):
                     return False
                 continue

@@ -22,6 +22,7 @@ Format-specific escaping, applied by each renderer's escaping filter:
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import unicodedata
@@ -107,10 +108,23 @@ def email_problem(email: str) -> str | None:
         return "has an empty or over-long local part (1 to 64 characters)"
     if any(not part or not _ATOM.match(part) for part in local.split(".")):
         return "has characters or dots in the local part that mail clients do not accept"
+    problem = _domain_problem(domain)
+    if problem is _BARE_IP:
+        return f"has an IP address as its domain; RFC 5321 writes it in brackets: {local}@[{domain}]"
+    return problem
+
+
+_BARE_IP = "an IP address"
+
+
+@functools.lru_cache(maxsize=1024)
+def _domain_problem(domain: str) -> str | None:
+    """Why the domain of an address is not one (``_BARE_IP``: an IP address without brackets); a roster has
+    few domains, so each is judged once."""
     if domain.startswith("[") and domain.endswith("]"):
         return _address_literal_problem(domain[1:-1])
     if _is_ip(domain):
-        return f"has an IP address as its domain; RFC 5321 writes it in brackets: {local}@[{domain}]"
+        return _BARE_IP
     problem = hostname_problem(domain)
     if problem:
         return f"has a domain that {problem}"

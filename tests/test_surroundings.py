@@ -399,8 +399,11 @@ def test_ctrl_c_before_the_commit_point_leaves_out_intact(site, write_inventory,
     env = dict(os.environ)
     if not INSTALLED:
         env["PYTHONPATH"] = str(ROOT)
+    # A shell without job control starts background commands with Ctrl-C ignored, and Python keeps it
+    # ignored: the run gets the default disposition back, as from a terminal.
     process = subprocess.Popen([sys.executable, "-m", "generator", "generate", str(folder), "-o", str(out)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not (out / ".mailprofiles" / "staging").exists() and time.monotonic() < deadline:
         time.sleep(0.02)                     # staging has begun: rendering is under way, the journal is not written

@@ -22,10 +22,21 @@ EMAILADDRESS, EMAILLOCALPART = "%EMAILADDRESS%", "%EMAILLOCALPART%"
 
 def _choose(servers: list[tuple[Server, Device]]) -> tuple[Server, dict[Server, set[str]]]:
     """The server most devices use (ties: the first in sort order), and every variant with its groups."""
-    variants: dict[Server, set[str]] = {}
+    # Devices mostly share their server objects: count by object first, then merge equal servers.
+    by_object: dict[int, tuple[Server, list[int], set[tuple[str, ...]]]] = {}
     for server, device in servers:
-        variants.setdefault(server, set()).update(device.user.groups or ("(no group)",))
-    counts = Counter(server for server, _ in servers)
+        seen = by_object.get(id(server))
+        if seen is None:
+            seen = by_object[id(server)] = (server, [0], set())
+        seen[1][0] += 1
+        seen[2].add(device.user.groups)
+    variants: dict[Server, set[str]] = {}
+    counts: Counter[Server] = Counter()
+    for server, count, groups in by_object.values():
+        counts[server] += count[0]
+        names = variants.setdefault(server, set())
+        for group in groups:
+            names.update(group or ("(no group)",))
     chosen = sorted(counts, key=lambda s: (-counts[s], s.host, s.port, s.security, s.auth))[0]
     return chosen, variants
 
