@@ -170,7 +170,6 @@ class FleetPlan(Plan):
                 found.update(dataclasses.replace(f, user=fleet_set.group)
                              for f in named("apple").limitations(inventory.organization, fleet_set.device))
         self.findings = tuple(sorted(found, key=Finding.sort_key))
-        self.selected = []
 
     def unmatched(self) -> tuple[str, ...]:
         return ()

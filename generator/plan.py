@@ -20,12 +20,12 @@ import jinja2
 from .errors import Diagnostic, Location, UnrepresentableValue
 from .fingerprint import device_text, fingerprint, run_salt
 from .formats import DEVICE, USER, Format, by_scope, named, no_limitations
-from .limit import Patterns, matches_device
+from .limit import Patterns, matches, matches_device
 from .manifest import ArtifactRecord
 from .model import Device, Finding, Inventory, Site
 from .paths import artifact_path, safe_component
 from .render.engine import template_origin
-from .scopes import TARGETS, Target
+from .scopes import TARGETS, Target, user_target, users_of
 from .verify import Settings, cross_check
 
 Progress = Callable[[int, int], None]
@@ -114,6 +114,8 @@ class Unit:
     key: str
     devices: tuple[Device, ...] = ()                        # device files: cross-checked per device
     targets: tuple[tuple[Format, Target], ...] = ()         # files of the other scopes
+    user_formats: tuple[Format, ...] = ()                   # per-user files, made when the unit is rendered
+    user_devices: tuple[Device, ...] = ()                   # ... from all of the user's devices
 
 
 @dataclass(slots=True)
@@ -138,7 +140,6 @@ class Plan:
         self.patterns = patterns
         self.skipped: dict[int, set[str]] = {}
         self.findings = all_findings(inventory, self.skipped)
-        self.selected = [d for d in inventory.devices if matches_device(d, patterns)]
         self.failures: list[str] = []
         self.template_errors: list[Diagnostic] = []
 
@@ -149,22 +150,26 @@ class Plan:
                      if not any(matches_device(d, (pattern,)) for d in self.inventory.devices))
 
     def units(self) -> list[Unit]:
-        """Every unit of the run, sorted by ``key``: one per user folder, one per file of the other scopes."""
-        devices: dict[str, list[Device]] = defaultdict(list)
-        targets: dict[str, list[tuple[Format, Target]]] = defaultdict(list)
-        singles: list[Unit] = []
-        for device in self.selected:
-            devices[safe_component(device.user.email)].append(device)
+        """Every unit of the run, sorted by ``key``: one per user folder, one per file of the other scopes.
+
+        A user's unit holds only what names its files; the per-user files' subjects are made when the unit
+        is rendered or compared, so a large roster's plan stays small.
+        """
+        patterns, user_formats = self.patterns, tuple(by_scope(USER))
+        units: list[Unit] = []
+        for user, devices in users_of(self.inventory):
+            selected = devices if not patterns else tuple(d for d in devices if matches_device(d, patterns))
+            formats = user_formats if user_formats and matches(user.email, None, user.groups, patterns) else ()
+            if selected or formats:
+                units.append(Unit(safe_component(user.email) + "/", selected, (), formats,
+                                  devices if formats else ()))
         for scope, make_targets in TARGETS.items():
-            for fmt in by_scope(scope):
-                for target in make_targets(self.inventory, fmt, self.patterns, self.findings):
-                    if scope == USER:
-                        targets[target.path.split("/")[0]].append((fmt, target))
-                    else:
-                        singles.append(Unit(target.path, targets=((fmt, target),)))
-        users = [Unit(folder + "/", tuple(devices.get(folder, ())), tuple(targets.get(folder, ())))
-                 for folder in sorted(devices.keys() | targets.keys())]
-        return sorted([*users, *singles], key=lambda unit: unit.key)
+            if scope != USER:
+                for fmt in by_scope(scope):
+                    units.extend(Unit(target.path, targets=((fmt, target),))
+                                 for target in make_targets(self.inventory, fmt, patterns, self.findings))
+        units.sort(key=lambda unit: unit.key)
+        return units
 
     def items(self, unit: Unit, inputs: bool = True) -> list[Item]:
         """The unit's files, sorted by path, each with the fingerprint of its inputs where it has one
@@ -183,7 +188,9 @@ class Plan:
                                             client=fmt.name, protocol=device.protocol,
                                             inputs=fingerprint(self.salt, fmt.name, device, text) if inputs else None)
                     found.append(Item(fmt, device, record, f"{device.user.email} {device.name} {fmt.name}"))
-        for fmt, target in unit.targets:
+        targets = [*unit.targets, *((fmt, user_target(fmt, unit.user_devices[0].user, unit.user_devices, self.findings))
+                                    for fmt in unit.user_formats)]
+        for fmt, target in targets:
             found.append(Item(fmt, target.subject, self._record(fmt, target, inputs, texts), target.path))
         found.sort(key=lambda item: item.record.path)
         return found

@@ -6,9 +6,11 @@ device are cross-checked against each other.
 """
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
 from .formats import DOMAIN, ORGANIZATION, USER, Format
@@ -50,17 +52,34 @@ def _by(inventory: Inventory, key: Callable[[Device], str]) -> dict[str, list[De
     return grouped
 
 
+def users_of(inventory: Inventory) -> Iterator[tuple[User, tuple[Device, ...]]]:
+    """Each user with all of the user's devices, in the inventory's order (loading adds a user's devices
+    together, so they are next to each other)."""
+    for _, run in groupby(inventory.devices, key=lambda device: device.user.email):
+        devices = tuple(run)
+        yield devices[0].user, devices
+
+
+def _user_of(finding: Finding) -> str:
+    return finding.user or ""
+
+
+def findings_of(findings: tuple[Finding, ...], email: str) -> tuple[Finding, ...]:
+    """One user's findings, cut out of ``findings`` sorted by :meth:`Finding.sort_key` (user first)."""
+    return findings[bisect_left(findings, email, key=_user_of):bisect_right(findings, email, key=_user_of)]
+
+
+def user_target(fmt: Format, user: User, devices: tuple[Device, ...], findings: tuple[Finding, ...]) -> Target:
+    """The file of a per-user format for one user; ``findings``: every finding, sorted."""
+    return Target(UserDevices(user, devices, findings_of(findings, user.email)),
+                  f"{safe_component(user.email)}/{fmt.filename}", {"user": user.email})
+
+
 def user_targets(inventory: Inventory, fmt: Format, patterns: Patterns,
                  findings: tuple[Finding, ...]) -> Iterator[Target]:
-    by_user: dict[str, list[Finding]] = defaultdict(list)
-    for finding in findings:
-        if finding.user is not None:
-            by_user[finding.user].append(finding)
-    for email, devices in _by(inventory, lambda d: d.user.email).items():
-        user = devices[0].user
-        if matches(email, None, user.groups, patterns):
-            yield Target(UserDevices(user, tuple(devices), tuple(by_user.get(email, ()))),
-                         f"{safe_component(email)}/{fmt.filename}", {"user": email})
+    for user, devices in users_of(inventory):
+        if matches(user.email, None, user.groups, patterns):
+            yield user_target(fmt, user, devices, findings)
 
 
 def domain_targets(inventory: Inventory, fmt: Format, patterns: Patterns,
