@@ -5,12 +5,13 @@
 Every figure is measured in the same run on the same machine, so the ratios hold on a busy
 machine too: files/s of the cold run against the floor (the very same files written with
 plain open/write/close into a fresh folder, no fsync), the no-change rerun as a share of the
-cold run, and each child's peak RSS (from wait4). mailprofiles runs as a separate process,
+cold run, and each child's peak RSS (sampled from /proc). mailprofiles runs as a separate process,
 exactly as an admin runs it.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -41,37 +42,46 @@ def write_inventory(folder: Path, users: int) -> None:
             roster.write(f"user{i}@example.com,User {i},{'sales' if i % 3 == 0 else ''},desktop;laptop;phone\n")
 
 
-def _tree_rss(pid: int) -> int:
-    """RSS in KiB of a process and all its descendants, from /proc (0 where it cannot be read)."""
-    total, todo = 0, [pid]
+def _tree_memory(pid: int) -> tuple[int, int]:
+    """(RSS summed over a process and its descendants, the largest high-water mark among them), in KiB,
+    from /proc (0 where it cannot be read)."""
+    total, largest, todo = 0, 0, [pid]
     while todo:
         current = todo.pop()
         try:
             with open(f"/proc/{current}/status", encoding="ascii") as status:
-                total += next((int(line.split()[1]) for line in status if line.startswith("VmRSS:")), 0)
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                    elif line.startswith("VmHWM:"):
+                        largest = max(largest, int(line.split()[1]))
             for task in os.listdir(f"/proc/{current}/task"):
                 with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as children:
                     todo.extend(int(child) for child in children.read().split())
         except (OSError, ValueError):
             continue
-    return total
+    return total, largest
 
 
 def run(command: list[str]) -> tuple[float, int, int, bytes]:
-    """(seconds, peak RSS of the child in KiB, peak RSS of its process tree in KiB, stdout) of one command.
+    """(seconds, peak RSS of the largest process in KiB, peak RSS of the process tree in KiB, stdout) of one
+    command.
 
-    The first peak is the kernel's (wait4: the largest single process); the second sums the child and its
-    worker processes, sampled every 20 ms (shared pages are counted once per process, so it over-counts).
+    Both are sampled from /proc every 20 ms: the first is the kernel's high-water mark (VmHWM) of each
+    process, which holds the peak between samples; the second sums the child and its worker processes
+    (shared pages are counted once per process, so it over-counts). The kernel's ru_maxrss is not used:
+    a child started by vfork inherits the high-water mark of this process, which is not the child's own.
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=out, stderr=err)
-        peak = [0]
+        peak = [0, 0]
         stop = threading.Event()
 
         def sample() -> None:
             while not stop.wait(0.02):
-                peak[0] = max(peak[0], _tree_rss(process.pid))
+                total, largest = _tree_memory(process.pid)
+                peak[0], peak[1] = max(peak[0], largest), max(peak[1], total)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -84,7 +94,9 @@ def run(command: list[str]) -> tuple[float, int, int, bytes]:
         err.seek(0)
         if code != 0:
             sys.exit(f"{' '.join(command)} failed ({code}): {err.read().decode(errors='replace')[-2000:]}")
-        return seconds, usage.ru_maxrss, peak[0], out.read()
+        if peak[0] == 0:   # gone before the first sample: the kernel's figure, an upper bound (see above)
+            peak[0] = peak[1] = usage.ru_maxrss
+        return seconds, peak[0], peak[1], out.read()
 
 
 def floor(source: Path, target: Path) -> tuple[float, int]:
@@ -100,14 +112,16 @@ def floor(source: Path, target: Path) -> tuple[float, int]:
     return time.perf_counter() - started, len(files)
 
 
-def _stamps(folder: Path) -> dict[str, int]:
-    """Modification time of every file and folder below ``folder`` (the state folder included)."""
-    found = {}
+def _stamps(folder: Path) -> str:
+    """A digest of the path and modification time of every file and folder below ``folder`` (the state
+    folder included): a digest, so that this process stays small while the runs are measured."""
+    digest = hashlib.sha256()
     for root, dirs, files in os.walk(folder):
-        for name in dirs + files:
+        dirs.sort()
+        for name in sorted(dirs + files):
             path = os.path.join(root, name)
-            found[path] = os.lstat(path).st_mtime_ns
-    return found
+            digest.update(f"{path}\0{os.lstat(path).st_mtime_ns}\0".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
 
 
 def main() -> None:

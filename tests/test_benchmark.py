@@ -20,4 +20,6 @@ def test_benchmark_script_prints_its_figures(tmp_path):
     for figure in ("validate:", "generate (cold):", "files/s", "I/O floor", "ratio to the floor:",
                    "% of the cold run", "peak RSS"):
         assert figure in lines, figure
+    assert "0 written, output untouched" in lines       # the no-change rerun
+    assert "files rendered, 8 changed" in lines         # one user's name changed: that user's files
     assert list(tmp_path.iterdir()) == [], "the work folder is removed"
