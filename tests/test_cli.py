@@ -117,7 +117,7 @@ def test_large_runs_are_summarised_not_flooded(tmp_path, cli, write_inventory):
     assert len(full["changes"]) == 151 and len(full["findings"]) == 61
 
 
-def test_progress_bar_is_silent_when_not_a_terminal():
+def test_progress_bar_is_silent_when_not_a_terminal(monkeypatch):
     import io
 
     from rich.console import Console
@@ -130,6 +130,9 @@ def test_progress_bar_is_silent_when_not_a_terminal():
         progress(done, 100)
     progress.close()
     assert progress.bar is None and stream.getvalue() == ""
+    # A terminal that can show it: rich draws no live display on a dumb one, whatever the test runs in.
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.delenv("NO_COLOR", raising=False)
     shown = io.StringIO()
     progress = ProgressBar(Console(file=shown, force_terminal=True, width=80), delay=0.0)
     progress(1, 10)
