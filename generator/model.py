@@ -7,9 +7,6 @@ from typing import Any
 from .errors import Location
 from .settings import INDEX, SETTINGS
 
-PROTOCOLS = ("imap", "pop3", "smtp")
-SECURITY = ("ssl", "starttls", "none")
-
 # Standard ports by protocol and security (implicit TLS / STARTTLS or clear).
 DEFAULT_PORTS = {
     ("imap", "ssl"): 993, ("imap", "starttls"): 143, ("imap", "none"): 143,

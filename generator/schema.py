@@ -15,7 +15,6 @@ from .loader import format_path
 from .resources import data_dir
 
 INVENTORY_ID = "urn:mailprofiles:schema:inventory"
-PROFILE_ID = "urn:mailprofiles:schema:profile"
 
 
 @cache
