@@ -90,54 +90,62 @@ def iter_csv_users(path: Path, shown: str, limits: Limits = DEFAULT_LIMITS) -> I
         lines = _bounded_lines(handle, shown, limits)
         reader = csv.reader(lines, strict=True)
         try:
-            header = next(reader, None)
-            if header is None:
-                raise InventoryError([Diagnostic("roster is empty: it needs a header row", Location(shown, 1, 1),
-                                                 hint="columns: " + ", ".join(CSV_COLUMNS))])
-            if len(header) > limits.max_csv_columns:
-                raise InventoryError([Diagnostic(
-                    f"header has {len(header):,} columns, more than the limit of {limits.max_csv_columns}",
-                    Location(shown, 1, 1))])
-            names = [h.strip() for h in header]
-            problems = []
-            columns: dict[str, int] = {}
-            for index, name in enumerate(names, start=1):
-                if name not in CSV_COLUMNS:
-                    problems.append(Diagnostic(f"unknown column {excerpt(name, 40)}", Location(shown, 1, index),
-                                               hint=close_matches(name, CSV_COLUMNS) or
-                                               "columns: " + ", ".join(CSV_COLUMNS)))
-                elif name in columns:
-                    problems.append(Diagnostic(f"column {excerpt(name, 40)} appears twice", Location(shown, 1, index)))
-                else:
-                    columns[name] = index
-            if "email" not in columns and not problems:
-                problems.append(Diagnostic("the header has no 'email' column", Location(shown, 1, 1)))
-            if problems:
-                raise InventoryError(problems)
+            names, columns = _header(next(reader, None), shown, limits)
             row_no = 0
             for record in reader:
-                line = reader.line_num
                 if not any(cell.strip() for cell in record):
                     continue
                 row_no += 1
                 if len(record) != len(names):
                     raise InventoryError([Diagnostic(
                         f"row {row_no} has {len(record)} fields, the header has {len(names)}",
-                        Location(shown, line, 1))])
-                data: dict[str, Any] = {}
-                for name, index in columns.items():
-                    cell = record[index - 1].strip()
-                    if cell == "":
-                        continue
-                    if name == "groups":
-                        data[name] = [g.strip() for g in cell.split(";") if g.strip()]
-                    elif name == "devices":
-                        data[name] = [_csv_device(d.strip()) for d in cell.split(";") if d.strip()]
-                    else:
-                        data[name] = cell
-                yield CsvRow(row_no, line, data, shown, columns)
+                        Location(shown, reader.line_num, 1))])
+                yield CsvRow(row_no, reader.line_num, _row_data(record, columns), shown, columns)
         except csv.Error as exc:
             raise InventoryError([Diagnostic(f"CSV syntax error: {exc}", Location(shown, reader.line_num, 1))]) from None
+
+
+def _header(header: list[str] | None, shown: str, limits: Limits) -> tuple[list[str], dict[str, int]]:
+    """The header's column names, and each known column's 1-based index; problems raise InventoryError."""
+    if header is None:
+        raise InventoryError([Diagnostic("roster is empty: it needs a header row", Location(shown, 1, 1),
+                                         hint="columns: " + ", ".join(CSV_COLUMNS))])
+    if len(header) > limits.max_csv_columns:
+        raise InventoryError([Diagnostic(
+            f"header has {len(header):,} columns, more than the limit of {limits.max_csv_columns}",
+            Location(shown, 1, 1))])
+    names = [h.strip() for h in header]
+    problems = []
+    columns: dict[str, int] = {}
+    for index, name in enumerate(names, start=1):
+        if name not in CSV_COLUMNS:
+            problems.append(Diagnostic(f"unknown column {excerpt(name, 40)}", Location(shown, 1, index),
+                                       hint=close_matches(name, CSV_COLUMNS) or "columns: " + ", ".join(CSV_COLUMNS)))
+        elif name in columns:
+            problems.append(Diagnostic(f"column {excerpt(name, 40)} appears twice", Location(shown, 1, index)))
+        else:
+            columns[name] = index
+    if "email" not in columns and not problems:
+        problems.append(Diagnostic("the header has no 'email' column", Location(shown, 1, 1)))
+    if problems:
+        raise InventoryError(problems)
+    return names, columns
+
+
+def _row_data(record: list[str], columns: dict[str, int]) -> dict[str, Any]:
+    """One row's non-empty cells by column; ``groups`` and ``devices`` are lists separated by ``;``."""
+    data: dict[str, Any] = {}
+    for name, index in columns.items():
+        cell = record[index - 1].strip()
+        if cell == "":
+            continue
+        if name == "groups":
+            data[name] = [g.strip() for g in cell.split(";") if g.strip()]
+        elif name == "devices":
+            data[name] = [_csv_device(d.strip()) for d in cell.split(";") if d.strip()]
+        else:
+            data[name] = cell
+    return data
 
 
 def _csv_device(text: str) -> Any:
