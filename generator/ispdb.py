@@ -9,11 +9,13 @@ provider, an unknown value) is reported, never dropped silently.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeET
+import yaml
 from defusedxml import DefusedXmlException
 
 from .errors import InputFileError, excerpt
@@ -25,6 +27,31 @@ PREFERENCE = {"ssl": 0, "starttls": 1, "none": 2}
 AUTH = {"password-cleartext": "password", "plain": "password", "password-encrypted": "cram-md5",
         "secure": "cram-md5", "NTLM": "ntlm"}
 LOGINS = {"%EMAILADDRESS%": "the whole address", "%EMAILLOCALPART%": "the part before the @"}
+_PORT = re.compile(r"[0-9]{1,5}")     # ASCII digits only: int() would take any Unicode digit
+
+
+class _Quoted(str):
+    """A value from the file, always printed quoted: ``null``, ``on``, ``0x1f`` or ``2001:db8::`` stay text."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(_Quoted, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:str", str(value),
+                                                                                 style="'"))
+
+
+def _port(text: str) -> int | None:
+    """The port in 1..65535 written in ASCII digits, or None."""
+    return int(text) if _PORT.fullmatch(text) and 1 <= int(text) <= 65535 else None
+
+
+def _flow(server: dict[str, object]) -> str:
+    """One server as a YAML flow mapping, by PyYAML's emitter, the host quoted."""
+    data = {**server, "host": _Quoted(str(server["host"]))}
+    text: str = yaml.dump(data, Dumper=_Dumper, default_flow_style=True, sort_keys=False, width=1 << 30)
+    return text.strip()
 
 
 @dataclass(slots=True)
@@ -66,12 +93,13 @@ def _server(element: Element, domain: str, result: Imported) -> dict[str, object
     socket = (element.findtext("socketType") or "").strip()
     auths = [(a.text or "").strip() for a in element.findall("authentication")]
     where = (f"{kind} {host if host and not hostname_problem(host) else excerpt(host, 60)}:"
-             f"{port_text if port_text.isdigit() else excerpt(port_text, 8)}")
+             f"{port_text if _PORT.fullmatch(port_text) else excerpt(port_text, 8)}")
     problem = hostname_problem(host) if host else "is missing"
     if problem:
         result.problems.append(f"{where}: the host name {problem}; not imported")
         return None
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+    port = _port(port_text)
+    if port is None:
         result.problems.append(f"{where}: port {excerpt(port_text, 8)} is not 1..65535; not imported")
         return None
     if socket not in SOCKETS:
@@ -89,7 +117,7 @@ def _server(element: Element, domain: str, result: Imported) -> dict[str, object
                                "%EMAILLOCALPART%; set each user's login by hand")
     elif username and not result.login:
         result.login = username
-    return {"host": host, "port": int(port_text), "security": SOCKETS[socket], "auth": usable[0]}
+    return {"host": host, "port": port, "security": SOCKETS[socket], "auth": usable[0]}
 
 
 def import_autoconfig(path: Path) -> Imported:
@@ -144,8 +172,7 @@ def as_yaml(result: Imported) -> str:
     for kind in ("imap", "pop3", "smtp"):
         server = result.servers.get(kind)
         if server is not None:
-            lines.append(f"  {kind}: {{host: {server['host']}, port: {server['port']}, "
-                         f"security: {server['security']}, auth: {server['auth']}}}")
+            lines.append(f"  {kind}: {_flow(server)}")
     if not result.servers:
         lines[-1] = "servers: {}"
     return "\n".join(lines) + "\n"

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from readers import read_plist, read_prefs, read_prf
 
 from generator import generate
@@ -86,3 +88,88 @@ def test_hostile_files_are_refused(tmp_path, content, message):
     result = run_cli("import-autoconfig", str(path))
     assert result.returncode == 1 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and "root:" not in result.stdout + result.stderr
+
+
+def _provider(host: str = "imap.example.com", port: str = "993") -> str:
+    from xml.sax.saxutils import escape
+
+    return ('<?xml version="1.0"?><clientConfig version="1.1"><emailProvider id="example.com">'
+            "<domain>example.com</domain><displayName>Example</displayName>"
+            f'<incomingServer type="imap"><hostname>{escape(host)}</hostname><port>{escape(port)}</port>'
+            "<socketType>SSL</socketType><authentication>password-cleartext</authentication></incomingServer>"
+            '<outgoingServer type="smtp"><hostname>smtp.example.com</hostname><port>465</port>'
+            "<socketType>SSL</socketType><authentication>password-cleartext</authentication></outgoingServer>"
+            "</emailProvider></clientConfig>")
+
+
+YAML_SPECIAL = ["null", "Null", "NULL", "0x1f", "0o17", "on", "off", "yes", "no", "y", "n", "true", "False", "1e3",
+                "2001:db8::", "2001:db8::1", "::1", "1_000", "1:20", "0b101", "nan", "inf", "017", "1.5.x", "-1a",
+                "0", "1.2.3.4"]
+
+
+def _imported(tmp_path: Path, host: str = "imap.example.com", port: str = "993"):
+    from generator.ispdb import as_json, as_yaml, import_autoconfig
+
+    path = tmp_path / "config-v1.1.xml"
+    path.write_text(_provider(host, port), encoding="utf-8")
+    result = import_autoconfig(path)
+    return result, as_yaml(result), json.loads(as_json(result))
+
+
+@pytest.mark.parametrize("host", ["null", "0x1f", "on", "yes", "~", "1e3", "2001:db8::", "0o17", "true"])
+def test_yaml_special_hosts_are_printed_so_that_they_read_back_as_text(tmp_path, host):
+    import yaml
+
+    _, printed, data = _imported(tmp_path, host)
+    if host == "~":      # not a host name: said, not printed
+        assert "NOT IMPORTED: imap" in printed and "imap:" not in printed.split("servers:")[1]
+        return
+    assert yaml.safe_load(printed)["servers"]["imap"]["host"] == host == data["servers"]["imap"]["host"]
+
+
+def test_the_command_prints_a_special_host_quoted(tmp_path):
+    import yaml
+
+    path = tmp_path / "config-v1.1.xml"
+    path.write_text(_provider("null"))
+    printed = run_cli("import-autoconfig", str(path))
+    assert printed.returncode == 0, printed.stderr
+    assert "host: 'null'" in printed.stdout and yaml.safe_load(printed.stdout)["servers"]["imap"]["host"] == "null"
+
+
+_HOSTS = st.one_of(
+    st.sampled_from(YAML_SPECIAL),
+    st.from_regex(r"[A-Za-z0-9][A-Za-z0-9-]{0,8}(\.[A-Za-z0-9-]{1,8}){0,3}", fullmatch=True),
+    st.ip_addresses().map(str),
+    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(host=_HOSTS)
+def test_any_host_reads_back_the_same_from_yaml_and_json(tmp_path, host):
+    import yaml
+
+    if any(ord(ch) < 0x20 and ch not in "\t\n\r" or 0xFFFE <= ord(ch) <= 0xFFFF for ch in host):
+        return        # not a character an XML file can hold
+    _, printed, data = _imported(tmp_path, host)
+    assert yaml.safe_load(printed)["servers"] == data["servers"]
+    if "imap" in data["servers"]:
+        assert data["servers"]["imap"]["host"] == host.strip()
+    else:
+        assert any(p.startswith("imap ") for p in data["problems"])
+
+
+@pytest.mark.parametrize("port", ["²", "٣", "99999", "-1", "", "0", "+993", " 9 9 3", "993.0", "1" * 400])
+def test_ports_that_are_not_1_to_65535_are_not_imported(tmp_path, port):
+    _, printed, data = _imported(tmp_path, port=port)
+    assert "imap" not in data["servers"] and "smtp" in data["servers"]
+    assert "NOT IMPORTED: imap" in printed and "is not 1..65535; not imported" in printed
+
+
+def test_a_unicode_digit_port_is_said_not_an_internal_error(tmp_path):
+    path = tmp_path / "config-v1.1.xml"
+    path.write_text(_provider(port="²"), encoding="utf-8")
+    result = run_cli("import-autoconfig", str(path))
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "NOT IMPORTED: imap imap.example.com:" in result.stdout and "port '²' is not 1..65535" in result.stdout
