@@ -9,6 +9,8 @@ import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import jinja2
+
 ERROR = "error"
 WARNING = "warning"
 
@@ -129,6 +131,16 @@ class PartialOutput(OutputError):
                          "now; run the same command again (after fixing the cause) to complete the update")
 
 
+class WorkerDied(MailprofilesError):
+    """A worker process that rendered for the run died (e.g. killed when memory ran out), before the commit point."""
+
+    exit_code = 1
+
+    def __init__(self, how: str):
+        super().__init__(f"a worker process died ({how}) while rendering; nothing was written: the output is "
+                         "intact. Free some memory or use fewer --jobs (-j 1 renders in one process), and run again")
+
+
 class InputFileError(MailprofilesError):
     """A file named on the command line cannot be used (e.g. a CA file that is not PEM)."""
 
@@ -139,6 +151,15 @@ class UsageError(MailprofilesError):
     """An option or argument that cannot be used as given."""
 
     exit_code = 2
+
+
+class SiteTemplateError(jinja2.TemplateRuntimeError):
+    """A site template that cannot be read or rendered (a limit, a link out, any error while rendering): the
+    site's input problem, at the template's file and line (0: not known)."""
+
+    def __init__(self, message: str, filename: str, lineno: int = 0):
+        super().__init__(message)
+        self.filename, self.lineno = filename, lineno
 
 
 class UnsafeName(ValueError):
