@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import textrules
-from .errors import Diagnostic, FieldPath, Location, UnsafeName, Where, close_matches
+from .errors import Diagnostic, FieldPath, Location, UnsafeName, Where, close_matches, excerpt
 from .formats import USER, by_scope
 from .loader import format_path
 from .paths import safe_component
@@ -21,6 +21,9 @@ from .settings import BY_NAME
 
 RESERVED = {safe_component(fmt.filename.split("/")[0]) for fmt in by_scope(USER)}
 """Device names that would collide with a per-user file in the user's folder."""
+
+NO_GROUP = "_no-group"
+"""The fleet's folder for users in no group (``OUT/fleet/_no-group/``): no group may be called so."""
 
 
 @dataclass(slots=True)
@@ -63,6 +66,53 @@ def check_organization(org: Mapping[str, str], where: Where, report: Report) -> 
     if problem:
         report.error(f"{org['identifier']!r} {problem}", where(("organization", "identifier")),
                      "organization.identifier")
+
+
+def check_names(data: Mapping[str, Any], where: Where, key_where: Where, usable: Callable[[str], bool],
+                report: Report) -> None:
+    """Group names (each one a fleet folder of its own), the ``mdm:`` placeholders and the address patterns."""
+    if usable("mdm"):
+        for key, value in data["mdm"].items():
+            problem = textrules.text_problem(value)
+            if problem:
+                report.error(problem, where(("mdm", key)), f"mdm.{key}")
+    if usable("fleet"):
+        _check_fleet_block(data["fleet"], where, ("fleet",), report)
+    if not usable("groups"):
+        return
+    folders: dict[str, str] = {}
+    for name, group in (data["groups"] or {}).items():
+        _check_fleet_block((group or {}).get("fleet") or {}, where, ("groups", name, "fleet"), report)
+        location = key_where(("groups", name))
+        problem = textrules.text_problem(name)
+        if problem:
+            report.error(f"group name {problem}", location, "groups")
+            continue
+        try:
+            folder = safe_component(name)
+        except UnsafeName as exc:
+            report.error(f"group {excerpt(name)}: cannot make a safe file name: {exc}", location, "groups",
+                         "use a shorter group name, or one with fewer characters outside a-z 0-9 . _ @ + -")
+            continue
+        if folder == NO_GROUP:
+            report.error(f"group {excerpt(name)} has the name of the fleet's folder for users in no group", location,
+                         "groups", "rename the group")
+        elif folder in folders:
+            first = folders[folder]
+            report.error(f"group {excerpt(name)} shares its fleet folder with group {excerpt(first)} "
+                         f"(line {key_where(('groups', first)).line})", location, "groups",
+                         "group names that differ only in case are one folder; rename one of them")
+        else:
+            folders[folder] = name
+
+
+def _check_fleet_block(block: Mapping[str, Any], where: Where, prefix: FieldPath, report: Report) -> None:
+    pattern = block.get("address_pattern")
+    if isinstance(pattern, str):
+        problem = textrules.address_pattern_problem(pattern)
+        if problem:
+            path = prefix + ("address_pattern",)
+            report.error(problem, where(path), format_path(path), "e.g. '{login}@example.com'")
 
 
 def check_layer(block: Mapping[str, Any], where: Where, prefix: FieldPath, layer: str, report: Report) -> None:

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .checks import UserEntry
-from .errors import Diagnostic, FieldPath, Location, UsageError, Where, fail_if
+from .checks import NO_GROUP, UserEntry
+from .errors import Diagnostic, FieldPath, Location, UsageError, Where, excerpt, fail_if
 from .fingerprint import fingerprint, run_salt
 from .formats import DEVICE, FLEET, Format, by_scope, named
 from .limits import DEFAULT_LIMITS, Limits
-from .load import prepare
+from .load import Prepared, prepare
 from .loader import format_path
 from .manifest import ArtifactRecord
 from .model import Device, Finding, Inventory, Site
@@ -27,7 +27,11 @@ from .paths import safe_component
 from .plan import Plan, Unit
 from .scopes import Target
 
-NO_GROUP = "_no-group"
+SAME_IN_FLEET_FILES = {
+    "thunderbird_file": "chooses between the per-user prefs.js and user.js; the fleet's AutoConfig file adds its "
+                        "account to new profiles and to profiles in use alike",
+}
+"""Settings that choose between per-user files and mean nothing to the fleet's files (held so by a test)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,18 +107,62 @@ def _literals(value: Any, path: tuple[str | int, ...]) -> list[tuple[tuple[str |
     return [(path, value)] if isinstance(value, str) else []
 
 
+def _vendor_syntax(base: Prepared, vendor: Vendor) -> list[Diagnostic]:
+    """Every literal of the inventory and its profile files that reaches a fleet file and holds a vendor variable:
+    values, group names, profile names and the address patterns (but for their ``{login}``)."""
+    doc, data = base.doc, base.data
+    reword = "reword it; only the per-user fields carry MDM variables"
+    rename = "rename it; only the per-user fields carry MDM variables"
+    found: list[Diagnostic] = []
+
+    def check(text: str, location: Location | None, field: str, what: str = "", hint: str = reword) -> None:
+        match = re.search(vendor.syntax, text)
+        if match:
+            found.append(Diagnostic(f"{what}contains {match.group()!r}, which the MDM would replace with a user's value",
+                                    location, field, hint))
+
+    for path, value in _literals({k: v for k, v in data.items() if k not in ("users", "users_file")}, ()):
+        check(value, doc.where(path), format_path(path))
+    for name in base.groups or {}:
+        check(name, doc.where_key(("groups", name)), "groups", f"group {excerpt(name)} ", rename)
+    for prefix in [("fleet",), *(("groups", name, "fleet") for name in base.groups or {})]:
+        block: Any = data
+        for key in prefix:
+            block = block.get(key) if isinstance(block, dict) else None
+        pattern = block.get("address_pattern") if isinstance(block, dict) else None
+        if isinstance(pattern, str):
+            path = prefix + ("address_pattern",)
+            check(pattern.replace("{login}", ""), doc.where(path), format_path(path))
+    for profile in base.profiles.values():
+        if profile.document is None:
+            continue        # built-in: ours
+        check(profile.name, doc.where(("profiles_dir",)), "profiles_dir",
+              f"profile file {excerpt(Path(profile.origin).name)}: the name ", rename)
+        for path, value in _literals(profile.document.data, ()):
+            check(value, profile.document.where(path), format_path(path))
+    return found
+
+
+def _apple_fetch(device: Device, group: str, profile: str) -> Finding:
+    """Apple's mail payload has no key for the fetch schedule: the fleet's Apple profile cannot carry it."""
+    if device.fetch_automatically:
+        wanted = f"fetch new mail automatically every {device.check_interval_minutes} minutes"
+    else:
+        wanted = "fetch new mail only when the user asks"
+    return Finding(
+        "apple-no-fetch-schedule",
+        "Apple's mail payload has no key for when mail is fetched; the device's own schedule applies. To "
+        f"{wanted}, set it on the device (iPhone/iPad: Settings > Apps > Mail > Mail Accounts > Fetch New Data; "
+        "macOS Mail: Settings > General > Check for new messages).", group, profile, "apple")
+
+
 def load_fleet(path: str | Path, vendor_name: str, limits: Limits = DEFAULT_LIMITS) -> Fleet:
     """The inventory's sets (group x device profile) with the vendor's variables; raises InventoryError."""
     base = prepare(path, limits)
     report, doc, data = base.report, base.doc, base.data
     fail_if(report.errors, limits.max_diagnostics)
     vendor = vendor_for(vendor_name, data)
-    for field, value in _literals({k: v for k, v in data.items() if k not in ("users", "users_file")}, ()):
-        found = re.search(vendor.syntax, value)
-        if found:
-            report.errors.append(Diagnostic(
-                f"contains {found.group()!r}, which the MDM would replace with a user's value",
-                doc.where(field), format_path(field), "reword it; only the per-user fields carry MDM variables"))
+    report.errors.extend(_vendor_syntax(base, vendor))
     fail_if(report.errors, limits.max_diagnostics)
     assert base.resolver is not None
     sets: list[FleetSet] = []
@@ -138,6 +186,8 @@ def load_fleet(path: str | Path, vendor_name: str, limits: Limits = DEFAULT_LIMI
                         "a PRF has no per-user variables, so the fleet has no Outlook file; deploy the per-user "
                         "files of 'mailprofiles generate' (OUT/<user>/<device>/outlook.prf) instead.",
                         group or NO_GROUP, profile, "outlook"))
+                if "apple" in device.clients:
+                    findings.append(_apple_fetch(device, group or NO_GROUP, profile))
                 if "thunderbird" in device.clients and not rules.get("address_pattern"):
                     findings.append(Finding(
                         "fleet-thunderbird-no-pattern",
@@ -146,7 +196,8 @@ def load_fleet(path: str | Path, vendor_name: str, limits: Limits = DEFAULT_LIMI
                         group or NO_GROUP, profile, "thunderbird"))
     fail_if(report.errors, limits.max_diagnostics)
     inventory = Inventory(base.resolver.base.organization, tuple(s.device for s in sets),
-                          tuple(sorted(findings, key=Finding.sort_key)), str(doc.file), base.templates)
+                          tuple(sorted(findings, key=Finding.sort_key)), str(doc.file), base.templates,
+                          base.template_roots)
     return Fleet(inventory, tuple(sets), vendor)
 
 
@@ -159,7 +210,7 @@ class FleetPlan(Plan):
         self.fleet = fleet
         self.inventory = inventory = fleet.inventory
         self.patterns = None
-        self.site = Site(inventory.organization, inventory.templates_dir, signer)
+        self.site = Site(inventory.organization, inventory.templates_dir, signer, inventory.template_roots)
         self.salt = run_salt(self.site)
         self._shared_text = {}
         self.failures = []

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .checks import Report, Seen, UserEntry, check_layer, check_organization, check_user
+from .checks import Report, Seen, UserEntry, check_layer, check_names, check_organization, check_user
 from .errors import Diagnostic, FieldPath, InventoryError, Location, excerpt, fail_if, within
 from .limits import DEFAULT_LIMITS, Limits, confined
 from .lints import lint_user
@@ -113,6 +113,7 @@ def prepare(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Prepared:
                              report.errors)
     if usable("organization"):
         check_organization(data["organization"], doc.where, report)
+    check_names(data, doc.where, doc.where_key, usable, report)
     check_layer({k: data[k] for k in ("servers", "settings") if usable(k)}, doc.where, (), "settings", report)
     groups: dict[str, Any] | None = None          # None: the groups failed the schema; references go unchecked
     if "groups" not in data or usable("groups"):

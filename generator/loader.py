@@ -22,6 +22,8 @@ def format_path(path: FieldPath) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not part.isprintable():           # a key with control characters is shown escaped, never raw
+            out += f"[{part!r}]"
         else:
             out += f".{part}" if out else str(part)
     return out

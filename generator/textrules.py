@@ -166,3 +166,19 @@ def login_problem(login: str) -> str | None:
     if any(ch.isspace() for ch in login):
         return "contains blanks"
     return None
+
+
+SAMPLE_LOGIN = "jdoe"
+
+
+def address_pattern_problem(pattern: str) -> str | None:
+    """Why ``pattern`` (one ``{login}`` and the rest of an address) does not form an address, or None."""
+    problem = text_problem(pattern)
+    if problem:
+        return problem
+    sample = pattern.replace("{login}", SAMPLE_LOGIN, 1)
+    problem = email_problem(sample)
+    if problem:
+        shown = repr(sample[:60]) + ("…" if len(sample) > 60 else "")
+        return f"does not form an address: with the login {SAMPLE_LOGIN!r}, {shown} {problem}"
+    return None

@@ -9,6 +9,7 @@ from conftest import BASE, run_cli
 
 from generator import InventoryError, generate
 from generator.pipeline import fleet
+from generator.settings import SETTINGS
 
 FLEET = BASE + ('fleet: {login: local-part, address_pattern: "{login}@example.com"}\n'
                 "groups:\n  sales:\n    servers: {smtp: {host: smtp2.example.com, port: 587, security: starttls}}\n"
@@ -149,3 +150,71 @@ def test_fleet_profiles_are_signed_and_openssl_accepts_them(write_inventory, tmp
     verified = subprocess.run(["openssl", "cms", "-verify", "-inform", "DER", "-in", str(profile), "-CAfile",
                                str(cert_file), "-purpose", "any"], capture_output=True)
     assert verified.returncode == 0 and b"<string>$EMAIL</string>" in verified.stdout
+
+
+def test_the_signature_reaches_the_autoconfig_file_and_is_read_back(write_inventory, tmp_path):
+    from generator.fleet import load_fleet
+    from generator.formats import named
+    from generator.model import Site
+    from generator.verify.thunderbird_site import read_cfg
+
+    folder = write_inventory(FLEET + 'settings:\n  signature: "Example GmbH\\nSales \\"desk\\"\\n-- \\u00e4"\n')
+    out = tmp_path / "out"
+    result = fleet(folder, out, "jamf-pro")
+    prefs = read_cfg((out / "fleet/sales/desktop/thunderbird/mailprofiles.cfg").read_bytes())
+    assert prefs["mail.identity.mailprofiles_id.htmlSigText"] == ("defaultPref", 'Example GmbH\nSales "desk"\n-- ä')
+    assert prefs["mail.identity.mailprofiles_id.htmlSigFormat"] == ("defaultPref", False)
+    assert any(f.code == "apple-no-signature" for f in result.findings)
+    loaded = load_fleet(folder, "jamf-pro")
+    desktop = next(s for s in loaded.sets if s.group == "sales" and s.device.profile == "desktop")
+    fmt, org = named("thunderbird-site-cfg"), loaded.inventory.organization
+    sound = fmt.render(Site(org), desktop)
+    assert fmt.check(sound, org, desktop) == []
+    for broken in (sound.replace(b"Sales \\\"desk\\\"", b"Sales"),
+                   b"\n".join(line for line in sound.split(b"\n") if b"htmlSigText" not in line)):
+        assert any("htmlSigText" in p for p in fmt.check(broken, org, desktop))
+    unsigned = load_fleet(write_inventory(FLEET), "jamf-pro")
+    plain = next(s for s in unsigned.sets if s.group == "sales" and s.device.profile == "desktop")
+    assert b"htmlSigText" not in fmt.render(Site(org), plain)
+    assert any("htmlSigText" in p for p in fmt.check(sound, org, plain))
+
+
+SAMPLES = {"protocol": ("pop3", "imap"), "clients": (["apple"], ["thunderbird"]),
+           "bcc_self": (False, True), "fetch_automatically": (True, False), "check_interval_minutes": (10, 15),
+           "thunderbird_file": ("prefs.js", "user.js"), "signature": (None, "Example GmbH"),
+           "pop3.leave_on_server": (True, False), "pop3.delete_after_days": (28, 14)}
+
+
+def _fleet_output(write_inventory, tmp_path, name: str, value: object) -> tuple[dict[str, bytes], set[str]]:
+    import yaml
+
+    settings: dict = {"protocol": "pop3", "clients": ["apple", "thunderbird"]}
+    head, _, tail = name.rpartition(".")
+    (settings.setdefault(head, {}) if head else settings)[tail] = value
+    folder = write_inventory(BASE + 'fleet: {address_pattern: "{login}@example.com"}\n'
+                             + yaml.safe_dump({"settings": settings}))
+    out = tmp_path / f"out-{name}-{value}"
+    result = fleet(folder, out, "jamf-pro")
+    files = {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
+             if p.is_file() and p.name != "manifest.json" and ".mailprofiles" not in p.parts}
+    return files, {f"{f.user}/{f.device}/{f.client}: {f.code}: {f.message}" for f in result.findings}
+
+
+@pytest.mark.parametrize("name", [s.name for s in SETTINGS])
+def test_every_setting_reaches_each_fleet_form_or_is_a_named_limitation(write_inventory, tmp_path, name):
+    """Two fleets that differ in one setting differ in every fleet file that can say it, or in a warning."""
+    from generator.fleet import SAME_IN_FLEET_FILES
+
+    assert name in SAMPLES, "give the new setting two values to compare here"
+    first, second = (_fleet_output(write_inventory, tmp_path, name, value) for value in SAMPLES[name])
+    if name in SAME_IN_FLEET_FILES:       # a choice between per-user files; the fleet's files serve both
+        assert first == second
+        return
+    forms = {"apple": "mail.mobileconfig", "thunderbird": "thunderbird/mailprofiles.cfg"}
+    for client, file in forms.items():
+        ours = {path: data for path, data in (*first[0].items(), *second[0].items()) if path.endswith(file)}
+        if not ours:
+            continue     # this value of the setting asks for no such file
+        differ = {path for path in ours if first[0].get(path) != second[0].get(path)}   # content, or made at all
+        warned = {w for w in first[1] ^ second[1] if f"/{client}: " in w}
+        assert differ or warned, f"{name} reaches no {client} fleet file and is not warned for"

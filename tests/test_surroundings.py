@@ -311,6 +311,56 @@ def test_rosters_and_profiles_stay_in_the_inventory_folder(write_inventory, tmp_
     assert "99999:7" not in allowed.stderr
 
 
+def test_profile_files_are_confined_each_and_quoted_at_most_in_short(write_inventory, tmp_path):
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    lines = [f"user{i}:SECRET-HASH-{i}:19000:0:99999:7:::" for i in range(40)]
+    (secret / "passwd").write_text("\n".join(lines) + "\n")
+    (secret / "env").write_text("".join(f"TOKEN_{i}: SECRET-{i}\n" for i in range(40)))
+    (secret / "id_key").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAA"
+                                   "SECRET\n-----END OPENSSH PRIVATE KEY-----\n")
+    folder = write_inventory(BASE + "profiles_dir: profiles\n" + "users:\n  - {email: a@example.com, devices: [desktop]}\n")
+    profiles = folder / "profiles"
+    profiles.mkdir()
+    (profiles / "passwd.yaml").symlink_to(secret / "passwd")
+    (profiles / "key.yaml").symlink_to(secret / "id_key")
+    (profiles / "env.yaml").symlink_to(secret / "env")
+    result = run_cli("validate", str(folder))
+    assert result.returncode == 1 and "SECRET" not in result.stderr, result.stderr
+    assert result.stderr.splitlines()[:3] == [
+        f"{profiles / 'env.yaml'}: profile file leads outside the inventory's folder (keep the profiles beside the "
+        "inventory, or allow their folder with --allow-path)",
+        f"{profiles / 'key.yaml'}: profile file leads outside the inventory's folder (keep the profiles beside the "
+        "inventory, or allow their folder with --allow-path)",
+        f"{profiles / 'passwd.yaml'}: profile file leads outside the inventory's folder (keep the profiles beside the "
+        "inventory, or allow their folder with --allow-path)"]
+    allowed = run_cli("validate", str(folder), "--allow-path", str(secret))   # read, but quoted only in short
+    problems = allowed.stderr.splitlines()[:-1]
+    assert allowed.returncode == 1 and len(problems) == 3, allowed.stderr
+    assert problems[0].startswith(f"{profiles / 'env.yaml'}:1:1: a profile file holds only 'description' and "
+                                  "'settings', not 'TOKEN_0' (and 39 more)")
+    assert problems[1].startswith(f"{profiles / 'key.yaml'}:1:1: a profile file is a mapping with 'settings:'")
+    assert problems[2].startswith(f"{profiles / 'passwd.yaml'}:1:1: a profile file holds only 'description' and "
+                                  "'settings', not 40 other keys")
+    assert "SECRET" not in allowed.stderr and "99999" not in allowed.stderr
+
+
+def test_profile_files_that_are_not_regular_files_or_too_big_are_refused_without_blocking(write_inventory):
+    folder = write_inventory(BASE + "profiles_dir: profiles\n" + "users:\n  - {email: a@example.com, devices: [desktop]}\n")
+    profiles = folder / "profiles"
+    profiles.mkdir()
+    os.mkfifo(profiles / "fifo.yaml")
+    (profiles / "dir.yaml").mkdir()
+    with open(profiles / "big.yaml", "wb") as big:      # sparse: its size is what counts, nothing is read
+        big.truncate(32 * 1024 * 1024 + 1)
+    result = run_cli("validate", str(folder), timeout=30)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines()[:3] == [
+        f"{profiles / 'big.yaml'}: profile file is 33,554,433 bytes, more than the limit of 33,554,432 bytes",
+        f"{profiles / 'dir.yaml'}: profile path is not a regular file",
+        f"{profiles / 'fifo.yaml'}: profile path is not a regular file"]
+
+
 def test_syntax_errors_quote_a_short_excerpt(write_inventory):
     folder = write_inventory(BASE + "users: [" + "x" * 500 + "}\n")
     result = run_cli("validate", str(folder))

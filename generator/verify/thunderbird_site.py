@@ -91,6 +91,12 @@ def verify_cfg(content: bytes, org: Organization, subject: Any) -> list[str]:
     identity = [n for n in prefs if n.startswith("mail.identity.") and n.endswith(".doBcc")]
     if len(identity) != 1 or prefs[identity[0]] != ("lockPref", device.bcc_self):
         problems.append(f"doBcc must be locked to {device.bcc_self}")
+    identity_key = identity[0][len("mail.identity."):-len(".doBcc")] if len(identity) == 1 else ""
+    signature = value(f"mail.identity.{identity_key}.htmlSigText")
+    if signature != device.signature:
+        problems.append(f"htmlSigText is {signature!r}, expected {device.signature!r}")
+    if signature is not None and value(f"mail.identity.{identity_key}.htmlSigFormat") is not False:
+        problems.append("htmlSigFormat must be false: the signature is plain text")
     if device.pop3 is not None:
         if prefs.get(f"mail.server.{server}.leave_on_server") != ("lockPref", device.pop3.leave_on_server):
             problems.append("leave_on_server must be locked to the pattern's value")
