@@ -16,11 +16,12 @@ from functools import cache
 from pathlib import Path
 
 from . import formats
+from .errors import Diagnostic, InventoryError, Location
+from .limits import DEFAULT_LIMITS, confined_files
 from .model import Device, Site
 from .version import __version__
 
 _PACKAGE = Path(__file__).resolve().parent
-MAX_SITE_TEMPLATE_BYTES = 64 * 1024 * 1024
 
 
 def _tree(digest: hashlib._Hash, root: Path, suffixes: tuple[str, ...] | None, limit: int) -> None:
@@ -40,6 +41,17 @@ def _tree(digest: hashlib._Hash, root: Path, suffixes: tuple[str, ...] | None, l
                 raise ValueError(f"the templates below {root} hold more than {limit:,} bytes")
             digest.update(f"{path.relative_to(root).as_posix()}\0{len(data)}\0".encode())
             digest.update(data)
+
+
+def _site(digest: hashlib._Hash, root: Path, roots: tuple[str, ...]) -> None:
+    """Hash what every file below the site's folder holds, by path, links followed (what a template may read);
+    a file that may not be read (see :func:`limits.confined_files`) is refused as the loader refuses it."""
+    allowed = tuple(Path(r).resolve() for r in roots or (str(root),))
+    for path, data, problem in confined_files(root, allowed, DEFAULT_LIMITS):
+        if problem is not None:
+            raise InventoryError([Diagnostic(problem, Location(str(path)), "templates_dir")])
+        digest.update(f"{path.relative_to(root).as_posix()}\0{len(data)}\0".encode())
+        digest.update(data)
 
 
 @cache
@@ -65,7 +77,7 @@ def run_salt(site: Site) -> bytes:
         digest.update(f"{fmt.name}:{_code_name(fmt.render)}:{_code_name(fmt.verify)}\0".encode())
     digest.update(repr(site.organization).encode())
     if site.templates_dir:
-        _tree(digest, Path(site.templates_dir), None, MAX_SITE_TEMPLATE_BYTES)
+        _site(digest, Path(site.templates_dir), site.template_roots)
     signer = site.signer
     if signer is not None:
         digest.update(b"signed\0")

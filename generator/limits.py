@@ -1,6 +1,9 @@
 """Bounds and confinement for untrusted input: every documented limit in one place (README, Troubleshooting)."""
 from __future__ import annotations
 
+import os
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +22,9 @@ class Limits:
     max_nodes: int = 100_000            # YAML values per document; larger user lists belong in a CSV roster
     max_diagnostics: int = 100          # problems listed; the rest are counted
     allowed_roots: tuple[str, ...] = ()  # folders besides the inventory's that users_file/profiles_dir may name
+    max_template_bytes: int = 1024 * 1024       # one file in templates_dir
+    max_site_bytes: int = 64 * 1024 * 1024      # every file in templates_dir together
+    max_site_files: int = 10_000                # files and folders in templates_dir (links followed)
 
 
 DEFAULT_LIMITS = Limits()
@@ -35,9 +41,104 @@ def confined(base: Path, value: str, limits: Limits) -> tuple[Path, str | None]:
     Links are resolved first, so a link inside the folder cannot lead out of it either.
     """
     target = relative_to(base, value)
-    real = target.resolve()
-    for root in (base, *(Path(r) for r in limits.allowed_roots)):
-        root = root.resolve()
-        if real == root or root in real.parents:
-            return target, None
-    return target, "leads outside the inventory's folder"
+    if within(target.resolve(), roots_of(base, limits)):
+        return target, None
+    return target, OUTSIDE
+
+
+OUTSIDE = "leads outside the inventory's folder"
+KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device",
+         stat.S_IFSOCK: "a socket"}
+
+
+def roots_of(base: Path, limits: Limits) -> tuple[Path, ...]:
+    """The folders input files may lead into: ``base`` and every allowed root, resolved."""
+    return tuple(Path(root).resolve() for root in (str(base), *limits.allowed_roots))
+
+
+def within(real: Path, roots: tuple[Path, ...]) -> bool:
+    """Whether the resolved path ``real`` is one of ``roots`` (resolved) or below one."""
+    return any(real == root or root in real.parents for root in roots)
+
+
+def read_confined(path: Path, roots: tuple[Path, ...], max_bytes: int) -> tuple[bytes, str | None]:
+    """The bytes of the regular file at ``path``, links followed as long as they stay within ``roots``; or
+    (``b""``, why not): it leads outside, leads to nothing, is not a regular file, holds more than ``max_bytes``.
+
+    Nothing but a regular file is opened for reading (a FIFO is opened without blocking and never read).
+    """
+    real = path.resolve()
+    if not within(real, roots):
+        return b"", OUTSIDE
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(real, flags)
+    except FileNotFoundError:
+        return b"", "leads to nothing" if path.is_symlink() else "does not exist"
+    except OSError as exc:
+        return b"", f"cannot be read ({exc.strerror})"
+    try:
+        st = os.fstat(fd)
+        kind = stat.S_IFMT(st.st_mode)
+        if kind != stat.S_IFREG:
+            return b"", f"is {KINDS.get(kind, 'not a file')}, not a regular file"
+        if st.st_size > max_bytes:
+            return b"", _too_big(st.st_size, max_bytes)
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(max_bytes + 1)
+    except OSError as exc:
+        return b"", f"cannot be read ({exc.strerror})"
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        return b"", _too_big(len(data), max_bytes)
+    return data, None
+
+
+def _too_big(size: int, limit: int) -> str:
+    return f"is {size:,} bytes (the limit is {limit:,} bytes)"
+
+
+def confined_files(root: Path, roots: tuple[Path, ...], limits: Limits) -> Iterator[tuple[Path, bytes, str | None]]:
+    """Every file below ``root`` in a stable order, read with :func:`read_confined` (links followed within
+    ``roots``): (its path below ``root``, its bytes, why it may not be read or None).
+
+    A link that leads outside ``roots`` or to nothing, a folder that holds itself through a link, and more
+    than ``limits.max_site_bytes`` or ``limits.max_site_files`` in all are refused as they are met (for a
+    limit, at ``root``, and the walk stops).
+    """
+    budget = [limits.max_site_bytes, limits.max_site_files]
+
+    def walk(folder: Path, above: frozenset[Path]) -> Iterator[tuple[Path, bytes, str | None]]:
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError as exc:
+            yield folder, b"", f"cannot be listed ({exc.strerror})"
+            return
+        for name in names:
+            path = folder / name
+            budget[1] -= 1
+            if budget[1] < 0:
+                yield root, b"", f"the site's templates hold more than {limits.max_site_files:,} files and folders"
+                return
+            real = path.resolve()
+            if path.is_symlink() and not within(real, roots):
+                yield path, b"", f"the link {name} {OUTSIDE}"
+                continue
+            if path.is_dir():
+                if real in above:
+                    yield path, b"", f"the link {name} leads to a folder that holds it (a loop)"
+                    continue
+                yield from walk(path, above | {real})
+                if budget[0] < 0 or budget[1] < 0:
+                    return
+                continue
+            data, problem = read_confined(path, roots, limits.max_template_bytes)
+            budget[0] -= len(data)
+            if budget[0] < 0:
+                yield root, b"", f"the site's templates hold more than {limits.max_site_bytes:,} bytes"
+                return
+            yield path, data, None if problem is None else f"{name} {problem}"
+
+    yield from walk(root, frozenset({root.resolve()}))

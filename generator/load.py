@@ -19,7 +19,7 @@ from typing import Any
 
 from .checks import Report, Seen, UserEntry, check_layer, check_names, check_organization, check_user
 from .errors import Diagnostic, FieldPath, InventoryError, Location, excerpt, fail_if, within
-from .limits import DEFAULT_LIMITS, Limits, confined
+from .limits import DEFAULT_LIMITS, OUTSIDE, Limits, confined, confined_files, roots_of
 from .lints import lint_user
 from .loader import Document, format_path, load_yaml
 from .model import Device, Finding, Inventory, Organization
@@ -65,6 +65,7 @@ class Prepared:
     profiles: dict[str, Profile]
     templates: str | None
     resolver: Resolver | None     # None when the base has errors: nothing is resolved from it
+    template_roots: tuple[str, ...] = ()   # where the site's templates may lead
 
 
 def load_inventory(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Inventory:
@@ -89,7 +90,7 @@ def load_inventory(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Invento
     assert resolver is not None   # no error, so the base was resolved
     findings.sort(key=Finding.sort_key)
     return Inventory(resolver.base.organization, tuple(devices), tuple(findings), str(base.doc.file),
-                     base.templates)
+                     base.templates, base.template_roots)
 
 
 def prepare(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Prepared:
@@ -121,16 +122,19 @@ def prepare(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Prepared:
         for name, group in groups.items():
             check_layer(group, doc.where, ("groups", name), "group", report)
     templates = _templates_dir(doc, data, usable, limits, report)
+    template_roots = tuple(str(root) for root in roots_of(Path(doc.file).parent, limits))
     resolver = None
     if not report.errors and not bad_keys - {"users"}:   # resolve nothing from a broken base
         resolver = Resolver(Base(Organization(**data["organization"]), profiles, groups or {},
                                  Layer("inventory", data, doc.where), doc.where))
-    return Prepared(doc, data, report, bad_users, usable, groups, profiles, templates, resolver)
+    return Prepared(doc, data, report, bad_users, usable, groups, profiles, templates, resolver, template_roots)
 
 
 def _templates_dir(doc: Document, data: dict[str, Any], usable: Callable[[str], bool], limits: Limits,
                    report: Report) -> str | None:
-    """The site's template folder, confined like the roster; None when the inventory names none."""
+    """The site's template folder, confined like the roster, and every file in it (links followed only where
+    they stay in the inventory's folder or an allowed one; see :func:`limits.confined_files`); None when the
+    inventory names none."""
     if not usable("templates_dir"):
         return None
     folder, outside = confined(Path(doc.file).parent, data["templates_dir"], limits)
@@ -139,7 +143,15 @@ def _templates_dir(doc: Document, data: dict[str, Any], usable: Callable[[str], 
                      "templates_dir", "keep the templates beside the inventory, or allow their folder with --allow-path")
     elif not folder.is_dir():
         report.error("templates_dir is not a directory", doc.where(("templates_dir",)), "templates_dir")
+    else:
+        real = folder.resolve()
+        for path, _, problem in confined_files(real, roots_of(Path(doc.file).parent, limits), limits):
+            if problem is not None:
+                report.error(problem, Location(str(path)), "templates_dir", _OUT_HINT if problem.endswith(OUTSIDE) else "")
     return str(folder.resolve())
+
+
+_OUT_HINT = "keep the templates beside the inventory, or allow their folder with --allow-path"
 
 
 def _field_within(prefix: FieldPath) -> Callable[[FieldPath], str]:

@@ -42,6 +42,7 @@ class Site:
     organization: Organization
     templates_dir: str | None = None    # searched before the built-in templates
     signer: Any = None                  # a generator.signing.Signer: Apple profiles are signed with it
+    template_roots: tuple[str, ...] = ()  # where the site's templates (and links in them) may lead; () its folder
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +186,8 @@ class Inventory:
     findings: tuple[Finding, ...]
     source: str
     templates_dir: str | None = None
+    template_roots: tuple[str, ...] = ()    # the inventory's folder and every allowed root
 
     @property
     def site(self) -> Site:
-        return Site(self.organization, self.templates_dir)
+        return Site(self.organization, self.templates_dir, template_roots=self.template_roots)

@@ -134,7 +134,7 @@ class Plan:
 
     def __init__(self, inventory: Inventory, patterns: Patterns, signer: object = None):
         self.inventory = inventory
-        self.site = Site(inventory.organization, inventory.templates_dir, signer)
+        self.site = Site(inventory.organization, inventory.templates_dir, signer, inventory.template_roots)
         self.salt = run_salt(self.site)
         self._shared_text: dict[int, str] = {}
         self.patterns = patterns
