@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,8 @@ from .paths import safe_relative
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 MAX_ARTIFACT_BYTES = 16 * 1024 * 1024
+MAX_MOUNTINFO_BYTES = 64 * 1024 * 1024
+_OCTAL = re.compile(r"\\([0-7]{3})")
 
 
 def describe(mode: int) -> str:
@@ -40,6 +43,7 @@ class OutDir:
         self.path = path
         self.fd = fd
         self._stack: list[tuple[str, int]] = []     # the folders of the last path opened, outermost first
+        self._mounts: list[str] | None | bool = False   # the mount points below OUT, read on first use
 
     @classmethod
     def open(cls, path: Path, create: bool) -> OutDir | None:
@@ -200,6 +204,33 @@ class OutDir:
             return "it was changed after mailprofiles wrote it, so it is not removed"
         return None
 
+    def mount_points(self) -> list[str] | None:
+        """The mount points below OUT, relative to it (read once, from /proc/self/mountinfo); None when unknown."""
+        if self._mounts is False:
+            self._mounts = _mount_points(self.fd)
+        assert not isinstance(self._mounts, bool)
+        return self._mounts
+
+    def foreign(self, home: str, target: str) -> str | None:
+        """The folder (relative to OUT, '' for OUT) that puts the folder ``target`` on another file system than
+        the folder ``home`` (a rename between them fails with EXDEV); None when they share one.
+
+        A folder of ``target`` that does not exist yet counts as its nearest existing parent's.
+        """
+        points = self.mount_points()
+        if points is not None:
+            home_mount, target_mount = _mount_of(points, home), _mount_of(points, target)
+            return None if home_mount == target_mount else target_mount
+        home_st = self.lstat(home) if home else os.fstat(self.fd)      # no mount table: compare devices
+        parts = tuple(target.split("/")) if target else ()
+        for depth in range(len(parts) + 1):
+            folder = self.folder(parts[:depth], create=False)
+            if folder is None:
+                return None
+            if home_st is not None and os.fstat(folder).st_dev != home_st.st_dev:
+                return "/".join(parts[:depth])
+        return None
+
     def move_in(self, source_dir: int, source: str, relative: str) -> None:
         """Rename ``source`` (in ``source_dir``) to OUT/relative; a link there is replaced, never followed."""
         parents, name = self.split(relative)
@@ -230,3 +261,31 @@ class OutDir:
                 return
             finally:
                 self._drop_cache()
+
+
+def _mount_points(fd: int) -> list[str] | None:
+    """The mount points below the folder ``fd`` (relative paths), from the kernel's mount table."""
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+        with open("/proc/self/mountinfo", "rb") as handle:
+            table = handle.read(MAX_MOUNTINFO_BYTES)
+    except OSError:
+        return None
+    prefix = real.rstrip("/") + "/"
+    found = set()
+    for line in table.splitlines():
+        fields = line.split(b" ")
+        if len(fields) > 4:
+            point = _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), os.fsdecode(fields[4]))
+            if point.startswith(prefix) and len(point) > len(prefix):
+                found.add(point[len(prefix):])
+    return sorted(found)
+
+
+def _mount_of(points: list[str], relative: str) -> str:
+    """The deepest of the mount points ``points`` that holds ``relative`` ('' when none: OUT's own)."""
+    best = ""
+    for point in points:
+        if (relative == point or relative.startswith(point + "/")) and len(point) > len(best):
+            best = point
+    return best

@@ -21,6 +21,14 @@ A run killed before step 3 leaves OUT untouched; its staging files are deleted b
 run. A run killed after it is completed by the next run, which replays the journal, but only
 if every staged entry is a regular file in our staging folder. A failure during step 4
 writes a manifest that describes what is on disk and says that a rerun completes it.
+
+A rename cannot cross file systems: a folder of OUT that is a mount point (another file
+system, or a bind mount) cannot receive staged files. Each move's target is checked against
+the mount table while staging, so such a run is refused before the commit point, naming the
+folder. Should a move still fail that way (the folder became a mount point after the check,
+or between a kill and the replay), it is dropped, never retried: every other change is
+completed, the manifest describes the disk, the journal goes, and the next run renders the
+dropped files again (and refuses, naming the folder, while it is still a mount point).
 """
 from __future__ import annotations
 
@@ -78,6 +86,7 @@ class Stage:
         self.journal = JournalWriter(state)
         self._staging: OutDir | None = None      # staging/, a tree that mirrors OUT
         self._fresh: str | None = None
+        self._reached: tuple[str, ...] | None = None    # the last target folder found reachable by a rename
         self._open = True
 
     def add(self, relative: str, content: bytes, fresh: str | None = None) -> tuple[int, int]:
@@ -94,10 +103,25 @@ class Stage:
     def adopt(self, relative: str, fresh: str | None) -> None:
         """Journal a file staged at ``staging/relative`` (by :meth:`add`, or by a worker process)."""
         if fresh is not None and fresh != self._fresh:
+            self._reachable(fresh)
             self.journal.tree(fresh)
             self._fresh = fresh
         elif fresh is None:
+            self._reachable(relative)
             self.journal.move(relative)
+
+    def _reachable(self, relative: str) -> None:
+        """Refuse, before the commit point, a target that no rename from the staging folder can reach."""
+        parents, _ = self.outdir.split(relative)
+        if parents == self._reached:
+            return
+        foreign = self.outdir.foreign(f"{STATE}/{STAGING}", "/".join(parents))
+        if foreign is not None:
+            raise OutputError(f"{self.outdir.shown(foreign)} is {_another(self.outdir)}; nothing was written: the output is "
+                              f"intact. Make {self.outdir.shown(foreign)} a plain folder on the same file system "
+                              "as the output folder (or mount that file system at the output folder itself), and "
+                              "run again")
+        self._reached = parents
 
     def staging_fd(self) -> int:
         """The staging folder (created now), for worker processes that stage files themselves."""
@@ -144,11 +168,18 @@ class Stage:
 
     def commit(self, manifest: bool, index: bool) -> list[str]:
         """Write the journal (the commit point), then apply it. Returns what was kept and why."""
+        if manifest:
+            self._reachable(MANIFEST)
         self.journal.commit(manifest, index)
         try:
             return apply_journal(self.outdir, self.state, Journal.open(self.state, MAX_MANIFEST_BYTES), replay=False)
         finally:
             self.close()
+
+
+def _another(outdir: OutDir) -> str:
+    return (f"on another file system than {outdir.shown(STATE)}, where mailprofiles stages the new files: they "
+            "are moved in with a rename, which cannot cross file systems (a mount point, a bind mount included)")
 
 
 def stage_file(staging: OutDir, relative: str, content: bytes) -> tuple[int, int]:
@@ -176,7 +207,8 @@ def apply_journal(outdir: OutDir, state: State, journal: Journal, replay: bool =
     fd = state.staging(create=False)
     staging = OutDir(outdir.path / STATE / STAGING, fd) if fd is not None else None
     kept: list[str] = []
-    done = 0
+    skipped: list[str] = []           # moves a rename could not do across file systems: dropped, never retried
+    done = failed = 0
     if journal.index:                 # until the new index is in place, there is none: nothing is skipped by it
         with contextlib.suppress(FileNotFoundError):
             os.unlink(INDEX, dir_fd=state.fd)
@@ -194,18 +226,20 @@ def apply_journal(outdir: OutDir, state: State, journal: Journal, replay: bool =
                 elif reason:
                     kept.append(f"kept {outdir.shown(first)}: {reason}")
             elif staging is not None:
-                _move(staging, outdir, first, kind == "tree")
+                before = len(skipped)
+                _move(staging, outdir, first, kind == "tree", skipped)
+                failed += len(skipped) > before
             done += 1
-        if journal.manifest and state.lstat(STAGED_MANIFEST) is not None:
+        if journal.manifest and not skipped and state.lstat(STAGED_MANIFEST) is not None:
             os.rename(STAGED_MANIFEST, MANIFEST, src_dir_fd=state.fd, dst_dir_fd=outdir.fd)
-        if journal.index and state.lstat(STAGED_INDEX) is not None:
+        if journal.index and not skipped and state.lstat(STAGED_INDEX) is not None:
             os.rename(STAGED_INDEX, INDEX, src_dir_fd=state.fd, dst_dir_fd=state.fd)
     except BaseException as exc:
         # Whatever stopped the moves, the manifest is made to describe the disk before anything is said.
         if staging is not None:
             staging.close()
             staging = None
-        _write_partial_manifest(outdir, state, journal, done)
+        _write_partial_manifest(outdir, state, journal, done, set(skipped))
         total = journal.moves + journal.removals
         if isinstance(exc, (OSError, OutputError)):
             raise PartialOutput(outdir.path, done, total, str(exc)) from None
@@ -215,6 +249,17 @@ def apply_journal(outdir: OutDir, state: State, journal: Journal, replay: bool =
     finally:
         if staging is not None:
             staging.close()
+    if skipped:
+        # Without its index the next run compares every file by its bytes, and renders the dropped ones again.
+        _write_partial_manifest(outdir, state, journal, done, set(skipped))
+        state.clear()
+        parents, _ = outdir.split(skipped[0])
+        foreign = outdir.foreign(f"{STATE}/{STAGING}", "/".join(parents))
+        where = outdir.shown(foreign if foreign is not None else "/".join(parents))
+        raise PartialOutput(outdir.path, done - failed, journal.moves + journal.removals,
+                            f"{where} is {_another(outdir)}; {len(skipped)} new file(s) or folder(s) there were dropped "
+                            "and are made again by the next run, once it is on the same file system as the "
+                            "output folder")
     state.clear()
     return kept
 
@@ -254,9 +299,10 @@ def _walk(fd: int) -> Iterator[os.DirEntry[str]]:
                 os.close(child)
 
 
-def _move(staging: OutDir, outdir: OutDir, relative: str, tree: bool) -> None:
+def _move(staging: OutDir, outdir: OutDir, relative: str, tree: bool, skipped: list[str]) -> None:
     """Move staging/relative to OUT/relative: a new folder with one rename, a file (or a folder whose
-    target appeared meanwhile) file by file. A link at a target is replaced, never followed."""
+    target appeared meanwhile) file by file. A link at a target is replaced, never followed.
+    What a rename cannot move (another file system) is added to ``skipped`` and left in staging."""
     parents, name = staging.split(relative)
     source = staging.folder(parents, create=False)
     if source is None:
@@ -265,23 +311,29 @@ def _move(staging: OutDir, outdir: OutDir, relative: str, tree: bool) -> None:
         st = os.stat(name, dir_fd=source, follow_symlinks=False)
     except FileNotFoundError:
         return                                     # moved by an earlier replay
-    if not stat.S_ISDIR(st.st_mode):
-        outdir.move_in(source, name, relative)
-        return
-    if tree and outdir.lstat(relative) is None:
-        target = outdir.folder(parents, create=True)
-        assert target is not None
-        try:
-            _rename_noreplace(source, name, target)
+    try:
+        if not stat.S_ISDIR(st.st_mode):
+            outdir.move_in(source, name, relative)
             return
-        except FileExistsError:
-            pass                                   # appeared meanwhile: merged file by file
+        if tree and outdir.lstat(relative) is None:
+            target = outdir.folder(parents, create=True)
+            assert target is not None
+            try:
+                _rename_noreplace(source, name, target)
+                return
+            except FileExistsError:
+                pass                               # appeared meanwhile: merged file by file
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        skipped.append(relative)
+        return
     folder = staging.folder((*parents, name), create=False)
     assert folder is not None
     with os.scandir(folder) as entries:
         names = sorted(entry.name for entry in entries)
     for child in names:
-        _move(staging, outdir, f"{relative}/{child}", tree)
+        _move(staging, outdir, f"{relative}/{child}", tree, skipped)
         staging.folder((*parents, name), create=False)
 
 
@@ -315,11 +367,12 @@ def _load_renameat2() -> Any:
 _RENAMEAT2 = _load_renameat2() if sys.platform.startswith("linux") else None
 
 
-def _write_partial_manifest(outdir: OutDir, state: State, journal: Journal, done: int) -> None:
+def _write_partial_manifest(outdir: OutDir, state: State, journal: Journal, done: int,
+                            skipped: set[str]) -> None:
     """After a failure during the moves: a manifest of what is on disk now (best effort).
 
     The first ``done`` entries of the journal were applied: their paths are as the new manifest says
-    (removed ones are gone); the others are as the old manifest says.
+    (removed ones are gone); the others, and the paths in or below ``skipped``, are as the old manifest says.
     """
     try:
         staged = parse_manifest(state.read(STAGED_MANIFEST, MAX_MANIFEST_BYTES)) if journal.manifest else None
@@ -341,7 +394,8 @@ def _write_partial_manifest(outdir: OutDir, state: State, journal: Journal, done
         return
     entries: dict[str, Any] = {}
     for path in sorted(set(new) | set(old)):
-        waiting = path in pending or any(path.startswith(folder) for folder in folders)
+        waiting = path in pending or any(path.startswith(folder) for folder in folders) or bool(skipped) and \
+            any("/".join(path.split("/")[:depth]) in skipped for depth in range(1, path.count("/") + 2))
         chosen = old.get(path) if waiting else new.get(path)
         if chosen is not None and path not in removed:
             entries[path] = chosen

@@ -1,6 +1,7 @@
 """Nothing lost: a run killed at any moment leaves a complete, consistent output."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -9,12 +10,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import BASE, INSTALLED, ROOT
+from conftest import BASE, INSTALLED, ROOT, run_cli
 
-from generator import InventoryError, generate
+from generator import InventoryError, OutputError, generate
+from generator.errors import PartialOutput
 
 USERS = 200
 
@@ -140,5 +143,97 @@ def test_interrupted_commit_is_completed_by_the_next_run(tmp_path, monkeypatch):
     result = generate(inv2, out)
     assert result.notes == ("completed an interrupted run",)
     assert result.count("unchanged") == USERS * 7 + 1      # six device files and a handout each, one autoconfig
+    _consistent(out)
+    _no_strays(out)
+
+
+@contextlib.contextmanager
+def _mounted(folder: Path, spare: Path, kind: str = "tmpfs") -> Iterator[None]:
+    """A tmpfs (or a bind mount of a folder on OUT's own file system) mounted at ``folder`` (a folder of OUT),
+    holding a copy of what was there; unmounted after."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a file system needs root (CI runs the tests as root)")
+    shutil.copytree(folder, spare, copy_function=shutil.copy2)
+    command = ["mount", "--bind", str(spare), str(folder)] if kind == "bind" else \
+        ["mount", "-t", "tmpfs", "-o", "size=16m,mode=0755", "tmpfs", str(folder)]
+    mount = subprocess.run(command, capture_output=True, text=True)
+    if mount.returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail(f"cannot mount a tmpfs as root: {mount.stderr.strip()}")
+        pytest.skip(f"cannot mount a tmpfs here: {mount.stderr.strip()}")
+    try:
+        if kind != "bind":
+            shutil.copytree(spare, folder, copy_function=shutil.copy2, dirs_exist_ok=True)
+        yield
+    finally:
+        if subprocess.run(["umount", str(folder)]).returncode != 0:
+            subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+@pytest.mark.parametrize("kind", ["tmpfs", "bind"])
+def test_a_folder_of_out_on_another_file_system_is_refused_before_the_commit_point(tmp_path, kind):
+    """A rename fails across mount points, a bind mount of OUT's own file system included."""
+    old_inv = _write(tmp_path / "old", "smtp.example.com", 20)
+    new_inv = _write(tmp_path / "new", "smtp-new.example.com", 20)
+    out = tmp_path / "out"
+    generate(old_inv, out)
+    with _mounted(out / "autoconfig", tmp_path / "spare", kind):
+        before = _files(out)
+        for _attempt in range(2):        # the refusal leaves nothing that a later run trips over
+            result = run_cli("generate", str(new_inv), "-o", str(out))
+            assert result.returncode == 1, result.stderr
+            assert f"{out / 'autoconfig'} is on another file system than {out / '.mailprofiles'}" in result.stderr
+            assert "nothing was written: the output is intact" in result.stderr and "Traceback" not in result.stderr
+            assert "partly updated" not in result.stderr
+            assert _files(out) == before
+            _consistent(out)
+            _no_strays(out)
+        # A run that moves nothing into the mounted folder is not refused.
+        assert run_cli("generate", str(old_inv), "-o", str(out)).returncode == 0
+    result = run_cli("generate", str(new_inv), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert b"smtp-new.example.com" in (out / "autoconfig/example.com/mail/config-v1.1.xml").read_bytes()
+    _consistent(out)
+    _no_strays(out)
+
+
+def test_a_journal_whose_target_became_another_file_system_does_not_wedge_later_runs(tmp_path, monkeypatch):
+    """Killed after the commit point; then OUT/autoconfig becomes a mount point before the rerun."""
+    from generator import writer
+
+    old_inv = _write(tmp_path / "old", "smtp.example.com", 20)
+    new_inv = _write(tmp_path / "new", "smtp-new.example.com", 20)
+    out = tmp_path / "out"
+    generate(old_inv, out)
+    reference = tmp_path / "reference"
+    generate(new_inv, reference)
+    monkeypatch.setattr(writer, "apply_journal", lambda *args, **kwargs: sys.exit(9))
+    with pytest.raises(SystemExit):
+        generate(new_inv, out)
+    monkeypatch.undo()
+    assert (out / ".mailprofiles" / "journal.json").exists()
+    old_autoconfig = (out / "autoconfig/example.com/mail/config-v1.1.xml").read_bytes()
+
+    with _mounted(out / "autoconfig", tmp_path / "spare"):
+        with pytest.raises(PartialOutput) as replayed:
+            generate(new_inv, out)
+        assert f"{out / 'autoconfig'} is on another file system" in str(replayed.value)
+        assert "1 new file(s) or folder(s) there were dropped" in str(replayed.value)
+        assert not (out / ".mailprofiles" / "journal.json").exists()
+        # Every other change of the journal is in; the manifest describes the disk (the old autoconfig file).
+        on_disk = _files(out)
+        assert on_disk["autoconfig/example.com/mail/config-v1.1.xml"] == old_autoconfig
+        assert {p: b for p, b in on_disk.items() if not p.startswith(("autoconfig/", "manifest.json"))} == \
+            {p: b for p, b in _files(reference).items() if not p.startswith(("autoconfig/", "manifest.json"))}
+        _consistent(out)
+        _no_strays(out)
+        # The next runs are refused before their commit point, naming the folder, and change nothing.
+        with pytest.raises(OutputError, match="nothing was written") as refused:
+            generate(new_inv, out)
+        assert not isinstance(refused.value, PartialOutput)
+        assert _files(out) == on_disk
+    result = generate(new_inv, out)
+    assert not result.notes and [c.path for c in result.changes] == ["autoconfig/example.com/mail/config-v1.1.xml"]
+    assert _files(out) == _files(reference)
     _consistent(out)
     _no_strays(out)
