@@ -70,7 +70,12 @@ def check_organization(org: Mapping[str, str], where: Where, report: Report) -> 
 
 def check_names(data: Mapping[str, Any], where: Where, key_where: Where, usable: Callable[[str], bool],
                 report: Report) -> None:
-    """Group names (each one a fleet folder of its own), the ``mdm:`` placeholders and the address patterns."""
+    """Group names (each one a fleet folder of its own), the ``mdm:`` placeholders, the address patterns, and the
+    paths of the roster and the templates (they are shown in messages; profiles_dir: see profiles.py)."""
+    for key in ("users_file", "templates_dir"):
+        problem = textrules.text_problem(data[key]) if usable(key) else None
+        if problem:
+            report.error(problem, where((key,)), key)
     if usable("mdm"):
         for key, value in data["mdm"].items():
             problem = textrules.text_problem(value)

@@ -27,6 +27,7 @@ from .profiles import Profile, read_profiles
 from .resolve import Base, Layer, Resolver
 from .roster import iter_csv_users
 from .schema import RowCheck, schema_diagnostics
+from .textrules import text_problem
 
 
 def find_inventory_file(path: Path) -> Path:
@@ -135,7 +136,7 @@ def _templates_dir(doc: Document, data: dict[str, Any], usable: Callable[[str], 
     """The site's template folder, confined like the roster, and every file in it (links followed only where
     they stay in the inventory's folder or an allowed one; see :func:`limits.confined_files`); None when the
     inventory names none."""
-    if not usable("templates_dir"):
+    if not usable("templates_dir") or text_problem(data["templates_dir"]):   # the latter: see check_names
         return None
     folder, outside = confined(Path(doc.file).parent, data["templates_dir"], limits)
     if outside:
@@ -165,7 +166,7 @@ def _users(doc: Document, data: dict[str, Any], bad_users: set[int], usable: Cal
         for index, user in enumerate(data["users"]):
             if index not in bad_users:
                 yield UserEntry(user, within(doc.where, ("users", index)), _field_within(("users", index)))
-    if not usable("users_file"):
+    if not usable("users_file") or text_problem(data["users_file"]):         # the latter: see check_names
         return
     csv_path, outside = confined(Path(doc.file).parent, data["users_file"], limits)
     if outside:

@@ -22,10 +22,11 @@ from typing import Any
 from . import textrules
 from .errors import Diagnostic, InventoryError, Location, UnsafeName, excerpt
 from .limits import Limits, confined
-from .loader import Document, decode_text, load_yaml, load_yaml_text
+from .loader import Document, decode_text, format_path, load_yaml, load_yaml_text
 from .paths import safe_component
 from .resources import data_dir
 from .schema import schema_diagnostics, validator
+from .settings import BY_NAME
 
 BUILT_IN = "built-in"
 MAX_NAME = 64    # the longest profile name a device may write (the schema's bound on a device's profile)
@@ -84,7 +85,8 @@ def read_profiles(inventory: Document, profiles_dir: str | None, limits: Limits,
                 errors.extend(exc.diagnostics)
                 continue
             problems = _shape_problems(document) or schema_diagnostics(document.data, "profile", document.where,
-                                                                       key_where=document.where_key)
+                                                                       key_where=document.where_key) \
+                or _text_problems(document.data["settings"], document, ("settings",))
             if problems:
                 errors.extend(problems)
                 continue
@@ -148,6 +150,20 @@ def _load(file: Path, limits: Limits) -> Document:
             f"profile file is {size:,} bytes, more than the limit of {limits.max_yaml_bytes:,} bytes",
             Location(shown))])
     return load_yaml_text(decode_text(raw, shown, "profile"), shown, limits)
+
+
+def _text_problems(settings: dict[str, Any], document: Document, path: tuple[str, ...]) -> list[Diagnostic]:
+    """The text rules for the text settings of a profile file, as for every other layer."""
+    found: list[Diagnostic] = []
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            found.extend(_text_problems(value, document, path + (key,)))
+            continue
+        setting = BY_NAME.get(".".join(path[1:] + (key,)))
+        problem = setting.text_problem(value) if setting is not None else None
+        if problem:
+            found.append(Diagnostic(problem, document.where(path + (key,)), format_path(path + (key,))))
+    return found
 
 
 def _shape_problems(document: Document) -> list[Diagnostic]:

@@ -165,3 +165,19 @@ def test_an_address_pattern_with_vendor_variables_is_refused_by_fleet(write_inve
     assert load_fleet(folder, "workspace-one").sets       # {login} itself is not a variable of theirs
     (problem,) = _problems(folder, "jamf-pro")
     assert "fleet.address_pattern: contains '$DEPT', which the MDM would replace" in problem
+
+
+def test_text_settings_in_profile_files_pass_the_text_rules(write_inventory, tmp_path):
+    folder = _profiles(write_inventory)
+    (folder / "profiles/kiosk.yaml").write_text('settings:\n  protocol: imap\n  signature: "Anna\\e[31m"\n')
+    for problems in (_problems(folder), _problems(folder, "jamf-pro")):
+        assert problems == [f"{folder / 'profiles/kiosk.yaml'}:3:14: settings.signature: contains the control "
+                            "character U+001B at position 5"]
+
+
+def test_paths_of_the_inventory_pass_the_text_rules(write_inventory):
+    folder = write_inventory(BASE + 'users_file: "\\e[31mx.csv"\ntemplates_dir: "\\e[32mt"\nprofiles_dir: "\\e[33mp"\n')
+    problems = _problems(folder)
+    assert problems == [f"{folder / 'inventory.yaml'}:{line}:{column}: {field}: contains the control character U+001B "
+                        "at position 1" for line, column, field in ((6, 13, "users_file"), (7, 16, "templates_dir"),
+                                                                   (8, 15, "profiles_dir"))]
