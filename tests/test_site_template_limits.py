@@ -40,6 +40,14 @@ def _refused(folder, out, *args):
     return result.stderr
 
 
+def _refused_here(folder, out) -> str:
+    """Generate in this process: refused as bad input (exit 1), nothing written; the problems as listed."""
+    with pytest.raises(InventoryError) as caught:
+        generate(folder, out)
+    assert caught.value.exit_code == 1 and not out.exists()
+    return str(caught.value)
+
+
 def _rerun(folder, out):
     """Generate again, once the index is older than the files (a file not older than the index is compared by its
     bytes: same clock tick), so that only what the fingerprints call changed is rendered."""
@@ -260,10 +268,15 @@ def test_a_linked_folder_in_the_site_is_fingerprinted_by_content(write_inventory
     ('{{ {}|dictsort(by="nothing") }}', "FilterArgumentError"),
     ('{{ "{:d}".format("x") }}', "ValueError"),
     ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "RecursionError"),
+    ('{% include "nothing.j2" %}', "TemplateNotFound"),
+    ('{% include "../../../inventory.yaml" %}', "TemplateNotFound"),
+    ('{% include "/etc/passwd" %}', "TemplateNotFound"),
+    ('{{ lipsum(1000000000) }}', "CPU time"),
 ])
-def test_site_template_errors_name_the_file_and_line(write_inventory, tmp_path, extra, kind):
+def test_site_template_errors_name_the_file_and_line(write_inventory, tmp_path, monkeypatch, extra, kind):
+    monkeypatch.setattr(engine, "SITE_CPU_SECONDS", 0.5)
     folder = _site(write_inventory, {"thunderbird/prefs.js.j2": "\n\n" + _prefs_with(extra)})
-    stderr = _refused(folder, tmp_path / "out")
+    stderr = _refused_here(folder, tmp_path / "out")
     template = folder.resolve() / "site/thunderbird/prefs.js.j2"
     assert f"{template}:3:1: template error while making a@example.com desktop thunderbird:" in stderr, stderr
     assert kind in stderr
@@ -273,7 +286,7 @@ def test_site_template_errors_name_the_file_and_line(write_inventory, tmp_path, 
                                        '{% extends "prefs.js.j2" %}'])
 def test_a_template_that_reaches_itself_is_refused(write_inventory, tmp_path, statement):
     folder = _site(write_inventory, {"thunderbird/prefs.js.j2": "\n" + _prefs_with(statement)})
-    stderr = _refused(folder, tmp_path / "out")
+    stderr = _refused_here(folder, tmp_path / "out")
     assert f"{folder.resolve() / 'site/thunderbird/prefs.js.j2'}:2:1: template error" in stderr, stderr
 
 
