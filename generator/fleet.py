@@ -17,7 +17,7 @@ from typing import Any
 from .checks import NO_GROUP, UserEntry
 from .errors import Diagnostic, FieldPath, Location, UsageError, Where, excerpt, fail_if
 from .fingerprint import fingerprint, run_salt
-from .formats import DEVICE, FLEET, Format, by_scope, named
+from .formats import DEVICE, FORMATS, Format, named
 from .limits import DEFAULT_LIMITS, Limits
 from .load import Prepared, prepare
 from .loader import format_path
@@ -156,6 +156,34 @@ def _apple_fetch(device: Device, group: str, profile: str) -> Finding:
         "macOS Mail: Settings > General > Check for new messages).", group, profile, "apple")
 
 
+def _form_findings(device: Device, group: str, profile: str, pattern: str | None) -> list[Finding]:
+    """What the fleet cannot make for the device's clients (each format's fleet form says)."""
+    found = []
+    for client in device.clients:
+        form = named(client).fleet
+        if not form.formats:
+            found.append(Finding(f"fleet-{client}-per-user", form.none, group, profile, client))
+        elif form.needs_address_pattern and not pattern:
+            found.append(Finding(
+                f"fleet-{client}-no-pattern",
+                f"no fleet.address_pattern (e.g. '{{login}}@example.com') for this group, so the {client.capitalize()} "
+                "fleet files are not made: add it to the group's (or the top-level) fleet: block.",
+                group, profile, client))
+        if client == "apple":
+            found.append(_apple_fetch(device, group, profile))
+    return found
+
+
+def fleet_formats(device: Device, pattern: str | None) -> list[Format]:
+    """The formats of a fleet set's files, in registry order: each client's fleet form, where it has one."""
+    names: set[str] = set()
+    for client in device.clients:
+        form = named(client).fleet
+        if form.formats and (pattern or not form.needs_address_pattern):
+            names.update(form.formats)
+    return [fmt for fmt in FORMATS if fmt.name in names]
+
+
 def load_fleet(path: str | Path, vendor_name: str, limits: Limits = DEFAULT_LIMITS) -> Fleet:
     """The inventory's sets (group x device profile) with the vendor's variables; raises InventoryError."""
     base = prepare(path, limits)
@@ -180,20 +208,7 @@ def load_fleet(path: str | Path, vendor_name: str, limits: Limits = DEFAULT_LIMI
             _, devices = base.resolver.user(entry, report)
             for device in devices:
                 sets.append(FleetSet(group or NO_GROUP, device, rules.get("address_pattern"), login_rule))
-                if "outlook" in device.clients:
-                    findings.append(Finding(
-                        "fleet-outlook-per-user",
-                        "a PRF has no per-user variables, so the fleet has no Outlook file; deploy the per-user "
-                        "files of 'mailprofiles generate' (OUT/<user>/<device>/outlook.prf) instead.",
-                        group or NO_GROUP, profile, "outlook"))
-                if "apple" in device.clients:
-                    findings.append(_apple_fetch(device, group or NO_GROUP, profile))
-                if "thunderbird" in device.clients and not rules.get("address_pattern"):
-                    findings.append(Finding(
-                        "fleet-thunderbird-no-pattern",
-                        "no fleet.address_pattern (e.g. '{login}@example.com') for this group, so the Thunderbird "
-                        "AutoConfig files are not made: add it to the group's (or the top-level) fleet: block.",
-                        group or NO_GROUP, profile, "thunderbird"))
+                findings.extend(_form_findings(device, group or NO_GROUP, profile, rules.get("address_pattern")))
     fail_if(report.errors, limits.max_diagnostics)
     inventory = Inventory(base.resolver.base.organization, tuple(s.device for s in sets),
                           tuple(sorted(findings, key=Finding.sort_key)), str(doc.file), base.templates,
@@ -217,9 +232,10 @@ class FleetPlan(Plan):
         self.template_errors = []
         found = set(inventory.findings)
         for fleet_set in fleet.sets:
-            if "apple" in fleet_set.device.clients:
-                found.update(dataclasses.replace(f, user=fleet_set.group)
-                             for f in named("apple").limitations(inventory.organization, fleet_set.device))
+            for fmt in fleet_formats(fleet_set.device, fleet_set.address_pattern):
+                if fmt.scope == DEVICE:     # the device format itself, with the MDM's variables: its own limits
+                    found.update(dataclasses.replace(f, user=fleet_set.group)
+                                 for f in fmt.limitations(inventory.organization, fleet_set.device))
         self.findings = tuple(sorted(found, key=Finding.sort_key))
 
     def unmatched(self) -> tuple[str, ...]:
@@ -231,9 +247,7 @@ class FleetPlan(Plan):
         for fleet_set in self.fleet.sets:
             device = fleet_set.device
             folder = f"fleet/{safe_component(fleet_set.group)}/{safe_component(device.profile)}"
-            formats = [named("apple")] if "apple" in device.clients else []
-            if "thunderbird" in device.clients and fleet_set.address_pattern:
-                formats += by_scope(FLEET)
+            formats = fleet_formats(device, fleet_set.address_pattern)
             targets = tuple((fmt, Target(device if fmt.scope == DEVICE else fleet_set, f"{folder}/{fmt.filename}",
                                          {"group": fleet_set.group, "profile": device.profile,
                                           "client": fmt.name.split("-")[0]}))

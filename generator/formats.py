@@ -9,7 +9,7 @@ and one line in ``FORMATS``; the pipeline does not change.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +48,23 @@ def no_limitations(org: Organization, subject: Any) -> list[Finding]:
     return []
 
 
+def no_install(subject: Any) -> Mapping[str, str]:
+    return {}
+
+
+@dataclass(frozen=True, slots=True)
+class FleetForm:
+    """How a device format reaches ``mailprofiles fleet`` (one file set per group and device profile).
+
+    ``formats``: the formats whose files stand in for it in a fleet set (the format itself, rendered with the
+    MDM's variables, or formats of scope ``fleet``); none: ``none`` says why, as the fleet's warning.
+    """
+
+    formats: tuple[str, ...] = ()
+    needs_address_pattern: bool = False     # made only for groups with a fleet.address_pattern
+    none: str = ""                          # the warning when there is no fleet form
+
+
 @dataclass(frozen=True, slots=True)
 class Format:
     """One output format."""
@@ -68,6 +85,9 @@ class Format:
     filename_for: Callable[[Any], str] | None = None             # a device format whose file name is a setting
     templates_for: Callable[[Any], tuple[str, ...]] | None = None  # the templates one subject's file uses
     signable: bool = False                                       # signed (CMS) when a signer is given
+    # Device formats: how the user installs the file, by handout language ({file}: its name, ``code``)
+    install: Callable[[Any], Mapping[str, str]] = no_install
+    fleet: FleetForm = FleetForm()                               # device formats: the fleet's form of it
 
     @property
     def manifest_kind(self) -> str:
@@ -92,13 +112,17 @@ class Format:
 FORMATS: tuple[Format, ...] = (
     Format("thunderbird", DEVICE, "prefs.js", render_thunderbird.render, verify_thunderbird.verify,
            verify_thunderbird.read_settings, render_thunderbird.limitations,
-           templates=("thunderbird/prefs.js.j2",), filename_for=render_thunderbird.filename),
+           templates=("thunderbird/prefs.js.j2",), filename_for=render_thunderbird.filename,
+           install=render_thunderbird.install,
+           fleet=FleetForm(("thunderbird-site-prefs", "thunderbird-site-cfg"), needs_address_pattern=True)),
     Format("apple", DEVICE, "mail.mobileconfig", render_apple.render, verify_apple.verify,
            verify_apple.read_settings, render_apple.limitations, show=verify_apple.show, signable=True,
-           templates=("apple/mail.mobileconfig.j2",)),
+           templates=("apple/mail.mobileconfig.j2",), install=lambda device: render_apple.INSTALL,
+           fleet=FleetForm(("apple",))),
     Format("outlook", DEVICE, "outlook.prf", render_outlook.render, verify_outlook.verify,
            verify_outlook.read_settings, render_outlook.limitations, render_outlook.SKIPS,
-           templates=("outlook/outlook.prf.j2",)),
+           templates=("outlook/outlook.prf.j2",), install=lambda device: render_outlook.INSTALL,
+           fleet=FleetForm(none=render_outlook.NO_FLEET_FORM)),
     Format("autoconfig", DOMAIN, "autoconfig/{domain}/mail/config-v1.1.xml", render_autoconfig.render,
            verify_autoconfig.verify, limitations=render_autoconfig.limitations, kind="autoconfig",
            templates=("autoconfig/config-v1.1.xml.j2",)),

@@ -178,6 +178,16 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceFile:
+    """One of a device's files as its user's handout lists it (from the format registry)."""
+
+    format: str
+    name: str           # the file's name in the device's folder
+    install: str        # how to install it, in the user's language (``code`` in backquotes)
+    made: bool          # False: a limitation means the file is not made; the handout says to set up by hand
+
+
+@dataclass(frozen=True, slots=True)
 class Inventory:
     """The whole resolved inventory."""
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from .formats import DOMAIN, ORGANIZATION, USER, Format
+from .formats import DEVICE, DOMAIN, ORGANIZATION, USER, Format, by_scope
 from .limit import Patterns, matches
-from .model import Device, Finding, Inventory, User
+from .model import Device, DeviceFile, Finding, Inventory, User
 from .paths import safe_component
 
 
@@ -35,6 +35,26 @@ class UserDevices:
     user: User
     devices: tuple[Device, ...]
     findings: tuple[Finding, ...]    # the user's warnings: the pattern's and what the device formats cannot do
+    files: tuple[tuple[DeviceFile, ...], ...] = ()   # per device: its files, from the format registry
+
+
+def device_files(device: Device, findings: tuple[Finding, ...]) -> tuple[DeviceFile, ...]:
+    """The device's files in the order of its clients, with the install text in its user's language."""
+    formats = {fmt.name: fmt for fmt in by_scope(DEVICE)}
+    skipped = {f.client for f in findings
+               if f.device == device.name and f.client in formats and f.code in formats[f.client].skips}
+    files = []
+    for client in device.clients:
+        fmt = formats[client]
+        name = fmt.file_name(device)
+        text = fmt.install(device)[device.user.language].replace("{file}", name)
+        files.append(DeviceFile(client, name, text, client not in skipped))
+    return tuple(files)
+
+
+def user_devices(user: User, devices: tuple[Device, ...], findings: tuple[Finding, ...]) -> UserDevices:
+    """The subject of a per-user format; ``findings``: the user's."""
+    return UserDevices(user, devices, findings, tuple(device_files(device, findings) for device in devices))
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +91,7 @@ def findings_of(findings: tuple[Finding, ...], email: str) -> tuple[Finding, ...
 
 def user_target(fmt: Format, user: User, devices: tuple[Device, ...], findings: tuple[Finding, ...]) -> Target:
     """The file of a per-user format for one user; ``findings``: every finding, sorted."""
-    return Target(UserDevices(user, devices, findings_of(findings, user.email)),
+    return Target(user_devices(user, devices, findings_of(findings, user.email)),
                   f"{safe_component(user.email)}/{fmt.filename}", {"user": user.email})
 
 

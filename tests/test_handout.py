@@ -77,10 +77,10 @@ def test_handout_is_self_contained_and_escaped(write_inventory, tmp_path):
 
 def test_the_verifier_refuses_what_a_page_must_not_have(example):
     inventory = load_inventory(EXAMPLES)
-    from generator.scopes import UserDevices
+    from generator.scopes import user_devices
 
     anna = [d for d in inventory.devices if d.user.email == "anna@example.com"]
-    subject = UserDevices(anna[0].user, tuple(anna), ())
+    subject = user_devices(anna[0].user, tuple(anna), ())
     page = (example / "anna@example.com" / "handout.html").read_bytes()
     assert verify(page, inventory.organization, subject) == []
     for mutation, rule in [

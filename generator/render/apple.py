@@ -12,6 +12,15 @@ AUTHENTICATION = {"password": "EmailAuthPassword", "cram-md5": "EmailAuthCRAMMD5
 # The payload has one boolean per direction: TLS on or off. With it on, the device uses implicit TLS on
 # 993/995/465 and STARTTLS on the other ports.
 USE_SSL = {"ssl": True, "starttls": True, "none": False}
+# How the user installs the profile, by handout language.
+INSTALL = {
+    "en": "iPhone, iPad or Mac: open the file (from mail or AirDrop), then install it under Settings › General › "
+          "VPN & Device Management (on a Mac: System Settings › Privacy & Security › Profiles), or receive it "
+          "through your company's device management.",
+    "de": "iPhone, iPad oder Mac: Datei öffnen (aus einer E-Mail oder per AirDrop) und unter Einstellungen › "
+          "Allgemein › VPN und Geräteverwaltung installieren (am Mac: Systemeinstellungen › Datenschutz & "
+          "Sicherheit › Profile), oder sie kommt über die Geräteverwaltung Ihrer Firma.",
+}
 
 
 def limitations(org: Organization, device: Device) -> list[Finding]:

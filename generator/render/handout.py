@@ -9,14 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import Device, Finding, Site
+from html import escape
+
+from markupsafe import Markup
+
+from ..model import Device, DeviceFile, Finding, Site
 from .engine import render_text
 
 FOLDER = "handout"
 SECURITY_WORDS = {"ssl": "ssl", "starttls": "starttls", "none": "none"}
-# How each device format is installed, by format name (the wording is in the language template).
-INSTALL = {"thunderbird": "thunderbird-prefs", "apple": "apple", "outlook": "outlook"}
-FILES = {"thunderbird": "prefs.js", "apple": "mail.mobileconfig", "outlook": "outlook.prf"}
+
+
+def inline_code(text: str) -> Markup:
+    """Plain text from the format registry (``&``, ``<``, ``>`` escaped; quotes need no escape between
+    elements), with ``code`` in backquotes shown as <code>."""
+    parts = [escape(part, quote=False) for part in text.split("`")]
+    return Markup("".join(part if index % 2 == 0 else f"<code>{part}</code>" for index, part in enumerate(parts)))
 
 
 def _server(server: Any, login: str) -> dict[str, Any]:
@@ -24,17 +32,14 @@ def _server(server: Any, login: str) -> dict[str, Any]:
             "security": SECURITY_WORDS[server.security], "login": login}
 
 
-def _device(device: Device, findings: list[Finding]) -> dict[str, Any]:
-    skipped = {f.client for f in findings if f.code == "outlook-incoming-starttls"}
-    names = dict(FILES, thunderbird=str(device.setting("thunderbird_file")))
-    install = dict(INSTALL, thunderbird="thunderbird-" + names["thunderbird"].split(".")[0])
-    files = [{"format": client, "path": f"{device.name}/{names[client]}", "install": install[client],
-              "skipped": client in skipped} for client in device.clients]
+def _device(device: Device, files: tuple[DeviceFile, ...], findings: list[Finding]) -> dict[str, Any]:
+    files_shown = [{"format": file.format, "path": f"{device.name}/{file.name}", "install": file.install,
+                    "skipped": not file.made} for file in files]
     pop3 = device.pop3
     return {
         "name": device.name,
         "profile": device.profile,
-        "files": files,
+        "files": files_shown,
         "incoming": _server(device.incoming, device.user.login),
         "outgoing": _server(device.outgoing, device.user.login),
         "archive": pop3 is not None and pop3.leave_on_server,
@@ -56,8 +61,8 @@ def render(site: Site, subject: Any) -> bytes:
         "org": site.organization,
         "user": user,
         "lang": user.language,
-        "devices": [_device(d, by_device.get(d.name, [])) for d in subject.devices],
+        "devices": [_device(d, files, by_device.get(d.name, [])) for d, files in zip(subject.devices, subject.files)],
         "notices": [{"code": f.code, "message": f.message} for f in subject.findings if f.device is None],
     }
-    text = render_text(site, FOLDER, "handout.html.j2", context, autoescape=True)
+    text = render_text(site, FOLDER, "handout.html.j2", context, autoescape=True, filters=(("code", inline_code),))
     return text.encode("utf-8")

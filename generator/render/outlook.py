@@ -9,6 +9,14 @@ from .engine import render_text
 CLIENT = "outlook"
 # Findings that mean the artifact is not produced at all.
 SKIPS = frozenset({"outlook-incoming-starttls"})
+# How the user installs the file, by handout language (``code`` in backquotes, {file}: the file's name).
+INSTALL = {
+    "en": "Outlook for Windows: run `outlook.exe /importprf {file}` (IT may do this for you).",
+    "de": "Outlook für Windows: `outlook.exe /importprf {file}` ausführen (das übernimmt ggf. die IT).",
+}
+# A PRF has no variables an MDM could fill in: there is no fleet form.
+NO_FLEET_FORM = ("a PRF has no per-user variables, so the fleet has no Outlook file; deploy the per-user files of "
+                 "'mailprofiles generate' (OUT/<user>/<device>/outlook.prf) instead.")
 
 # [Internet Account List] token: names the mapping section and thereby the account type.
 ACCOUNT_TOKEN = {"pop3": "I_Mail", "imap": "IMAP_I_Mail"}

@@ -56,6 +56,27 @@ def context(org: Organization, device: Device) -> dict[str, object]:
     }
 
 
+# How the user gets the file in place, by file and handout language (``code`` in backquotes).
+INSTALL = {
+    "prefs.js": {
+        "en": "Thunderbird: IT copies this file into a new Thunderbird profile before its first start (or deploys it "
+              "centrally); do not start Thunderbird with this account before.",
+        "de": "Thunderbird: Die IT kopiert diese Datei vor dem ersten Start in ein neues Thunderbird-Profil (oder "
+              "verteilt sie zentral); starten Sie Thunderbird mit diesem Konto nicht vorher.",
+    },
+    "user.js": {
+        "en": "Thunderbird: IT puts this file into your Thunderbird profile folder; at the next start Thunderbird "
+              "adds this account next to the ones you already have.",
+        "de": "Thunderbird: Die IT legt diese Datei in Ihren Thunderbird-Profilordner; beim nächsten Start fügt "
+              "Thunderbird dieses Konto zu Ihren bisherigen hinzu.",
+    },
+}
+
+
+def install(device: Device) -> dict[str, str]:
+    return INSTALL[filename(device)]
+
+
 # prefs.js describes the new profile's only account under Thunderbird's own first keys.
 PREFS_KEYS = {"account": "account1", "server": "server1", "identity": "id1", "smtp": "smtp1"}
 
