@@ -162,7 +162,6 @@ class Renderer:
     def __init__(self, plan: Plan, units: Sequence[Unit], jobs: int, staging: Callable[[], int] | None):
         self.plan, self.units, self.jobs, self.staging = plan, units, jobs, staging
         self.workers: list[_Worker] = []
-        self.writes = False          # do the workers stage the files of new folders themselves?
         self._asked = 0
         self._possible = jobs > 1 and "fork" in multiprocessing.get_all_start_methods()
         self.depth = 0
@@ -184,7 +183,6 @@ class Renderer:
             self.workers.append(_Worker(process, mine))
             process.start()
             theirs.close()            # the worker's end lives in the worker alone: its death reads as end of file
-        self.writes = staging >= 0
         self.depth = 2 * self.jobs + 2
 
     def submit(self, tasks: list[Task], remaining: int) -> Handle | list[Task]:

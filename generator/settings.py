@@ -3,7 +3,7 @@
 One row per setting drives the missing-setting check (``REQUIRED`` settings that no layer
 sets), the defaults, the semantic text rules, the resolved model (``Device.values``, in
 table order) and ``show``. The JSON Schema states the same settings for editors and for
-validation; ``tests/test_settings_table.py`` holds the two together.
+validation; ``tests/test_registry.py`` holds the two together.
 
 A new setting touches this table, ``schemas/inventory.schema.json`` and the formats that
 render it (plus the limitations of those that cannot), nothing else.
@@ -35,7 +35,6 @@ class Setting:
     name: str
     type: str                       # enum | bool | int | clients | text
     default: object
-    help: str
     choices: tuple[str, ...] = ()   # enum: the allowed values
     minimum: int | None = None      # int
     maximum: int | None = None
@@ -57,20 +56,16 @@ class Setting:
         return textrules.text_problem(value, multiline=self.text_rule == "multiline")
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting("protocol", "enum", REQUIRED, "incoming protocol", choices=("pop3", "imap")),
-    Setting("clients", "clients", REQUIRED, "the formats produced for the device"),
-    Setting("bcc_self", "bool", False, "Bcc every sent mail to the own address"),
-    Setting("fetch_automatically", "bool", True, "check at start-up and periodically"),
-    Setting("check_interval_minutes", "int", 10, "minutes between checks", minimum=1, maximum=1440),
-    Setting("thunderbird_file", "enum", "prefs.js", "prefs.js for a new Thunderbird profile, user.js for one "
-            "already in use", choices=("prefs.js", "user.js")),
-    Setting("signature", "text", None, "plain-text signature of the identity", nullable=True,
-            text_rule="multiline"),
-    Setting("pop3.leave_on_server", "bool", True, "keep mail on the server after download",
-            only_for=("protocol", "pop3")),
-    Setting("pop3.delete_after_days", "int", 28, "delete it from the server after N days (null: never)",
-            minimum=1, maximum=65535, nullable=True, only_for=("protocol", "pop3")),
+SETTINGS: tuple[Setting, ...] = (   # what each one means: the schema's descriptions and the README
+    Setting("protocol", "enum", REQUIRED, choices=("pop3", "imap")),
+    Setting("clients", "clients", REQUIRED),
+    Setting("bcc_self", "bool", False),
+    Setting("fetch_automatically", "bool", True),
+    Setting("check_interval_minutes", "int", 10, minimum=1, maximum=1440),
+    Setting("thunderbird_file", "enum", "prefs.js", choices=("prefs.js", "user.js")),
+    Setting("signature", "text", None, nullable=True, text_rule="multiline"),
+    Setting("pop3.leave_on_server", "bool", True, only_for=("protocol", "pop3")),
+    Setting("pop3.delete_after_days", "int", 28, minimum=1, maximum=65535, nullable=True, only_for=("protocol", "pop3")),
 )
 
 BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
