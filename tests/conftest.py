@@ -19,6 +19,38 @@ except ImportError:
     INSTALLED = False
 
 
+# The system tier: tests that start real programs (Thunderbird, Chromium, Dovecot and SMTP servers, openssl,
+# pre-commit, install.sh, pip), kill or interrupt real runs, mount file systems, or run for many seconds by
+# design. `pytest -m "not system"` leaves them out: the fast loop for every change. .ci/run runs both tiers.
+SYSTEM_MODULES = {"test_thunderbird.py", "test_real_servers.py", "test_check_servers.py", "test_benchmark.py",
+                  "test_workers.py"}
+SYSTEM_TESTS = {
+    "test_atomic.py::test_kill_at_many_points_never_loses_output",
+    "test_atomic.py::test_a_folder_of_out_on_another_file_system_is_refused_before_the_commit_point",
+    "test_atomic.py::test_a_journal_whose_target_became_another_file_system_does_not_wedge_later_runs",
+    "test_handout.py::test_english_handout_in_a_browser",
+    "test_handout.py::test_german_handout_in_a_browser",
+    "test_handout.py::test_handout_is_self_contained_and_escaped",
+    "test_editor.py::test_pre_commit_hook_validates_inventories",
+    "test_editor.py::test_shell_completion_is_available",
+    "test_surroundings.py::test_install_script_works_with_an_externally_managed_python",
+    "test_surroundings.py::test_ctrl_c_before_the_commit_point_leaves_out_intact",
+    "test_hostile.py::test_memory_stays_bounded_on_abuse",
+    "test_hostile.py::test_mutated_inventories_never_crash",
+    "test_site_template_limits.py::test_a_site_template_that_runs_too_long_is_stopped",
+    "test_site_template_limits.py::test_the_time_cap_holds_in_worker_processes",
+    "test_signing.py::test_openssl_accepts_every_signed_profile_and_yields_the_plist",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module, _, name = item.nodeid.partition("::")
+        test = f"{Path(module).name}::{name.split('[')[0]}"
+        if "mail_servers" in item.fixturenames or Path(module).name in SYSTEM_MODULES or test in SYSTEM_TESTS:
+            item.add_marker(pytest.mark.system)
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 120):
     """Run the installed command exactly as an admin would."""
     full_env = dict(os.environ)
