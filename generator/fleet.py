@@ -143,19 +143,6 @@ def _vendor_syntax(base: Prepared, vendor: Vendor) -> list[Diagnostic]:
     return found
 
 
-def _apple_fetch(device: Device, group: str, profile: str) -> Finding:
-    """Apple's mail payload has no key for the fetch schedule: the fleet's Apple profile cannot carry it."""
-    if device.fetch_automatically:
-        wanted = f"fetch new mail automatically every {device.check_interval_minutes} minutes"
-    else:
-        wanted = "fetch new mail only when the user asks"
-    return Finding(
-        "apple-no-fetch-schedule",
-        "Apple's mail payload has no key for when mail is fetched; the device's own schedule applies. To "
-        f"{wanted}, set it on the device (iPhone/iPad: Settings > Apps > Mail > Mail Accounts > Fetch New Data; "
-        "macOS Mail: Settings > General > Check for new messages).", group, profile, "apple")
-
-
 def _form_findings(device: Device, group: str, profile: str, pattern: str | None) -> list[Finding]:
     """What the fleet cannot make for the device's clients (each format's fleet form says)."""
     found = []
@@ -169,8 +156,6 @@ def _form_findings(device: Device, group: str, profile: str, pattern: str | None
                 f"no fleet.address_pattern (e.g. '{{login}}@example.com') for this group, so the {client.capitalize()} "
                 "fleet files are not made: add it to the group's (or the top-level) fleet: block.",
                 group, profile, client))
-        if client == "apple":
-            found.append(_apple_fetch(device, group, profile))
     return found
 
 

@@ -79,7 +79,9 @@ def all_findings(inventory: Inventory, skipped: dict[int, set[str]] | None = Non
             found.update(shared[key][0])
         else:
             user, name = device.user.email, device.name
-            found.update(Finding(f.code, f.message, user, name, f.client) for f in shared[key][0])
+            # A finding without a user is said once per run (not stamped): e.g. Apple's fetch interval
+            found.update(Finding(f.code, f.message, user, name, f.client) if f.user is not None else f
+                         for f in shared[key][0])
         not_made = shared[key][1]
         if not_made and skipped is not None:
             skipped[id(device)] = not_made

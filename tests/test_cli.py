@@ -24,9 +24,10 @@ def test_init_validate_generate_show(tmp_path, cli):
     assert "apple-no-bcc" in result.stderr
     again = cli("generate", str(folder), "-o", str(out), "--json")
     recap = json.loads(again.stdout)
-    # 20 device files, 4 handouts and 1 autoconfig file; 10 device and policy warnings, 3 about the autoconfig file
+    # 20 device files, 4 handouts and 1 autoconfig file; 10 device and policy warnings, 4 about the autoconfig file,
+    # 5 fetch intervals that Apple (5, 10, 15 minutes) and Outlook (5, 10) profiles cannot carry, once each
     assert recap["unchanged"] == 25 and recap["changed"] == 0 and recap["created"] == 0
-    assert recap["manifest_changed"] is False and recap["warnings"] == 13
+    assert recap["manifest_changed"] is False and recap["warnings"] == 19
     shown = cli("show", str(folder), "anna@example.com", "--json")
     data = json.loads(shown.stdout)
     desktop = data[0]["settings"]
@@ -112,9 +113,12 @@ def test_large_runs_are_summarised_not_flooded(tmp_path, cli, write_inventory):
     assert result.returncode == 0
     assert "151 files changed (listed with --json)" in result.stdout     # 120 device files, 30 handouts, 1 autoconfig
     assert "warning: apple-no-bcc on 30 devices or users, e.g. u0@example.com/phone/apple:" in result.stderr
-    assert len(result.stderr.splitlines()) == 4       # apple-no-bcc, apple-no-pop-retention, autoconfig-no-bcc, pointer
+    # apple-no-bcc, apple-no-fetch-schedule, apple-no-pop-retention, autoconfig-no-bcc, autoconfig-no-fetch-schedule,
+    # outlook-no-fetch-schedule, pointer
+    assert len(result.stderr.splitlines()) == 7
+    assert "warning: apple-no-fetch-schedule on 2 devices or users" in result.stderr     # once per interval, 10 and 15
     full = json.loads(cli("generate", str(folder), "-o", str(tmp_path / "o2"), "--json").stdout)
-    assert len(full["changes"]) == 151 and len(full["findings"]) == 61
+    assert len(full["changes"]) == 151 and len(full["findings"]) == 61 + 4
 
 
 def test_progress_bar_is_silent_when_not_a_terminal(monkeypatch):

@@ -56,6 +56,7 @@ def limitations(org: Organization, device: Device) -> list[Finding]:
                 f"implicit, others STARTTLS), so it may not use {server.security!r} here. Check the account on a "
                 "device, or offer the standard port for Apple devices.",
                 user, name, CLIENT))
+    found.extend(fetch_schedule(device))
     if device.signature is not None:
         found.append(Finding(
             "apple-no-signature",
@@ -63,6 +64,38 @@ def limitations(org: Organization, device: Device) -> list[Finding]:
             "Mail > Signature; in macOS Mail, Settings > Signatures.",
             user, name, CLIENT))
     return found
+
+
+# Apple's fixed fetch schedules (iPhone/iPad: Settings > Apps > Mail > Mail Accounts > Fetch New Data; macOS
+# Mail offers these and more), by minutes.
+FETCH_CHOICES = {15: "Every 15 Minutes", 30: "Every 30 Minutes", 60: "Hourly"}
+
+
+def fetch_schedule(device: Device) -> list[Finding]:
+    """The payload has no key for when mail is fetched: the device keeps its own schedule, "Automatically".
+
+    Not fetching automatically is something the device would not do by itself: a warning on the device, so its
+    handout asks the user to choose "Manually". Fetching automatically is what Apple's own schedule does; only
+    the interval is the device's choice. That holds for nearly every Apple device (every built-in profile asks
+    for it), and a step on each of their handouts would bury the steps that matter, so the interval is said
+    once per run and interval (no user, no device: the admin's warning, not a handout's step).
+    """
+    ways = ("(iPhone/iPad: Settings > Apps > Mail > Mail Accounts > Fetch New Data; macOS Mail: Settings > General "
+            "> Check for new messages)")
+    if not device.fetch_automatically:
+        return [Finding(
+            "apple-no-fetch-schedule",
+            "Apple's mail payload has no key for when mail is fetched, and the device fetches new mail by itself. "
+            f"To fetch only when the user asks, the user must choose Manually {ways}.",
+            device.user.email, device.name, CLIENT)]
+    minutes = device.check_interval_minutes
+    choice = min(FETCH_CHOICES, key=lambda choice: (abs(choice - minutes), -choice))
+    return [Finding(
+        "apple-no-fetch-schedule",
+        f"Apple's mail payload has no key for when mail is fetched: Apple devices that should check every {minutes} "
+        f"minutes keep their own schedule (Automatically: when the system sees fit). Where a device must keep to "
+        f"the interval, its user chooses {FETCH_CHOICES[choice]} (the nearest fixed choice) {ways}; the handouts do "
+        "not ask for it.", None, None, CLIENT)]
 
 
 def payload(org: Organization, device: Device) -> dict[str, dict[str, object]]:

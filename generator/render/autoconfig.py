@@ -92,7 +92,42 @@ def limitations(org: Organization, subject: Any) -> list[Finding]:
             f"{domain}: the autoconfig format cannot say 'never delete from the server'; Thunderbird then removes "
             "mail from the server after its own default (14 days): users must clear that setting by hand.",
             None, None, CLIENT))
+    schedules = sorted({(d.fetch_automatically, d.check_interval_minutes) for d in devices
+                        if (d.fetch_automatically, d.check_interval_minutes) != THUNDERBIRD_SCHEDULE},
+                       key=lambda schedule: (schedule[0], schedule[1]))
+    if schedules:
+        wanted = ", ".join(f"every {minutes} minutes" if fetch else "only when asked" for fetch, minutes in schedules)
+        found.append(Finding(
+            "autoconfig-no-fetch-schedule",
+            f"{domain}: the autoconfig format has no check interval (only POP3's download on check); a program set "
+            "up from it checks at start-up and every 10 minutes (Thunderbird's defaults), but devices of this domain "
+            f"should check {wanted}: their users set it by hand (Account Settings > Server Settings).",
+            None, None, CLIENT))
+    if any(d.signature is not None for d in devices):
+        found.append(Finding(
+            "autoconfig-no-signature",
+            f"{domain}: the autoconfig format has no signature; users who set up a program from it enter theirs by "
+            "hand (Account Settings > signature text).", None, None, CLIENT))
+    policies = {_policy(d) for d in devices if d.pop3 is not None}
+    if len(policies) > 1:
+        kept = _pop3_policy([d for d in devices if d.pop3 is not None])
+        found.append(Finding(
+            "autoconfig-split-pop-policy",
+            f"{domain}: the POP3 devices of one domain keep mail on the server differently; one autoconfig file says "
+            f"one way (leave on server: {kept['leave']}, days: {kept['days'] or 'none'}, download on check: "
+            f"{kept['biff']}). Users of the other devices set it by hand (Account Settings > Server Settings).",
+            None, None, CLIENT))
     return found
+
+
+# What Thunderbird does for an account set up from an autoconfig file: check at start-up and every 10 minutes.
+THUNDERBIRD_SCHEDULE = (True, 10)
+
+
+def _policy(device: Device) -> tuple[bool, int | None, bool]:
+    assert device.pop3 is not None
+    leave = device.pop3.leave_on_server
+    return leave, device.pop3.delete_after_days if leave else None, device.fetch_automatically
 
 
 def _server(server: Server, pop3: dict[str, Any] | None = None) -> dict[str, Any]:

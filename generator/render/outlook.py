@@ -106,6 +106,23 @@ def limitations(org: Organization, device: Device) -> list[Finding]:
             "outlook-no-cram-md5",
             "Outlook has no CRAM-MD5 setting; the account uses a plain password login inside TLS instead.",
             user, name, CLIENT))
+    if device.protocol == "pop3" and not device.fetch_automatically:
+        found.append(Finding(
+            "outlook-no-fetch-schedule",
+            "a PRF has no setting for whether a POP3 account is checked automatically, and Outlook checks it on its "
+            "send/receive schedule. To fetch only when the user asks, the user must clear 'Schedule an automatic "
+            "send/receive' for this account's group (File > Options > Advanced > Send/Receive).",
+            user, name, CLIENT))
+    if device.fetch_automatically:
+        # Said once per run and interval, not on each device's handout (see apple.fetch_schedule): Outlook's own
+        # schedule checks every 30 minutes unless the user changes it.
+        minutes = device.check_interval_minutes
+        found.append(Finding(
+            "outlook-no-fetch-schedule",
+            f"a PRF has no setting for the check interval: Outlook devices that should check every {minutes} minutes "
+            "keep Outlook's send/receive schedule (every 30 minutes unless changed). Where a device must keep to the "
+            f"interval, its user sets 'Schedule an automatic send/receive every {minutes} minutes' (File > Options > "
+            "Advanced > Send/Receive); the handouts do not ask for it.", None, None, CLIENT))
     if device.signature is not None:
         found.append(Finding(
             "outlook-no-signature",

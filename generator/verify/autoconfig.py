@@ -89,4 +89,35 @@ def verify(content: bytes, org: Organization, subject: Any) -> list[str]:
         for key in ("leaveMessagesOnServer", "downloadOnBiff"):
             if server["pop3"] is not None and server["pop3"].get(key) not in ("true", "false"):
                 problems.append(f"<{key}> must be true or false")
+        if server["protocol"] == "pop3" and server["pop3"] is not None:
+            policy = _policy(server["pop3"])
+            wanted = {_device_policy(d) for d in subject.devices if d.protocol == "pop3"}
+            if policy not in wanted:
+                problems.append(f"<pop3> says (leave, days, download on biff) {policy}, no POP3 device's policy: "
+                                f"{sorted(wanted, key=str)}")
+    logins = {d.user.email: d.user.login for d in subject.devices}
+    if all(login == email for email, login in logins.items()):
+        form = "%EMAILADDRESS%"
+    elif all(login == email.rpartition("@")[0] for email, login in logins.items()):
+        form = "%EMAILLOCALPART%"
+    else:
+        form = "%EMAILADDRESS%"      # logins that follow no rule: the address, and a warning names the users
+    for server in servers:
+        if server["username"] in USERNAMES and server["username"] != form:
+            problems.append(f"{server['protocol']} user name is {server['username']}, the logins say {form}")
     return problems
+
+
+def _policy(pop3: dict[str, str]) -> tuple[bool, int | None, bool]:
+    """(leave on server, days or None, download on biff) as the <pop3> block says."""
+    days = pop3.get("daysToLeaveMessagesOnServer")
+    if days is not None and not days.isdigit():
+        raise VerifyFailure(f"<daysToLeaveMessagesOnServer> {days!r} is not a number of days")
+    return pop3.get("leaveMessagesOnServer") == "true", int(days) if days is not None else None, \
+        pop3.get("downloadOnBiff") == "true"
+
+
+def _device_policy(device: Any) -> tuple[bool, int | None, bool]:
+    pop3 = device.pop3
+    days = pop3.delete_after_days if pop3.leave_on_server else None
+    return pop3.leave_on_server, days, device.fetch_automatically

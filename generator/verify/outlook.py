@@ -177,6 +177,10 @@ def verify(content: bytes, org: Organization, device: Device) -> list[str]:
     expect(problems, "EmailAddress", settings.email, device.user.email)
     expect(problems, "DisplayName", settings.name, device.user.name)
     expect(problems, "SMTPUseAuth", _long(values, "smtpuseauth"), 1)
+    # Secure Password Authentication is NTLM; a plain password (or CRAM-MD5, which a PRF cannot ask for) is 0.
+    p = kind.lower()
+    expect(problems, f"{kind}UseSPA", _long(values, f"{p}usespa"), 1 if device.incoming.auth == "ntlm" else 0)
+    expect(problems, "SMTPUseSPA", _long(values, "smtpusespa"), 1 if device.outgoing.auth == "ntlm" else 0)
     defaults = [s for s in sections.values() if "defaultaccount" in s]
     if len(defaults) > 1:
         problems.append("more than one DefaultAccount")
@@ -197,6 +201,8 @@ def verify(content: bytes, org: Organization, device: Device) -> list[str]:
         else:
             want = (LEAVE | REMOVE_AFTER, pop3.delete_after_days)
         expect(problems, "LeaveOnServer (flags, days)", (flags, days), want)
+    else:
+        expect(problems, "CheckNewImap", _long(values, "checknewimap"), 1 if device.fetch_automatically else 0)
     for section in sections.values():
         for key in section:
             if key != "__name__" and "password" in key:

@@ -240,6 +240,9 @@ def verify(content: bytes, org: Organization, device: Device) -> list[str]:
                 problems.append(f"POP3-only pref {pop_only} in an IMAP account")
     expect(problems, "login_at_startup", _get(prefs, f"mail.server.{server}.login_at_startup", bool),
            device.fetch_automatically)
+    expect(problems, "check_new_mail", _get(prefs, f"mail.server.{server}.check_new_mail", bool),
+           device.fetch_automatically)
+    expect(problems, "check_time", _get(prefs, f"mail.server.{server}.check_time", int), device.check_interval_minutes)
     for name in prefs:
         if "password" in name.lower():
             problems.append(f"pref {name} carries a password")

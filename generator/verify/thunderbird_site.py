@@ -16,6 +16,7 @@ from ..model import Organization
 
 _CALL = re.compile(r'^\s*(defaultPref|lockPref|pref)\("([A-Za-z0-9._]+)", (.+)\);$')
 SOCKET = {0: "none", 2: "starttls", 3: "ssl"}
+AUTH = {"password": 3, "cram-md5": 4, "ntlm": 6}     # nsMsgAuthMethod, restated from the Thunderbird source
 LOCKED = ("leave_on_server", "delete_by_age_from_server", "num_days_to_leave_on_server", "doBcc", "doBccList")
 VARIABLES = {"address", "userName", "login"}
 
@@ -79,7 +80,14 @@ def verify_cfg(content: bytes, org: Organization, subject: Any) -> list[str]:
               f"mail.smtpserver.{smtp}.hostname": device.outgoing.host,
               f"mail.smtpserver.{smtp}.port": device.outgoing.port,
               f"mail.smtpserver.{smtp}.try_ssl": {v: k for k, v in SOCKET.items()}[device.outgoing.security],
-              f"mail.server.{server}.userName": "userName"}
+              f"mail.server.{server}.userName": "userName",
+              f"mail.server.{server}.authMethod": AUTH[device.incoming.auth],
+              f"mail.smtpserver.{smtp}.authMethod": AUTH[device.outgoing.auth],
+              f"mail.server.{server}.login_at_startup": device.fetch_automatically,
+              f"mail.server.{server}.check_new_mail": device.fetch_automatically,
+              f"mail.server.{server}.check_time": device.check_interval_minutes}
+    if device.pop3 is not None:
+        wanted[f"mail.server.{server}.download_on_biff"] = device.fetch_automatically
     for name, expected in wanted.items():
         if value(name) != expected:
             problems.append(f"{name} is {value(name)!r}, expected {expected!r}")
