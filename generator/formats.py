@@ -131,7 +131,8 @@ FORMATS: tuple[Format, ...] = (
            templates=("thunderbird-site/autoconfig.js.j2",)),
     Format("thunderbird-site-cfg", FLEET, "thunderbird/mailprofiles.cfg", render_thunderbird_site.render_cfg,
            verify_thunderbird_site.verify_cfg, kind="fleet", templates=("thunderbird-site/mailprofiles.cfg.j2",)),
-    Format("handout", USER, "handout.html", render_handout.render, verify_handout.verify, kind="handout",
+    Format("handout", USER, "handout.html", render_handout.render, verify_handout.verify,
+           limitations=render_handout.limitations, kind="handout",
            templates=("handout/handout.html.j2", "handout/lang/en.j2", "handout/lang/de.j2"),
            templates_for=lambda subject: ("handout/handout.html.j2", f"handout/lang/{subject.user.language}.j2")),
 )

@@ -77,10 +77,11 @@ def test_handout_is_self_contained_and_escaped(write_inventory, tmp_path):
 
 def test_the_verifier_refuses_what_a_page_must_not_have(example):
     inventory = load_inventory(EXAMPLES)
-    from generator.scopes import user_devices
+    from generator import all_findings
+    from generator.scopes import findings_of, user_devices
 
     anna = [d for d in inventory.devices if d.user.email == "anna@example.com"]
-    subject = user_devices(anna[0].user, tuple(anna), ())
+    subject = user_devices(anna[0].user, tuple(anna), findings_of(all_findings(inventory), "anna@example.com"))
     page = (example / "anna@example.com" / "handout.html").read_bytes()
     assert verify(page, inventory.organization, subject) == []
     for mutation, rule in [
@@ -91,6 +92,7 @@ def test_the_verifier_refuses_what_a_page_must_not_have(example):
         (page.replace(b"smtp2.example.com</code>, port 587", b"smtp2.example.com</code>, port 25"),
          "smtp smtp2.example.com:587 is not on the page"),
         (page.replace(b"<p>", b"<p onclick='x()'>", 1), "event handler onclick"),
+        (page.replace(b"<ol>\n  <li>", b"<ol>\n  <li>Step</li>\n  <li>", 1), "manual steps per device"),
     ]:
         assert any(rule in problem for problem in verify(mutation, inventory.organization, subject)), rule
 

@@ -1,7 +1,7 @@
 """Apple ``.mobileconfig``: a Configuration profile with one ``com.apple.mail.managed`` payload."""
 from __future__ import annotations
 
-from ..model import Device, Finding, Organization, Site, usual_port
+from ..model import IMPLICIT_TLS_PORTS, Device, Finding, Organization, Site
 from .engine import render_text
 from .uuids import stable_uuid
 
@@ -48,7 +48,9 @@ def limitations(org: Organization, device: Device) -> list[Finding]:
             "Accounts > Advanced), or the server admin must enforce the retention on the server.",
             user, name, CLIENT))
     for server in (device.incoming, device.outgoing):
-        if server.security != "none" and not usual_port(server):
+        # The device's guess: implicit TLS on the standard implicit-TLS port, STARTTLS on any other.
+        guess = "ssl" if server.port in IMPLICIT_TLS_PORTS[server.protocol] else "starttls"
+        if server.security != "none" and server.security != guess:
             found.append(Finding(
                 "apple-tls-mode",
                 f"Apple's mail payload only says 'use TLS' for {server.protocol} ({server.host}:{server.port}); the "

@@ -7,13 +7,12 @@ instruction to the user. The wording lives in ``templates/handout/lang/<language
 """
 from __future__ import annotations
 
-from typing import Any
-
 from html import escape
+from typing import Any
 
 from markupsafe import Markup
 
-from ..model import Device, DeviceFile, Finding, Site
+from ..model import Device, DeviceFile, Finding, Organization, Site
 from .engine import render_text
 
 FOLDER = "handout"
@@ -48,6 +47,21 @@ def _device(device: Device, files: tuple[DeviceFile, ...], findings: list[Findin
         "steps": [{"code": f.code, "client": f.client, "message": f.message} for f in findings
                   if f.client is not None],
     }
+
+
+AUTH_NAMES = {"cram-md5": "CRAM-MD5 (encrypted password)", "ntlm": "NTLM"}
+
+
+def limitations(org: Organization, subject: Any) -> list[Finding]:
+    """The page names no authentication method (a manual setup's default is a normal password): said once per
+    run and method for servers that ask for another, to the admin, not on each page."""
+    methods = sorted({(server.protocol, server.auth) for device in subject.devices
+                      for server in (device.incoming, device.outgoing) if server.auth in AUTH_NAMES})
+    return [Finding(
+        "handout-no-auth",
+        f"the handouts do not name the authentication method: users who set up a {protocol.upper()} account by "
+        f"hand must choose {AUTH_NAMES[auth]} instead of a normal password; tell them, or set it in the files "
+        "you deploy.", None, None, FOLDER) for protocol, auth in methods]
 
 
 def render(site: Site, subject: Any) -> bytes:

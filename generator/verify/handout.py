@@ -27,7 +27,9 @@ class _Reader(HTMLParser):
         self.text: list[str] = []
         self.lang: list[str] = []
         self.steps: list[int] = []       # per <section>: the <li> of its <ol>
+        self.codes: list[str] = []       # the text of each <code>
         self._in_style = False
+        self._in_code = False
         self._in_ol = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -50,6 +52,9 @@ class _Reader(HTMLParser):
             self._in_ol = True
         elif tag == "li" and self._in_ol and self.steps:
             self.steps[-1] += 1
+        if tag == "code":
+            self._in_code = True
+            self.codes.append("")
         self._in_style = tag == "style"
 
     def handle_endtag(self, tag: str) -> None:
@@ -57,12 +62,16 @@ class _Reader(HTMLParser):
             self._in_style = False
         if tag == "ol":
             self._in_ol = False
+        if tag == "code":
+            self._in_code = False
 
     def handle_data(self, data: str) -> None:
         if self._in_style:
             if _CSS_EXTERNAL.search(data):
                 self.problems.append("the style sheet loads from elsewhere (url() or @import)")
             return
+        if self._in_code:
+            self.codes[-1] += data
         self.text.append(data)
 
 
@@ -92,9 +101,11 @@ def verify(content: bytes, org: Organization, subject: Any) -> list[str]:
     user = subject.user
     if langs != [user.language]:
         problems.append(f"<html lang> is {langs}, expected [{user.language!r}]")
-    for needed in (user.email, user.login, user.name):
+    for needed in (user.email, user.name):
         if needed not in text:
             problems.append(f"{needed!r} is not on the page")
+    if user.login not in reader.codes:
+        problems.append(f"the login {user.login!r} is not on the page (as code)")
     for device in subject.devices:
         if device.name not in text:
             problems.append(f"device {device.name!r} is not on the page")

@@ -193,7 +193,8 @@ def verify(content: bytes, org: Organization, device: Device) -> list[str]:
         if flags & REMOVE_AFTER and days < 1:
             problems.append("LeaveOnServer remove-after with 0 days")
         pop3 = device.pop3
-        assert pop3 is not None
+        if pop3 is None:
+            return problems + [f"a POP3 account for a {device.protocol.upper()} device"]
         if not pop3.leave_on_server:
             want = (0, 0)
         elif pop3.delete_after_days is None:
