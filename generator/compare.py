@@ -1,28 +1,30 @@
-"""Compare: the plan against what is in OUT and in the previous manifest, in one pass.
+"""Compare: the plan against what is in OUT and in the run index, in one pass.
 
-The plan's units and the previous manifest's entries are both sorted by path, so they are
-merged like two sorted lists, and the new manifest is produced in the same pass, entry by
-entry, into a :class:`~generator.manifest.ManifestSink`. For each unit:
+The plan's units and the run index's lines (``generator/index.py``: what the earlier runs
+wrote, in our own state folder) are both sorted by path, so they are merged like two sorted
+lists, and the new manifest is produced in the same pass, entry by entry, into a
+:class:`~generator.manifest.Sink`. The old manifest is only read to say what it lists that
+mailprofiles has no record of writing: anyone could have edited it, so no entry of the new
+one is ever taken from its text. For each unit:
 
-- **up to date**: every file has a line in the run index (``generator/index.py``) with the
-  same input fingerprint, and is on disk as it was written (a regular file of ours with the
-  recorded size and modification time) and in the manifest: nothing is rendered or read, its
-  entries are carried as they were written;
+- **up to date**: every file has a line in the run index with the same input fingerprint,
+  and is on disk as it was written (a regular file of ours with the recorded size and
+  modification time): nothing is rendered or read; its entry is the plan's, with the sha256
+  the index recorded for those bytes;
 - otherwise it is rendered and verified (in worker processes when there are many), and each
   file is created, changed or unchanged by its bytes. A file whose bytes on disk are not
   what the previous run wrote was changed by someone else: it is replaced, and said so.
 
-Each previous entry the plan no longer produces is removed, unless ``--limit`` or the run's
-kinds (``generate`` and ``fleet`` share an output folder) leave it out of scope: then it is
-carried as it is. Diffs are made here. Nothing is written but through the stage (none in
-check mode).
+Each file in the index the plan no longer produces is removed (when it still has the bytes
+we wrote), unless ``--limit`` or the run's kinds (``generate`` and ``fleet`` share an output
+folder) leave it out of scope: then its entry is carried. Diffs are made here. Nothing is
+written but through the stage (none in check mode).
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
 import hashlib
-import json
 import os
 import stat
 from collections import deque
@@ -31,8 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .formats import named, show_text
-from .index import HEADER as INDEX_HEADER
-from .index import Index
+from .index import INDEX, Index
 from .limit import matches
 from .manifest import MANIFEST, MAX_MANIFEST_BYTES, ArtifactRecord, Entry, Previous, Sink, manifest_chunks
 from .model import Finding
@@ -40,6 +41,7 @@ from .parallel import Renderer
 from .paths import safe_relative
 from .plan import Item, Plan, Progress, Rendered, Unit
 from .safefs import OutDir
+from .state import STATE
 from .writer import Stage
 
 CREATED, CHANGED, UNCHANGED, REMOVED = "created", "changed", "unchanged", "removed"
@@ -91,14 +93,16 @@ class _Work:
     index: int
     unit: Unit
     items: list[Item]
-    before: list[Entry]                 # previous entries sorted before the unit
-    inside: dict[str, Entry]            # previous entries within the unit's folder or at its path
-    indexed: dict[str, Entry]           # index lines before the unit and within it
-    current: list[bytes] | None         # the unit's entries as written, when every file is up to date
+    before: list[Entry]                 # index lines sorted before the unit
+    inside: dict[str, Entry]            # index lines within the unit's folder or at its path
+    claims: list[Entry]                 # old manifest entries before the unit and within it
+    current: bool                       # every file is up to date: nothing to render
     fresh: str | None                   # the unit's folder when it is not in OUT (every file is created)
 
 
 _RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(ArtifactRecord))
+_INDEX_ONLY = 4                 # fields of an up-to-date file's index line beyond its manifest entry: inputs, size,
+                                # mtime_ns, check
 
 
 class Comparer:
@@ -121,7 +125,7 @@ class Comparer:
         sink = Sink(self.outdir.open_regular(MANIFEST, MAX_MANIFEST_BYTES) if self.outdir is not None else None,
                     stage.manifest_file if stage is not None else None)
         index_sink = Sink(old_index, stage.index_file if stage is not None else None)
-        index_sink.write(INDEX_HEADER)
+        index_sink.write(self.index.header)
         try:
             for chunk in manifest_chunks(self._entries(jobs, progress), (f.to_json() for f in findings)):
                 sink.write(chunk)
@@ -130,6 +134,10 @@ class Comparer:
                 self._index_lines.clear()
             self.result.manifest_changed = sink.finish()
             self.result.index_changed = index_sink.finish()
+            if self.index.dropped and self.outdir is not None:
+                self.result.outside.append(
+                    f"{self.outdir.shown(f'{STATE}/{INDEX}')}: {self.index.dropped:,} lines were not written by "
+                    "mailprofiles (edited by hand?); their files are compared by their bytes and never removed")
         finally:
             sink.close()
             index_sink.close()
@@ -144,7 +152,7 @@ class Comparer:
     def _entries(self, jobs: int, progress: Progress | None) -> Iterator[dict[str, Any] | bytes]:
         """The new manifest's artifact entries, in path order, while comparing and staging."""
         units = self.plan.units()
-        previous = iter(self.previous)
+        previous = iter(self.previous)          # claims only: see the module's docstring
         pending: Entry | None = next(previous, None)
         index = iter(self.index)
         indexed: Entry | None = next(index, None)
@@ -157,26 +165,26 @@ class Comparer:
         try:
             for position, unit in enumerate(units):
                 before: list[Entry] = []
-                while pending is not None and pending[0]["path"] < unit.key:
-                    before.append(pending)
-                    pending = next(previous, None)
-                inside: dict[str, Entry] = {}
-                while pending is not None and _inside(unit, pending[0]["path"]):
-                    inside[pending[0]["path"]] = pending
-                    pending = next(previous, None)
-                lines: dict[str, Entry] = {}
-                while indexed is not None and (indexed[0]["path"] < unit.key or _inside(unit, indexed[0]["path"])):
-                    lines[indexed[0]["path"]] = indexed
+                while indexed is not None and indexed[0]["path"] < unit.key:
+                    before.append(indexed)
                     indexed = next(index, None)
+                inside: dict[str, Entry] = {}
+                while indexed is not None and _inside(unit, indexed[0]["path"]):
+                    inside[indexed[0]["path"]] = indexed
+                    indexed = next(index, None)
+                claims: list[Entry] = []
+                while pending is not None and (pending[0]["path"] < unit.key or _inside(unit, pending[0]["path"])):
+                    claims.append(pending)
+                    pending = next(previous, None)
                 items = self.plan.items(unit)
-                current = self._current(items, inside, lines)
+                current = self._current(items, inside)
                 fresh = None         # the unit's folder, when it is not in OUT: moved in with one rename
-                if current is None and self.outdir is not None and unit.key.endswith("/") and \
+                if not current and self.outdir is not None and unit.key.endswith("/") and \
                         self.outdir.lstat(unit.key[:-1]) is None:
                     fresh = unit.key[:-1]
-                batch.append(_Work(position, unit, items, before, inside, lines, current, fresh))
+                batch.append(_Work(position, unit, items, before, inside, claims, current, fresh))
                 if len(batch) >= CHUNK or position == len(units) - 1:
-                    tasks = [(w.index, w.fresh is not None and stage is not None) for w in batch if w.current is None]
+                    tasks = [(w.index, w.fresh is not None and stage is not None) for w in batch if not w.current]
                     window.append((batch, renderer.submit(tasks, len(units) - position - 1)))
                     batch = []
                 while window and (len(window) > renderer.depth or position == len(units) - 1):
@@ -188,57 +196,64 @@ class Comparer:
                         progress(done, len(units))
         finally:
             renderer.close()
+        ours: set[str] = set()
+        while indexed is not None:
+            ours.add(indexed[0]["path"])
+            carried = self._gone(indexed)
+            if carried is not None:
+                self._index_lines.append(indexed[1])
+                yield carried
+            indexed = next(index, None)
         while pending is not None:
-            path = pending[0]["path"]
-            while indexed is not None and indexed[0]["path"] < path:
-                indexed = next(index, None)
-            raw = self._gone(pending)
-            if raw is not None:
-                if indexed is not None and indexed[0]["path"] == path:
-                    self._index_lines.append(indexed[1])
-                yield raw
+            if pending[0]["path"] not in ours:
+                self._claimed(pending)
             pending = next(previous, None)
 
     @staticmethod
     def _rendered(works: list[_Work], results: list[Rendered]) -> Iterator[Rendered | None]:
         it = iter(results)
         for work in works:
-            yield None if work.current is not None else next(it)
+            yield None if work.current else next(it)
 
-    def _current(self, items: list[Item], inside: dict[str, Entry], lines: dict[str, Entry]) -> list[bytes] | None:
-        """The unit's previous entries when every file is up to date (see the module's docstring), else None."""
+    def _current(self, items: list[Item], lines: dict[str, Entry]) -> bool:
+        """Is every file of the unit up to date (see the module's docstring)?"""
         if self.outdir is None or not items:
-            return None
-        found: list[bytes] = []
+            return False
         for item in items:
-            previous, line = inside.get(item.record.path), lines.get(item.record.path)
-            if previous is None or line is None or item.record.inputs is None:
-                return None
+            line = lines.get(item.record.path)
+            if line is None or item.record.inputs is None:
+                return False
             indexed = line[0]
-            if indexed["inputs"] != item.record.inputs:
-                return None
+            if indexed.get("inputs") != item.record.inputs:
+                return False
             st = self.outdir.lstat(item.record.path)
             if (st is None or not stat.S_ISREG(st.st_mode) or st.st_uid != self.uid or st.st_size != indexed["size"]
                     or st.st_mtime_ns != indexed["mtime_ns"] or st.st_mtime_ns >= self.index.written_ns):
-                return None     # changed, or written in the same clock tick as the index: compared by bytes
-            found.append(previous[1])
-        return found
+                return False    # changed, or written in the same clock tick as the index: compared by bytes
+        return True
 
     def _finish(self, work: _Work, rendered: Rendered | None) -> Iterator[dict[str, Any] | bytes]:
-        for entry in work.before:
-            raw = self._gone(entry)
-            if raw is not None:
-                self._index_line(work.indexed.get(entry[0]["path"]))
-                yield raw
+        for line in work.before:
+            carried = self._gone(line)
+            if carried is not None:
+                self._index_lines.append(line[1])
+                yield carried
         out: list[tuple[str, dict[str, Any] | bytes, bytes | None]] = []
         if rendered is None:
-            assert work.current is not None
+            assert work.current
             self.result.unchanged += len(work.items)
-            out.extend((item.record.path, raw, work.indexed[item.record.path][1])
-                       for item, raw in zip(work.items, work.current))
-            if self.result.records is not None:
-                self.result.records.extend(ArtifactRecord(**{k: v for k, v in work.inside[item.record.path][0].items()
-                                                             if k in _RECORD_FIELDS}) for item in work.items)
+            for item in work.items:       # the plan's entry, with the hash the index recorded for the bytes on disk
+                indexed, written = work.inside[item.record.path]
+                entry = item.record.to_json()
+                entry["sha256"] = indexed["sha256"]
+                if indexed.get("signed"):
+                    entry["signed"] = True
+                same = len(indexed) == len(entry) + _INDEX_ONLY and entry.items() <= indexed.items()
+                out.append((item.record.path, Index.manifest_entry(written) if same else entry, written))
+                if self.result.records is not None:
+                    self.result.records.append(dataclasses.replace(
+                        item.record, sha256=indexed["sha256"], signed=indexed.get("signed"), size=indexed["size"],
+                        mtime_ns=indexed["mtime_ns"]))
             produced = {item.record.path for item in work.items}
         else:
             self.plan.failures.extend(rendered.failures)
@@ -257,25 +272,23 @@ class Comparer:
                 self.result.rendered += 1
                 produced.add(record.path)
                 fields = dataclasses.replace(record, inputs=inputs.get(record.path)).index_json()
-                out.append((record.path, record.to_json(),
-                            json.dumps(fields).encode() if fields is not None else None))
+                out.append((record.path, record.to_json(), self.index.line(fields) if fields is not None else None))
                 if self.result.records is not None:
                     self.result.records.append(record)
-        for path, entry in work.inside.items():
+        for path, line in work.inside.items():
             if path not in produced:
-                raw = self._gone(entry)
-                if raw is not None:
-                    indexed = work.indexed.get(path)
-                    out.append((path, raw, indexed[1] if indexed is not None else None))
+                carried = self._gone(line)
+                if carried is not None:
+                    out.append((path, carried, line[1]))
+        ours = produced | work.inside.keys() | {line[0]["path"] for line in work.before}
+        for claim in work.claims:
+            if claim[0]["path"] not in ours:
+                self._claimed(claim)
         out.sort(key=lambda triple: triple[0])
         for _, payload, index_line in out:
             if index_line is not None:
                 self._index_lines.append(index_line)
             yield payload
-
-    def _index_line(self, indexed: Entry | None) -> None:
-        if indexed is not None:
-            self._index_lines.append(indexed[1])
 
     def _compare(self, record: ArtifactRecord, content: bytes, show: Any, template: str,
                  previous: Entry | None, fresh: str | None) -> ArtifactRecord:
@@ -301,23 +314,28 @@ class Comparer:
             return dataclasses.replace(record, size=size, mtime_ns=mtime_ns)
         return record
 
-    def _gone(self, previous: Entry) -> bytes | None:
-        """A previous entry the plan does not produce: carried (its JSON is returned), removed or kept."""
-        entry, raw = previous
-        path = entry["path"]
-        if not safe_relative(path):
-            self.previous.unsafe()       # never carried, never used: counted as malformed
-            return None
+    def _in_scope(self, entry: dict[str, Any]) -> bool:
+        """Is a file the plan does not produce this run's to remove (not left out by --limit or the run's kinds)?"""
         plan = self.plan
         if plan.kinds and entry.get("kind", "device") not in plan.kinds:
-            return raw
+            return False
         user = entry.get("user")
         if plan.patterns:
             if self._groups is None:
                 self._groups = {d.user.email.casefold(): d.user.groups for d in plan.inventory.devices}
             if not (isinstance(user, str) and matches(user, str(entry.get("device") or "") or None,
                                                       self._groups.get(user.casefold(), ()), plan.patterns)):
-                return raw     # outside --limit: left as it is, even if stale
+                return False
+        return True
+
+    def _gone(self, line: Entry) -> dict[str, Any] | None:
+        """A file in the index the plan does not produce: carried (its manifest entry is returned), removed or kept."""
+        entry = line[0]
+        path = entry["path"]
+        if not safe_relative(path):
+            return None                  # never written by us: never used
+        if not self._in_scope(entry):    # outside --limit or the run's kinds: left as it is, even if stale
+            return ArtifactRecord(**{k: v for k, v in entry.items() if k in _RECORD_FIELDS}).to_json()
         outdir = self.outdir
         reason = outdir.still_ours(path, entry["sha256"]) if outdir is not None else ""
         if reason:
@@ -329,3 +347,18 @@ class Comparer:
             if self.stage is not None:
                 self.stage.remove(path, entry["sha256"])
         return None
+
+    def _claimed(self, claim: Entry) -> None:
+        """An old manifest entry for a file the index does not list: never removed, and said so when it is there."""
+        entry = claim[0]
+        path = entry["path"]
+        if not safe_relative(path):
+            self.previous.unsafe()       # never used: counted as malformed
+            return
+        if self.outdir is None or not self._in_scope(entry):
+            return
+        reason = self.outdir.still_ours(path, entry["sha256"])
+        if reason is None:
+            reason = f"{MANIFEST} lists it, but mailprofiles has no record of writing it, so it is not removed"
+        if reason:
+            self.result.kept.append(f"kept {self.outdir.shown(path)}: {reason}")

@@ -1,18 +1,24 @@
 """``OUT/.mailprofiles/index``: what each file was made from and how it was written.
 
-One line per file, sorted by path: the path, the fingerprint of the file's inputs
-(``generator/fingerprint.py``), and the size and modification time it was written with.
-A rerun whose fingerprint and file on disk both match skips rendering that file.
+One line per file mailprofiles wrote, sorted by path: the file's manifest entry (what it was
+made for, its path and sha256), the fingerprint of its inputs (``generator/fingerprint.py``)
+when it has one, and the size and modification time it was written with. A rerun whose
+fingerprint and file on disk both match skips rendering that file, and its manifest entry is
+made from the plan and this line, never from the old manifest's text. Only a file with a line
+here is ever removed as stale.
 
-The index lives in the state folder, which is ours alone (``generator/state.py``): it is
-trusted because nobody else can write it, unlike ``manifest.json``, which anyone who can
-write OUT could replace. Keeping sizes and times out of the manifest also keeps the
-manifest the same bytes for the same input. It is replaced with the manifest, through the
-journal; a run that stops halfway leaves no index, and the next run compares every file
-by its bytes.
+The index lives in the state folder, which is ours alone (``generator/state.py``), and each
+line carries a check: a keyed hash of the line under the key in the index's first line. A
+line edited by hand fails it and is not trusted (its file is compared by its bytes, and never
+removed). Keeping sizes and times out of the manifest also keeps the manifest the same bytes
+for the same input. It is replaced with the manifest, through the journal; a run that stops
+halfway leaves no index, and the next run compares every file by its bytes.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
 import re
 import stat
@@ -23,25 +29,36 @@ from .manifest import Entry, SortedLines
 from .state import State
 
 INDEX = "index"
-HEADER = b'{"mailprofiles-index": 1}\n'
 MAX_INDEX_BYTES = 512 * 1024 * 1024
-_FINGERPRINT = re.compile(r"^[0-9a-f]{32}$")
+_HEADER = re.compile(rb'^\{"mailprofiles-index": 2, "key": "([0-9a-f]{32})"\}\n$')
+_HEADER_BYTES = len(b'{"mailprofiles-index": 2, "key": ""}\n') + 32
+_CHECK = b', "check": "'
+_SUFFIX = len(_CHECK) + 32 + len(b'"}')
 
 
-def _valid(entry: Any) -> bool:
-    """A line as written here. Its path is only ever compared with the plan's own paths, never opened."""
-    if type(entry) is not dict or type(entry.get("path")) is not str:
-        return False
-    inputs, size, mtime = entry.get("inputs"), entry.get("size"), entry.get("mtime_ns")
-    return type(inputs) is str and bool(_FINGERPRINT.match(inputs)) and type(size) is int and size >= 0 \
-        and type(mtime) is int and mtime >= 0
+def _check(key: bytes, body: bytes) -> bytes:
+    return hashlib.blake2b(body, key=key, digest_size=16).hexdigest().encode()
+
+
+def _fields(entry: Any) -> bool:
+    """The fields the comparison relies on, with their types (the check already says the line was written here)."""
+    return type(entry) is dict and type(entry.get("path")) is str and type(entry.get("sha256")) is str \
+        and type(entry.get("size")) is int and type(entry.get("mtime_ns")) is int \
+        and type(entry.get("inputs", "")) is str and entry.get("signed") in (None, True)
 
 
 class Index(SortedLines):
     """The previous run's index, read one line at a time; empty when there is none or it is not ours."""
 
     def __init__(self, state: State | None):
-        super().__init__(_open(state), HEADER, _valid)
+        fd = _open(state)
+        found = _HEADER.match(os.pread(fd, _HEADER_BYTES, 0)) if fd is not None else None
+        if fd is not None and found is None:       # not an index of this version: none
+            os.close(fd)
+            fd = None
+        self.key = bytes.fromhex(found.group(1).decode()) if found is not None else os.urandom(16)
+        self.header = b'{"mailprofiles-index": 2, "key": "' + self.key.hex().encode() + b'"}\n'
+        super().__init__(fd, self.header, self._valid)
         # A file whose time is not older than the index's own could have been changed within the same
         # clock tick after it was indexed (times are coarse): it is compared by its bytes instead.
         self.written_ns = os.fstat(self.fd).st_mtime_ns if self.fd is not None else 0
@@ -50,8 +67,30 @@ class Index(SortedLines):
         if self.fd is None:
             return
         with os.fdopen(self.fd, "rb", closefd=False) as handle:
-            if handle.read(len(HEADER)) == HEADER:
+            if handle.read(len(self.header)) == self.header:
                 yield from self.lines(handle)
+
+    def line(self, fields: dict[str, Any]) -> bytes:
+        """A new line of the index (without its newline), with its check."""
+        body = json.dumps(fields, ensure_ascii=False).encode()
+        return body[:-1] + _CHECK + _check(self.key, body) + b'"}'
+
+    @staticmethod
+    def manifest_entry(raw: bytes) -> bytes:
+        """The file's manifest entry as JSON: a line starts with it (see ``ArtifactRecord.index_json``).
+
+        A quote inside a JSON string is escaped, so the last ``, "inputs": `` (or ``, "size": ``)
+        is where the fields of the index begin.
+        """
+        cut = raw.rfind(b', "inputs": "')
+        return raw[:cut if cut >= 0 else raw.rfind(b', "size": ')] + b"}"
+
+    def _valid(self, entry: Any, raw: bytes) -> bool:
+        """A line written here under this index's key. Its path is only opened once ``safe_relative`` allows it."""
+        if len(raw) <= _SUFFIX or not raw.endswith(b'"}') or raw[-_SUFFIX:-34] != _CHECK:
+            return False
+        body = raw[:-_SUFFIX] + b"}"
+        return hmac.compare_digest(_check(self.key, body), raw[-34:-2]) and _fields(entry)
 
     def reopen(self, state: State | None) -> int | None:
         """A second descriptor on the same index, to compare the new one with."""

@@ -7,8 +7,11 @@ known, the fingerprint of its inputs (``inputs``) and the ``size`` and ``mtime_n
 file as written. Entries are sorted by path.
 
 The previous manifest is read entry by entry (:class:`Previous`), and the new one is compared
-with it byte by byte as it is produced (:class:`ManifestSink`): a run that changes nothing
-writes nothing, and neither side is ever held in memory whole.
+with it byte by byte as it is produced (:class:`Sink`): a run that changes nothing writes
+nothing, and neither side is ever held in memory whole. Anyone who can write OUT can edit the
+manifest, so the new one never takes an entry from the old one's text: it is made from the
+plan and the run index (``generator/index.py``), and the old one only says what it lists that
+mailprofiles has no record of writing.
 """
 from __future__ import annotations
 
@@ -59,18 +62,26 @@ class ArtifactRecord:
             data["signed"] = True
         return data
 
-    def index_json(self) -> dict[str, str | int] | None:
-        """The file's line in the run index (``generator/index.py``); None when there is nothing to skip by."""
-        if self.inputs is None or self.size is None or self.mtime_ns is None:
+    def index_json(self) -> dict[str, str | bool | int] | None:
+        """The file's line in the run index (``generator/index.py``); None when it was not written (check mode).
+
+        The manifest entry comes first, so that a line starts with the entry's JSON (``Index.manifest_entry``).
+        """
+        if self.size is None or self.mtime_ns is None:
             return None
-        return {"path": self.path, "inputs": self.inputs, "size": self.size, "mtime_ns": self.mtime_ns}
+        data: dict[str, str | bool | int] = dict(self.to_json())
+        if self.inputs is not None:
+            data["inputs"] = self.inputs
+        data["size"] = self.size
+        data["mtime_ns"] = self.mtime_ns
+        return data
 
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _TEXT_FIELDS = ("kind", "user", "group", "device", "profile", "client", "protocol", "domain")
 
 
-def _well_typed(entry: Any) -> bool:
+def well_typed(entry: Any) -> bool:
     """An artifact entry as mailprofiles writes it: a text path, a sha256, text fields (the path is not checked)."""
     if type(entry) is not dict or type(entry.get("path")) is not str:
         return False
@@ -82,7 +93,7 @@ def _well_typed(entry: Any) -> bool:
 
 def _valid_entry(entry: object) -> bool:
     """A well-typed entry whose path is a safe path inside OUT."""
-    return _well_typed(entry) and safe_relative(entry["path"])  # type: ignore[index]
+    return well_typed(entry) and safe_relative(entry["path"])  # type: ignore[index]
 
 
 def parse_manifest(raw: bytes) -> dict[str, Any]:
@@ -107,11 +118,12 @@ Entry = tuple[dict[str, Any], bytes]       # a previous entry, and its JSON exac
 class SortedLines:
     """JSON objects one per line after a fixed header, sorted by ``path``, read one at a time.
 
-    Entries that fail ``valid``, or come out of order, are skipped and counted in ``dropped``.
-    The reading stops at a line starting with ``]`` or at the end of the file.
+    Entries that fail ``valid`` (given the parsed line and its bytes), or come out of order, are
+    skipped and counted in ``dropped``. The reading stops at a line starting with ``]`` or at the
+    end of the file.
     """
 
-    def __init__(self, fd: int | None, header: bytes, valid: Callable[[Any], bool]):
+    def __init__(self, fd: int | None, header: bytes, valid: Callable[[Any, bytes], bool]):
         self.fd, self.header, self.valid = fd, header, valid
         self.dropped = 0
 
@@ -134,7 +146,7 @@ class SortedLines:
                 entry = json.loads(raw)
             except ValueError:
                 entry = None
-            if not self.valid(entry) or entry["path"] <= last:
+            if not self.valid(entry, raw) or entry["path"] <= last:
                 self.dropped += 1
                 continue
             last = entry["path"]
@@ -142,17 +154,17 @@ class SortedLines:
 
 
 class Previous(SortedLines):
-    """The previous run's manifest entries, read one at a time, sorted by path.
+    """The previous run's manifest entries, read one at a time, sorted by path: claims, never trusted.
 
-    A missing manifest means no earlier run. Entries with wrong types or out of order are not
-    trusted (their files are never removed) and counted in ``notes``. A path is checked where it
-    would be used, for an entry the run no longer produces (an unsafe one counts as malformed:
-    call :meth:`unsafe`); a produced path is safe by construction.
+    A missing manifest means no earlier run. No entry's file is ever removed because of it (only
+    the run index says what mailprofiles wrote); entries with wrong types or out of order are
+    counted in ``notes``. A path is checked where it would be used, for an entry the index does
+    not list (an unsafe one counts as malformed: call :meth:`unsafe`).
     """
 
     def __init__(self, outdir: OutDir | None):
         super().__init__(outdir.open_regular(MANIFEST, MAX_MANIFEST_BYTES) if outdir is not None else None,
-                         _HEADER, _well_typed)
+                         _HEADER, lambda entry, raw: well_typed(entry))
         self.notes: list[str] = []
         self._shown = outdir.shown(MANIFEST) if outdir is not None else MANIFEST
 
