@@ -23,11 +23,11 @@ from .errors import (
     VerificationError,
     VerifyFailure,
 )
-from .limits import DEFAULT_LIMITS, Limits
-from .load import load_inventory
+from .inventory.bounds import DEFAULT_LIMITS, Limits
+from .inventory.load import load_inventory
 from .model import Device, Finding, Inventory, Organization, Server
 from .pipeline import GenerateResult, generate
-from .plan import all_findings
+from .plan.planner import all_findings
 from .version import __version__
 
 

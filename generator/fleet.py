@@ -14,18 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .checks import NO_GROUP, UserEntry
 from .errors import Diagnostic, FieldPath, Location, UsageError, Where, excerpt, fail_if
-from .fingerprint import fingerprint, run_salt
-from .formats import DEVICE, FORMATS, Format, named
-from .limits import DEFAULT_LIMITS, Limits
-from .load import Prepared, prepare
-from .loader import format_path
-from .manifest import ArtifactRecord
+from .formats.registry import DEVICE, FORMATS, Format, named
+from .inventory.bounds import DEFAULT_LIMITS, Limits
+from .inventory.checks import NO_GROUP, UserEntry
+from .inventory.load import Prepared, prepare
+from .inventory.read import format_path
 from .model import Device, Finding, Inventory, Site
+from .output.manifest import ArtifactRecord
 from .paths import safe_component
-from .plan import Plan, Unit
-from .scopes import Target
+from .plan.fingerprint import fingerprint, run_salt
+from .plan.planner import Plan, Unit
+from .plan.scopes import Target
 
 SAME_IN_FLEET_FILES = {
     "thunderbird_file": "chooses between the per-user prefs.js and user.js; the fleet's AutoConfig file adds its "

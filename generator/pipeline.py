@@ -15,21 +15,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .compare import CHANGED, CREATED, REMOVED, UNCHANGED, Change, Comparer, Comparison
 from .errors import InventoryError, OutputError, VerificationError
 from .fleet import FleetPlan, load_fleet
-from .index import Index
-from .limit import parse_limit
-from .limits import DEFAULT_LIMITS, Limits
-from .load import load_inventory
-from .manifest import ArtifactRecord, Previous
+from .formats.signing import Signer
+from .inventory.bounds import DEFAULT_LIMITS, Limits
+from .inventory.load import load_inventory
 from .model import Finding
-from .parallel import default_jobs
-from .plan import Plan, Progress
-from .safefs import OutDir
-from .signing import Signer
-from .state import State
-from .writer import Stage, locked, recover, unfinished
+from .output.engine import CHANGED, CREATED, REMOVED, UNCHANGED, Change, Comparer, Comparison
+from .output.index import Index
+from .output.manifest import ArtifactRecord, Previous
+from .output.safefs import OutDir
+from .output.state import State
+from .output.workers import default_jobs
+from .output.writer import Stage, locked, recover, unfinished
+from .plan.planner import Plan, Progress
+from .plan.selection import parse_limit
 
 __all__ = ["generate", "GenerateResult", "CREATED", "CHANGED", "UNCHANGED", "REMOVED", "Change"]
 

@@ -1,0 +1,4 @@
+"""The command line: a thin typer layer over the library."""
+from .app import main
+
+__all__ = ["main"]

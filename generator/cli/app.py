@@ -1,0 +1,310 @@
+"""The ``mailprofiles`` command: parses options, calls the core, maps errors to exit codes.
+
+Exit codes: 0 success, 1 invalid input (or a failed server check), 2 wrong usage,
+3 internal error (a bug; ``--debug`` shows the traceback).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from .. import __version__
+from ..errors import InventoryError, MailprofilesError, VerificationError
+from ..formats.signing import Signer, load_signer
+from ..inventory.bounds import Limits
+from ..resources import data_dir
+from .console import ProgressBar, err, out, print_device, print_findings, print_recap, print_server_checks
+
+if TYPE_CHECKING:
+    from ..pipeline import GenerateResult
+
+app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Mail-client configuration (Thunderbird, Apple, Outlook) from one YAML inventory.")
+_state = {"debug": False}
+
+
+ALLOW_PATH = typer.Option([], "--allow-path", help="A folder outside the inventory's that users_file or "
+                          "profiles_dir may name (repeatable).")
+
+
+def _limits(allow_path: list[Path]) -> Limits:
+    return Limits(allowed_roots=tuple(str(p) for p in allow_path))
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"mailprofiles {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(debug: bool = typer.Option(False, "--debug", help="Show the traceback of internal errors."),
+          version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Show the version and exit.")) -> None:
+    _state["debug"] = debug
+
+
+def _fail_input(exc: InventoryError, as_json: bool = False) -> None:
+    if as_json:
+        print(json.dumps({"valid": False, "errors": [d.to_json() for d in exc.diagnostics], "more": exc.more},
+                         indent=2))
+    else:
+        for diagnostic in exc.diagnostics:
+            err.print(diagnostic.format())
+        if exc.more:
+            err.print(f"... and more problems: the listing stops at {len(exc.diagnostics)}; fix these and "
+                      "validate again.")
+        err.print(f"{len(exc.diagnostics):,}{'+' if exc.more else ''} problem(s) found; nothing was written.")
+    raise typer.Exit(1)
+
+
+@app.command()
+def init(directory: Path = typer.Argument(..., help="Folder to create the example inventory in."),
+         force: bool = typer.Option(False, "--force", help="Overwrite existing files.")) -> None:
+    """Write a small working example inventory (inventory.yaml + users.csv) into DIRECTORY."""
+    from ..starter import write_example
+
+    written = write_example(directory, force)
+    out.print("Wrote " + ", ".join(str(p) for p in written) + ".")
+    out.print(f"Next: mailprofiles validate {directory} && mailprofiles generate {directory} -o out", markup=False)
+
+
+@app.command()
+def validate(inventories: list[Path] = typer.Argument(..., help="Inventory files, or folders holding "
+                                                        "inventory.yaml (several, e.g. from a pre-commit hook)."),
+             allow_path: list[Path] = ALLOW_PATH,
+             format: str = typer.Option("text", "--format", help="text or json.")) -> None:
+    """Check inventories; list every problem as FILE:LINE:COL: field.path: message."""
+    if format not in ("text", "json"):
+        raise typer.BadParameter("must be 'text' or 'json'", param_hint="--format")
+    failed = False
+    for inventory in inventories:
+        try:
+            _validate_one(inventory, allow_path, format)
+        except typer.Exit as exc:
+            failed = failed or exc.exit_code != 0
+    if failed:
+        raise typer.Exit(1)
+
+
+def _validate_one(inventory: Path, allow_path: list[Path], format: str) -> None:
+    from .. import validate as run
+
+    result = run(inventory, _limits(allow_path))
+    if result.inventory is None:
+        failure = InventoryError(result.errors)
+        failure.more = result.more
+        _fail_input(failure, format == "json")
+        return
+    devices = result.inventory.devices
+    users = len({d.user.email for d in devices})
+    if format == "json":
+        print(json.dumps({"valid": True, "users": users, "devices": len(devices),
+                          "warnings": [f.to_json() for f in result.findings]}, indent=2))
+        return
+    print_findings(result.findings)
+    out.print(f"{inventory}: valid ({users} users, {len(devices)} devices, {len(result.findings)} warnings)",
+              markup=False)
+
+
+SIGN_CERT = typer.Option(None, "--sign-cert", help="Sign Apple profiles with this certificate (PEM).")
+SIGN_KEY = typer.Option(None, "--sign-key", help="Its private key (PEM); a passphrase comes only from "
+                        "MAILPROFILES_SIGN_PASSPHRASE.")
+SIGN_CHAIN = typer.Option(None, "--sign-chain", help="Intermediate certificates (PEM) to include.")
+CHECK = typer.Option(False, "--check", help="Write nothing; say what would change.")
+DIFF = typer.Option(False, "--diff", help="Show the changes as unified diffs.")
+JSON = typer.Option(False, "--json", help="Print the recap as JSON.")
+OUTPUT = typer.Option(..., "-o", "--output", help="Output folder.")
+JOBS = typer.Option(0, "-j", "--jobs", min=0, help="Worker processes for rendering (0: one per core; 1: none).")
+
+
+@app.command()
+def generate(inventory: Path = typer.Argument(..., help="Inventory file, or a folder holding inventory.yaml."),
+             allow_path: list[Path] = ALLOW_PATH, output: Path = OUTPUT,
+             limit: str | None = typer.Option(None, "--limit",
+                                              help="Only these users: comma-separated globs on the email, "
+                                                   "email/device or @group."),
+             check: bool = CHECK, diff: bool = DIFF, as_json: bool = JSON, sign_cert: Path | None = SIGN_CERT,
+             sign_key: Path | None = SIGN_KEY, sign_chain: Path | None = SIGN_CHAIN, jobs: int = JOBS) -> None:
+    """Render, verify and write every artifact and OUTPUT/manifest.json."""
+    from ..pipeline import generate as run
+
+    signer = _signer(sign_cert, sign_key, sign_chain)
+    _run(lambda progress: run(inventory, output, limit=limit, check=check, diff=diff, progress=progress,
+                              limits=_limits(allow_path), signer=signer, jobs=jobs, records=False),
+         output, diff, as_json)
+
+
+@app.command()
+def fleet(inventory: Path = typer.Argument(..., help="Inventory file, or a folder holding inventory.yaml."),
+          mdm: str = typer.Option(..., "--mdm", help="jamf-pro, jamf-school, workspace-one, or custom "
+                                                     "(the inventory's mdm: block)."),
+          allow_path: list[Path] = ALLOW_PATH, output: Path = OUTPUT, check: bool = CHECK, diff: bool = DIFF,
+          as_json: bool = JSON, sign_cert: Path | None = SIGN_CERT, sign_key: Path | None = SIGN_KEY,
+          sign_chain: Path | None = SIGN_CHAIN, jobs: int = JOBS) -> None:
+    """One file set per group and device profile, with the MDM's variables (OUTPUT/fleet/...)."""
+    from ..pipeline import fleet as run
+
+    signer = _signer(sign_cert, sign_key, sign_chain)
+    _run(lambda progress: run(inventory, output, mdm, check=check, diff=diff, progress=progress,
+                              limits=_limits(allow_path), signer=signer, jobs=jobs, records=False),
+         output, diff, as_json)
+
+
+def _signer(cert: Path | None, key: Path | None, chain: Path | None) -> Signer | None:
+    if (cert is None) != (key is None) or (chain is not None and cert is None):
+        raise typer.BadParameter("signing needs both --sign-cert and --sign-key (and --sign-chain only with them)",
+                                 param_hint="--sign-cert")
+    return load_signer(cert, key, chain) if cert and key else None
+
+
+def _run(run: Callable[[ProgressBar], GenerateResult], output: Path, diff: bool, as_json: bool) -> None:
+    progress = ProgressBar(err)
+    try:
+        result = run(progress)
+    except InventoryError as exc:
+        _fail_input(exc)
+        return
+    except KeyboardInterrupt:   # before the commit point; after it the writer raises PartialOutput instead
+        progress.close()
+        err.print("interrupted before anything was written: any earlier output is intact")
+        raise typer.Exit(130) from None
+    finally:
+        progress.close()
+    if as_json:
+        for chunk in result.json_chunks(diffs=diff):
+            sys.stdout.write(chunk)
+        return
+    print_recap(result, output / "manifest.json", diff)
+    if result.unfinished:
+        raise typer.Exit(1)
+
+
+@app.command()
+def show(inventory: Path = typer.Argument(..., help="Inventory file, or a folder holding inventory.yaml."),
+         allow_path: list[Path] = ALLOW_PATH,
+         email: str = typer.Argument(..., help="The user's email address."),
+         as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """The resolved settings of each of a user's devices, the layer each value came from, and the files made."""
+    from ..inventory.load import load_inventory
+    from ..plan.planner import device_files
+
+    try:
+        loaded = load_inventory(inventory, _limits(allow_path))
+    except InventoryError as exc:
+        _fail_input(exc)
+        return
+    devices = [d for d in loaded.devices if d.user.email.casefold() == email.casefold()]
+    if not devices:
+        err.print(f"no user {email!r} in {inventory}", markup=False)
+        raise typer.Exit(1)
+    if as_json:
+        print(json.dumps([{"device": d.name, "profile": d.profile,
+                           "settings": {k: {"value": v, "source": s} for k, v, s in d.resolved_settings()},
+                           "files": [{"format": f, "path": p, "template": t} for f, p, t in device_files(loaded, d)]}
+                          for d in devices], indent=2, ensure_ascii=False))
+        return
+    for device in devices:
+        print_device(device, device_files(loaded, device))
+
+
+@app.command()
+def schema(kind: str = typer.Option("inventory", "--kind", help="inventory or profile.")) -> None:
+    """Print the JSON Schema of the inventory (or of a device profile), for editors and other tools."""
+    if kind not in ("inventory", "profile"):
+        raise typer.BadParameter("must be 'inventory' or 'profile'", param_hint="--kind")
+    sys.stdout.write((data_dir("schemas") / f"{kind}.schema.json").read_text(encoding="utf-8"))
+
+
+@app.command("import-autoconfig")
+def import_autoconfig(file: Path = typer.Argument(..., help="A provider's config-v1.1.xml (e.g. from Thunderbird's ISPDB)."),
+                      format: str = typer.Option("yaml", "--format", help="yaml or json.")) -> None:
+    """Print a servers: block from a provider's published settings, choosing encrypted servers."""
+    if format not in ("yaml", "json"):
+        raise typer.BadParameter("must be 'yaml' or 'json'", param_hint="--format")
+    from ..ispdb import as_json, as_yaml
+    from ..ispdb import import_autoconfig as run
+
+    result = run(file)
+    sys.stdout.write(as_json(result) if format == "json" else as_yaml(result))
+    for problem in result.problems:
+        err.print(f"warning: {problem}")
+    if not result.servers:
+        raise typer.Exit(1)
+
+
+@app.command("check-servers")
+def check_servers(inventory: Path = typer.Argument(..., help="Inventory file, or a folder holding inventory.yaml."),
+                  allow_path: list[Path] = ALLOW_PATH,
+                  ca_file: Path | None = typer.Option(None, "--ca-file", exists=True, dir_okay=False,
+                                                         help="Trust this CA bundle instead of the system store."),
+                  timeout: float = typer.Option(10.0, "--timeout", help="Seconds per network step."),
+                  deadline: float | None = typer.Option(None, "--deadline",
+                                                        help="Seconds for a whole check (default: 4 x timeout)."),
+                  login: str | None = typer.Option(None, "--login", help="Also log in as this user."),
+                  password_env: str | None = typer.Option(
+                      None, "--password-env", help="Name of the environment variable holding the password."),
+                  as_json: bool = typer.Option(False, "--json", help="Print the results as JSON.")) -> None:
+    """Check that every server of the inventory answers as the generated files expect."""
+    import os
+
+    from ..inventory.load import load_inventory
+    from ..servers import FAILED
+    from ..servers import check_servers as run
+
+    if login and not password_env:
+        raise typer.BadParameter("--login needs --password-env (the password never goes on the command line)",
+                                 param_hint="--login")
+    password = None
+    if password_env:
+        if password_env not in os.environ:
+            raise typer.BadParameter(f"environment variable {password_env!r} is not set",
+                                     param_hint="--password-env")
+        password = os.environ[password_env]
+    try:
+        inv = load_inventory(inventory, _limits(allow_path))
+    except InventoryError as exc:
+        _fail_input(exc)
+        return
+    results = run(inv, ca_file=str(ca_file) if ca_file else None, timeout=timeout, deadline=deadline, login=login,
+                  password=password)
+    failed = any(r.status == FAILED for r in results)
+    if as_json:
+        print(json.dumps({"ok": not failed, "servers": [r.to_json() for r in results]}, indent=2))
+    else:
+        print_server_checks(results)
+    if failed:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Entry point: run the app, turning unexpected errors into a short message and exit code 3."""
+    try:
+        app()  # standalone: usage errors exit 2, typer.Exit carries our exit codes
+    except KeyboardInterrupt:   # outside a run (typer turns one inside a command into exit 130 itself)
+        err.print("interrupted")
+        sys.exit(130)
+    except VerificationError as exc:
+        err.print("internal error: a generated file failed its verification, so nothing was written. "
+                  "This is a bug in mailprofiles; please report it with the lines below.", markup=False)
+        for failure in exc.failures:
+            err.print(f"  {failure}", markup=False)
+        sys.exit(3)
+    except MailprofilesError as exc:
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug: one paragraph, no locals, traceback only on request
+        if _state["debug"]:
+            import traceback
+
+            traceback.print_exception(type(exc), exc, exc.__traceback__)
+        else:
+            err.print(f"internal error: {type(exc).__name__}: {exc}. This is a bug in mailprofiles; nothing was "
+                      "written and earlier output is intact. Run again with --debug for the traceback and "
+                      "report it.", markup=False)
+        sys.exit(3)

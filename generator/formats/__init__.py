@@ -1,0 +1,1 @@
+"""Stage 2: the format registry, its renderers, verifiers and template engine."""

@@ -1,0 +1,286 @@
+"""The one Jinja2 environment of the renderers: sandboxed, strict, compiled once per template folder.
+
+Values reach a template only as context data and leave it only through the format's
+escaping filter (``js`` for prefs.js, XML autoescaping for plists, ``ini`` for PRF files,
+HTML autoescaping for pages); no value is ever rendered as a template. A site's template
+folder (``templates_dir``) is searched first, so a site overrides any template by placing
+a file of the same relative name there; with a site folder, every template runs in Jinja's
+immutable sandbox.
+
+The site's templates are the site's input, so with a site folder:
+
+* every file read through it is a regular UTF-8 file of at most ``Limits.max_template_bytes``, and links
+  are followed only where they stay in the inventory's folder or an allowed one (:class:`SiteLoader`);
+* a render is bounded: ``SITE_CPU_SECONDS`` of CPU time, ``SITE_OUTPUT_CHARS`` of output, and (in a
+  process with one thread) ``SITE_MEMORY_BYTES`` more address space; ``*``, ``**`` and ``+`` refuse
+  results beyond those sizes before they are made;
+* whatever goes wrong while rendering is a :class:`SiteTemplateError` at the innermost template's
+  file and line.
+
+The built-in templates alone (no site folder) run unbounded and unchanged: they are ours, and the hot path.
+Nothing here imports a renderer.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import weakref
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any, cast
+
+import jinja2
+from jinja2.exceptions import SecurityError
+from jinja2.loaders import split_template_path
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from ..errors import SiteTemplateError, UnrepresentableValue
+from ..inventory.bounds import DEFAULT_LIMITS, read_confined
+from ..model import Site
+from ..resources import data_dir
+
+try:
+    import resource
+    HAS_RLIMIT = True
+except ImportError:    # pragma: no cover - not on POSIX
+    HAS_RLIMIT = False
+
+Filters = tuple[tuple[str, Callable[..., str]], ...]
+
+SITE_CPU_SECONDS = 3.0                  # CPU time for one file made with a site folder
+SITE_OUTPUT_CHARS = 4 * 1024 * 1024     # characters of one file; also the longest string or list ``*``/``+`` make
+SITE_MEMORY_BYTES = 512 * 1024 * 1024   # address space one render may add (in a process with one thread)
+SITE_INT_BITS = 100_000                 # the largest integer ``*`` and ``**`` make
+
+_too_slow: weakref.WeakKeyDictionary[jinja2.Template, int] = weakref.WeakKeyDictionary()
+
+
+class SiteLoader(jinja2.BaseLoader):
+    """A site's templates below ``folder``: regular UTF-8 files without NUL bytes, at most ``max_bytes`` each,
+    links followed only within ``roots``. What may not be read is refused (never left to the built-in
+    template of the same name) with a :class:`SiteTemplateError` naming the file."""
+
+    def __init__(self, folder: Path, roots: tuple[Path, ...], max_bytes: int):
+        self.folder, self.roots, self.max_bytes = folder, roots, max_bytes
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
+        path = self.folder.joinpath(*split_template_path(template))
+        if not os.path.lexists(path):
+            raise jinja2.TemplateNotFound(template)
+        data, problem = read_confined(path, self.roots, self.max_bytes)
+        if problem is not None:
+            raise SiteTemplateError(f"{template} {problem}", str(path))
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            column = exc.start - data.rfind(b"\n", 0, exc.start)
+            raise SiteTemplateError(f"{template} is not valid UTF-8 (byte 0x{data[exc.start]:02x} at column "
+                                    f"{column}; save the file as UTF-8)", str(path), line) from None
+        if "\0" in text:
+            raise SiteTemplateError(f"{template} holds a NUL byte (binary data, not a template)", str(path),
+                                    text.count("\n", 0, text.index("\0")) + 1)
+        stamp = _stamp(path)
+        return text, str(path), lambda: _stamp(path) == stamp
+
+
+def _stamp(path: Path) -> tuple[int, int, int, int] | None:
+    """What changes when the file a name leads to changes (links followed)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+class SiteEnvironment(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with ``*``, ``**`` and ``+`` refusing results too large to be part of a file."""
+
+    intercepted_binops = frozenset({"*", "**", "+"})
+
+    def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
+        _check_binop(operator, left, right)
+        return super().call_binop(context, operator, left, right)
+
+
+def _check_binop(operator: str, left: Any, right: Any) -> None:
+    sized = (str, list, tuple)
+    if operator == "*":
+        for items, times in ((left, right), (right, left)):
+            if isinstance(items, sized) and isinstance(times, int) and len(items) * times > SITE_OUTPUT_CHARS:
+                raise SecurityError(f"'*' would make {len(items) * times:,} items, more than the limit of "
+                                    f"{SITE_OUTPUT_CHARS:,}")
+        if isinstance(left, int) and isinstance(right, int) and left.bit_length() + right.bit_length() > SITE_INT_BITS:
+            raise SecurityError(f"'*' would make an integer of more than {SITE_INT_BITS:,} bits")
+    elif operator == "**":
+        if isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right > 0 \
+                and right * (left.bit_length() - 1) > SITE_INT_BITS:
+            raise SecurityError(f"'**' would make an integer of more than {SITE_INT_BITS:,} bits")
+    elif isinstance(left, sized) and isinstance(right, sized) and len(left) + len(right) > SITE_OUTPUT_CHARS:
+        raise SecurityError(f"'+' would make {len(left) + len(right):,} items, more than the limit of "
+                            f"{SITE_OUTPUT_CHARS:,}")
+
+
+@cache
+def environment(folder: str, autoescape: bool, filters: Filters, site_dir: str | None,
+                roots: tuple[str, ...] = ()) -> jinja2.Environment:
+    """A compiled-once environment for one format's template folder, the site's copy first (``roots``: where
+    the site's files may lead; none: the site's folder only)."""
+    built_in = jinja2.FileSystemLoader(str(data_dir("templates") / folder))
+    options: dict[str, Any] = dict(undefined=jinja2.StrictUndefined, autoescape=autoescape,
+                                   keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    env: jinja2.Environment
+    if site_dir:
+        # Site templates are the site's code: they run in the sandbox, bounded.
+        allowed = tuple(Path(root).resolve() for root in roots or (site_dir,))
+        site = SiteLoader(Path(site_dir) / folder, allowed, DEFAULT_LIMITS.max_template_bytes)
+        env = SiteEnvironment(loader=jinja2.ChoiceLoader([site, built_in]), **options)
+    else:
+        # The built-in ones are ours and run without the sandbox's per-attribute checks (a third of the time).
+        env = jinja2.Environment(loader=built_in, **options)
+    env.filters.update(dict(filters))
+    return env
+
+
+def render_text(site: Site, folder: str, template: str, context: dict[str, Any], *, autoescape: bool = False,
+                filters: Filters = ()) -> str:
+    """Render ``folder/template`` with ``context``; encoding and line endings are the caller's.
+
+    With a site folder, any failure is a :class:`SiteTemplateError` (a :class:`jinja2.TemplateError`) at the
+    template's file and line.
+    """
+    env = environment(folder, autoescape, filters, site.templates_dir, site.template_roots)
+    if not site.templates_dir:
+        return env.get_template(template).render(context)
+    assert site.templates_dir is not None
+    return _render_site(env, template, context, str(Path(site.templates_dir) / folder / template))
+
+
+def _render_site(env: jinja2.Environment, name: str, context: dict[str, Any], where: str) -> str:
+    """Render a template of a site's environment within the bounds; ``where``: the file named when no
+    template frame says more."""
+    top: jinja2.Template | None = None
+    clock = _Clock()
+    try:
+        with _bounded(clock):
+            top = env.get_template(name)
+            if top in _too_slow:
+                raise SiteTemplateError(f"not rendered: the template ran for more than {SITE_CPU_SECONDS:g} s of "
+                                        "CPU time making an earlier file", top.filename or where, _too_slow[top])
+            chunks, size = [], 0
+            parts = cast(Generator[str, None, None], top.generate(context))
+            try:
+                for chunk in parts:
+                    size += len(chunk)
+                    if size > SITE_OUTPUT_CHARS:
+                        raise SiteTemplateError(f"the template's output is more than {SITE_OUTPUT_CHARS:,} "
+                                                "characters long", top.filename or where)
+                    clock.check()
+                    chunks.append(chunk)
+            finally:
+                parts.close()
+            clock.check()      # the time ran out, but a handler on the way swallowed it
+            return "".join(chunks)
+    except UnrepresentableValue:      # a value the validator should have refused: not the site's problem
+        raise
+    except Exception as exc:
+        error = _site_error(exc, top.filename if top is not None and top.filename else where)
+        if clock.expired and top is not None:
+            _too_slow[top] = error.lineno
+        raise error from exc
+
+
+class _Clock:
+    """The CPU deadline of one render: a timer signal where one can be set, and checks between output chunks."""
+
+    def __init__(self) -> None:
+        self.deadline = time.process_time() + SITE_CPU_SECONDS
+        self.expired = False
+
+    def check(self) -> None:
+        if self.expired or time.process_time() > self.deadline:
+            self.expire()
+
+    def expire(self, *_: object) -> None:
+        self.expired = True
+        raise SiteTemplateError(f"the template ran for more than {SITE_CPU_SECONDS:g} s of CPU time", "")
+
+
+@contextmanager
+def _bounded(clock: _Clock) -> Iterator[None]:
+    """Interrupt the render when its CPU time runs out (``SIGPROF``, in the main thread, when nobody else uses
+    it; again every 50 ms if a handler swallows it) and cap the address space it may add (in a process with one
+    thread: a limit on the process would fail another thread's allocations)."""
+    timer = (threading.current_thread() is threading.main_thread()
+             and signal.getsignal(signal.SIGPROF) == signal.SIG_DFL and SITE_CPU_SECONDS > 0)
+    memory = _memory_cap() if threading.active_count() == 1 else None
+    if timer:
+        signal.signal(signal.SIGPROF, clock.expire)
+        signal.setitimer(signal.ITIMER_PROF, SITE_CPU_SECONDS, 0.05)
+    try:
+        yield
+    finally:
+        if timer:
+            signal.setitimer(signal.ITIMER_PROF, 0)
+            signal.signal(signal.SIGPROF, signal.SIG_DFL)
+        if memory is not None:
+            resource.setrlimit(resource.RLIMIT_AS, memory)
+
+
+def _memory_cap() -> tuple[int, int] | None:
+    """Lower the soft address-space limit to what is in use plus ``SITE_MEMORY_BYTES``; the limits before, or
+    None where nothing was changed."""
+    if not HAS_RLIMIT:
+        return None
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            used = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        before = resource.getrlimit(resource.RLIMIT_AS)
+        cap = used + SITE_MEMORY_BYTES
+        if before[0] != resource.RLIM_INFINITY and before[0] <= cap:
+            return None
+        resource.setrlimit(resource.RLIMIT_AS, (cap, before[1]))
+    except (OSError, ValueError):
+        return None
+    return before
+
+
+def _site_error(exc: Exception, where: str) -> SiteTemplateError:
+    """``exc`` as the site's input error, at the innermost template frame (or the file the error names)."""
+    file, line = _innermost(exc.__traceback__)
+    if isinstance(exc, (SiteTemplateError, jinja2.TemplateSyntaxError)) and exc.filename:
+        file, line = exc.filename, exc.lineno
+    if isinstance(exc, SiteTemplateError):
+        text = exc.message or ""
+    else:
+        detail = (exc.message if isinstance(exc, jinja2.TemplateError) else None) or str(exc)
+        text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    if len(text) > 300:
+        text = text[:300] + "…"
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return SiteTemplateError(text, file or where, line or 0)
+
+
+def _innermost(tb: TracebackType | None) -> tuple[str, int]:
+    """The file and line of the innermost template frame of a traceback Jinja has rewritten, or ("", 0)."""
+    found = ("", 0)
+    while tb is not None:
+        frame: FrameType = tb.tb_frame
+        if "__jinja_exception__" in frame.f_globals:
+            found = (frame.f_code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
+
+
+def template_origin(site: Site, relative: str) -> str:
+    """Where the template ``folder/name`` comes from: the site's file, or ``built-in``."""
+    if site.templates_dir:
+        candidate = Path(site.templates_dir) / relative
+        if candidate.is_file():
+            return str(candidate)
+    return "built-in"

@@ -1,0 +1,158 @@
+"""Autoconfig: ``autoconfig/<domain>/mail/config-v1.1.xml``, Thunderbird's format for manual setups.
+
+One file per mail domain, listing the IMAP, POP3 and SMTP servers that the domain's users
+have, with socket type, authentication, the user-name form and the POP3 retention. What
+one file cannot say for a whole domain (different servers in different groups, logins that
+follow no rule, the Bcc of mobile devices, "never delete") is reported as a warning.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from ...model import Device, Finding, Organization, Server, Site
+from ..engine import render_text
+
+CLIENT = "autoconfig"
+# config-v1.1.xml vocabulary (socketType, authentication), as Thunderbird reads it.
+SOCKET_TYPE = {"ssl": "SSL", "starttls": "STARTTLS", "none": "plain"}
+AUTHENTICATION = {"password": "password-cleartext", "cram-md5": "password-encrypted", "ntlm": "NTLM"}
+EMAILADDRESS, EMAILLOCALPART = "%EMAILADDRESS%", "%EMAILLOCALPART%"
+
+
+def _choose(servers: list[tuple[Server, Device]]) -> tuple[Server, dict[Server, set[str]]]:
+    """The server most devices use (ties: the first in sort order), and every variant with its groups."""
+    # Devices mostly share their server objects: count by object first, then merge equal servers.
+    by_object: dict[int, tuple[Server, list[int], set[tuple[str, ...]]]] = {}
+    for server, device in servers:
+        seen = by_object.get(id(server))
+        if seen is None:
+            seen = by_object[id(server)] = (server, [0], set())
+        seen[1][0] += 1
+        seen[2].add(device.user.groups)
+    variants: dict[Server, set[str]] = {}
+    counts: Counter[Server] = Counter()
+    for server, count, groups in by_object.values():
+        counts[server] += count[0]
+        names = variants.setdefault(server, set())
+        for group in groups:
+            names.update(group or ("(no group)",))
+    chosen = sorted(counts, key=lambda s: (-counts[s], s.host, s.port, s.security, s.auth))[0]
+    return chosen, variants
+
+
+def _by_protocol(devices: tuple[Device, ...]) -> dict[str, list[tuple[Server, Device]]]:
+    found: dict[str, list[tuple[Server, Device]]] = {"imap": [], "pop3": [], "smtp": []}
+    for device in devices:
+        found[device.protocol].append((device.incoming, device))
+        found["smtp"].append((device.outgoing, device))
+    return found
+
+
+def username(devices: tuple[Device, ...]) -> tuple[str, list[str]]:
+    """The user-name form, and the users whose login follows neither rule."""
+    users = {d.user.email: d.user.login for d in devices}
+    if all(login == email for email, login in users.items()):
+        return EMAILADDRESS, []
+    if all(login == email.rpartition("@")[0] for email, login in users.items()):
+        return EMAILLOCALPART, []
+    return EMAILADDRESS, sorted(email for email, login in users.items() if login != email)
+
+
+def limitations(org: Organization, subject: Any) -> list[Finding]:
+    domain, devices = subject.domain, subject.devices
+    found = []
+    for protocol, servers in _by_protocol(devices).items():
+        if not servers:
+            continue
+        chosen, variants = _choose(servers)
+        if len(variants) > 1:
+            listing = "; ".join(f"{s.host}:{s.port} {s.security} for {', '.join(sorted(g))}"
+                                for s, g in sorted(variants.items(), key=lambda item: (item[0].host, item[0].port)))
+            found.append(Finding(
+                "autoconfig-split-domain",
+                f"{domain}: the users of one domain have different {protocol} servers ({listing}); one autoconfig "
+                f"file lists one, {chosen.host}:{chosen.port}. Users of the other groups need their own files "
+                "(the handout lists their settings).", None, None, CLIENT))
+    form, odd = username(devices)
+    if odd:
+        found.append(Finding(
+            "autoconfig-custom-logins",
+            f"{domain}: logins follow no rule that the file can carry (%EMAILADDRESS% or %EMAILLOCALPART%); it "
+            f"says {form}, so these users must type their login by hand: {', '.join(odd[:10])}"
+            + (f" and {len(odd) - 10} more" if len(odd) > 10 else ""), None, None, CLIENT))
+    if any(d.bcc_self for d in devices):
+        found.append(Finding(
+            "autoconfig-no-bcc",
+            f"{domain}: the autoconfig format has no Bcc to the own address; users who set up a mobile device from "
+            "it must turn on the Bcc by hand (Account Settings > Copies & Folders).", None, None, CLIENT))
+    if any(d.pop3 is not None and d.pop3.leave_on_server and d.pop3.delete_after_days is None for d in devices):
+        found.append(Finding(
+            "autoconfig-pop-keep-forever",
+            f"{domain}: the autoconfig format cannot say 'never delete from the server'; Thunderbird then removes "
+            "mail from the server after its own default (14 days): users must clear that setting by hand.",
+            None, None, CLIENT))
+    schedules = sorted({(d.fetch_automatically, d.check_interval_minutes) for d in devices
+                        if (d.fetch_automatically, d.check_interval_minutes) != THUNDERBIRD_SCHEDULE},
+                       key=lambda schedule: (schedule[0], schedule[1]))
+    if schedules:
+        wanted = ", ".join(f"every {minutes} minutes" if fetch else "only when asked" for fetch, minutes in schedules)
+        found.append(Finding(
+            "autoconfig-no-fetch-schedule",
+            f"{domain}: the autoconfig format has no check interval (only POP3's download on check); a program set "
+            "up from it checks at start-up and every 10 minutes (Thunderbird's defaults), but devices of this domain "
+            f"should check {wanted}: their users set it by hand (Account Settings > Server Settings).",
+            None, None, CLIENT))
+    if any(d.signature is not None for d in devices):
+        found.append(Finding(
+            "autoconfig-no-signature",
+            f"{domain}: the autoconfig format has no signature; users who set up a program from it enter theirs by "
+            "hand (Account Settings > signature text).", None, None, CLIENT))
+    policies = {_policy(d) for d in devices if d.pop3 is not None}
+    if len(policies) > 1:
+        kept = _pop3_policy([d for d in devices if d.pop3 is not None])
+        found.append(Finding(
+            "autoconfig-split-pop-policy",
+            f"{domain}: the POP3 devices of one domain keep mail on the server differently; one autoconfig file says "
+            f"one way (leave on server: {kept['leave']}, days: {kept['days'] or 'none'}, download on check: "
+            f"{kept['biff']}). Users of the other devices set it by hand (Account Settings > Server Settings).",
+            None, None, CLIENT))
+    return found
+
+
+# What Thunderbird does for an account set up from an autoconfig file: check at start-up and every 10 minutes.
+THUNDERBIRD_SCHEDULE = (True, 10)
+
+
+def _policy(device: Device) -> tuple[bool, int | None, bool]:
+    assert device.pop3 is not None
+    leave = device.pop3.leave_on_server
+    return leave, device.pop3.delete_after_days if leave else None, device.fetch_automatically
+
+
+def _server(server: Server, pop3: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"type": server.protocol, "host": server.host, "port": server.port,
+            "socket": SOCKET_TYPE[server.security], "auth": AUTHENTICATION[server.auth], "pop3": pop3}
+
+
+def _pop3_policy(devices: list[Device]) -> dict[str, Any]:
+    policies = Counter((d.pop3.leave_on_server, d.pop3.delete_after_days, d.fetch_automatically)
+                       for d in devices if d.pop3 is not None)
+    leave, days, biff = sorted(policies, key=lambda p: (-policies[p], str(p)))[0]
+    return {"leave": "true" if leave else "false", "days": days if leave else None,
+            "biff": "true" if biff else "false"}
+
+
+def render(site: Site, subject: Any) -> bytes:
+    """``subject``: a mail domain and the devices of its users."""
+    by_protocol = _by_protocol(subject.devices)
+    incoming = []
+    for protocol in ("imap", "pop3"):
+        if by_protocol[protocol]:
+            chosen, _ = _choose(by_protocol[protocol])
+            users = [d for _, d in by_protocol[protocol]]
+            incoming.append(_server(chosen, _pop3_policy(users) if protocol == "pop3" else None))
+    outgoing, _ = _choose(by_protocol["smtp"])
+    context = {"domain": subject.domain, "org": site.organization, "incoming": incoming,
+               "outgoing": _server(outgoing), "username": username(subject.devices)[0]}
+    return render_text(site, CLIENT, "config-v1.1.xml.j2", context, autoescape=True).encode("utf-8")

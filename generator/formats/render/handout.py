@@ -1,0 +1,82 @@
+"""The handout: one printable HTML page per user, in the user's language (``en`` or ``de``).
+
+For every device: which file to install and how, the settings for a manual setup (never a
+password), and every manual step that the run's warnings call for on that device, as an
+instruction to the user. The wording lives in ``templates/handout/lang/<language>.j2``
+(a site may override it); the page has no scripts and no external fonts, images or styles.
+"""
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from markupsafe import Markup
+
+from ...model import Device, DeviceFile, Finding, Organization, Site
+from ..engine import render_text
+
+FOLDER = "handout"
+SECURITY_WORDS = {"ssl": "ssl", "starttls": "starttls", "none": "none"}
+
+
+def inline_code(text: str) -> Markup:
+    """Plain text from the format registry (``&``, ``<``, ``>`` escaped; quotes need no escape between
+    elements), with ``code`` in backquotes shown as <code>."""
+    parts = [escape(part, quote=False) for part in text.split("`")]
+    return Markup("".join(part if index % 2 == 0 else f"<code>{part}</code>" for index, part in enumerate(parts)))
+
+
+def _server(server: Any, login: str) -> dict[str, Any]:
+    return {"protocol": server.protocol.upper(), "host": server.host, "port": server.port,
+            "security": SECURITY_WORDS[server.security], "login": login}
+
+
+def _device(device: Device, files: tuple[DeviceFile, ...], findings: list[Finding]) -> dict[str, Any]:
+    files_shown = [{"format": file.format, "path": f"{device.name}/{file.name}", "install": file.install,
+                    "skipped": not file.made} for file in files]
+    pop3 = device.pop3
+    return {
+        "name": device.name,
+        "profile": device.profile,
+        "files": files_shown,
+        "incoming": _server(device.incoming, device.user.login),
+        "outgoing": _server(device.outgoing, device.user.login),
+        "archive": pop3 is not None and pop3.leave_on_server,
+        "days": pop3.delete_after_days if pop3 is not None else None,
+        "bcc": device.bcc_self,
+        "steps": [{"code": f.code, "client": f.client, "message": f.message} for f in findings
+                  if f.client is not None],
+    }
+
+
+AUTH_NAMES = {"cram-md5": "CRAM-MD5 (encrypted password)", "ntlm": "NTLM"}
+
+
+def limitations(org: Organization, subject: Any) -> list[Finding]:
+    """The page names no authentication method (a manual setup's default is a normal password): said once per
+    run and method for servers that ask for another, to the admin, not on each page."""
+    methods = sorted({(server.protocol, server.auth) for device in subject.devices
+                      for server in (device.incoming, device.outgoing) if server.auth in AUTH_NAMES})
+    return [Finding(
+        "handout-no-auth",
+        f"the handouts do not name the authentication method: users who set up a {protocol.upper()} account by "
+        f"hand must choose {AUTH_NAMES[auth]} instead of a normal password; tell them, or set it in the files "
+        "you deploy.", None, None, FOLDER) for protocol, auth in methods]
+
+
+def render(site: Site, subject: Any) -> bytes:
+    """``subject``: the user, the user's devices and the findings of those devices."""
+    user = subject.user
+    by_device: dict[str, list[Finding]] = {}
+    for finding in subject.findings:
+        if finding.device is not None:
+            by_device.setdefault(finding.device, []).append(finding)
+    context = {
+        "org": site.organization,
+        "user": user,
+        "lang": user.language,
+        "devices": [_device(d, files, by_device.get(d.name, [])) for d, files in zip(subject.devices, subject.files)],
+        "notices": [{"code": f.code, "message": f.message} for f in subject.findings if f.device is None],
+    }
+    text = render_text(site, FOLDER, "handout.html.j2", context, autoescape=True, filters=(("code", inline_code),))
+    return text.encode("utf-8")

@@ -1,0 +1,159 @@
+""".mobileconfig: plistlib, then every key checked against Apple's payload schema."""
+from __future__ import annotations
+
+import json
+import plistlib
+import re
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import Any
+
+from ...errors import VerifyFailure
+from ...model import Device, Organization
+from . import cms
+from .common import Connection, Settings, expect
+
+_UUID = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$")
+_TYPES = {"string": str, "integer": int, "boolean": bool, "array": list, "dictionary": dict, "data": bytes,
+          "real": float}
+IMAP_ONLY = ("IncomingMailServerIMAPPathPrefix",)
+
+
+@cache
+def rules() -> dict[str, Any]:
+    """Key rules derived from Apple's TopLevel, CommonPayloadKeys and com.apple.mail.managed schema files."""
+    loaded: dict[str, Any] = json.loads((Path(__file__).with_name("apple_rules.json")).read_text(encoding="utf-8"))
+    return loaded
+
+
+def _check_dict(data: dict[str, Any], table: dict[str, Any], where: str, problems: list[str]) -> None:
+    for key, rule in table.items():
+        if rule["presence"] == "required" and key not in data:
+            problems.append(f"{where}: required key {key} is missing")
+    for key, value in data.items():
+        rule = table.get(key)
+        if rule is None:
+            problems.append(f"{where}: key {key} is not in Apple's schema")
+            continue
+        expected = _TYPES.get(rule["type"])
+        if expected is not None:
+            ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+            if not ok:
+                problems.append(f"{where}: {key} must be <{rule['type']}>, found {type(value).__name__}")
+                continue
+        if "rangelist" in rule and value not in rule["rangelist"]:
+            problems.append(f"{where}: {key} is {value!r}, allowed: {rule['rangelist']}")
+        if "format" in rule and isinstance(value, str) and not re.match(rule["format"], value):
+            problems.append(f"{where}: {key} {value!r} does not match {rule['format']}")
+
+
+@lru_cache(maxsize=16)
+def parse(content: bytes) -> dict[str, Any]:
+    if not content.startswith(b"<?xml"):
+        raise VerifyFailure("the profile does not start with an XML declaration")
+    try:
+        data = plistlib.loads(content, fmt=plistlib.FMT_XML)
+    except Exception as exc:  # plistlib raises several types for malformed XML
+        raise VerifyFailure(f"plistlib cannot read the profile: {exc}") from None
+    if not isinstance(data, dict):
+        raise VerifyFailure("the profile's root is not a dictionary")
+    return data
+
+
+def _mail_payload(data: dict[str, Any]) -> dict[str, Any]:
+    content = data.get("PayloadContent")
+    if not isinstance(content, list) or len(content) != 1 or not isinstance(content[0], dict):
+        raise VerifyFailure("PayloadContent must hold exactly one payload dictionary")
+    if content[0].get("PayloadType") != "com.apple.mail.managed":
+        raise VerifyFailure("the payload is not com.apple.mail.managed")
+    return content[0]
+
+
+def _security(use_ssl: bool) -> str:
+    """The payload has one switch per direction: TLS on (the device picks implicit TLS or STARTTLS) or off."""
+    return "tls" if use_ssl else "none"
+
+
+def plain(content: bytes) -> bytes:
+    """The profile's plist: the content of a signed profile (after its signature is checked), else the bytes."""
+    return cms.unwrap(content)[0] if cms.is_signed(content) else content
+
+
+def show(content: bytes) -> str:
+    """For --diff: the plist, with a first line saying who signed it."""
+    if not cms.is_signed(content):
+        return content.decode("utf-8", errors="replace")
+    try:
+        inner, certificate = cms.unwrap(content)
+    except VerifyFailure as exc:
+        return f"(signed profile that does not verify: {exc})\n"
+    return f"(signed by {certificate.subject.rfc4514_string()})\n" + inner.decode("utf-8", errors="replace")
+
+
+def read_settings(content: bytes) -> Settings:
+    content = plain(content)
+    mail = _mail_payload(parse(content))
+    protocol = {"EmailTypeIMAP": "imap", "EmailTypePOP": "pop3"}.get(str(mail.get("EmailAccountType")))
+    if protocol is None:
+        raise VerifyFailure("EmailAccountType is not EmailTypeIMAP or EmailTypePOP")
+    in_port = mail.get("IncomingMailServerPortNumber", {"imap": 993, "pop3": 995}[protocol])
+    out_port = mail.get("OutgoingMailServerPortNumber", 587)
+    incoming = Connection(protocol, mail["IncomingMailServerHostName"], in_port,
+                        _security(mail.get("IncomingMailServerUseSSL", False)),
+                        mail.get("IncomingMailServerUsername", ""))
+    outgoing = Connection("smtp", mail["OutgoingMailServerHostName"], out_port,
+                        _security(mail.get("OutgoingMailServerUseSSL", False)),
+                        mail.get("OutgoingMailServerUsername", ""))
+    return Settings(incoming, outgoing, mail.get("EmailAddress", ""), mail.get("EmailAccountName", ""))
+
+
+def verify(content: bytes, org: Organization, device: Device) -> list[str]:
+    content = plain(content)
+    data = parse(content)
+    problems: list[str] = []
+    table = rules()
+    _check_dict(data, table["TopLevel"], "profile", problems)
+    mail = _mail_payload(data)
+    payload_rules = dict(table["com.apple.mail.managed"])
+    payload_rules.update(table["CommonPayloadKeys"])
+    _check_dict(mail, payload_rules, "mail payload", problems)
+    uuids = [data.get("PayloadUUID"), mail.get("PayloadUUID")]
+    for value in uuids:
+        if not isinstance(value, str) or not _UUID.match(value):
+            problems.append(f"PayloadUUID {value!r} is not a UUID")
+    if len(set(uuids)) != len(uuids):
+        problems.append("PayloadUUIDs are not unique")
+    identifiers = [data.get("PayloadIdentifier"), mail.get("PayloadIdentifier")]
+    if len(set(identifiers)) != len(identifiers):
+        problems.append("PayloadIdentifiers are not unique")
+    if not str(identifiers[0]).startswith(org.identifier + "."):
+        problems.append(f"PayloadIdentifier {identifiers[0]!r} does not start with {org.identifier}.")
+    for key in ("IncomingMailServerPortNumber", "OutgoingMailServerPortNumber"):
+        port = mail.get(key)
+        if port is not None and not (isinstance(port, int) and 1 <= port <= 65535):
+            problems.append(f"{key} {port!r} is outside 1..65535")
+    if mail.get("EmailAccountType") == "EmailTypePOP":
+        for key in IMAP_ONLY:
+            if key in mail:
+                problems.append(f"IMAP-only key {key} in a POP account")
+    for key in ("IncomingPassword", "OutgoingPassword"):
+        if key in mail:
+            problems.append(f"{key} must not be written")
+    if problems:
+        return problems
+    settings = read_settings(content)
+    want_in, want_out = device.incoming, device.outgoing
+    got_in, got_out = settings.incoming, settings.outgoing
+    expect(problems, "incoming", (got_in.protocol, got_in.host, got_in.port, got_in.tls(), got_in.login),
+           (device.protocol, want_in.host, want_in.port, want_in.security != "none", device.user.login))
+    expect(problems, "outgoing", (got_out.host, got_out.port, got_out.tls(), got_out.login),
+           (want_out.host, want_out.port, want_out.security != "none", device.user.login))
+    auth = {"password": "EmailAuthPassword", "cram-md5": "EmailAuthCRAMMD5", "ntlm": "EmailAuthNTLM"}
+    expect(problems, "IncomingMailServerAuthentication", mail.get("IncomingMailServerAuthentication"),
+           auth[want_in.auth])
+    expect(problems, "OutgoingMailServerAuthentication", mail.get("OutgoingMailServerAuthentication"),
+           auth[want_out.auth])
+    expect(problems, "EmailAddress", settings.email, device.user.email)
+    expect(problems, "EmailAccountName", settings.name, device.user.name)
+    expect(problems, "PayloadOrganization", data.get("PayloadOrganization"), org.name)
+    return problems

@@ -1,0 +1,211 @@
+""".prf: read back as the Windows INI reader would, then checked against the PRF rules."""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+from ...errors import VerifyFailure
+from ...model import Device, Organization
+from .common import Connection, Settings, check_connection, expect
+
+# Section 7 tags as documented (Account Management API ids); restated here, not imported from the renderer.
+COMMON_TAGS = {
+    "accountname": "PT_UNICODE,0x0002", "displayname": "PT_UNICODE,0x000B", "emailaddress": "PT_UNICODE,0x000C",
+    "replyemailaddress": "PT_UNICODE,0x0103", "organization": "PT_UNICODE,0x0107",
+    "smtpserver": "PT_UNICODE,0x0200", "smtpport": "PT_LONG,0x0201", "smtpsecureconnection": "PT_LONG,0x020A",
+    "smtpuseauth": "PT_LONG,0x0203", "smtpauthmethod": "PT_LONG,0x0208", "smtpusername": "PT_UNICODE,0x0204",
+    "smtpusespa": "PT_LONG,0x0207", "connectiontype": "PT_LONG,0x000F", "connectionoid": "PT_UNICODE,0x0010",
+    "servertimeout": "PT_LONG,0x0209",
+}
+TYPE_TAGS = {
+    "POP3": {"pop3server": "PT_UNICODE,0x0100", "pop3username": "PT_UNICODE,0x0101", "pop3port": "PT_LONG,0x0104",
+             "pop3usessl": "PT_LONG,0x0105", "pop3usespa": "PT_LONG,0x0108", "leaveonserver": "PT_LONG,0x1000"},
+    "IMAP": {"imapserver": "PT_UNICODE,0x0100", "imapusername": "PT_UNICODE,0x0101", "imapport": "PT_LONG,0x0104",
+             "imapusessl": "PT_LONG,0x0105", "imapusespa": "PT_LONG,0x0108", "checknewimap": "PT_LONG,0x1100",
+             "rootfolder": "PT_UNICODE,0x1101"},
+}
+TOKENS = {"i_mail": "POP3", "imap_i_mail": "IMAP"}
+INSTRUCTIONS = {"uniqueservice", "defaultaccount"}
+SMTP_SECURITY = {0: "none", 1: "ssl", 2: "starttls"}
+LEAVE, REMOVE_AFTER, REMOVE_ON_NUKE = 0x1, 0x2, 0x4
+
+
+def decode(content: bytes) -> str:
+    """ASCII without BOM, or UTF-16LE with the FF FE BOM; nothing else."""
+    if content.startswith(b"\xff\xfe"):
+        try:
+            return content[2:].decode("utf-16-le")
+        except UnicodeDecodeError as exc:
+            raise VerifyFailure(f"invalid UTF-16LE at byte {exc.start + 2}") from None
+    if content.startswith(b"\xef\xbb\xbf"):
+        raise VerifyFailure("UTF-8 BOM: the INI reader would not see the first section")
+    if not content.isascii():
+        raise VerifyFailure("non-ASCII bytes without a UTF-16LE BOM would be read in the ANSI code page")
+    return content.decode("ascii")
+
+
+Section = dict[str, Any]           # lower-cased key -> (key as written, value); "__name__" -> the name
+Sections = dict[str, Section]
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+@lru_cache(maxsize=16)
+def parse(content: bytes) -> Sections:
+    """Sections (lower-cased name) -> {lower-cased key: (key, value)}, by the INI reader's rules plus policy."""
+    text = decode(content)
+    if re.search(r"\r(?!\n)|(?<!\r)\n", text):
+        raise VerifyFailure("a line ends without CRLF (bare CR or LF)")
+    for char in ("\u2028", "\u2029", "\x85"):
+        if char in text:
+            raise VerifyFailure(f"U+{ord(char):04X} in the file")
+    control = _CONTROL.search(text.replace("\r\n", "\n").replace("\n", ""))
+    if control:
+        raise VerifyFailure(f"control character U+{ord(control.group()):04X} in the file")
+    sections: Sections = {}
+    current = None
+    for number, line in enumerate(text.split("\r\n"), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(";"):
+            continue
+        if stripped.startswith("["):
+            if not stripped.endswith("]"):
+                raise VerifyFailure(f"line {number}: malformed section header")
+            name = stripped[1:-1].strip()
+            if name.lower() in sections:
+                raise VerifyFailure(f"line {number}: section [{name}] appears twice")
+            current = sections.setdefault(name.lower(), {"__name__": name})
+            continue
+        if current is None:
+            raise VerifyFailure(f"line {number}: text outside any section")
+        if "=" not in line:
+            raise VerifyFailure(f"line {number}: line without '='")
+        key, _, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if key.lower() in current:
+            raise VerifyFailure(f"line {number}: key {key} appears twice in [{current['__name__']}]")
+        current[key.lower()] = (key, value)
+    return sections
+
+
+def _section(sections: Sections, name: str) -> Section:
+    if name.lower() not in sections:
+        raise VerifyFailure(f"section [{name}] is missing")
+    return sections[name.lower()]
+
+
+def _long(section: Section, key: str) -> int:
+    if key not in section:
+        raise VerifyFailure(f"key {key} is missing")
+    text = section[key][1]
+    if key == "leaveonserver":
+        if not re.fullmatch(r"0x[0-9A-Fa-f]+", text):
+            raise VerifyFailure(f"LeaveOnServer {text!r} is not 0x-hex")
+        return int(text, 16)
+    if not re.fullmatch(r"-?[0-9]+", text):
+        raise VerifyFailure(f"{section[key][0]} {text!r} is not a decimal integer")
+    return int(text)
+
+
+def _account(sections: Sections) -> tuple[str, Section]:
+    listing = _section(sections, "Internet Account List")
+    entries = [(k, v) for k, v in listing.items() if k != "__name__"]
+    if len(entries) != 1:
+        raise VerifyFailure(f"expected one entry in [Internet Account List], found {len(entries)}")
+    values_name, token = entries[0][1]
+    kind = TOKENS.get(token.lower())
+    if kind is None:
+        raise VerifyFailure(f"account token {token!r} is not I_Mail or IMAP_I_Mail")
+    values = _section(sections, values_name)
+    mapping = _section(sections, token)
+    account_type = mapping.get("accounttype", ("", ""))[1]
+    if account_type != kind:
+        raise VerifyFailure(f"[{token}] AccountType is {account_type!r}, expected {kind}")
+    tags = dict(COMMON_TAGS, **TYPE_TAGS[kind])
+    for key, entry in mapping.items():
+        if key in ("__name__", "accounttype"):
+            continue
+        shown, tag = entry
+        if tags.get(key) != tag:
+            raise VerifyFailure(f"[{token}] maps {shown} to {tag!r}, expected {tags.get(key)!r}")
+    for key, entry in values.items():
+        if key == "__name__" or key in INSTRUCTIONS:
+            continue
+        if key not in mapping:
+            raise VerifyFailure(f"[{values_name}] key {entry[0]} has no mapping line in [{token}]: Outlook ignores it")
+    return kind, values
+
+
+def read_settings(content: bytes) -> Settings:
+    sections = parse(content)
+    kind, values = _account(sections)
+    p = kind.lower()
+    in_ssl = _long(values, f"{p}usessl")
+    if in_ssl not in (0, 1):
+        raise VerifyFailure(f"{kind}UseSSL {in_ssl} is not 0 or 1")
+    smtp_sec = _long(values, "smtpsecureconnection")
+    if smtp_sec not in SMTP_SECURITY:
+        raise VerifyFailure(f"SMTPSecureConnection {smtp_sec} is not 0, 1 or 2")
+
+    def text(key: str) -> str:
+        if key not in values:
+            raise VerifyFailure(f"key {key} is missing")
+        return str(values[key][1])
+
+    incoming = Connection("pop3" if kind == "POP3" else "imap", text(f"{p}server"), _long(values, f"{p}port"),
+                        "ssl" if in_ssl else "none", text(f"{p}username"))
+    method = _long(values, "smtpauthmethod")
+    login = text("smtpusername") if method == 1 else incoming.login
+    outgoing = Connection("smtp", text("smtpserver"), _long(values, "smtpport"), SMTP_SECURITY[smtp_sec], login)
+    return Settings(incoming, outgoing, text("emailaddress"), text("displayname"))
+
+
+def decode_leave_on_server(value: int) -> tuple[int, int]:
+    """(flags, days) of a PROP_POP_LEAVE_ON_SERVER value."""
+    return value & 0xFFFF, value >> 16
+
+
+def verify(content: bytes, org: Organization, device: Device) -> list[str]:
+    sections = parse(content)
+    problems: list[str] = []
+    general = _section(sections, "General")
+    expect(problems, "[General] Custom", general.get("custom", ("", ""))[1], "1")
+    _section(sections, "Service List")
+    kind, values = _account(sections)
+    settings = read_settings(content)
+    check_connection(problems, settings, device)
+    expect(problems, "EmailAddress", settings.email, device.user.email)
+    expect(problems, "DisplayName", settings.name, device.user.name)
+    expect(problems, "SMTPUseAuth", _long(values, "smtpuseauth"), 1)
+    # Secure Password Authentication is NTLM; a plain password (or CRAM-MD5, which a PRF cannot ask for) is 0.
+    p = kind.lower()
+    expect(problems, f"{kind}UseSPA", _long(values, f"{p}usespa"), 1 if device.incoming.auth == "ntlm" else 0)
+    expect(problems, "SMTPUseSPA", _long(values, "smtpusespa"), 1 if device.outgoing.auth == "ntlm" else 0)
+    defaults = [s for s in sections.values() if "defaultaccount" in s]
+    if len(defaults) > 1:
+        problems.append("more than one DefaultAccount")
+    if kind == "POP3":
+        flags, days = decode_leave_on_server(_long(values, "leaveonserver"))
+        if flags & ~(LEAVE | REMOVE_AFTER | REMOVE_ON_NUKE):
+            problems.append(f"LeaveOnServer has unknown bits 0x{flags:X}")
+        if flags & (REMOVE_AFTER | REMOVE_ON_NUKE) and not flags & LEAVE:
+            problems.append("LeaveOnServer removal bits without the leave bit")
+        if flags & REMOVE_AFTER and days < 1:
+            problems.append("LeaveOnServer remove-after with 0 days")
+        pop3 = device.pop3
+        if pop3 is None:
+            return problems + [f"a POP3 account for a {device.protocol.upper()} device"]
+        if not pop3.leave_on_server:
+            want = (0, 0)
+        elif pop3.delete_after_days is None:
+            want = (LEAVE, 0)
+        else:
+            want = (LEAVE | REMOVE_AFTER, pop3.delete_after_days)
+        expect(problems, "LeaveOnServer (flags, days)", (flags, days), want)
+    else:
+        expect(problems, "CheckNewImap", _long(values, "checknewimap"), 1 if device.fetch_automatically else 0)
+    for section in sections.values():
+        for key in section:
+            if key != "__name__" and "password" in key:
+                problems.append(f"key {section[key][0]} carries a password")
+    return problems

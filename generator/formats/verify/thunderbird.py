@@ -1,0 +1,249 @@
+"""prefs.js: a strict ``user_pref`` line parser and the account-graph rules of Thunderbird."""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+from ...errors import VerifyFailure
+from ...model import Device, Organization
+from .common import Connection, Settings, check_connection, expect
+
+_LINE = re.compile(r'^user_pref\("((?:[^"\\]|\\.)*)",\s*(.*)\);$')
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
+            "0": "\0"}
+# nsMsgSocketType and nsMsgAuthMethod, restated from the Thunderbird source.
+SOCKET = {0: "none", 2: "starttls", 3: "ssl"}
+AUTH = {3: "password", 4: "cram-md5", 6: "ntlm"}
+
+
+Prefs = dict[str, bool | int | str]
+_RAW_FORBIDDEN = re.compile('[\x00-\x1f"\u2028\u2029]')
+
+
+def _string(text: str, where: str) -> str:
+    """Decode the body of a double-quoted JavaScript string literal."""
+    if "\\" not in text:
+        bad = _RAW_FORBIDDEN.search(text)
+        if bad is None:
+            return text
+        if bad.group() == '"':
+            raise VerifyFailure(f"{where}: unescaped quote inside a string")
+        raise VerifyFailure(f"{where}: raw control character U+{ord(bad.group()):04X} inside a string")
+    out = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\":
+            if i + 1 >= len(text):
+                raise VerifyFailure(f"{where}: dangling backslash")
+            nxt = text[i + 1]
+            if nxt == "u":
+                digits = text[i + 2:i + 6]
+                if not re.fullmatch(r"[0-9a-fA-F]{4}", digits):
+                    raise VerifyFailure(f"{where}: bad \\u escape")
+                code = int(digits, 16)
+                i += 6
+                if 0xD800 <= code < 0xDC00 and text[i:i + 2] == "\\u":
+                    low = int(text[i + 2:i + 6], 16)
+                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                    i += 6
+                out.append(chr(code))
+                continue
+            if nxt == "x":
+                digits = text[i + 2:i + 4]
+                if not re.fullmatch(r"[0-9a-fA-F]{2}", digits):
+                    raise VerifyFailure(f"{where}: bad \\x escape")
+                out.append(chr(int(digits, 16)))
+                i += 4
+                continue
+            if nxt not in _ESCAPES:
+                raise VerifyFailure(f"{where}: unknown escape \\{nxt}")
+            out.append(_ESCAPES[nxt])
+            i += 2
+            continue
+        if ch == '"':
+            raise VerifyFailure(f"{where}: unescaped quote inside a string")
+        if ord(ch) < 0x20 or ch in "\u2028\u2029":
+            raise VerifyFailure(f"{where}: raw control character U+{ord(ch):04X} inside a string")
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _value(text: str, where: str) -> bool | int | str:
+    if text in ("true", "false"):
+        return text == "true"
+    if re.fullmatch(r"-?(0|[1-9][0-9]*)", text):
+        return int(text)
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        return _string(text[1:-1], where)
+    raise VerifyFailure(f"{where}: value {text!r} is not a bare int, bare boolean or string literal")
+
+
+@lru_cache(maxsize=16)
+def parse_prefs(content: bytes) -> dict[str, bool | int | str]:
+    """Every pref of a prefs.js file. Only ``user_pref`` lines, ``//`` comments and blank lines are allowed."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise VerifyFailure(f"prefs.js is not UTF-8 (byte {exc.start})") from None
+    if "\r" in text:
+        raise VerifyFailure("prefs.js contains a CR character")
+    prefs: dict[str, bool | int | str] = {}
+    for number, line in enumerate(text.split("\n"), start=1):
+        where = f"line {number}"
+        if not line.strip() or line.startswith("//"):
+            continue
+        match = _LINE.match(line)
+        if not match:
+            raise VerifyFailure(f"{where}: not a user_pref line: {line[:80]!r}")
+        name = _string(match.group(1), where)
+        if not name.isascii() or not re.fullmatch(r"[A-Za-z0-9._\-]+", name):
+            raise VerifyFailure(f"{where}: pref name {name!r} has characters outside [A-Za-z0-9._-]")
+        if name in prefs:
+            raise VerifyFailure(f"{where}: pref {name!r} is set twice")
+        prefs[name] = _value(match.group(2).strip(), where)
+    return prefs
+
+
+def _get(prefs: Prefs, name: str, kind: type) -> Any:
+    if name not in prefs:
+        raise VerifyFailure(f"missing pref {name}")
+    value = prefs[name]
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise VerifyFailure(f"pref {name} must be a bare integer, found {value!r}")
+    if kind is not int and not isinstance(value, kind):
+        raise VerifyFailure(f"pref {name} must be a {kind.__name__}, found {value!r}")
+    return value
+
+
+# user.js: the lists a profile already has are appended to, never replaced; the append versions are reset
+# to the default (1) so that Thunderbird appends at every start (and skips what it already has).
+APPEND = {"mail.accountmanager.appendaccounts": "mailnews.append_preconfig_accounts.version",
+          "mail.smtpservers.appendsmtpservers": "mail.append_preconfig_smtpservers.version"}
+REPLACING = ("mail.accountmanager.accounts", "mail.accountmanager.defaultaccount", "mail.smtpservers",
+             "mail.smtp.defaultserver", "mail.account.lastKey")
+
+
+def _listed(prefs: Prefs) -> tuple[str, list[str]]:
+    """The account, and the SMTP servers it may use: from the profile's lists (prefs.js) or the appends (user.js)."""
+    if "mail.accountmanager.appendaccounts" in prefs:
+        for name in REPLACING:
+            if name in prefs:
+                raise VerifyFailure(f"{name} in a user.js would replace what the profile already has")
+        for listing, version in APPEND.items():
+            if _get(prefs, version, int) != 1:
+                raise VerifyFailure(f"{version} must be 1, so that {listing} is applied at every start")
+        accounts = [a for a in _get(prefs, "mail.accountmanager.appendaccounts", str).split(",") if a]
+        if len(accounts) != 1:
+            raise VerifyFailure(f"expected exactly one account in mail.accountmanager.appendaccounts, found {accounts}")
+        if not accounts[0].startswith("mailprofiles_"):
+            raise VerifyFailure("a user.js account key must be one of ours (mailprofiles_...), never a profile's own")
+        return accounts[0], [s for s in _get(prefs, "mail.smtpservers.appendsmtpservers", str).split(",") if s]
+    accounts = [a for a in _get(prefs, "mail.accountmanager.accounts", str).split(",") if a]
+    if len(accounts) != 1 or len(set(accounts)) != len(accounts):
+        raise VerifyFailure(f"expected exactly one account in mail.accountmanager.accounts, found {accounts}")
+    if _get(prefs, "mail.accountmanager.defaultaccount", str) != accounts[0]:
+        raise VerifyFailure("mail.accountmanager.defaultaccount does not name the listed account")
+    servers = [s for s in _get(prefs, "mail.smtpservers", str).split(",") if s]
+    if _get(prefs, "mail.smtp.defaultserver", str) not in servers:
+        raise VerifyFailure("mail.smtp.defaultserver is not listed in mail.smtpservers")
+    return accounts[0], servers
+
+
+def _graph(prefs: Prefs) -> tuple[str, str, str]:
+    """Follow accounts -> server/identity -> SMTP server; returns (server, identity, smtp) keys."""
+    account, servers = _listed(prefs)
+    server = _get(prefs, f"mail.account.{account}.server", str)
+    if _get(prefs, f"mail.server.{server}.type", str) not in ("pop3", "imap"):
+        raise VerifyFailure(f"mail.server.{server}.type must be pop3 or imap")
+    identities = [i for i in _get(prefs, f"mail.account.{account}.identities", str).split(",") if i]
+    if len(identities) != 1:
+        raise VerifyFailure(f"expected one identity, found {identities}")
+    identity = identities[0]
+    smtp = _get(prefs, f"mail.identity.{identity}.smtpServer", str)
+    if smtp not in servers:
+        raise VerifyFailure(f"identity SMTP server {smtp!r} is not listed in mail.smtpservers")
+    if len({account, server, identity, smtp}) != 4:
+        raise VerifyFailure("account, server, identity and SMTP keys must be distinct")
+    # Every pref must belong to the graph: nothing stray.
+    allowed = (f"mail.account.{account}.", f"mail.server.{server}.", f"mail.identity.{identity}.",
+               f"mail.smtpserver.{smtp}.")
+    for name in prefs:
+        if name.startswith(("mail.account.", "mail.server.", "mail.identity.", "mail.smtpserver.")) and \
+                not name.startswith(allowed) and name != "mail.account.lastKey":
+            raise VerifyFailure(f"pref {name} belongs to no account of the graph")
+    return server, identity, smtp
+
+
+def read_settings(content: bytes) -> Settings:
+    prefs = parse_prefs(content)
+    server, identity, smtp = _graph(prefs)
+    socket = _get(prefs, f"mail.server.{server}.socketType", int)
+    try_ssl = _get(prefs, f"mail.smtpserver.{smtp}.try_ssl", int)
+    if socket not in SOCKET or try_ssl not in SOCKET:
+        raise VerifyFailure(f"socket type {socket}/{try_ssl} is not one of {sorted(SOCKET)}")
+    incoming = Connection(_get(prefs, f"mail.server.{server}.type", str), _get(prefs, f"mail.server.{server}.hostname", str),
+                        _get(prefs, f"mail.server.{server}.port", int), SOCKET[socket],
+                        _get(prefs, f"mail.server.{server}.userName", str))
+    outgoing = Connection("smtp", _get(prefs, f"mail.smtpserver.{smtp}.hostname", str),
+                        _get(prefs, f"mail.smtpserver.{smtp}.port", int), SOCKET[try_ssl],
+                        _get(prefs, f"mail.smtpserver.{smtp}.username", str))
+    return Settings(incoming, outgoing, _get(prefs, f"mail.identity.{identity}.useremail", str),
+                    _get(prefs, f"mail.identity.{identity}.fullName", str))
+
+
+def verify(content: bytes, org: Organization, device: Device) -> list[str]:
+    prefs = parse_prefs(content)
+    server, identity, smtp = _graph(prefs)
+    settings = read_settings(content)
+    problems: list[str] = []
+    check_connection(problems, settings, device)
+    want_in, want_out = device.incoming, device.outgoing
+    expect(problems, "identity email", settings.email, device.user.email)
+    expect(problems, "identity name", settings.name, device.user.name)
+    auth_in = _get(prefs, f"mail.server.{server}.authMethod", int)
+    auth_out = _get(prefs, f"mail.smtpserver.{smtp}.authMethod", int)
+    expect(problems, "incoming authMethod", AUTH.get(auth_in), want_in.auth)
+    expect(problems, "SMTP authMethod", AUTH.get(auth_out), want_out.auth)
+    do_bcc = _get(prefs, f"mail.identity.{identity}.doBcc", bool)
+    expect(problems, "doBcc", do_bcc, device.bcc_self)
+    if device.bcc_self:
+        bcc_list = [a.strip() for a in _get(prefs, f"mail.identity.{identity}.doBccList", str).split(",")]
+        expect(problems, "doBccList", bcc_list, [device.user.email])
+    signature = prefs.get(f"mail.identity.{identity}.htmlSigText")
+    expect(problems, "htmlSigText", signature, device.signature)
+    if signature is not None:
+        expect(problems, "htmlSigFormat (plain text)", _get(prefs, f"mail.identity.{identity}.htmlSigFormat", bool),
+               False)
+    for legacy in ("bcc_self", "bcc_other", "bcc_other_list"):
+        if f"mail.identity.{identity}.{legacy}" in prefs:
+            problems.append(f"legacy pref {legacy} must not be generated")
+    if device.protocol == "pop3":
+        pop3 = device.pop3
+        assert pop3 is not None
+        leave = _get(prefs, f"mail.server.{server}.leave_on_server", bool)
+        by_age = _get(prefs, f"mail.server.{server}.delete_by_age_from_server", bool)
+        expect(problems, "leave_on_server", leave, pop3.leave_on_server)
+        wants_age = pop3.leave_on_server and pop3.delete_after_days is not None
+        expect(problems, "delete_by_age_from_server", by_age, wants_age)
+        if wants_age:
+            expect(problems, "num_days_to_leave_on_server",
+                   _get(prefs, f"mail.server.{server}.num_days_to_leave_on_server", int), pop3.delete_after_days)
+        expect(problems, "download_on_biff", _get(prefs, f"mail.server.{server}.download_on_biff", bool),
+               device.fetch_automatically)
+    else:
+        for pop_only in ("leave_on_server", "delete_by_age_from_server", "num_days_to_leave_on_server",
+                         "download_on_biff"):
+            if f"mail.server.{server}.{pop_only}" in prefs:
+                problems.append(f"POP3-only pref {pop_only} in an IMAP account")
+    expect(problems, "login_at_startup", _get(prefs, f"mail.server.{server}.login_at_startup", bool),
+           device.fetch_automatically)
+    expect(problems, "check_new_mail", _get(prefs, f"mail.server.{server}.check_new_mail", bool),
+           device.fetch_automatically)
+    expect(problems, "check_time", _get(prefs, f"mail.server.{server}.check_time", int), device.check_interval_minutes)
+    for name in prefs:
+        if "password" in name.lower():
+            problems.append(f"pref {name} carries a password")
+    return problems

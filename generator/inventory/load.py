@@ -1,0 +1,190 @@
+"""``load_inventory``: from the inventory's files to the typed model, in visible stages.
+
+    read        the inventory file (YAML with positions) and its JSON Schema
+    profiles    stage 1: the device profiles (built-in, then ``profiles_dir``)
+    checks      stage 2: semantic checks of the organization, servers, groups and each user
+    resolve     stage 3: layering into frozen devices, only for input that passed 1 and 2
+    lints       stage 4: policy warnings per user
+
+Users are streamed (the YAML list, then the CSV roster row by row), each going through
+stages 2 to 4 before the next is read. Every problem is collected; if any is an error the
+load fails with one :class:`InventoryError` carrying them all.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import Diagnostic, FieldPath, InventoryError, Location, excerpt, fail_if, within
+from ..model import Device, Finding, Inventory, Organization
+from ..textrules import text_problem
+from .bounds import DEFAULT_LIMITS, OUTSIDE, Limits, confined, confined_files, roots_of
+from .checks import Report, Seen, UserEntry, check_layer, check_names, check_organization, check_user
+from .lints import lint_user
+from .profiles import Profile, read_profiles
+from .read import Document, format_path, load_yaml
+from .resolve import Base, Layer, Resolver
+from .roster import iter_csv_users
+from .schema import RowCheck, schema_diagnostics
+
+
+def find_inventory_file(path: Path) -> Path:
+    """A directory stands for its ``inventory.yaml``."""
+    if path.is_dir():
+        for name in ("inventory.yaml", "inventory.yml"):
+            if (path / name).is_file():
+                return path / name
+        raise InventoryError([Diagnostic("directory holds no inventory.yaml", Location(str(path)))])
+    return path
+
+
+def _schema_failures(diagnostics: list[Diagnostic]) -> tuple[set[str], set[int]]:
+    """The top-level keys, and the indexes of ``users``, that failed the schema ("" for the root)."""
+    keys: set[str] = set()
+    users: set[int] = set()
+    for diagnostic in diagnostics:
+        head = diagnostic.field.split(".")[0]
+        if head.startswith("users[") and "]" in head:
+            users.add(int(head[6:head.index("]")]))
+        else:
+            keys.add(head.split("[")[0])
+    return keys, users
+
+
+@dataclass(slots=True)
+class Prepared:
+    """An inventory read, schema-checked and checked up to its users (stages 1 and 2 of the base)."""
+
+    doc: Document
+    data: dict[str, Any]
+    report: Report
+    bad_users: set[int]
+    usable: Callable[[str], bool]
+    groups: dict[str, Any] | None
+    profiles: dict[str, Profile]
+    templates: str | None
+    resolver: Resolver | None     # None when the base has errors: nothing is resolved from it
+    template_roots: tuple[str, ...] = ()   # where the site's templates may lead
+
+
+def load_inventory(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Inventory:
+    """Load, validate and resolve an inventory file or directory.
+
+    Raises :class:`InventoryError` carrying every problem found.
+    """
+    base = prepare(path, limits)
+    report, groups, profiles, resolver = base.report, base.groups, base.profiles, base.resolver
+    devices: list[Device] = []
+    findings: list[Finding] = []
+    seen = Seen()
+    for entry in _users(base.doc, base.data, base.bad_users, base.usable, limits, report):
+        if not check_user(entry, groups, profiles, seen, report) or resolver is None:
+            continue
+        before = len(report.errors)
+        user, user_devices = resolver.user(entry, report)
+        if len(report.errors) == before:
+            findings.extend(lint_user(user, user_devices))
+        devices.extend(user_devices)
+    fail_if(report.errors, limits.max_diagnostics)
+    assert resolver is not None   # no error, so the base was resolved
+    findings.sort(key=Finding.sort_key)
+    return Inventory(resolver.base.organization, tuple(devices), tuple(findings), str(base.doc.file),
+                     base.templates, base.template_roots)
+
+
+def prepare(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Prepared:
+    """Read the inventory, check it against the schema, read the profiles and check everything but the users."""
+    doc = load_yaml(find_inventory_file(Path(path)), "inventory", limits)
+    data = doc.data
+    if not isinstance(data, dict):
+        raise InventoryError([Diagnostic("the inventory must be a mapping (organization:, servers:, users: ...)",
+                                         doc.where(()))])
+    report = Report()
+    report.errors.extend(schema_diagnostics(data, "inventory", doc.where, key_where=doc.where_key,
+                                            limit=limits.max_diagnostics + 1))
+    if len(report.errors) > limits.max_diagnostics:   # the schema check stopped early: nothing more is checked
+        fail_if(report.errors, limits.max_diagnostics)
+    bad_keys, bad_users = _schema_failures(report.errors)
+
+    def usable(key: str) -> bool:
+        return key in data and key not in bad_keys
+
+    profiles = read_profiles(doc, data["profiles_dir"] if usable("profiles_dir") else None, limits,
+                             report.errors)
+    if usable("organization"):
+        check_organization(data["organization"], doc.where, report)
+    check_names(data, doc.where, doc.where_key, usable, report)
+    check_layer({k: data[k] for k in ("servers", "settings") if usable(k)}, doc.where, (), "settings", report)
+    groups: dict[str, Any] | None = None          # None: the groups failed the schema; references go unchecked
+    if "groups" not in data or usable("groups"):
+        groups = data.get("groups") or {}
+        for name, group in groups.items():
+            check_layer(group, doc.where, ("groups", name), "group", report)
+    templates = _templates_dir(doc, data, usable, limits, report)
+    template_roots = tuple(str(root) for root in roots_of(Path(doc.file).parent, limits))
+    resolver = None
+    if not report.errors and not bad_keys - {"users"}:   # resolve nothing from a broken base
+        resolver = Resolver(Base(Organization(**data["organization"]), profiles, groups or {},
+                                 Layer("inventory", data, doc.where), doc.where))
+    return Prepared(doc, data, report, bad_users, usable, groups, profiles, templates, resolver, template_roots)
+
+
+def _templates_dir(doc: Document, data: dict[str, Any], usable: Callable[[str], bool], limits: Limits,
+                   report: Report) -> str | None:
+    """The site's template folder, confined like the roster, and every file in it (links followed only where
+    they stay in the inventory's folder or an allowed one; see :func:`limits.confined_files`); None when the
+    inventory names none."""
+    if not usable("templates_dir") or text_problem(data["templates_dir"]):   # the latter: see check_names
+        return None
+    folder, outside = confined(Path(doc.file).parent, data["templates_dir"], limits)
+    if outside:
+        report.error(f"templates_dir {excerpt(data['templates_dir'])} {outside}", doc.where(("templates_dir",)),
+                     "templates_dir", "keep the templates beside the inventory, or allow their folder with --allow-path")
+    elif not folder.is_dir():
+        report.error("templates_dir is not a directory", doc.where(("templates_dir",)), "templates_dir")
+    else:
+        real = folder.resolve()
+        for path, _, problem in confined_files(real, roots_of(Path(doc.file).parent, limits), limits):
+            if problem is not None:
+                report.error(problem, Location(str(path)), "templates_dir", _OUT_HINT if problem.endswith(OUTSIDE) else "")
+    return str(folder.resolve())
+
+
+_OUT_HINT = "keep the templates beside the inventory, or allow their folder with --allow-path"
+
+
+def _field_within(prefix: FieldPath) -> Callable[[FieldPath], str]:
+    return lambda path: format_path(prefix + path)
+
+
+def _users(doc: Document, data: dict[str, Any], bad_users: set[int], usable: Callable[[str], bool],
+           limits: Limits, report: Report) -> Iterator[UserEntry]:
+    """The inline users that passed the schema, then the roster's rows, each checked against the user schema."""
+    if usable("users"):
+        for index, user in enumerate(data["users"]):
+            if index not in bad_users:
+                yield UserEntry(user, within(doc.where, ("users", index)), _field_within(("users", index)))
+    if not usable("users_file") or text_problem(data["users_file"]):         # the latter: see check_names
+        return
+    csv_path, outside = confined(Path(doc.file).parent, data["users_file"], limits)
+    if outside:
+        report.error(f"users_file {excerpt(data['users_file'])} {outside}", doc.where(("users_file",)), "users_file",
+                     "keep the roster beside the inventory, or allow its folder with --allow-path")
+        return
+    check = RowCheck()
+    try:
+        for row in iter_csv_users(csv_path, data["users_file"], limits):
+            entry = UserEntry(row.data, row.where_path, row.field)
+            problems = [] if check.valid(row.data) else schema_diagnostics(row.data, "user", entry.where, entry.field)
+            if problems:
+                report.errors.extend(problems)
+                continue
+            yield entry
+    except InventoryError as exc:
+        first = exc.diagnostics[0].location
+        if first is None or first.line == 0:   # the roster cannot be opened: point at the users_file key
+            report.error(f"{exc.diagnostics[0].message}: {csv_path}", doc.where(("users_file",)), "users_file")
+        else:
+            report.errors.extend(exc.diagnostics)

@@ -1,0 +1,1 @@
+"""Stage 4: the output transaction: reconcile, render in workers, stage, commit."""

@@ -1,0 +1,293 @@
+"""``OUT/manifest.json``: what a run wrote, one JSON object per line, streamed both ways.
+
+Each artifact entry has a ``kind`` (the scope of its format: ``device``, ``user``, ...),
+the fields that name what it was made for (``user``, ``device``, ``profile``, ``client``,
+``protocol`` for device artifacts), its ``path`` relative to OUT and its ``sha256``; where
+known, the fingerprint of its inputs (``inputs``) and the ``size`` and ``mtime_ns`` of the
+file as written. Entries are sorted by path.
+
+The previous manifest is read entry by entry (:class:`Previous`), and the new one is compared
+with it byte by byte as it is produced (:class:`Sink`): a run that changes nothing writes
+nothing, and neither side is ever held in memory whole. Anyone who can write OUT can edit the
+manifest, so the new one never takes an entry from the old one's text: it is made from the
+plan and the run index (``generator/index.py``), and the old one only says what it lists that
+mailprofiles has no record of writing.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from ..errors import OutputError
+from ..paths import safe_relative
+from .safefs import OutDir
+
+MANIFEST = "manifest.json"
+MAX_MANIFEST_BYTES = 512 * 1024 * 1024
+VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRecord:
+    """One manifest entry. Fields that do not apply to the artifact's kind are None and not written."""
+
+    kind: str
+    path: str
+    sha256: str
+    user: str | None = None
+    device: str | None = None
+    profile: str | None = None
+    client: str | None = None
+    protocol: str | None = None
+    domain: str | None = None
+    signed: bool | None = None
+    group: str | None = None
+    inputs: str | None = None        # not in the manifest (see generator/index.py): the fingerprint of
+    size: int | None = None          # what the file is made from, and the size and modification time
+    mtime_ns: int | None = None      # it was written with
+
+    def to_json(self) -> dict[str, str | bool]:
+        data: dict[str, str | bool] = {"kind": self.kind}
+        for key in ("user", "group", "device", "profile", "client", "protocol", "domain"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        data["path"] = self.path
+        data["sha256"] = self.sha256
+        if self.signed:
+            data["signed"] = True
+        return data
+
+    def index_json(self) -> dict[str, str | bool | int] | None:
+        """The file's line in the run index (``generator/index.py``); None when it was not written (check mode).
+
+        The manifest entry comes first, so that a line starts with the entry's JSON (``Index.manifest_entry``).
+        """
+        if self.size is None or self.mtime_ns is None:
+            return None
+        data: dict[str, str | bool | int] = dict(self.to_json())
+        if self.inputs is not None:
+            data["inputs"] = self.inputs
+        data["size"] = self.size
+        data["mtime_ns"] = self.mtime_ns
+        return data
+
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_TEXT_FIELDS = ("kind", "user", "group", "device", "profile", "client", "protocol", "domain")
+
+
+def well_typed(entry: Any) -> bool:
+    """An artifact entry as mailprofiles writes it: a text path, a sha256, text fields (the path is not checked)."""
+    if type(entry) is not dict or type(entry.get("path")) is not str:
+        return False
+    sha = entry.get("sha256")
+    if type(sha) is not str or not _SHA256.match(sha):
+        return False
+    return all(type(entry[key]) is str for key in _TEXT_FIELDS if key in entry)
+
+
+def _valid_entry(entry: object) -> bool:
+    """A well-typed entry whose path is a safe path inside OUT."""
+    return well_typed(entry) and safe_relative(entry["path"])  # type: ignore[index]
+
+
+def parse_manifest(raw: bytes) -> dict[str, Any]:
+    """A manifest's data with only well-formed artifact entries; ``dropped`` counts the others.
+
+    Raises ValueError when the bytes are not a manifest of this version at all.
+    """
+    data = json.loads(raw.decode("utf-8"))
+    if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("artifacts"), list):
+        raise ValueError("not a mailprofiles manifest of version 1")
+    entries = data["artifacts"]
+    data["artifacts"] = [entry for entry in entries if _valid_entry(entry)]
+    data["dropped"] = len(entries) - len(data["artifacts"])
+    return data
+
+
+MAX_LINE_BYTES = 1024 * 1024
+_HEADER = b'{\n  "version": 1,\n  "artifacts": ['
+Entry = tuple[dict[str, Any], bytes]       # a previous entry, and its JSON exactly as it was written
+
+
+class SortedLines:
+    """JSON objects one per line after a fixed header, sorted by ``path``, read one at a time.
+
+    Entries that fail ``valid`` (given the parsed line and its bytes), or come out of order, are
+    skipped and counted in ``dropped``. The reading stops at a line starting with ``]`` or at the
+    end of the file.
+    """
+
+    def __init__(self, fd: int | None, header: bytes, valid: Callable[[Any, bytes], bool]):
+        self.fd, self.header, self.valid = fd, header, valid
+        self.dropped = 0
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def lines(self, handle: BinaryIO) -> Iterator[Entry]:
+        last = ""
+        while True:
+            line = handle.readline(MAX_LINE_BYTES)
+            text = line.strip()
+            if not line or text.startswith(b"]"):
+                break
+            if not text:
+                continue
+            raw = text[:-1] if text.endswith(b",") else text
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                entry = None
+            if not self.valid(entry, raw) or entry["path"] <= last:
+                self.dropped += 1
+                continue
+            last = entry["path"]
+            yield entry, raw
+
+
+class Previous(SortedLines):
+    """The previous run's manifest entries, read one at a time, sorted by path: claims, never trusted.
+
+    A missing manifest means no earlier run. No entry's file is ever removed because of it (only
+    the run index says what mailprofiles wrote); entries with wrong types or out of order are
+    counted in ``notes``. A path is checked where it would be used, for an entry the index does
+    not list (an unsafe one counts as malformed: call :meth:`unsafe`).
+    """
+
+    def __init__(self, outdir: OutDir | None):
+        super().__init__(outdir.open_regular(MANIFEST, MAX_MANIFEST_BYTES) if outdir is not None else None,
+                         _HEADER, lambda entry, raw: well_typed(entry))
+        self.notes: list[str] = []
+        self._shown = outdir.shown(MANIFEST) if outdir is not None else MANIFEST
+
+    def __iter__(self) -> Iterator[Entry]:
+        if self.fd is None:
+            return
+        with os.fdopen(self.fd, "rb", closefd=False) as handle:
+            head = handle.read(len(_HEADER))
+            if head != _HEADER:
+                yield from self._whole(head + handle.read(MAX_MANIFEST_BYTES + 1 - len(head)))
+                return
+            yield from self.lines(handle)
+
+    def unsafe(self) -> None:
+        """An entry's path leads outside OUT: it is dropped like any malformed entry."""
+        self.dropped += 1
+
+    def report(self) -> list[str]:
+        """What was not trusted, once the entries are read."""
+        if self.dropped:
+            self._dropped(self.dropped)
+            self.dropped = 0
+        return self.notes
+
+    def _whole(self, raw: bytes) -> Iterator[Entry]:
+        """Any other layout of the same JSON (a manifest reformatted by a tool): parsed whole, then sorted."""
+        if len(raw) > MAX_MANIFEST_BYTES:
+            raise OutputError(f"{self._shown} is more than {MAX_MANIFEST_BYTES:,} bytes; it is not read: move it "
+                              "away and run again")
+        try:
+            data = parse_manifest(raw)
+        except (ValueError, UnicodeDecodeError):
+            self.notes.append(f"{self._shown} is not a readable manifest: it is replaced, and no earlier file is "
+                              "removed")
+            return
+        entries: dict[str, dict[str, Any]] = {}
+        for entry in data["artifacts"]:
+            entries.setdefault(entry["path"], entry)
+        if data["dropped"] or len(entries) < len(data["artifacts"]):
+            self._dropped(data["dropped"] + len(data["artifacts"]) - len(entries))
+        for path in sorted(entries):
+            yield entries[path], json.dumps(entries[path], ensure_ascii=False).encode("utf-8")
+
+    def _dropped(self, count: int) -> None:
+        self.notes.append(f"ignored {count} malformed entries of {MANIFEST} (wrong types, paths outside the "
+                          "output folder, or out of order): their files are never removed")
+
+
+class Sink:
+    """Takes a new file (the manifest, the run index) chunk by chunk and compares it with the old one as it goes.
+
+    Nothing is written while the new manifest equals a prefix of the old one; at the first
+    difference the staged manifest is created (with the equal prefix copied from the old file)
+    and everything after is written to it. ``finish`` says whether the manifest changed.
+    """
+
+    def __init__(self, old: int | None, create: Callable[[], int] | None):
+        self._create = create                      # () -> fd of the staged file; None in check mode
+        self._old = old                            # the old file, read from its start (closed here)
+        self._oldfile = os.fdopen(self._old, "rb", closefd=False) if self._old is not None else None
+        self._equal = self._old is not None        # everything so far equals the old manifest
+        self._offset = 0
+        self._fd: int | None = None
+        if not self._equal:
+            self._diverge()
+
+    def write(self, chunk: bytes) -> None:
+        if self._equal:
+            assert self._oldfile is not None
+            if self._oldfile.read(len(chunk)) == chunk:
+                self._offset += len(chunk)
+                return
+            self._diverge()
+        if self._fd is not None:
+            _write_all(self._fd, chunk)
+
+    def _diverge(self) -> None:
+        self._equal = False
+        self._fd = self._create() if self._create is not None else None
+        if self._fd is not None and self._old is not None and self._offset:
+            position = 0
+            while position < self._offset:
+                block = os.pread(self._old, min(1 << 20, self._offset - position), position)
+                if not block:
+                    raise OutputError("the old manifest changed while it was read")
+                _write_all(self._fd, block)
+                position += len(block)
+
+    def finish(self) -> bool:
+        """True when the new file differs from the old one (it is then complete in the stage)."""
+        if self._equal:
+            assert self._oldfile is not None
+            if self._oldfile.read(1):
+                self._diverge()
+        self.close()
+        return not self._equal
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self._oldfile is not None:
+            self._oldfile.close()
+            self._oldfile = None
+        if self._old is not None:
+            os.close(self._old)
+            self._old = None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def manifest_chunks(artifacts: Iterable[dict[str, Any] | bytes], warnings: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    """The manifest as UTF-8 chunks, one JSON object per line, so a big one never sits in memory whole."""
+    yield _HEADER
+    for key, items in (("artifacts", artifacts), ("warnings", warnings)):
+        if key == "warnings":
+            yield b'\n  ],\n  "warnings": ['
+        separator = b"\n    "
+        for item in items:   # an entry as data, or as the JSON it was read as
+            yield separator + (item if isinstance(item, bytes) else json.dumps(item, ensure_ascii=False).encode())
+            separator = b",\n    "
+    yield b"\n  ]\n}\n"

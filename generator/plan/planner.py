@@ -1,0 +1,271 @@
+"""Plan: what every artifact is made from, and how it is rendered and verified. Pure: reads nothing from OUT.
+
+The plan is a sorted list of units (one per user folder, one per file of the other scopes);
+a unit's files are known, with the fingerprint of their inputs, before anything is
+rendered, so the compare stage can skip a unit whose files are up to date, and render the
+others unit by unit (in worker processes when there are many). Nothing holds every file in
+memory. Verification failures are collected; the pipeline refuses to commit when there is any.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jinja2
+
+from ..errors import Diagnostic, Location, UnrepresentableValue
+from ..formats.engine import template_origin
+from ..formats.registry import DEVICE, USER, Format, by_scope, named, no_limitations
+from ..formats.verify import Settings, cross_check
+from ..model import Device, Finding, Inventory, Site
+from ..output.manifest import ArtifactRecord
+from ..paths import artifact_path, safe_component
+from .fingerprint import device_text, fingerprint, run_salt
+from .scopes import TARGETS, Target, user_target, users_of
+from .selection import Patterns, matches, matches_device
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One rendered and verified artifact."""
+
+    record: ArtifactRecord
+    content: bytes
+    format: Format
+    template: str = "built-in"      # the site template it was made from, or built-in
+    staged: bool = False            # already written to the staging folder by a worker (content is then empty)
+
+
+def device_limitations(inventory: Inventory, device: Device) -> tuple[list[Finding], set[str]]:
+    """What each of the device's formats cannot express, and which of them are not produced for it."""
+    findings: list[Finding] = []
+    skipped: set[str] = set()
+    for client in device.clients:
+        fmt = named(client)
+        for finding in fmt.limitations(inventory.organization, device):
+            findings.append(finding)
+            if finding.code in fmt.skips:
+                skipped.add(client)
+    return findings, skipped
+
+
+def device_files(inventory: Inventory, device: Device) -> list[tuple[str, str, str]]:
+    """(format, path in OUT, template it is made from: a site file or ``built-in``) for each file of the device."""
+    _, skipped = device_limitations(inventory, device)
+    return [(fmt.name, artifact_path(device.user.email, device.name, fmt.file_name(device)),
+             ", ".join(template_origin(inventory.site, t) for t in fmt.templates_used(device)))
+            for fmt in by_scope(DEVICE) if fmt.name in device.clients and fmt.name not in skipped]
+
+
+def all_findings(inventory: Inventory, skipped: dict[int, set[str]] | None = None) -> tuple[Finding, ...]:
+    """The inventory's policy warnings plus what every format cannot express, sorted, once each.
+
+    ``skipped`` (by ``id`` of the device) receives the formats not produced for a device, where there are any.
+    """
+    found = set(inventory.findings)
+    # Limitations depend on a device's settings and servers only (the user and device are stamped on them):
+    # devices that share their resolved values share the work.
+    shared: dict[tuple[int, int, int, str], tuple[list[Finding], set[str]]] = {}
+    for device in inventory.devices:
+        key = (id(device.values), id(device.incoming), id(device.outgoing), device.profile)
+        if key not in shared:
+            shared[key] = device_limitations(inventory, device)
+            found.update(shared[key][0])
+        else:
+            user, name = device.user.email, device.name
+            # A finding without a user is said once per run (not stamped): e.g. Apple's fetch interval
+            found.update(Finding(f.code, f.message, user, name, f.client) if f.user is not None else f
+                         for f in shared[key][0])
+        not_made = shared[key][1]
+        if not_made and skipped is not None:
+            skipped[id(device)] = not_made
+    per_device = tuple(sorted(found, key=Finding.sort_key))
+    for scope, targets in TARGETS.items():
+        for fmt in by_scope(scope):
+            if fmt.limitations is no_limitations:
+                continue
+            for target in targets(inventory, fmt, None, per_device):
+                found.update(fmt.limitations(inventory.organization, target.subject))
+    return tuple(sorted(found, key=Finding.sort_key))
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One file to make: its format, subject and manifest entry (no hash yet), before rendering."""
+
+    fmt: Format
+    subject: Any
+    record: ArtifactRecord
+    label: str                        # names the file in messages
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """The files made together, below one folder (a user's) or at one path (a domain's, the organization's).
+
+    Units are planned in the order of ``key``, and the paths of two units never interleave, so the plan
+    and the previous manifest (sorted by path) are compared in one pass.
+    """
+
+    key: str
+    devices: tuple[Device, ...] = ()                        # device files: cross-checked per device
+    targets: tuple[tuple[Format, Target], ...] = ()         # files of the other scopes
+    user_formats: tuple[Format, ...] = ()                   # per-user files, made when the unit is rendered
+    user_devices: tuple[Device, ...] = ()                   # ... from all of the user's devices
+
+
+@dataclass(slots=True)
+class Rendered:
+    """What rendering one unit gave: its files (sorted by path) and what went wrong."""
+
+    planned: list[Planned] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    template_errors: list[Diagnostic] = field(default_factory=list)
+
+
+class Plan:
+    """Every artifact of one run, within ``--limit``. ``kinds``: the manifest kinds this run makes."""
+
+    kinds: frozenset[str] = frozenset({"device", "user", "handout", "domain", "autoconfig", "organization"})
+
+    def __init__(self, inventory: Inventory, patterns: Patterns, signer: object = None):
+        self.inventory = inventory
+        self.site = Site(inventory.organization, inventory.templates_dir, signer, inventory.template_roots)
+        self.salt = run_salt(self.site)
+        self._shared_text: dict[int, str] = {}
+        self.patterns = patterns
+        self.skipped: dict[int, set[str]] = {}
+        self.findings = all_findings(inventory, self.skipped)
+        self.failures: list[str] = []
+        self.template_errors: list[Diagnostic] = []
+
+    def unmatched(self) -> tuple[str, ...]:
+        """A warning for each ``--limit`` pattern that selects nobody."""
+        return tuple(f"--limit pattern {pattern!r} matches no user, device or group"
+                     for pattern in self.patterns or ()
+                     if not any(matches_device(d, (pattern,)) for d in self.inventory.devices))
+
+    def units(self) -> list[Unit]:
+        """Every unit of the run, sorted by ``key``: one per user folder, one per file of the other scopes.
+
+        A user's unit holds only what names its files; the per-user files' subjects are made when the unit
+        is rendered or compared, so a large roster's plan stays small.
+        """
+        patterns, user_formats = self.patterns, tuple(by_scope(USER))
+        units: list[Unit] = []
+        for user, devices in users_of(self.inventory):
+            selected = devices if not patterns else tuple(d for d in devices if matches_device(d, patterns))
+            formats = user_formats if user_formats and matches(user.email, None, user.groups, patterns) else ()
+            if selected or formats:
+                units.append(Unit(safe_component(user.email) + "/", selected, (), formats,
+                                  devices if formats else ()))
+        for scope, make_targets in TARGETS.items():
+            if scope != USER:
+                for fmt in by_scope(scope):
+                    units.extend(Unit(target.path, targets=((fmt, target),))
+                                 for target in make_targets(self.inventory, fmt, patterns, self.findings))
+        units.sort(key=lambda unit: unit.key)
+        return units
+
+    def items(self, unit: Unit, inputs: bool = True) -> list[Item]:
+        """The unit's files, sorted by path, each with the fingerprint of its inputs where it has one
+        (unless ``inputs`` is false: rendering does not need them)."""
+        found: list[Item] = []
+        texts: dict[int, str] = {}
+        for device in unit.devices:
+            skipped = self.skipped.get(id(device), ())
+            text = device_text(device, self._shared_text) if inputs else ""   # once for the device's formats
+            texts[id(device)] = text
+            for fmt in by_scope(DEVICE):
+                if fmt.name in device.clients and fmt.name not in skipped:
+                    record = ArtifactRecord(fmt.manifest_kind, artifact_path(device.user.email, device.name,
+                                                                            fmt.file_name(device)), "",
+                                            user=device.user.email, device=device.name, profile=device.profile,
+                                            client=fmt.name, protocol=device.protocol,
+                                            inputs=fingerprint(self.salt, fmt.name, device, text) if inputs else None)
+                    found.append(Item(fmt, device, record, f"{device.user.email} {device.name} {fmt.name}"))
+        targets = [*unit.targets, *((fmt, user_target(fmt, unit.user_devices[0].user, unit.user_devices, self.findings))
+                                    for fmt in unit.user_formats)]
+        for fmt, target in targets:
+            found.append(Item(fmt, target.subject, self._record(fmt, target, inputs, texts), target.path))
+        found.sort(key=lambda item: item.record.path)
+        return found
+
+    def _record(self, fmt: Format, target: Target, inputs: bool, texts: dict[int, str]) -> ArtifactRecord:
+        """A target's manifest entry; files made from many users (domain, organization) have no fingerprint."""
+        fingerprinted = None
+        if inputs and fmt.scope == USER:
+            subject = target.subject
+            shown = ", ".join(texts.get(id(d)) or device_text(d, self._shared_text) for d in subject.devices)
+            fingerprinted = fingerprint(self.salt, fmt.name, subject,
+                                        f"UserDevices({subject.user!r}, [{shown}], {subject.findings!r})")
+        return ArtifactRecord(fmt.manifest_kind, target.path, "", user=target.names.get("user"),
+                              domain=target.names.get("domain"), inputs=fingerprinted)
+
+    def render(self, unit: Unit) -> Rendered:
+        """Render and verify the unit's files; the files of one device are cross-checked against each other."""
+        out = Rendered()
+        readings: dict[int, dict[str, Settings]] = defaultdict(dict)
+        for item in self.items(unit, inputs=False):
+            planned = self._render(item, out)
+            if planned is None:
+                continue
+            if item.fmt.scope == DEVICE and item.fmt.read_settings is not None:
+                readings[id(item.subject)][item.fmt.name] = item.fmt.read_settings(planned.content)
+            out.planned.append(planned)
+        for device in unit.devices:
+            out.failures.extend(f"{device.user.email} {device.name}: {p}"
+                                for p in cross_check(readings.get(id(device), {})))
+        return out
+
+    def _render(self, item: Item, out: Rendered) -> Planned | None:
+        """Render and verify one artifact; a failure is recorded in ``out`` and nothing is returned.
+
+        A failure of a file made from a site template is the site's input problem (``template_errors``,
+        naming the template); of a built-in one, a bug (``failures``).
+        """
+        site, fmt, subject, label = self.site, item.fmt, item.subject, item.label
+        try:
+            content = fmt.render(site, subject)
+        except UnrepresentableValue as exc:
+            out.failures.append(f"{label}: {exc}")
+            return None
+        except jinja2.TemplateError as exc:
+            out.template_errors.append(_template_error(exc, label))
+            return None
+        problems = fmt.check(content, site.organization, subject)
+        overrides = [o for o in (template_origin(site, t) for t in fmt.templates_used(subject)) if o != "built-in"]
+        if problems:
+            if overrides:
+                out.template_errors.extend(Diagnostic(
+                    f"the file made from this site template fails its verification ({label}): {problem}",
+                    Location(overrides[0]), hint="fix the template, or remove it to use the built-in one")
+                    for problem in problems)
+            else:
+                out.failures.extend(f"{label}: {problem}" for problem in problems)
+            return None
+        signed = fmt.signable and site.signer is not None
+        return Planned(_with_hash(item.record, content, signed), content, fmt, ", ".join(overrides) or "built-in")
+
+
+def _template_error(exc: jinja2.TemplateError, label: str) -> Diagnostic:
+    """A template that does not render: its file and line (from the error, or the template's frame)."""
+    file, line = getattr(exc, "filename", None), getattr(exc, "lineno", None)
+    tb = exc.__traceback__
+    while tb is not None and file is None:
+        name = tb.tb_frame.f_code.co_filename
+        if name.endswith(".j2"):
+            file, line = name, tb.tb_lineno
+        tb = tb.tb_next
+    return Diagnostic(f"template error while making {label}: {type(exc).__name__}: {exc.message or exc}",
+                      Location(file or "templates", line or 0), hint="fix the site template")
+
+
+def _with_hash(record: ArtifactRecord, content: bytes, signed: bool) -> ArtifactRecord:
+    return dataclasses.replace(record, sha256=hashlib.sha256(content).hexdigest(), signed=signed or None)

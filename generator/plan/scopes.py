@@ -1,0 +1,124 @@
+"""What one file is made for, by scope: the targets of a format that is not per device.
+
+A target is the subject handed to the format's renderer and verifier, plus its manifest
+entry. Device artifacts are planned per device (``plan.py``), because the files of one
+device are cross-checked against each other.
+"""
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Any
+
+from ..formats.registry import DEVICE, DOMAIN, ORGANIZATION, USER, Format, by_scope
+from ..model import Device, DeviceFile, Finding, Inventory, User
+from ..paths import safe_component
+from .selection import Patterns, matches
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One file to make: the subject it is rendered from, its path in OUT, and what names it in the manifest."""
+
+    subject: Any
+    path: str
+    names: dict[str, str]     # manifest fields: {"user": email} or {"domain": domain}
+
+
+@dataclass(frozen=True, slots=True)
+class UserDevices:
+    """The subject of a per-user format: one user and all of the user's devices."""
+
+    user: User
+    devices: tuple[Device, ...]
+    findings: tuple[Finding, ...]    # the user's warnings: the pattern's and what the device formats cannot do
+    files: tuple[tuple[DeviceFile, ...], ...] = ()   # per device: its files, from the format registry
+
+
+def device_files(device: Device, findings: tuple[Finding, ...]) -> tuple[DeviceFile, ...]:
+    """The device's files in the order of its clients, with the install text in its user's language."""
+    formats = {fmt.name: fmt for fmt in by_scope(DEVICE)}
+    skipped = {f.client for f in findings
+               if f.device == device.name and f.client in formats and f.code in formats[f.client].skips}
+    files = []
+    for client in device.clients:
+        fmt = formats[client]
+        name = fmt.file_name(device)
+        text = fmt.install(device)[device.user.language].replace("{file}", name)
+        files.append(DeviceFile(client, name, text, client not in skipped))
+    return tuple(files)
+
+
+def user_devices(user: User, devices: tuple[Device, ...], findings: tuple[Finding, ...]) -> UserDevices:
+    """The subject of a per-user format; ``findings``: the user's."""
+    return UserDevices(user, devices, findings, tuple(device_files(device, findings) for device in devices))
+
+
+@dataclass(frozen=True, slots=True)
+class DomainDevices:
+    """The subject of a per-domain format: a mail domain and the devices of its users."""
+
+    domain: str
+    devices: tuple[Device, ...]
+
+
+def _by(inventory: Inventory, key: Callable[[Device], str]) -> dict[str, list[Device]]:
+    grouped: dict[str, list[Device]] = defaultdict(list)
+    for device in inventory.devices:
+        grouped[key(device)].append(device)
+    return grouped
+
+
+def users_of(inventory: Inventory) -> Iterator[tuple[User, tuple[Device, ...]]]:
+    """Each user with all of the user's devices, in the inventory's order (loading adds a user's devices
+    together, so they are next to each other)."""
+    for _, run in groupby(inventory.devices, key=lambda device: device.user.email):
+        devices = tuple(run)
+        yield devices[0].user, devices
+
+
+def _user_of(finding: Finding) -> str:
+    return finding.user or ""
+
+
+def findings_of(findings: tuple[Finding, ...], email: str) -> tuple[Finding, ...]:
+    """One user's findings, cut out of ``findings`` sorted by :meth:`Finding.sort_key` (user first)."""
+    return findings[bisect_left(findings, email, key=_user_of):bisect_right(findings, email, key=_user_of)]
+
+
+def user_target(fmt: Format, user: User, devices: tuple[Device, ...], findings: tuple[Finding, ...]) -> Target:
+    """The file of a per-user format for one user; ``findings``: every finding, sorted."""
+    return Target(user_devices(user, devices, findings_of(findings, user.email)),
+                  f"{safe_component(user.email)}/{fmt.filename}", {"user": user.email})
+
+
+def user_targets(inventory: Inventory, fmt: Format, patterns: Patterns,
+                 findings: tuple[Finding, ...]) -> Iterator[Target]:
+    for user, devices in users_of(inventory):
+        if matches(user.email, None, user.groups, patterns):
+            yield user_target(fmt, user, devices, findings)
+
+
+def domain_targets(inventory: Inventory, fmt: Format, patterns: Patterns,
+                   findings: tuple[Finding, ...]) -> Iterator[Target]:
+    if patterns:
+        return   # made from every user of a domain: --limit leaves it as it is
+    for domain, devices in sorted(_by(inventory, lambda d: d.user.domain).items()):
+        path = fmt.filename.format(domain=safe_component(domain))
+        yield Target(DomainDevices(domain, tuple(devices)), path, {"domain": domain})
+
+
+def organization_targets(inventory: Inventory, fmt: Format, patterns: Patterns,
+                         findings: tuple[Finding, ...]) -> Iterator[Target]:
+    if not patterns:
+        yield Target(inventory, fmt.filename, {})
+
+
+TARGETS: dict[str, Callable[[Inventory, Format, Patterns, tuple[Finding, ...]], Iterator[Target]]] = {
+    USER: user_targets,
+    DOMAIN: domain_targets,
+    ORGANIZATION: organization_targets,
+}
