@@ -69,7 +69,7 @@ def replace_format(monkeypatch, name: str, **changes) -> None:
     """Swap one entry of the format registry for the test (e.g. a renderer that breaks its bytes)."""
     import dataclasses
 
-    from generator import formats
+    from generator.formats import registry as formats
 
     monkeypatch.setattr(formats, "FORMATS", tuple(dataclasses.replace(f, **changes) if f.name == name else f
                                                   for f in formats.FORMATS))

@@ -69,8 +69,8 @@ def test_what_one_file_cannot_say_is_named(write_inventory):
 ])
 def test_the_autoconfig_verifier_catches(write_inventory, tmp_path, mutation, rule):
     from generator import load_inventory
-    from generator.formats import named
-    from generator.scopes import DomainDevices
+    from generator.formats.registry import named
+    from generator.plan.scopes import DomainDevices
 
     folder = write_inventory(BASE + "users:\n  - {email: anna@example.com, devices: [desktop, laptop]}\n")
     inventory = load_inventory(folder)

@@ -126,7 +126,7 @@ def test_progress_bar_is_silent_when_not_a_terminal(monkeypatch):
 
     from rich.console import Console
 
-    from generator.console import ProgressBar
+    from generator.cli.console import ProgressBar
 
     stream = io.StringIO()
     progress = ProgressBar(Console(file=stream, force_terminal=False), delay=0.0)

@@ -103,7 +103,7 @@ def test_custom_placeholders_come_from_the_inventory(write_inventory, tmp_path):
 ])
 def test_the_autoconfig_verifier_catches(write_inventory, tmp_path, mutation, rule):
     from generator.fleet import load_fleet
-    from generator.formats import named
+    from generator.formats.registry import named
     from generator.model import Site
 
     folder = write_inventory(FLEET)
@@ -154,9 +154,9 @@ def test_fleet_profiles_are_signed_and_openssl_accepts_them(write_inventory, tmp
 
 def test_the_signature_reaches_the_autoconfig_file_and_is_read_back(write_inventory, tmp_path):
     from generator.fleet import load_fleet
-    from generator.formats import named
+    from generator.formats.registry import named
+    from generator.formats.verify.thunderbird_site import read_cfg
     from generator.model import Site
-    from generator.verify.thunderbird_site import read_cfg
 
     folder = write_inventory(FLEET + 'settings:\n  signature: "Example GmbH\\nSales \\"desk\\"\\n-- \\u00e4"\n')
     out = tmp_path / "out"

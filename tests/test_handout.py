@@ -10,7 +10,7 @@ import pytest
 from conftest import BASE, EXAMPLES
 
 from generator import InventoryError, generate, load_inventory
-from generator.verify.handout import verify
+from generator.formats.verify.handout import verify
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -78,7 +78,7 @@ def test_handout_is_self_contained_and_escaped(write_inventory, tmp_path):
 def test_the_verifier_refuses_what_a_page_must_not_have(example):
     inventory = load_inventory(EXAMPLES)
     from generator import all_findings
-    from generator.scopes import findings_of, user_devices
+    from generator.plan.scopes import findings_of, user_devices
 
     anna = [d for d in inventory.devices if d.user.email == "anna@example.com"]
     subject = user_devices(anna[0].user, tuple(anna), findings_of(all_findings(inventory), "anna@example.com"))

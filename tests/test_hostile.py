@@ -92,7 +92,7 @@ def test_memory_stays_bounded_on_abuse(tmp_path):
     script = textwrap.dedent("""
         import resource, sys
         resource.setrlimit(resource.RLIMIT_AS, (512 * 1024 ** 2, 512 * 1024 ** 2))
-        from generator.cli import main
+        from generator.cli.app import main
         sys.argv = ["mailprofiles", "validate", sys.argv[1]]
         main()
     """)
@@ -138,7 +138,7 @@ def test_internal_error_is_one_paragraph_without_locals(tmp_path, cli):
     assert result.returncode == 1 and "not a directory" in result.stderr
     # ... a bug is exit 3 with one paragraph; --debug shows the traceback, never local variables.
     script = ("import generator.pipeline as p; p.Comparer = lambda *a, **k: 1/0; "
-              "import sys; sys.argv=['mailprofiles'] + sys.argv[1:]; from generator.cli import main; main()")
+              "import sys; sys.argv=['mailprofiles'] + sys.argv[1:]; from generator.cli.app import main; main()")
     plain = subprocess.run([sys.executable, "-c", script, "generate", str(EXAMPLES), "-o", str(tmp_path / "o")],
                            capture_output=True, text=True)
     assert plain.returncode == 3

@@ -92,7 +92,7 @@ def test_templates_and_product_are_inputs_too(tmp_path, monkeypatch):
     inventory, out = _roster(tmp_path / "inv"), tmp_path / "out"
     generate(inventory, out)
     _age_index(out)
-    from generator.render import thunderbird
+    from generator.formats.render import thunderbird
 
     real = thunderbird.render
     replace_format(monkeypatch, "thunderbird", render=lambda site, device: real(site, device))

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from readers import read_plist, read_prefs, read_prf
 
 from generator import InventoryError, load_inventory
-from generator.formats import named
+from generator.formats.registry import named
 from generator.textrules import text_problem
 
 PIECES = ['"', "\\", "&", "<", ">", ";", "=", "[", "]", "\r", "\n", "\r\n", "\x00", "\x1b", "\x7f", "\x85",
@@ -137,7 +137,7 @@ def test_login(value):
 def test_js_literal_round_trips_every_string(value):
     import json as _json
 
-    from generator.render.thunderbird import js_literal
+    from generator.formats.render.thunderbird import js_literal
 
     literal = js_literal(value)
     assert "\n" not in literal and "\r" not in literal and "\u2028" not in literal and "\u2029" not in literal
@@ -153,7 +153,7 @@ def test_ini_value_is_refused_or_reads_back(value):
     import pytest as _pytest
 
     from generator.errors import UnrepresentableValue
-    from generator.render.outlook import ini_value
+    from generator.formats.render.outlook import ini_value
 
     if text_problem(value) is not None:
         with _pytest.raises(UnrepresentableValue):

@@ -10,7 +10,7 @@ import pytest
 from conftest import BASE
 
 from generator import generate
-from generator.manifest import manifest_chunks
+from generator.output.manifest import manifest_chunks
 
 USERS = "users:\n  - {email: a@example.com, devices: [desktop, laptop]}\n  - {email: b@example.com, devices: [desktop]}\n"
 TARGET = "a@example.com/laptop/prefs.js"

@@ -358,7 +358,7 @@ def test_limit_never_removes_files_of_other_users(tmp_path, write_inventory):
 
 def test_second_concurrent_run_is_refused(tmp_path):
     from generator import OutputError
-    from generator.writer import locked
+    from generator.output.writer import locked
 
     out = tmp_path / "out"
     with locked(out):
@@ -371,7 +371,7 @@ def test_second_concurrent_run_is_refused(tmp_path):
 def test_the_lock_belongs_to_the_folder_not_to_its_spelling(tmp_path, monkeypatch):
     """A link to OUT, or '.', names the same folder: a second run through it is refused while one runs."""
     from generator import OutputError
-    from generator.writer import locked
+    from generator.output.writer import locked
 
     out = tmp_path / "out"
     out.mkdir()
@@ -390,7 +390,7 @@ def test_the_lock_belongs_to_the_folder_not_to_its_spelling(tmp_path, monkeypatc
 
 
 def test_manifest_chunks_are_valid_json_for_any_size():
-    from generator.manifest import manifest_chunks
+    from generator.output.manifest import manifest_chunks
 
     for count in (0, 1, 3):
         items = [{"path": f"p{i}", "note": "ü \"q\""} for i in range(count)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generator.schema import RowCheck, validator
+from generator.inventory.schema import RowCheck, validator
 
 CHECK = RowCheck()          # one instance for every example: its remembered answers are part of what is tested
 

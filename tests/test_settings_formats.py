@@ -1,7 +1,7 @@
 """Every setting (and server and user field) against every format: rendered and read back, or a named warning.
 
 One table, ``TABLE``: a row per setting of ``generator.settings.SETTINGS``, per server field of the incoming and
-the outgoing server and per user field; a column per format of ``generator.formats.FORMATS``. A cell says
+the outgoing server and per user field; a column per format of ``generator.formats.registry.FORMATS``. A cell says
 
 * ``rendered``: the value reaches the file and the format's verifier reads it back (the file made for one value,
   verified against the other, has a problem, or its ``read_settings`` differ);
@@ -22,10 +22,10 @@ import pytest
 import yaml
 
 from generator import load_inventory
-from generator.formats import DEVICE, DOMAIN, FLEET, FORMATS, ORGANIZATION, USER, Format
+from generator.formats.registry import DEVICE, DOMAIN, FLEET, FORMATS, ORGANIZATION, USER, Format
 from generator.model import SERVER_KEYS, Device, Finding, Inventory, Organization, Site
-from generator.plan import device_limitations
-from generator.scopes import DomainDevices, user_devices
+from generator.plan.planner import device_limitations
+from generator.plan.scopes import DomainDevices, user_devices
 from generator.settings import SETTINGS
 
 FILE_CHOICE = "chooses:which files a device gets (clients) or their names (thunderbird_file), not what they hold"

@@ -16,7 +16,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from generator import generate
 from generator.errors import InputFileError
-from generator.signing import load_signer
+from generator.formats.signing import load_signer
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
 DAY = datetime.timedelta(days=1)
@@ -101,7 +101,7 @@ def test_openssl_accepts_every_signed_profile_and_yields_the_plist(pki, tmp_path
 
 def test_a_tampered_byte_is_refused(pki, tmp_path):
     from generator import load_inventory
-    from generator.formats import named
+    from generator.formats.registry import named
 
     out = tmp_path / "out"
     generate(EXAMPLES, out, signer=load_signer(pki["cert"], pki["key"], pki["chain"]))

@@ -8,9 +8,9 @@ from apple_reference import REFERENCE, derive_rules
 from conftest import EXAMPLES, replace_format
 
 from generator import VerificationError, generate, load_inventory
-from generator.formats import named
-from generator.verify import cross_check
-from generator.verify.apple import rules
+from generator.formats.registry import named
+from generator.formats.verify import cross_check
+from generator.formats.verify.apple import rules
 
 
 @pytest.fixture(scope="module")
