@@ -4,64 +4,61 @@ Public API (the CLI is a thin layer over these):
 
 * :func:`load_inventory` — load, validate and resolve an inventory into the typed model.
 * :func:`validate` — the same, returning every error and every warning instead of raising.
-* :func:`generate` — plan, compare and atomically write every artifact plus ``manifest.json``.
+* :func:`generate` — plan, render, verify and atomically write every file plus ``manifest.json``.
 * :func:`explain` — the resolved devices of one user, with the layer each value came from.
+* :func:`all_findings` — every warning of a loaded inventory (what the formats cannot express, the lints).
+
+Names are loaded on first use: importing the package (or its inventory stage) loads no renderer, so
+neither Jinja2 nor cryptography.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from .errors import (
-    Diagnostic,
-    InventoryError,
-    Location,
-    MailprofilesError,
-    OutputError,
-    UnrepresentableValue,
-    UnsafeName,
-    VerificationError,
-    VerifyFailure,
-)
-from .inventory.bounds import DEFAULT_LIMITS, Limits
-from .inventory.load import load_inventory
-from .model import Device, Finding, Inventory, Organization, Server
-from .pipeline import GenerateResult, generate
-from .plan.planner import all_findings
 from .version import __version__
 
+if TYPE_CHECKING:
+    from .api import Validation, explain, validate
+    from .errors import (
+        Diagnostic,
+        InventoryError,
+        Location,
+        MailprofilesError,
+        OutputError,
+        UnrepresentableValue,
+        UnsafeName,
+        VerificationError,
+        VerifyFailure,
+    )
+    from .inventory.bounds import DEFAULT_LIMITS, Limits
+    from .inventory.load import load_inventory
+    from .model import Device, Finding, Inventory, Organization, Server
+    from .pipeline import GenerateResult, generate
+    from .plan.planner import all_findings
 
-@dataclass(frozen=True, slots=True)
-class Validation:
-    """The outcome of :func:`validate`: the inventory when valid, every error, every warning."""
-
-    inventory: Inventory | None
-    errors: tuple[Diagnostic, ...]
-    findings: tuple[Finding, ...]
-    more: int = 0          # errors found beyond those listed (Limits.max_diagnostics)
-
-    @property
-    def valid(self) -> bool:
-        return self.inventory is not None
+_WHERE = {
+    **dict.fromkeys(("Validation", "explain", "validate"), ".api"),
+    **dict.fromkeys(("Diagnostic", "InventoryError", "Location", "MailprofilesError", "OutputError",
+                     "UnrepresentableValue", "UnsafeName", "VerificationError", "VerifyFailure"), ".errors"),
+    **dict.fromkeys(("DEFAULT_LIMITS", "Limits"), ".inventory.bounds"),
+    "load_inventory": ".inventory.load",
+    **dict.fromkeys(("Device", "Finding", "Inventory", "Organization", "Server"), ".model"),
+    **dict.fromkeys(("GenerateResult", "generate"), ".pipeline"),
+    "all_findings": ".plan.planner",
+}
 
 
-def validate(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Validation:
-    """Every problem of an inventory: errors (then no inventory), or the warnings that ``generate`` would give."""
-    try:
-        inventory = load_inventory(path, limits)
-    except InventoryError as exc:
-        return Validation(None, exc.diagnostics, (), exc.more)
-    return Validation(inventory, (), all_findings(inventory))
+def __getattr__(name: str) -> Any:
+    """The public names, each imported from its stage on first use."""
+    if name not in _WHERE:
+        raise AttributeError(f"module 'generator' has no attribute {name!r}")
+    value = getattr(import_module(_WHERE[name], __name__), name)
+    globals()[name] = value
+    return value
 
 
-def explain(path: str | Path, email: str, limits: Limits = DEFAULT_LIMITS) -> tuple[Device, ...]:
-    """The resolved devices of the user ``email`` (case-insensitive)."""
-    inventory = load_inventory(path, limits)
-    wanted = email.casefold()
-    return tuple(d for d in inventory.devices if d.user.email.casefold() == wanted)
-
-
-__all__ = ["load_inventory", "validate", "generate", "explain", "Validation", "GenerateResult", "Inventory",
-           "Device", "Finding", "Organization", "Server", "Diagnostic", "Location", "InventoryError",
+__all__ = ["load_inventory", "validate", "generate", "explain", "all_findings", "Validation", "GenerateResult",
+           "Inventory", "Device", "Finding", "Organization", "Server", "Diagnostic", "Location", "InventoryError",
            "MailprofilesError", "OutputError", "VerificationError", "VerifyFailure", "UnsafeName",
-           "UnrepresentableValue", "__version__"]
+           "UnrepresentableValue", "DEFAULT_LIMITS", "Limits", "__version__"]

@@ -9,8 +9,6 @@ import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import jinja2
-
 ERROR = "error"
 WARNING = "warning"
 
@@ -153,13 +151,14 @@ class UsageError(MailprofilesError):
     exit_code = 2
 
 
-class SiteTemplateError(jinja2.TemplateRuntimeError):
+class SiteTemplateError(Exception):
     """A site template that cannot be read or rendered (a limit, a link out, any error while rendering): the
-    site's input problem, at the template's file and line (0: not known)."""
+    site's input problem, at the template's file and line (0: not known). Not a Jinja2 class, so that loading
+    an inventory imports no template engine."""
 
     def __init__(self, message: str, filename: str, lineno: int = 0):
         super().__init__(message)
-        self.filename, self.lineno = filename, lineno
+        self.message, self.filename, self.lineno = message, filename, lineno
 
 
 class UnsafeName(ValueError):

@@ -125,7 +125,7 @@ def test_failed_run_leaves_previous_output_and_no_staging(tmp_path):
 
 def test_interrupted_commit_is_completed_by_the_next_run(tmp_path, monkeypatch):
     """Simulate a kill right after the commit point: the journal is replayed by the next run."""
-    from generator import writer
+    from generator.output import writer
 
     inv = _write(tmp_path / "inv", "smtp.example.com")
     out = tmp_path / "out"
@@ -199,7 +199,7 @@ def test_a_folder_of_out_on_another_file_system_is_refused_before_the_commit_poi
 
 def test_a_journal_whose_target_became_another_file_system_does_not_wedge_later_runs(tmp_path, monkeypatch):
     """Killed after the commit point; then OUT/autoconfig becomes a mount point before the rerun."""
-    from generator import writer
+    from generator.output import writer
 
     old_inv = _write(tmp_path / "old", "smtp.example.com", 20)
     new_inv = _write(tmp_path / "new", "smtp-new.example.com", 20)

@@ -9,7 +9,7 @@ import pytest
 from conftest import BASE, ROOT, run_cli
 
 from generator import InventoryError, Limits, generate, load_inventory
-from generator.formats.render import engine
+from generator.formats import engine
 
 USERS = "users:\n  - {email: a@example.com, name: Anna, devices: [desktop]}\n"
 PREFS = (ROOT / "templates" / "thunderbird" / "prefs.js.j2").read_text(encoding="utf-8")

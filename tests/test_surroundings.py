@@ -149,7 +149,7 @@ def test_state_folder_that_is_not_ours_is_refused(site, tmp_path):
 
 
 def test_a_journal_is_replayed_only_over_regular_staged_files(site, write_inventory, monkeypatch):
-    from generator import writer
+    from generator.output import writer
 
     folder, out, elsewhere = site
     write_inventory((BASE + USERS).replace("smtp.example.com", "smtp2.example.com"))
@@ -189,7 +189,7 @@ def test_fifo_or_huge_file_where_ours_go_is_an_error_not_a_hang(site):
 
 @pytest.mark.parametrize("failure", [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt()])
 def test_failure_while_moving_in_leaves_a_consistent_manifest(site, write_inventory, monkeypatch, failure):
-    from generator import safefs
+    from generator.output import safefs
 
     folder, out, _ = site
     write_inventory((BASE + USERS).replace("smtp.example.com", "smtp2.example.com"))
@@ -220,7 +220,8 @@ def test_failure_while_moving_in_leaves_a_consistent_manifest(site, write_invent
 
 
 def test_ctrl_c_after_the_commit_point_says_what_state_out_is_in(site, write_inventory, monkeypatch, capsys):
-    from generator import cli, safefs
+    from generator import cli
+    from generator.output import safefs
 
     folder, out, _ = site
     write_inventory((BASE + USERS).replace("smtp.example.com", "smtp2.example.com"))

@@ -151,7 +151,7 @@ def render_text(site: Site, folder: str, template: str, context: dict[str, Any],
                 filters: Filters = ()) -> str:
     """Render ``folder/template`` with ``context``; encoding and line endings are the caller's.
 
-    With a site folder, any failure is a :class:`SiteTemplateError` (a :class:`jinja2.TemplateError`) at the
+    With a site folder, any failure is a :class:`SiteTemplateError` at the
     template's file and line.
     """
     env = environment(folder, autoescape, filters, site.templates_dir, site.template_roots)

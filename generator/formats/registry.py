@@ -6,21 +6,26 @@ and how it is shown in ``--diff``. ``CLIENTS`` (the ``clients`` a device can ask
 the schema's client list (held to this table by a test) and the manifest's ``kind``
 come from here. Adding a format is one render module, its template, one verify module
 and one line in ``FORMATS``; the pipeline does not change.
+
+A ``Format`` is generic in its subject (``subjects.py``), which its scope fixes: mypy checks
+that an entry's renderer, verifier, limitations, file name, templates and install text all
+take the subject of its scope.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, cast
 
 from ..errors import VerifyFailure
-from ..model import Finding, Organization, Site
+from ..model import Device, Finding, Inventory, Organization, Site
 from .render import apple as render_apple
 from .render import autoconfig as render_autoconfig
 from .render import handout as render_handout
 from .render import outlook as render_outlook
 from .render import thunderbird as render_thunderbird
 from .render import thunderbird_site as render_thunderbird_site
+from .subjects import DEVICE, DOMAIN, FLEET, ORGANIZATION, USER, DomainDevices, FleetSet, S, Scope, UserDevices
 from .verify import Settings
 from .verify import apple as verify_apple
 from .verify import autoconfig as verify_autoconfig
@@ -28,13 +33,7 @@ from .verify import handout as verify_handout
 from .verify import outlook as verify_outlook
 from .verify import thunderbird as verify_thunderbird
 from .verify import thunderbird_site as verify_thunderbird_site
-
-DEVICE = "device"               # one file per device and client: OUT/<user>/<device>/<file>
-USER = "user"                   # one file per user: OUT/<user>/<file>
-FLEET = "fleet"                 # one file set per group and device profile (mailprofiles fleet)
-DOMAIN = "domain"               # one file per mail domain
-ORGANIZATION = "organization"   # one file for the whole inventory
-SCOPES = (DEVICE, USER, FLEET, DOMAIN, ORGANIZATION)
+from .vocabulary import CLIENTS, PER_USER_FILES, SCOPES
 
 
 def show_text(content: bytes) -> str:
@@ -44,11 +43,11 @@ def show_text(content: bytes) -> str:
     return content.decode("utf-8", errors="replace")
 
 
-def no_limitations(org: Organization, subject: Any) -> list[Finding]:
+def no_limitations(org: Organization, subject: object) -> list[Finding]:
     return []
 
 
-def no_install(subject: Any) -> Mapping[str, str]:
+def no_install(subject: object) -> Mapping[str, str]:
     return {}
 
 
@@ -66,40 +65,40 @@ class FleetForm:
 
 
 @dataclass(frozen=True, slots=True)
-class Format:
-    """One output format."""
+class Format(Generic[S]):
+    """One output format, of subject ``S``: the subject of its scope (``subjects.py``)."""
 
     name: str                                                   # the client name for device formats
-    scope: str
+    scope: Scope[S]
     filename: str
-    render: Callable[[Site, Any], bytes]
-    verify: Callable[[bytes, Organization, Any], list[str]]
+    render: Callable[[Site, S], bytes]
+    verify: Callable[[bytes, Organization, S], list[str]]
     read_settings: Callable[[bytes], Settings] | None = None    # device formats: the connection, read back
     # What it cannot express: for a device, from its settings and servers alone (user and device are only
     # stamped on each finding), so devices with the same resolved values share the work (tests/test_registry.py)
-    limitations: Callable[[Organization, Any], list[Finding]] = no_limitations
+    limitations: Callable[[Organization, S], list[Finding]] = no_limitations
     skips: frozenset[str] = field(default_factory=frozenset)     # limitation codes that mean "not produced"
     show: Callable[[bytes], str] = show_text
     kind: str = ""                                               # the manifest's kind; default: the scope
     templates: tuple[str, ...] = ()                              # its templates, relative to templates/
-    filename_for: Callable[[Any], str] | None = None             # a device format whose file name is a setting
-    templates_for: Callable[[Any], tuple[str, ...]] | None = None  # the templates one subject's file uses
+    filename_for: Callable[[S], str] | None = None               # a device format whose file name is a setting
+    templates_for: Callable[[S], tuple[str, ...]] | None = None  # the templates one subject's file uses
     signable: bool = False                                       # signed (CMS) when a signer is given
     # Device formats: how the user installs the file, by handout language ({file}: its name, ``code``)
-    install: Callable[[Any], Mapping[str, str]] = no_install
+    install: Callable[[S], Mapping[str, str]] = no_install
     fleet: FleetForm = FleetForm()                               # device formats: the fleet's form of it
 
     @property
     def manifest_kind(self) -> str:
-        return self.kind or self.scope
+        return self.kind or str(self.scope)
 
-    def file_name(self, subject: Any) -> str:
+    def file_name(self, subject: S) -> str:
         return self.filename_for(subject) if self.filename_for is not None else self.filename
 
-    def templates_used(self, subject: Any) -> tuple[str, ...]:
+    def templates_used(self, subject: S) -> tuple[str, ...]:
         return self.templates_for(subject) if self.templates_for is not None else self.templates
 
-    def check(self, content: bytes, org: Organization, subject: Any) -> list[str]:
+    def check(self, content: bytes, org: Organization, subject: S) -> list[str]:
         """Every rule the bytes break; a file that cannot be read back at all is one problem."""
         try:
             return self.verify(content, org, subject)
@@ -109,7 +108,11 @@ class Format:
             return [f"the file cannot be read back: {type(exc).__name__}: {exc}"]
 
 
-FORMATS: tuple[Format, ...] = (
+ScopedFormat = Format[Device] | Format[UserDevices] | Format[DomainDevices] | Format[Inventory] | Format[FleetSet]
+"""A format of any one scope. ``FORMATS`` is typed with this union, not ``Format[Any]``: against ``Any``, mypy
+would take each entry's subject to be ``Any`` and check nothing."""
+
+FORMATS: tuple[ScopedFormat, ...] = (
     Format("thunderbird", DEVICE, "prefs.js", render_thunderbird.render, verify_thunderbird.verify,
            verify_thunderbird.read_settings, render_thunderbird.limitations,
            templates=("thunderbird/prefs.js.j2",), filename_for=render_thunderbird.filename,
@@ -137,17 +140,24 @@ FORMATS: tuple[Format, ...] = (
            templates_for=lambda subject: ("handout/handout.html.j2", f"handout/lang/{subject.user.language}.j2")),
 )
 
-CLIENTS: tuple[str, ...] = tuple(fmt.name for fmt in FORMATS if fmt.scope == DEVICE)
+if CLIENTS != tuple(fmt.name for fmt in FORMATS if fmt.scope == DEVICE) or \
+        PER_USER_FILES != tuple(fmt.filename for fmt in FORMATS if fmt.scope == USER):
+    raise ImportError("formats/vocabulary.py names other device formats or per-user files than the registry")
 
 
-def by_scope(scope: str) -> tuple[Format, ...]:
+def by_scope(scope: Scope[S]) -> tuple[Format[S], ...]:
     """The formats of one scope, in registry order."""
-    return tuple(fmt for fmt in FORMATS if fmt.scope == scope)
+    return cast("tuple[Format[S], ...]", tuple(fmt for fmt in FORMATS if fmt.scope == scope))
 
 
-def named(name: str) -> Format:
+def named(name: str) -> Format[Any]:
     """The format called ``name``; KeyError when there is none."""
     for fmt in FORMATS:
         if fmt.name == name:
             return fmt
     raise KeyError(name)
+
+
+__all__ = ["CLIENTS", "DEVICE", "DOMAIN", "FLEET", "FORMATS", "ORGANIZATION", "PER_USER_FILES", "SCOPES", "USER",
+           "DomainDevices", "FleetForm", "FleetSet", "Format", "Scope", "ScopedFormat", "UserDevices", "by_scope",
+           "named", "no_install", "no_limitations", "show_text"]

@@ -13,13 +13,13 @@ from typing import Any
 
 from .. import textrules
 from ..errors import Diagnostic, FieldPath, Location, UnsafeName, Where, close_matches, excerpt
-from ..formats.registry import USER, by_scope
+from ..formats.vocabulary import PER_USER_FILES
 from ..paths import safe_component
 from ..settings import BY_NAME
 from .profiles import Profile
 from .read import format_path
 
-RESERVED = {safe_component(fmt.filename.split("/")[0]) for fmt in by_scope(USER)}
+RESERVED = {safe_component(name) for name in PER_USER_FILES}
 """Device names that would collide with a per-user file in the user's folder."""
 
 NO_GROUP = "_no-group"

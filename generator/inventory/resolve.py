@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import FieldPath, Location, Where, within
-from ..formats.registry import CLIENTS
+from ..formats.vocabulary import CLIENTS
 from ..model import DEFAULT_PORTS, Device, Organization, Provenance, Server, Source, User
 from ..settings import REQUIRED, SETTINGS
 from .checks import Report, UserEntry, device_entry

@@ -17,7 +17,7 @@ from typing import Any
 
 import jinja2
 
-from ..errors import Diagnostic, Location, UnrepresentableValue
+from ..errors import Diagnostic, Location, SiteTemplateError, UnrepresentableValue
 from ..formats.engine import template_origin
 from ..formats.registry import DEVICE, USER, Format, by_scope, named, no_limitations
 from ..formats.verify import Settings, cross_check
@@ -236,7 +236,7 @@ class Plan:
         except UnrepresentableValue as exc:
             out.failures.append(f"{label}: {exc}")
             return None
-        except jinja2.TemplateError as exc:
+        except (jinja2.TemplateError, SiteTemplateError) as exc:
             out.template_errors.append(_template_error(exc, label))
             return None
         problems = fmt.check(content, site.organization, subject)
@@ -254,7 +254,7 @@ class Plan:
         return Planned(_with_hash(item.record, content, signed), content, fmt, ", ".join(overrides) or "built-in")
 
 
-def _template_error(exc: jinja2.TemplateError, label: str) -> Diagnostic:
+def _template_error(exc: jinja2.TemplateError | SiteTemplateError, label: str) -> Diagnostic:
     """A template that does not render: its file and line (from the error, or the template's frame)."""
     file, line = getattr(exc, "filename", None), getattr(exc, "lineno", None)
     tb = exc.__traceback__

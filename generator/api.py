@@ -1,0 +1,41 @@
+"""The library's entry points besides :func:`generate`: validate an inventory, explain a user's values."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import Diagnostic, InventoryError
+from .inventory.bounds import DEFAULT_LIMITS, Limits
+from .inventory.load import load_inventory
+from .model import Device, Finding, Inventory
+from .plan.planner import all_findings
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    """The outcome of :func:`validate`: the inventory when valid, every error, every warning."""
+
+    inventory: Inventory | None
+    errors: tuple[Diagnostic, ...]
+    findings: tuple[Finding, ...]
+    more: int = 0          # errors found beyond those listed (Limits.max_diagnostics)
+
+    @property
+    def valid(self) -> bool:
+        return self.inventory is not None
+
+
+def validate(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Validation:
+    """Every problem of an inventory: errors (then no inventory), or the warnings that ``generate`` would give."""
+    try:
+        inventory = load_inventory(path, limits)
+    except InventoryError as exc:
+        return Validation(None, exc.diagnostics, (), exc.more)
+    return Validation(inventory, (), all_findings(inventory))
+
+
+def explain(path: str | Path, email: str, limits: Limits = DEFAULT_LIMITS) -> tuple[Device, ...]:
+    """The resolved devices of the user ``email`` (case-insensitive)."""
+    inventory = load_inventory(path, limits)
+    wanted = email.casefold()
+    return tuple(d for d in inventory.devices if d.user.email.casefold() == wanted)
