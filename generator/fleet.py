@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Diagnostic, FieldPath, Location, UsageError, Where, excerpt, fail_if
-from .formats.registry import DEVICE, FORMATS, Format, named
+from .formats.registry import DEVICE, FLEET, FORMATS, Format, named
+from .formats.subjects import FleetSet
 from .inventory.bounds import DEFAULT_LIMITS, Limits
 from .inventory.checks import NO_GROUP, UserEntry
 from .inventory.load import Prepared, prepare
@@ -56,16 +57,6 @@ VENDORS: dict[str, Vendor] = {
     "workspace-one": Vendor("{EmailAddress}", "{FirstName} {LastName}", "{EmailUserName}", r"\{[A-Za-z]+\}",
                             "Workspace ONE UEM documentation: lookup values"),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class FleetSet:
-    """One group and device profile, resolved into a device whose user is made of the MDM's variables."""
-
-    group: str
-    device: Device
-    address_pattern: str | None      # Thunderbird AutoConfig: "{login}@example.com"
-    login_rule: str                  # "address" or "local-part"
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +150,7 @@ def _form_findings(device: Device, group: str, profile: str, pattern: str | None
     return found
 
 
-def fleet_formats(device: Device, pattern: str | None) -> list[Format]:
+def fleet_formats(device: Device, pattern: str | None) -> list[Format[Any]]:
     """The formats of a fleet set's files, in registry order: each client's fleet form, where it has one."""
     names: set[str] = set()
     for client in device.clients:
@@ -204,7 +195,7 @@ def load_fleet(path: str | Path, vendor_name: str, limits: Limits = DEFAULT_LIMI
 class FleetPlan(Plan):
     """Every file of a fleet: per set, the Apple profile with the MDM's variables and the AutoConfig pair."""
 
-    kinds = frozenset({"fleet"})
+    kinds = frozenset({FLEET})      # every file of a fleet set has the fleet scope's kind
 
     def __init__(self, fleet: Fleet, signer: object = None):
         self.fleet = fleet
@@ -213,8 +204,6 @@ class FleetPlan(Plan):
         self.site = Site(inventory.organization, inventory.templates_dir, signer, inventory.template_roots)
         self.salt = run_salt(self.site)
         self._shared_text = {}
-        self.failures = []
-        self.template_errors = []
         found = set(inventory.findings)
         for fleet_set in fleet.sets:
             for fmt in fleet_formats(fleet_set.device, fleet_set.address_pattern):
@@ -240,7 +229,7 @@ class FleetPlan(Plan):
             units.append(Unit(folder + "/", targets=targets))
         return sorted(units, key=lambda unit: unit.key)
 
-    def _record(self, fmt: Format, target: Target, inputs: bool, texts: dict[int, str]) -> ArtifactRecord:
+    def _record(self, fmt: Format[Any], target: Target, inputs: bool, texts: dict[int, str]) -> ArtifactRecord:
         return ArtifactRecord("fleet", target.path, "", group=target.names["group"], profile=target.names["profile"],
                               client=target.names["client"],
                               inputs=fingerprint(self.salt, fmt.name, target.subject) if inputs else None)

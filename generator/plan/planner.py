@@ -37,7 +37,7 @@ class Planned:
 
     record: ArtifactRecord
     content: bytes
-    format: Format
+    format: Format[Any]
     template: str = "built-in"      # the site template it was made from, or built-in
     staged: bool = False            # already written to the staging folder by a worker (content is then empty)
 
@@ -99,7 +99,7 @@ def all_findings(inventory: Inventory, skipped: dict[int, set[str]] | None = Non
 class Item:
     """One file to make: its format, subject and manifest entry (no hash yet), before rendering."""
 
-    fmt: Format
+    fmt: Format[Any]
     subject: Any
     record: ArtifactRecord
     label: str                        # names the file in messages
@@ -115,8 +115,8 @@ class Unit:
 
     key: str
     devices: tuple[Device, ...] = ()                        # device files: cross-checked per device
-    targets: tuple[tuple[Format, Target], ...] = ()         # files of the other scopes
-    user_formats: tuple[Format, ...] = ()                   # per-user files, made when the unit is rendered
+    targets: tuple[tuple[Format[Any], Target], ...] = ()    # files of the other scopes
+    user_formats: tuple[Format[Any], ...] = ()              # per-user files, made when the unit is rendered
     user_devices: tuple[Device, ...] = ()                   # ... from all of the user's devices
 
 
@@ -197,7 +197,7 @@ class Plan:
         found.sort(key=lambda item: item.record.path)
         return found
 
-    def _record(self, fmt: Format, target: Target, inputs: bool, texts: dict[int, str]) -> ArtifactRecord:
+    def _record(self, fmt: Format[Any], target: Target, inputs: bool, texts: dict[int, str]) -> ArtifactRecord:
         """A target's manifest entry; files made from many users (domain, organization) have no fingerprint."""
         fingerprinted = None
         if inputs and fmt.scope == USER:

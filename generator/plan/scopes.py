@@ -1,7 +1,7 @@
 """What one file is made for, by scope: the targets of a format that is not per device.
 
-A target is the subject handed to the format's renderer and verifier, plus its manifest
-entry. Device artifacts are planned per device (``plan.py``), because the files of one
+A target is the subject handed to the format's renderer and verifier (its type by scope:
+``formats/subjects.py``), plus its manifest entry. Device artifacts are planned per device (``plan.py``), because the files of one
 device are cross-checked against each other.
 """
 from __future__ import annotations
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from ..formats.registry import DEVICE, DOMAIN, ORGANIZATION, USER, Format, by_scope
+from ..formats.registry import DEVICE, DOMAIN, ORGANIZATION, USER, Format, Scope, by_scope
+from ..formats.subjects import DomainDevices, UserDevices
 from ..model import Device, DeviceFile, Finding, Inventory, User
 from ..paths import safe_component
 from .selection import Patterns, matches
@@ -26,16 +27,6 @@ class Target:
     subject: Any
     path: str
     names: dict[str, str]     # manifest fields: {"user": email} or {"domain": domain}
-
-
-@dataclass(frozen=True, slots=True)
-class UserDevices:
-    """The subject of a per-user format: one user and all of the user's devices."""
-
-    user: User
-    devices: tuple[Device, ...]
-    findings: tuple[Finding, ...]    # the user's warnings: the pattern's and what the device formats cannot do
-    files: tuple[tuple[DeviceFile, ...], ...] = ()   # per device: its files, from the format registry
 
 
 def device_files(device: Device, findings: tuple[Finding, ...]) -> tuple[DeviceFile, ...]:
@@ -55,14 +46,6 @@ def device_files(device: Device, findings: tuple[Finding, ...]) -> tuple[DeviceF
 def user_devices(user: User, devices: tuple[Device, ...], findings: tuple[Finding, ...]) -> UserDevices:
     """The subject of a per-user format; ``findings``: the user's."""
     return UserDevices(user, devices, findings, tuple(device_files(device, findings) for device in devices))
-
-
-@dataclass(frozen=True, slots=True)
-class DomainDevices:
-    """The subject of a per-domain format: a mail domain and the devices of its users."""
-
-    domain: str
-    devices: tuple[Device, ...]
 
 
 def _by(inventory: Inventory, key: Callable[[Device], str]) -> dict[str, list[Device]]:
@@ -89,20 +72,20 @@ def findings_of(findings: tuple[Finding, ...], email: str) -> tuple[Finding, ...
     return findings[bisect_left(findings, email, key=_user_of):bisect_right(findings, email, key=_user_of)]
 
 
-def user_target(fmt: Format, user: User, devices: tuple[Device, ...], findings: tuple[Finding, ...]) -> Target:
+def user_target(fmt: Format[UserDevices], user: User, devices: tuple[Device, ...], findings: tuple[Finding, ...]) -> Target:
     """The file of a per-user format for one user; ``findings``: every finding, sorted."""
     return Target(user_devices(user, devices, findings_of(findings, user.email)),
                   f"{safe_component(user.email)}/{fmt.filename}", {"user": user.email})
 
 
-def user_targets(inventory: Inventory, fmt: Format, patterns: Patterns,
+def user_targets(inventory: Inventory, fmt: Format[UserDevices], patterns: Patterns,
                  findings: tuple[Finding, ...]) -> Iterator[Target]:
     for user, devices in users_of(inventory):
         if matches(user.email, None, user.groups, patterns):
             yield user_target(fmt, user, devices, findings)
 
 
-def domain_targets(inventory: Inventory, fmt: Format, patterns: Patterns,
+def domain_targets(inventory: Inventory, fmt: Format[DomainDevices], patterns: Patterns,
                    findings: tuple[Finding, ...]) -> Iterator[Target]:
     if patterns:
         return   # made from every user of a domain: --limit leaves it as it is
@@ -111,14 +94,18 @@ def domain_targets(inventory: Inventory, fmt: Format, patterns: Patterns,
         yield Target(DomainDevices(domain, tuple(devices)), path, {"domain": domain})
 
 
-def organization_targets(inventory: Inventory, fmt: Format, patterns: Patterns,
+def organization_targets(inventory: Inventory, fmt: Format[Inventory], patterns: Patterns,
                          findings: tuple[Finding, ...]) -> Iterator[Target]:
     if not patterns:
         yield Target(inventory, fmt.filename, {})
 
 
-TARGETS: dict[str, Callable[[Inventory, Format, Patterns, tuple[Finding, ...]], Iterator[Target]]] = {
+TARGETS: dict[Scope[Any], Callable[[Inventory, Format[Any], Patterns, tuple[Finding, ...]], Iterator[Target]]] = {
     USER: user_targets,
     DOMAIN: domain_targets,
     ORGANIZATION: organization_targets,
 }
+
+
+__all__ = ["TARGETS", "DomainDevices", "Target", "UserDevices", "device_files", "domain_targets", "findings_of",
+           "organization_targets", "user_devices", "user_target", "user_targets", "users_of"]

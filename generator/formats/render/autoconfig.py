@@ -12,6 +12,7 @@ from typing import Any
 
 from ...model import Device, Finding, Organization, Server, Site
 from ..engine import render_text
+from ..subjects import DomainDevices
 
 CLIENT = "autoconfig"
 # config-v1.1.xml vocabulary (socketType, authentication), as Thunderbird reads it.
@@ -59,7 +60,7 @@ def username(devices: tuple[Device, ...]) -> tuple[str, list[str]]:
     return EMAILADDRESS, sorted(email for email, login in users.items() if login != email)
 
 
-def limitations(org: Organization, subject: Any) -> list[Finding]:
+def limitations(org: Organization, subject: DomainDevices) -> list[Finding]:
     domain, devices = subject.domain, subject.devices
     found = []
     for protocol, servers in _by_protocol(devices).items():
@@ -143,7 +144,7 @@ def _pop3_policy(devices: list[Device]) -> dict[str, Any]:
             "biff": "true" if biff else "false"}
 
 
-def render(site: Site, subject: Any) -> bytes:
+def render(site: Site, subject: DomainDevices) -> bytes:
     """``subject``: a mail domain and the devices of its users."""
     by_protocol = _by_protocol(subject.devices)
     incoming = []

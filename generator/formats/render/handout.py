@@ -12,8 +12,9 @@ from typing import Any
 
 from markupsafe import Markup
 
-from ...model import Device, DeviceFile, Finding, Organization, Site
+from ...model import Device, DeviceFile, Finding, Organization, Server, Site
 from ..engine import render_text
+from ..subjects import UserDevices
 
 FOLDER = "handout"
 SECURITY_WORDS = {"ssl": "ssl", "starttls": "starttls", "none": "none"}
@@ -26,7 +27,7 @@ def inline_code(text: str) -> Markup:
     return Markup("".join(part if index % 2 == 0 else f"<code>{part}</code>" for index, part in enumerate(parts)))
 
 
-def _server(server: Any, login: str) -> dict[str, Any]:
+def _server(server: Server, login: str) -> dict[str, Any]:
     return {"protocol": server.protocol.upper(), "host": server.host, "port": server.port,
             "security": SECURITY_WORDS[server.security], "login": login}
 
@@ -52,7 +53,7 @@ def _device(device: Device, files: tuple[DeviceFile, ...], findings: list[Findin
 AUTH_NAMES = {"cram-md5": "CRAM-MD5 (encrypted password)", "ntlm": "NTLM"}
 
 
-def limitations(org: Organization, subject: Any) -> list[Finding]:
+def limitations(org: Organization, subject: UserDevices) -> list[Finding]:
     """The page names no authentication method (a manual setup's default is a normal password): said once per
     run and method for servers that ask for another, to the admin, not on each page."""
     methods = sorted({(server.protocol, server.auth) for device in subject.devices
@@ -64,7 +65,7 @@ def limitations(org: Organization, subject: Any) -> list[Finding]:
         "you deploy.", None, None, FOLDER) for protocol, auth in methods]
 
 
-def render(site: Site, subject: Any) -> bytes:
+def render(site: Site, subject: UserDevices) -> bytes:
     """``subject``: the user, the user's devices and the findings of those devices."""
     user = subject.user
     by_device: dict[str, list[Finding]] = {}

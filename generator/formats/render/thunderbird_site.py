@@ -12,6 +12,7 @@ from typing import Any
 
 from ...model import Site
 from ..engine import render_text
+from ..subjects import FleetSet
 from .thunderbird import AUTH_METHOD, SOCKET_TYPE, js_literal
 
 FOLDER = "thunderbird-site"
@@ -20,7 +21,7 @@ KEYS = {"account": "mailprofiles_acct", "server": "mailprofiles_srv", "identity"
 FILTERS = (("js", js_literal),)
 
 
-def _context(site: Site, subject: Any) -> dict[str, Any]:
+def _context(site: Site, subject: FleetSet) -> dict[str, Any]:
     device = subject.device
     prefix, _, suffix = str(subject.address_pattern).partition("{login}")
     return {"org": site.organization, "device": device, "incoming": device.incoming, "smtp": device.outgoing,
@@ -31,9 +32,9 @@ def _context(site: Site, subject: Any) -> dict[str, Any]:
             "smtp_auth_method": AUTH_METHOD[device.outgoing.auth]}
 
 
-def render_prefs(site: Site, subject: Any) -> bytes:
+def render_prefs(site: Site, subject: FleetSet) -> bytes:
     return render_text(site, FOLDER, "autoconfig.js.j2", _context(site, subject), filters=FILTERS).encode("utf-8")
 
 
-def render_cfg(site: Site, subject: Any) -> bytes:
+def render_cfg(site: Site, subject: FleetSet) -> bytes:
     return render_text(site, FOLDER, "mailprofiles.cfg.j2", _context(site, subject), filters=FILTERS).encode("utf-8")

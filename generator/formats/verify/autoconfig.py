@@ -12,7 +12,8 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from ...errors import VerifyFailure
-from ...model import Organization
+from ...model import Device, Organization
+from ..subjects import DomainDevices
 
 SOCKETS = {"SSL": "ssl", "STARTTLS": "starttls", "plain": "none"}
 AUTH = {"password-cleartext": "password", "password-encrypted": "cram-md5", "NTLM": "ntlm"}
@@ -69,7 +70,7 @@ def read_servers(content: bytes) -> tuple[str, list[dict[str, Any]]]:
     return domain, servers
 
 
-def verify(content: bytes, org: Organization, subject: Any) -> list[str]:
+def verify(content: bytes, org: Organization, subject: DomainDevices) -> list[str]:
     domain, servers = read_servers(content)
     problems: list[str] = []
     if domain != subject.domain:
@@ -117,7 +118,8 @@ def _policy(pop3: dict[str, str]) -> tuple[bool, int | None, bool]:
         pop3.get("downloadOnBiff") == "true"
 
 
-def _device_policy(device: Any) -> tuple[bool, int | None, bool]:
+def _device_policy(device: Device) -> tuple[bool, int | None, bool]:
     pop3 = device.pop3
+    assert pop3 is not None
     days = pop3.delete_after_days if pop3.leave_on_server else None
     return pop3.leave_on_server, days, device.fetch_automatically

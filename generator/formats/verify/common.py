@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from ...model import Device
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,7 @@ def expect(problems: list[str], what: str, found: object, wanted: object) -> Non
         problems.append(f"{what} is {found!r}, expected {wanted!r}")
 
 
-def check_connection(problems: list[str], settings: Settings, device: Any) -> None:
+def check_connection(problems: list[str], settings: Settings, device: Device) -> None:
     """Both directions: the port fits the security mode, and everything matches the resolved device.
 
     A well-known port with an unusual security (implicit TLS on 587, as some providers publish) is

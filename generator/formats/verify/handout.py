@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
-from typing import Any
 
 from ...model import Organization
+from ..subjects import UserDevices
 
 FORBIDDEN_TAGS = {"script", "iframe", "frame", "object", "embed", "link", "img", "base", "form", "meta-refresh"}
 _EXTERNAL = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*:|//)", re.IGNORECASE)
@@ -93,7 +93,7 @@ def read_text(content: bytes) -> tuple[str, list[str], list[str]]:
 SECURITY_WORDS = {"ssl": "SSL/TLS", "starttls": "STARTTLS"}
 
 
-def verify(content: bytes, org: Organization, subject: Any) -> list[str]:
+def verify(content: bytes, org: Organization, subject: UserDevices) -> list[str]:
     if not content.startswith(b"<!DOCTYPE html>"):
         return ["the page does not start with <!DOCTYPE html>"]
     reader = _read(content)

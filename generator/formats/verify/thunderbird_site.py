@@ -13,6 +13,7 @@ from typing import Any
 
 from ...errors import VerifyFailure
 from ...model import Organization
+from ..subjects import FleetSet
 
 _CALL = re.compile(r'^\s*(defaultPref|lockPref|pref)\("([A-Za-z0-9._]+)", (.+)\);$')
 SOCKET = {0: "none", 2: "starttls", 3: "ssl"}
@@ -21,7 +22,7 @@ LOCKED = ("leave_on_server", "delete_by_age_from_server", "num_days_to_leave_on_
 VARIABLES = {"address", "userName", "login"}
 
 
-def verify_prefs(content: bytes, org: Organization, subject: Any) -> list[str]:
+def verify_prefs(content: bytes, org: Organization, subject: FleetSet) -> list[str]:
     lines = content.decode("utf-8").split("\n")
     problems = []
     if not lines[0].startswith("//"):
@@ -55,7 +56,7 @@ def read_cfg(content: bytes) -> dict[str, tuple[str, Any]]:
     return found
 
 
-def verify_cfg(content: bytes, org: Organization, subject: Any) -> list[str]:
+def verify_cfg(content: bytes, org: Organization, subject: FleetSet) -> list[str]:
     prefs = read_cfg(content)
     problems: list[str] = []
     device = subject.device
