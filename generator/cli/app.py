@@ -16,25 +16,13 @@ import typer
 from .. import __version__
 from ..errors import InventoryError, MailprofilesError, VerificationError
 from ..formats.signing import Signer, load_signer
-from ..inventory.bounds import Limits
 from ..resources import data_dir
-from .console import ProgressBar, err, out, print_device, print_findings, print_recap, print_server_checks
+from . import tools
+from .common import ALLOW_PATH, _fail_input, _limits, _state, app
+from .console import ProgressBar, err, out, print_device, print_findings, print_recap
 
 if TYPE_CHECKING:
     from ..pipeline import GenerateResult
-
-app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Mail-client configuration (Thunderbird, Apple, Outlook) from one YAML inventory.")
-_state = {"debug": False}
-
-
-ALLOW_PATH = typer.Option([], "--allow-path", help="A folder outside the inventory's that users_file or "
-                          "profiles_dir may name (repeatable).")
-
-
-def _limits(allow_path: list[Path]) -> Limits:
-    return Limits(allowed_roots=tuple(str(p) for p in allow_path))
-
 
 def _version(value: bool) -> None:
     if value:
@@ -47,20 +35,6 @@ def _main(debug: bool = typer.Option(False, "--debug", help="Show the traceback 
           version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="Show the version and exit.")) -> None:
     _state["debug"] = debug
-
-
-def _fail_input(exc: InventoryError, as_json: bool = False) -> None:
-    if as_json:
-        print(json.dumps({"valid": False, "errors": [d.to_json() for d in exc.diagnostics], "more": exc.more},
-                         indent=2))
-    else:
-        for diagnostic in exc.diagnostics:
-            err.print(diagnostic.format())
-        if exc.more:
-            err.print(f"... and more problems: the listing stops at {len(exc.diagnostics)}; fix these and "
-                      "validate again.")
-        err.print(f"{len(exc.diagnostics):,}{'+' if exc.more else ''} problem(s) found; nothing was written.")
-    raise typer.Exit(1)
 
 
 @app.command()
@@ -221,65 +195,8 @@ def schema(kind: str = typer.Option("inventory", "--kind", help="inventory or pr
     sys.stdout.write((data_dir("schemas") / f"{kind}.schema.json").read_text(encoding="utf-8"))
 
 
-@app.command("import-autoconfig")
-def import_autoconfig(file: Path = typer.Argument(..., help="A provider's config-v1.1.xml (e.g. from Thunderbird's ISPDB)."),
-                      format: str = typer.Option("yaml", "--format", help="yaml or json.")) -> None:
-    """Print a servers: block from a provider's published settings, choosing encrypted servers."""
-    if format not in ("yaml", "json"):
-        raise typer.BadParameter("must be 'yaml' or 'json'", param_hint="--format")
-    from ..ispdb import as_json, as_yaml
-    from ..ispdb import import_autoconfig as run
-
-    result = run(file)
-    sys.stdout.write(as_json(result) if format == "json" else as_yaml(result))
-    for problem in result.problems:
-        err.print(f"warning: {problem}")
-    if not result.servers:
-        raise typer.Exit(1)
-
-
-@app.command("check-servers")
-def check_servers(inventory: Path = typer.Argument(..., help="Inventory file, or a folder holding inventory.yaml."),
-                  allow_path: list[Path] = ALLOW_PATH,
-                  ca_file: Path | None = typer.Option(None, "--ca-file", exists=True, dir_okay=False,
-                                                         help="Trust this CA bundle instead of the system store."),
-                  timeout: float = typer.Option(10.0, "--timeout", help="Seconds per network step."),
-                  deadline: float | None = typer.Option(None, "--deadline",
-                                                        help="Seconds for a whole check (default: 4 x timeout)."),
-                  login: str | None = typer.Option(None, "--login", help="Also log in as this user."),
-                  password_env: str | None = typer.Option(
-                      None, "--password-env", help="Name of the environment variable holding the password."),
-                  as_json: bool = typer.Option(False, "--json", help="Print the results as JSON.")) -> None:
-    """Check that every server of the inventory answers as the generated files expect."""
-    import os
-
-    from ..inventory.load import load_inventory
-    from ..servers import FAILED
-    from ..servers import check_servers as run
-
-    if login and not password_env:
-        raise typer.BadParameter("--login needs --password-env (the password never goes on the command line)",
-                                 param_hint="--login")
-    password = None
-    if password_env:
-        if password_env not in os.environ:
-            raise typer.BadParameter(f"environment variable {password_env!r} is not set",
-                                     param_hint="--password-env")
-        password = os.environ[password_env]
-    try:
-        inv = load_inventory(inventory, _limits(allow_path))
-    except InventoryError as exc:
-        _fail_input(exc)
-        return
-    results = run(inv, ca_file=str(ca_file) if ca_file else None, timeout=timeout, deadline=deadline, login=login,
-                  password=password)
-    failed = any(r.status == FAILED for r in results)
-    if as_json:
-        print(json.dumps({"ok": not failed, "servers": [r.to_json() for r in results]}, indent=2))
-    else:
-        print_server_checks(results)
-    if failed:
-        raise typer.Exit(1)
+app.command("import-autoconfig")(tools.import_autoconfig)
+app.command("check-servers")(tools.check_servers)
 
 
 def main() -> None:
@@ -308,3 +225,4 @@ def main() -> None:
                       "written and earlier output is intact. Run again with --debug for the traceback and "
                       "report it.", markup=False)
         sys.exit(3)
+
