@@ -4,8 +4,9 @@ No verifier imports a renderer: the vocabulary (socket types, PRF tags, Apple's
 keys) is restated here from the reference documents, so a mistake in a renderer
 table is caught instead of repeated. A verifier module provides
 ``verify(content, org, subject) -> list[str]`` (every rule the bytes break, empty when
-sound and saying what the model says) and, for device formats,
-``read_settings(content) -> Settings`` (the connection as the client reads it).
+sound and saying what the model says; ``subject`` is the renderer's, of the type its
+scope fixes in ``subjects.py``) and, for device formats, ``read_settings(content) ->
+Settings`` (the connection as the client reads it).
 """
 from __future__ import annotations
 
