@@ -1,8 +1,9 @@
-"""``generate``: plan → compare → apply.
+"""``generate``: plan → reconcile and execute → apply.
 
-    plan      resolve, render and verify every artifact (pure; nothing read from OUT)
-    compare   against OUT and the previous manifest: created, changed, unchanged, removed
-    apply     the staged writer: stage the changes, write the journal, move them in
+    plan       what every artifact is made from (pure; nothing read from OUT)
+    reconcile  against the run index and OUT: what to render, keep and remove (pure decisions)
+    execute    render and verify what the reconciler says, compare with OUT, stage, stream the manifest
+    apply      the staged writer: write the journal (the commit point), move the changes in
 
 A run that fails before the journal is written leaves OUT as it was.
 """
@@ -21,9 +22,10 @@ from .formats.signing import Signer
 from .inventory.bounds import DEFAULT_LIMITS, Limits
 from .inventory.load import load_inventory
 from .model import Finding
-from .output.engine import CHANGED, CREATED, REMOVED, UNCHANGED, Change, Comparer, Comparison
+from .output.execute import Executor, Outcome
 from .output.index import Index
 from .output.manifest import ArtifactRecord, Previous
+from .output.reconcile import CHANGED, CREATED, REMOVED, UNCHANGED, Change
 from .output.safefs import OutDir
 from .output.state import State
 from .output.workers import default_jobs
@@ -126,7 +128,7 @@ def fleet(inventory_path: str | Path, out_dir: str | Path, mdm: str, *, check: b
 
 def run_plan(plan: Plan, out: Path, check: bool, diff: bool, progress: Progress | None, jobs: int = 0,
              records: bool = True) -> GenerateResult:
-    """Compare and apply a plan: check mode reads OUT without locking; otherwise lock, recover, write."""
+    """Reconcile, execute and apply a plan: check mode reads OUT without locking; otherwise lock, recover, write."""
     run = _Run(plan, diff, progress, jobs or default_jobs(), records)
     try:
         if check:
@@ -162,12 +164,12 @@ class _Run:
         if stage is None and state is not None:
             os.close(state.fd)     # only read: the descriptors on the index stay open
         try:
-            found = Comparer(plan, outdir, previous, index, self.diff, stage, self.records).run(
+            found = Executor(plan, outdir, previous, index, self.diff, stage, self.records).run(
                 plan.findings, self.jobs, self.progress, old_index)
-            if plan.template_errors:
-                raise InventoryError(plan.template_errors)
-            if plan.failures:
-                raise VerificationError(plan.failures)
+            if found.template_errors:
+                raise InventoryError(found.template_errors)
+            if found.failures:
+                raise VerificationError(found.failures)
             kept = _apply(stage, found)
         except BaseException:
             if stage is not None:
@@ -183,7 +185,7 @@ class _Run:
                               found.manifest_changed, stage is None, notes, alerts, pending, found.rendered)
 
 
-def _apply(stage: Stage | None, found: Comparison) -> list[str]:
+def _apply(stage: Stage | None, found: Outcome) -> list[str]:
     """Commit when anything changes; returns the stale files kept."""
     if stage is None:
         return []

@@ -208,3 +208,27 @@ def test_no_module_imports_the_jinja_environment_back():
         for func in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and module.parent.name != "cli"):
             nested = [n for n in ast.walk(func) if isinstance(n, (ast.Import, ast.ImportFrom))]
             assert not nested or module.name == "writer.py", f"{module.name}: import inside {func.name}()"
+
+
+def test_files_of_a_kind_no_format_makes_any_more_are_removed_by_either_command(write_inventory, tmp_path, monkeypatch):
+    """A format of its own kind, then dropped from the registry: generate and fleet alike remove its files."""
+    from generator.pipeline import fleet
+
+    folder = write_inventory(BASE + 'fleet: {login: local-part, address_pattern: "{login}@example.com"}\n'
+                             "users:\n  - {email: a@example.com, devices: [desktop]}\n"
+                             "  - {email: c@example.org, devices: [phone]}\n")
+    gone = Format("domain-roster", DOMAIN, "rosters/{domain}.txt", _render_domains, _verify_domains, kind="roster")
+    for command in ("generate", "fleet"):
+        out = tmp_path / command
+        monkeypatch.setattr(formats, "FORMATS", FORMATS + (gone,))
+        generate(folder, out)
+        assert json.loads((out / "manifest.json").read_text())["artifacts"][-1]["kind"] == "roster"
+        (out / "rosters/example.org.txt").write_text("edited")
+        monkeypatch.setattr(formats, "FORMATS", FORMATS)
+        result = generate(folder, out) if command == "generate" else fleet(folder, out, "jamf-pro")
+        assert [c.path for c in result.changes if c.status == "removed"] == ["rosters/example.com.txt"], command
+        assert not (out / "rosters/example.com.txt").exists()
+        assert (out / "rosters/example.org.txt").read_text() == "edited"
+        assert any("rosters/example.org.txt: it was changed after mailprofiles wrote it" in a for a in result.alerts)
+        entries = json.loads((out / "manifest.json").read_text())["artifacts"]
+        assert not any(e["path"].startswith("rosters/") for e in entries), command

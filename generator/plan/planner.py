@@ -18,8 +18,9 @@ from typing import Any
 import jinja2
 
 from ..errors import Diagnostic, Location, SiteTemplateError, UnrepresentableValue
+from ..formats import registry
 from ..formats.engine import template_origin
-from ..formats.registry import DEVICE, USER, Format, by_scope, named, no_limitations
+from ..formats.registry import DEVICE, FLEET, USER, Format, by_scope, named, no_limitations
 from ..formats.verify import Settings, cross_check
 from ..model import Device, Finding, Inventory, Site
 from ..output.manifest import ArtifactRecord
@@ -40,6 +41,11 @@ class Planned:
     format: Format[Any]
     template: str = "built-in"      # the site template it was made from, or built-in
     staged: bool = False            # already written to the staging folder by a worker (content is then empty)
+
+
+def generated_kinds() -> frozenset[str]:
+    """The manifest kinds of ``generate``'s files: every registered format's but the fleet scope's."""
+    return frozenset(fmt.manifest_kind for fmt in registry.FORMATS if fmt.scope != FLEET)
 
 
 def device_limitations(inventory: Inventory, device: Device) -> tuple[list[Finding], set[str]]:
@@ -130,9 +136,18 @@ class Rendered:
 
 
 class Plan:
-    """Every artifact of one run, within ``--limit``. ``kinds``: the manifest kinds this run makes."""
+    """Every artifact of one run, within ``--limit``."""
 
-    kinds: frozenset[str] = frozenset({"device", "user", "handout", "domain", "autoconfig", "organization"})
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The manifest kinds this run makes: every format's but the fleet scope's, as registered now."""
+        return generated_kinds()
+
+    @staticmethod
+    def known_kinds() -> frozenset[str]:
+        """The kinds some command makes (``fleet`` makes its scope's): a file of another kind is of a format that
+        is gone, and no command's to keep."""
+        return generated_kinds() | {FLEET}
 
     def __init__(self, inventory: Inventory, patterns: Patterns, signer: object = None):
         self.inventory = inventory
@@ -142,8 +157,6 @@ class Plan:
         self.patterns = patterns
         self.skipped: dict[int, set[str]] = {}
         self.findings = all_findings(inventory, self.skipped)
-        self.failures: list[str] = []
-        self.template_errors: list[Diagnostic] = []
 
     def unmatched(self) -> tuple[str, ...]:
         """A warning for each ``--limit`` pattern that selects nobody."""
