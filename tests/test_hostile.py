@@ -137,7 +137,7 @@ def test_internal_error_is_one_paragraph_without_locals(tmp_path, cli):
     result = cli("generate", str(EXAMPLES), "-o", str(target))
     assert result.returncode == 1 and "not a directory" in result.stderr
     # ... a bug is exit 3 with one paragraph; --debug shows the traceback, never local variables.
-    script = ("import generator.pipeline as p; p.Comparer = lambda *a, **k: 1/0; "
+    script = ("import generator.pipeline as p; p.Executor = lambda *a, **k: 1/0; "
               "import sys; sys.argv=['mailprofiles'] + sys.argv[1:]; from generator.cli.app import main; main()")
     plain = subprocess.run([sys.executable, "-c", script, "generate", str(EXAMPLES), "-o", str(tmp_path / "o")],
                            capture_output=True, text=True)
