@@ -104,24 +104,34 @@ servers:
 
 @pytest.fixture(scope="session")
 def mail_servers(tmp_path_factory):
-    """Dovecot and SMTP on 127.0.0.1 with a test CA. Fails (not skips) in CI when Dovecot is missing."""
+    """Dovecot and SMTP on 127.0.0.1 with a test CA. Fails (not skips) in CI when Dovecot is missing.
+
+    Both take passwords and OAuth2 bearer tokens (XOAUTH2, OAUTHBEARER); a token is valid when the local
+    introspection endpoint knows it: ``tokens`` maps each login to a fresh random one."""
+    import secrets
     import shutil
     import tempfile
 
-    from mailservers import Dovecot, Pki, SmtpServer
+    from introspection import Introspection
+    from mailservers import LOGINS, Dovecot, Pki, SmtpServer
 
+    tokens = {login: "tok-" + secrets.token_urlsafe(24) for login in LOGINS}
+    introspection = Introspection({token: login for login, token in tokens.items()}).start()
     # Dovecot's unprivileged processes must traverse the folder: a world-readable one of its own.
     folder = Path(tempfile.mkdtemp(prefix="mailprofiles-servers-"))
     os.chmod(folder, 0o755)
     try:
         pki = Pki(folder / "pki").make()
-        dovecot = Dovecot(folder / "dovecot", pki).start()
+        dovecot = Dovecot(folder / "dovecot", pki, introspection_url=introspection.url).start()
     except RuntimeError as exc:
+        introspection.stop()
         if os.environ.get("CI"):
             raise
         pytest.skip(str(exc))
-    smtp = SmtpServer(pki).start()
-    yield {"pki": pki, "dovecot": dovecot, "smtp": smtp, "folder": folder}
+    smtp = SmtpServer(pki, introspection_url=introspection.url).start()
+    yield {"pki": pki, "dovecot": dovecot, "smtp": smtp, "folder": folder, "introspection": introspection,
+           "tokens": tokens}
     smtp.stop()
     dovecot.stop()
+    introspection.stop()
     shutil.rmtree(folder, ignore_errors=True)

@@ -121,6 +121,7 @@ class Dovecot:
     folder: Path
     pki: Pki
     cert: Path | None = None
+    introspection_url: str | None = None      # with it: XOAUTH2 and OAUTHBEARER, tokens checked there
     ports: dict = field(default_factory=dict)
     process: subprocess.Popen | None = None
 
@@ -148,6 +149,22 @@ class Dovecot:
         self.ports = {"imap": free_port(), "imaps": free_port(), "pop3": free_port(), "pop3s": free_port()}
         for sub in ("run", "state"):
             (self.folder / sub).mkdir(exist_ok=True)
+        mechanisms, oauth2 = "plain login", ""
+        if self.introspection_url:
+            oauth2_file = self.folder / "dovecot-oauth2.conf.ext"
+            oauth2_file.write_text(f"introspection_mode = post\n"
+                                   f"introspection_url = {self.introspection_url}\n"
+                                   f"username_attribute = username\n"
+                                   f"active_attribute = active\n"
+                                   f"active_value = true\n")
+            os.chmod(oauth2_file, 0o644)
+            mechanisms += " xoauth2 oauthbearer"
+            oauth2 = f"""
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {oauth2_file}
+}}"""
         config = self.folder / "dovecot.conf"
         config.write_text(f"""
 base_dir = {self.folder}/run
@@ -161,7 +178,7 @@ ssl_cert = <{self.cert or self.pki.cert_file}
 ssl_key = <{self.pki.key_file}
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = yes
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 auth_failure_delay = 0
 first_valid_uid = 1
 mail_location = maildir:~/Maildir
@@ -170,8 +187,9 @@ default_login_user = dovenull
 default_internal_user = dovecot
 passdb {{
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%u {passwd}
-}}
+}}{oauth2}
 userdb {{
   driver = static
   args = uid={mail_user.pw_uid} gid={mail_user.pw_gid} home={home}/%u
@@ -236,8 +254,9 @@ service stats {{
 class SmtpServer:
     """aiosmtpd submission servers: implicit TLS (465-style) and STARTTLS (587-style), AUTH required."""
 
-    def __init__(self, pki: Pki):
+    def __init__(self, pki: Pki, introspection_url: str | None = None):
         self.pki = pki
+        self.introspection_url = introspection_url    # with it: XOAUTH2 and OAUTHBEARER, tokens checked there
         self.messages: list = []
         self.ports = {}
         self.controllers = []
@@ -254,16 +273,57 @@ class SmtpServer:
                                         envelope.content))
                 return "250 OK"
 
+        class OAuth2Handler(Handler):
+            """XOAUTH2 and OAUTHBEARER (RFC 7628), the token checked at the introspection endpoint."""
+
+            async def auth_XOAUTH2(self, smtp_server, args):
+                return await self._bearer(smtp_server, args, b"")
+
+            async def auth_OAUTHBEARER(self, smtp_server, args):
+                return await self._bearer(smtp_server, args, b"\x01")
+
+            async def _bearer(self, smtp_server, args, ends_error):
+                import asyncio
+                import base64
+
+                from introspection import introspect
+
+                if len(args) == 2:
+                    try:
+                        blob = base64.b64decode(args[1], validate=True)
+                    except ValueError:
+                        return AuthResult(success=False, message="501 5.5.2 Can't decode base64")
+                else:
+                    blob = await smtp_server.challenge_auth("")
+                    if not isinstance(blob, bytes):
+                        return AuthResult(success=False, handled=True)
+                fields = dict(f.split(b"=", 1) for f in blob.split(b"\x01") if b"=" in f)
+                user = fields.get(b"user")
+                if user is None and blob.startswith(b"n,"):                # OAUTHBEARER's GS2 header: n,a=user,
+                    user = next((p[2:] for p in blob.split(b"\x01")[0].split(b",") if p.startswith(b"a=")), None)
+                auth = fields.get(b"auth", b"")
+                token = auth[7:].decode("utf-8", "replace") if auth.startswith(b"Bearer ") else ""
+                owner = await asyncio.get_running_loop().run_in_executor(
+                    None, introspect, server.introspection_url, token) if token else None
+                if owner is not None and user is not None and owner == user.decode("utf-8", "replace"):
+                    return AuthResult(success=True, auth_data=owner)
+                # RFC 7628 3.2.2: an error challenge, the client's one-byte answer, then the failure
+                reply = await smtp_server.challenge_auth('{"status":"invalid_token","schemes":"bearer"}')
+                if isinstance(reply, bytes) and reply != ends_error:
+                    return AuthResult(success=False, message="501 5.5.2 expected the client's error answer")
+                return AuthResult(success=False, handled=not isinstance(reply, bytes))
+
         def authenticator(smtp_server, session, envelope, mechanism, auth_data):
             ok = (isinstance(auth_data, LoginPassword) and auth_data.login.decode() in LOGINS
                   and auth_data.password.decode() == PASSWORD)
             return AuthResult(success=ok, handled=False, auth_data=auth_data.login.decode() if ok else None)
 
         self.ports = {"smtps": free_port(), "submission": free_port()}
-        implicit = Controller(Handler(), hostname="127.0.0.1", port=self.ports["smtps"],
+        handler = OAuth2Handler if self.introspection_url else Handler
+        implicit = Controller(handler(), hostname="127.0.0.1", port=self.ports["smtps"],
                               ssl_context=self.pki.server_context(), authenticator=authenticator,
                               auth_require_tls=False, server_hostname="localhost")
-        starttls = Controller(Handler(), hostname="127.0.0.1", port=self.ports["submission"],
+        starttls = Controller(handler(), hostname="127.0.0.1", port=self.ports["submission"],
                               tls_context=self.pki.server_context(), require_starttls=True,
                               authenticator=authenticator, auth_require_tls=True, server_hostname="localhost")
         for controller in (implicit, starttls):
