@@ -51,7 +51,21 @@ class Server:
     host: str
     port: int
     security: str      # ssl | starttls | none
-    auth: str          # password | cram-md5 | ntlm
+    auth: str          # password | cram-md5 | ntlm | oauth2
+
+
+@dataclass(frozen=True, slots=True)
+class OAuth2:
+    """The organization's own identity provider (an ``oauth2:`` block), for OAuth2 servers no client knows.
+
+    Known providers (Microsoft 365, Google) are found by the server's host name: see ``generator/oauth2.py``.
+    """
+
+    issuer: str                     # the provider's host name, as Thunderbird's ISPDB files name it
+    authorization_endpoint: str     # https URL
+    token_endpoint: str             # https URL
+    client_id: str                  # the mail client's registration at the provider
+    scopes: str                     # space-separated
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +116,7 @@ class Device:
     outgoing: Server
     values: tuple[Any, ...]
     provenance: Provenance = field(repr=False)   # (setting path, source), sorted; not an input of any file
+    oauth2: OAuth2 | None = None    # the own identity provider, when a server signs in with OAuth2 at an unknown host
 
     def setting(self, name: str) -> Any:
         return self.values[INDEX[name]]

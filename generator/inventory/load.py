@@ -21,7 +21,7 @@ from ..errors import Diagnostic, FieldPath, InventoryError, Location, excerpt, f
 from ..model import Device, Finding, Inventory, Organization
 from ..textrules import text_problem
 from .bounds import DEFAULT_LIMITS, OUTSIDE, Limits, confined, confined_files, roots_of
-from .checks import Report, Seen, UserEntry, check_layer, check_names, check_organization, check_user
+from .checks import Report, Seen, UserEntry, check_layer, check_names, check_oauth2, check_organization, check_user
 from .lints import lint_user
 from .profiles import Profile, read_profiles
 from .read import Document, format_path, load_yaml
@@ -117,17 +117,21 @@ def prepare(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Prepared:
         check_organization(data["organization"], doc.where, report)
     check_names(data, doc.where, doc.where_key, usable, report)
     check_layer({k: data[k] for k in ("servers", "settings") if usable(k)}, doc.where, (), "settings", report)
+    if usable("oauth2"):
+        check_oauth2(data["oauth2"], doc.where, ("oauth2",), report)
     groups: dict[str, Any] | None = None          # None: the groups failed the schema; references go unchecked
     if "groups" not in data or usable("groups"):
         groups = data.get("groups") or {}
         for name, group in groups.items():
             check_layer(group, doc.where, ("groups", name), "group", report)
+            if (group or {}).get("oauth2"):
+                check_oauth2(group["oauth2"], doc.where, ("groups", name, "oauth2"), report)
     templates = _templates_dir(doc, data, usable, limits, report)
     template_roots = tuple(str(root) for root in roots_of(Path(doc.file).parent, limits))
     resolver = None
     if not report.errors and not bad_keys - {"users"}:   # resolve nothing from a broken base
         resolver = Resolver(Base(Organization(**data["organization"]), profiles, groups or {},
-                                 Layer("inventory", data, doc.where), doc.where))
+                                 Layer("inventory", data, doc.where), doc.where, data.get("oauth2")))
     return Prepared(doc, data, report, bad_users, usable, groups, profiles, templates, resolver, template_roots)
 
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from ..errors import FieldPath, Location, Where, within
 from ..formats.vocabulary import CLIENTS
-from ..model import DEFAULT_PORTS, Device, Organization, Provenance, Server, Source, User
+from ..model import DEFAULT_PORTS, Device, OAuth2, Organization, Provenance, Server, Source, User
+from ..oauth2 import needs_own_provider
 from ..settings import REQUIRED, SETTINGS
 from .checks import Report, UserEntry, device_entry
 from .profiles import Profile
@@ -42,6 +43,7 @@ class Base:
     groups: Mapping[str, Any]
     inventory: Layer
     where: Where                   # positions in the inventory file
+    oauth2: Mapping[str, Any] | None = None   # the inventory's own identity provider (``oauth2:``), checked
 
 
 def _flatten(mapping: Mapping[str, Any] | None, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
@@ -68,7 +70,8 @@ class Resolver:
         self.base = base
         self._base_values: dict[tuple[str, tuple[str, ...]], Values] = {}
         self._interned: dict[object, object] = {}
-        self._plain: dict[tuple[str, tuple[str, ...]], tuple[Server, Server, tuple[Any, ...], Provenance]] = {}
+        self._plain: dict[tuple[str, tuple[str, ...]],
+                          tuple[Server, Server, tuple[Any, ...], Provenance, OAuth2 | None]] = {}
 
     def _intern(self, value: Any) -> Any:
         return self._interned.setdefault(value, value)
@@ -109,11 +112,11 @@ class Resolver:
                      or spec.get("servers") or "clients" in spec)
         key = (spec["profile"], user.groups)
         if plain and key in self._plain:
-            incoming, outgoing, values, provenance = self._plain[key]
-            return Device(user, name, spec["profile"], incoming, outgoing, values, provenance)
+            incoming, outgoing, values, provenance, oauth2 = self._plain[key]
+            return Device(user, name, spec["profile"], incoming, outgoing, values, provenance, oauth2)
         device = self._resolve(entry, user, index, spec, name, report)
         if plain and device is not None:
-            self._plain[key] = (device.incoming, device.outgoing, device.values, device.provenance)
+            self._plain[key] = (device.incoming, device.outgoing, device.values, device.provenance, device.oauth2)
         return device
 
     def _resolve(self, entry: UserEntry, user: User, index: int, spec: dict[str, Any], name: str,
@@ -145,12 +148,37 @@ class Resolver:
         outgoing = self._server(values, "smtp", location, field_name, report)
         if incoming is None or outgoing is None:
             return None
+        oauth2: OAuth2 | None = None
+        for server in (incoming, outgoing):
+            if needs_own_provider(server):
+                oauth2 = self._own_provider(user.groups)
+                if oauth2 is None:
+                    auth_source = values[f"servers.{server.protocol}.auth"][1]
+                    report.error(f"'auth: oauth2' on {server.host!r}, whose identity provider no mail client knows "
+                                 "(known: Microsoft 365 and Google by their server names)",
+                                 auth_source.location or location, f"servers.{server.protocol}.auth",
+                                 "name the organization's identity provider in an 'oauth2:' block (issuer, "
+                                 "authorization_endpoint, token_endpoint, client_id, scopes) at the top level or "
+                                 "in the user's group")
+                    return None
         resolved = tuple(self._value(setting.name, plain, setting.default) if setting.applies(plain) else None
                          for setting in SETTINGS)
         provenance = tuple(sorted((key, source) for key, (_, source) in values.items()))
         return Device(user=user, name=name, profile=spec["profile"], incoming=self._intern(incoming),
                       outgoing=self._intern(outgoing), values=self._intern(resolved),
-                      provenance=self._intern(provenance))
+                      provenance=self._intern(provenance), oauth2=oauth2)
+
+    def _own_provider(self, groups: tuple[str, ...]) -> OAuth2 | None:
+        """The ``oauth2:`` block of the user's last group that has one, else the inventory's."""
+        block = self.base.oauth2
+        for group in groups:
+            block = (self.base.groups.get(group) or {}).get("oauth2") or block
+        if not block:
+            return None
+        own = OAuth2(issuer=block["issuer"], authorization_endpoint=block["authorization_endpoint"],
+                     token_endpoint=block["token_endpoint"], client_id=block["client_id"], scopes=block["scopes"])
+        interned: OAuth2 = self._intern(own)
+        return interned
 
     @staticmethod
     def _value(name: str, plain: Mapping[str, Any], default: object) -> Any:

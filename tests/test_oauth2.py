@@ -1,0 +1,142 @@
+"""OAuth2 sign-in: the providers table against Thunderbird's own, the inventory's ``oauth2:`` block, and every format.
+
+Thunderbird's table is read from the installed Thunderbird (``modules/OAuth2Providers.sys.mjs`` in
+``omni.ja``); without Thunderbird those tests are skipped (and fail under CI).
+"""
+from __future__ import annotations
+
+import os
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from generator import load_inventory
+from generator.errors import InventoryError
+from generator.model import OAuth2
+from generator.oauth2 import GOOGLE, MICROSOFT_365, PROVIDERS, provider_for, sign_in
+
+OMNI = Path("/usr/lib/thunderbird/omni.ja")
+ORG = {"name": "Example GmbH", "identifier": "com.example"}
+OWN = {"issuer": "login.example.com", "authorization_endpoint": "https://login.example.com/oauth2/authorize",
+       "token_endpoint": "https://login.example.com/oauth2/token", "client_id": "thunderbird-mail",
+       "scopes": "openid email offline_access"}
+
+
+def _providers_module() -> str:
+    if not OMNI.is_file():
+        if os.environ.get("CI"):
+            pytest.fail("Thunderbird is needed (apt-get install thunderbird)")
+        pytest.skip("Thunderbird is not installed")
+    with zipfile.ZipFile(OMNI) as omni:
+        return omni.read("modules/OAuth2Providers.sys.mjs").decode("utf-8")
+
+
+def _js_scopes(module: str, const: str) -> dict[str, str]:
+    body = re.search(rf"const {const} = \{{(.*?)\}};", module, re.S)
+    assert body, const
+    return dict(re.findall(r'^\s*(\w+):\s*"([^"]*)"', body.group(1), re.M))
+
+
+def _js_hostnames(module: str) -> dict[str, tuple[str, str]]:
+    return {host: (issuer, scopes) for host, issuer, scopes in
+            re.findall(r'\["([\w.-]+)", \["([\w.-]+)", (\w+)\]\]', module)}
+
+
+def _js_issuer(module: str, issuer: str) -> dict[str, str]:
+    start = module.index(f'name: "{issuer}"')
+    block = module[start:module.index("}", start)]
+    return dict(re.findall(r'(\w+):\s*`?"?([^"`,\n]*)"?`?,', block))
+
+
+def _thunderbird_lookup(module: str, host: str, protocol: str) -> tuple[str, str] | None:
+    """``OAuth2Providers.getHostnameDetails(host, protocol)`` as the module states it: the longest suffix of the host
+    in ``kHostnames``, the protocol's scope plus the ``extra`` ones."""
+    table = _js_hostnames(module)
+    while "." in host:
+        if host in table:
+            issuer, const = table[host]
+            scopes = _js_scopes(module, const)
+            return issuer, " ".join(s for s in (scopes[protocol], scopes.get("extra")) if s)
+        host = host.split(".", 1)[1]
+    return None
+
+
+def test_the_providers_table_is_thunderbirds():
+    module = _providers_module()
+    for provider in PROVIDERS:
+        for host in provider.hosts:
+            for protocol in ("imap", "pop3", "smtp"):
+                assert _thunderbird_lookup(module, host, protocol) == (provider.issuer, provider.scope(protocol)), \
+                    (host, protocol)
+        issuer = _js_issuer(module, provider.issuer)
+        assert issuer["authorizationEndpoint"] == provider.authorization_endpoint
+        assert issuer["tokenEndpoint"] == provider.token_endpoint
+    assert _thunderbird_lookup(module, "imap.example.com", "imap") is None
+
+
+def test_known_hosts():
+    assert provider_for("outlook.office365.com") is MICROSOFT_365
+    assert provider_for("SMTP.Office365.com") is MICROSOFT_365
+    assert provider_for("imap.gmail.com") is GOOGLE and provider_for("smtp.gmail.com") is GOOGLE
+    assert provider_for("imap.example.com") is None
+
+
+def _write(tmp_path: Path, data: dict[str, Any]) -> Path:
+    (tmp_path / "inventory.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return tmp_path
+
+
+def _inventory(servers: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"organization": ORG, "servers": servers, **extra,
+            "users": [{"email": "anna@example.com", "devices": ["laptop", "desktop"]}]}
+
+
+M365 = {"imap": {"host": "outlook.office365.com", "auth": "oauth2"},
+        "pop3": {"host": "outlook.office365.com", "auth": "oauth2"},
+        "smtp": {"host": "smtp.office365.com", "port": 587, "security": "starttls", "auth": "oauth2"}}
+
+
+def test_a_known_provider_needs_no_block(tmp_path):
+    inventory = load_inventory(_write(tmp_path, _inventory(M365)))
+    for device in inventory.devices:
+        assert device.incoming.auth == device.outgoing.auth == "oauth2"
+        assert device.oauth2 is None
+        found = sign_in(device.incoming, device.oauth2)
+        assert found is not None and found.known is MICROSOFT_365
+        assert found.scope.split() == [f"https://outlook.office.com/{'IMAP' if device.protocol == 'imap' else 'POP'}"
+                                       ".AccessAsUser.All", "offline_access"]
+
+
+def test_an_own_provider_resolves_onto_the_devices_that_need_it(tmp_path):
+    servers = {"imap": {"host": "imap.example.com", "auth": "oauth2"}, "pop3": {"host": "pop.example.com"},
+               "smtp": {"host": "smtp.example.com", "auth": "oauth2"}}
+    group_own = dict(OWN, issuer="sso.example.com", client_id="sales-mail")
+    data = _inventory(servers, oauth2=OWN, groups={"sales": {"oauth2": group_own}})
+    data["users"].append({"email": "bob@example.com", "groups": ["sales"], "devices": ["laptop"]})
+    devices = {d.key: d for d in load_inventory(_write(tmp_path, data)).devices}
+    assert devices["anna@example.com/laptop"].oauth2 == OAuth2(**OWN)
+    assert devices["anna@example.com/desktop"].oauth2 == OAuth2(**OWN)    # its SMTP server signs in with OAuth2
+    assert devices["bob@example.com/laptop"].oauth2 == OAuth2(**group_own)   # the group's block wins
+    found = sign_in(devices["anna@example.com/laptop"].incoming, devices["anna@example.com/laptop"].oauth2)
+    assert found is not None and found.known is None and found.scope == OWN["scopes"]
+
+
+def test_a_block_is_not_attached_where_no_server_needs_it(tmp_path):
+    devices = load_inventory(_write(tmp_path, _inventory(M365, oauth2=OWN))).devices
+    assert all(device.oauth2 is None for device in devices)
+
+
+def test_oauth2_on_an_unknown_host_without_a_block_names_the_server_field(tmp_path):
+    servers = {"imap": {"host": "imap.example.com", "auth": "oauth2"}, "pop3": {"host": "pop.example.com"},
+               "smtp": {"host": "smtp.example.com"}}
+    with pytest.raises(InventoryError) as info:
+        load_inventory(_write(tmp_path, _inventory(servers)))
+    (problem,) = info.value.diagnostics
+    assert problem.field == "servers.imap.auth" and "oauth2:" in problem.hint
+    assert problem.location is not None
+    line = (tmp_path / "inventory.yaml").read_text(encoding="utf-8").splitlines()[problem.location.line - 1]
+    assert line.strip() == "auth: oauth2" and line[problem.location.column - 1:] == "oauth2"
