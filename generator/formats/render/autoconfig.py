@@ -10,14 +10,20 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from ...model import Device, Finding, Organization, Server, Site
+from ...model import Device, Finding, OAuth2, Organization, Server, Site
+from ...oauth2 import needs_own_provider
 from ..engine import render_text
 from ..subjects import DomainDevices
 
 CLIENT = "autoconfig"
 # config-v1.1.xml vocabulary (socketType, authentication), as Thunderbird reads it.
 SOCKET_TYPE = {"ssl": "SSL", "starttls": "STARTTLS", "none": "plain"}
-AUTHENTICATION = {"password": "password-cleartext", "cram-md5": "password-encrypted", "ntlm": "NTLM"}
+# OAuth2: <authentication>OAuth2</authentication>; for an own identity provider also the <oAuth2> block (issuer,
+# scope, authURL, tokenURL) as ISPDB files carry it. Thunderbird 153 (modules/accountcreation/readFromXML.sys.mjs)
+# takes OAuth2 only for a host its OAuth2Providers knows ("Lacking OAuth2 config"): for an own provider the
+# extension of the warning thunderbird-oauth2-custom-provider must be installed first (see autoconfig-oauth2-provider).
+AUTHENTICATION = {"password": "password-cleartext", "cram-md5": "password-encrypted", "ntlm": "NTLM",
+                  "oauth2": "OAuth2"}
 EMAILADDRESS, EMAILLOCALPART = "%EMAILADDRESS%", "%EMAILLOCALPART%"
 
 
@@ -118,6 +124,15 @@ def limitations(org: Organization, subject: DomainDevices) -> list[Finding]:
             f"one way (leave on server: {kept['leave']}, days: {kept['days'] or 'none'}, download on check: "
             f"{kept['biff']}). Users of the other devices set it by hand (Account Settings > Server Settings).",
             None, None, CLIENT))
+    own = own_provider(devices, [{"host": s.host} for d in devices for s in (d.incoming, d.outgoing)
+                                 if needs_own_provider(s)])
+    if own is not None:
+        found.append(Finding(
+            "autoconfig-oauth2-provider",
+            f"{domain}: the autoconfig file names the organization's identity provider ({own.issuer}) in its "
+            "<oAuth2> block, but Thunderbird 153 signs in with OAuth2 only to hosts whose provider it knows: install "
+            "the provider's Thunderbird extension (see thunderbird-oauth2-custom-provider) before users set up "
+            "their accounts from this file.", None, None, CLIENT))
     return found
 
 
@@ -133,7 +148,19 @@ def _policy(device: Device) -> tuple[bool, int | None, bool]:
 
 def _server(server: Server, pop3: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"type": server.protocol, "host": server.host, "port": server.port,
-            "socket": SOCKET_TYPE[server.security], "auth": AUTHENTICATION[server.auth], "pop3": pop3}
+            "socket": SOCKET_TYPE[server.security], "auth": AUTHENTICATION[server.auth], "pop3": pop3,
+            "own_provider": needs_own_provider(server)}
+
+
+def own_provider(devices: tuple[Device, ...], servers: list[dict[str, Any]]) -> OAuth2 | None:
+    """The own identity provider of the file's OAuth2 servers at unknown hosts: the one most of the domain's devices
+    that use those servers name (ties: the first by issuer); None when no listed server needs one."""
+    if not servers:
+        return None
+    hosts = {s["host"] for s in servers}
+    counts = Counter(d.oauth2 for d in devices if d.oauth2 is not None
+                     and hosts & {d.incoming.host, d.outgoing.host})
+    return sorted(counts, key=lambda o: (-counts[o], o.issuer, o.client_id, o.scopes))[0] if counts else None
 
 
 def _pop3_policy(devices: list[Device]) -> dict[str, Any]:
@@ -154,6 +181,8 @@ def render(site: Site, subject: DomainDevices) -> bytes:
             users = [d for _, d in by_protocol[protocol]]
             incoming.append(_server(chosen, _pop3_policy(users) if protocol == "pop3" else None))
     outgoing, _ = _choose(by_protocol["smtp"])
+    listed = [s for s in incoming] + [_server(outgoing)]
     context = {"domain": subject.domain, "org": site.organization, "incoming": incoming,
-               "outgoing": _server(outgoing), "username": username(subject.devices)[0]}
+               "outgoing": listed[-1], "username": username(subject.devices)[0],
+               "oauth2": own_provider(subject.devices, [s for s in listed if s["own_provider"]])}
     return render_text(site, CLIENT, "config-v1.1.xml.j2", context, autoescape=True).encode("utf-8")

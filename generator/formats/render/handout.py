@@ -13,6 +13,7 @@ from typing import Any
 from markupsafe import Markup
 
 from ...model import Device, DeviceFile, Finding, Organization, Server, Site
+from ...oauth2 import device_sign_ins
 from ..engine import render_text
 from ..subjects import UserDevices
 
@@ -32,6 +33,17 @@ def _server(server: Server, login: str) -> dict[str, Any]:
             "security": SECURITY_WORDS[server.security], "login": login}
 
 
+def _sign_in(device: Device) -> dict[str, Any] | None:
+    """Where the device signs in through the browser (OAuth2): the provider's name and host; None for passwords."""
+    found = device_sign_ins(device)
+    if not found:
+        return None
+    _, first = found[0]
+    return {"provider": first.known.name if first.known is not None else device.user.domain,
+            "issuer": first.issuer, "tenant": first.known is not None,
+            "password_too": len(found) < 2}
+
+
 def _device(device: Device, files: tuple[DeviceFile, ...], findings: list[Finding]) -> dict[str, Any]:
     files_shown = [{"format": file.format, "path": f"{device.name}/{file.name}", "install": file.install,
                     "skipped": not file.made} for file in files]
@@ -45,6 +57,7 @@ def _device(device: Device, files: tuple[DeviceFile, ...], findings: list[Findin
         "archive": pop3 is not None and pop3.leave_on_server,
         "days": pop3.delete_after_days if pop3 is not None else None,
         "bcc": device.bcc_self,
+        "sign_in": _sign_in(device),
         "steps": [{"code": f.code, "client": f.client, "message": f.message} for f in findings
                   if f.client is not None],
     }

@@ -8,7 +8,7 @@ from ..engine import render_text
 
 CLIENT = "outlook"
 # Findings that mean the artifact is not produced at all.
-SKIPS = frozenset({"outlook-incoming-starttls"})
+SKIPS = frozenset({"outlook-incoming-starttls", "outlook-no-oauth2"})
 # How the user installs the file, by handout language (``code`` in backquotes, {file}: the file's name).
 INSTALL = {
     "en": "Outlook for Windows: run `outlook.exe /importprf {file}` (IT may do this for you).",
@@ -100,6 +100,16 @@ def limitations(org: Organization, device: Device) -> list[Finding]:
             "a PRF has no setting for a Bcc to the own address. Create an Outlook rule that applies after "
             "sending ('Cc the message to' the own address), or have the mail server copy each submitted "
             "message to the sender.",
+            user, name, CLIENT))
+    if "oauth2" in (device.incoming.auth, device.outgoing.auth):
+        # A PRF's account keys are a password login or SPA (NTLM) and nothing else (Office Customization Tool's
+        # PRF keys, POP3/IMAP/SMTP sections: UseSPA, SMTPUseAuth); OAuth2 for POP3/IMAP is not among them.
+        found.append(Finding(
+            "outlook-no-oauth2",
+            "not generated: a PRF cannot make Outlook sign in with OAuth2 to a POP3 or IMAP account (its account "
+            "keys know only a password or NTLM). For a Microsoft 365 mailbox add it in Outlook as a Microsoft 365 "
+            "account (File > Add Account with the address; Outlook signs in through the browser); for other "
+            "servers use Thunderbird or Apple Mail on this device.",
             user, name, CLIENT))
     if "cram-md5" in (device.incoming.auth, device.outgoing.auth):
         found.append(Finding(

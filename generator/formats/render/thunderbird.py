@@ -5,14 +5,16 @@ import hashlib
 import json
 
 from ...model import Device, Finding, Organization, Site
+from ...oauth2 import needs_own_provider
 from ..engine import render_text
 
 CLIENT = "thunderbird"
 
 # nsMsgSocketType: incoming socketType and SMTP try_ssl. 1 (legacy "if available") is never generated.
 SOCKET_TYPE = {"none": 0, "starttls": 2, "ssl": 3}
-# nsMsgAuthMethod, as in the account settings UI.
-AUTH_METHOD = {"password": 3, "cram-md5": 4, "ntlm": 6}
+# nsMsgAuthMethod, as in the account settings UI (Thunderbird 153: mailnews/base/public/MailNewsTypes2.idl;
+# OAuth2 = 10, held by tests/test_oauth2.py against a running Thunderbird's Ci.nsMsgAuthMethod.OAuth2).
+AUTH_METHOD = {"password": 3, "cram-md5": 4, "ntlm": 6, "oauth2": 10}
 
 
 def js_literal(value: object) -> str:
@@ -25,12 +27,34 @@ def js_literal(value: object) -> str:
     return json.dumps(value, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
-def limitations(org: Organization, device: Device) -> list[Finding]:
-    """prefs.js expresses the whole pattern; a user.js cannot add an outgoing server to a profile in use."""
-    if device.setting("thunderbird_file") != "user.js":
+def custom_provider_finding(device: Device) -> list[Finding]:
+    """Thunderbird 153 finds an OAuth2 provider only by the server's host name, in its built-in table or in one
+    registered by a WebExtension's ``oauth_provider`` manifest key (``OAuth2Providers.registerProvider``, fed by
+    ``chrome/messenger/content/messenger/parent/ext-oauth_provider.js`` in omni.ja); no pref names an issuer for
+    IMAP, POP3 or SMTP (the ``experimental.mail.ews.overrideOAuth`` overrides serve Exchange only)."""
+    own = device.oauth2
+    hosts = sorted({s.host for s in (device.incoming, device.outgoing) if needs_own_provider(s)})
+    if own is None or not hosts:
         return []
-    smtp = device.outgoing
     return [Finding(
+        "thunderbird-oauth2-custom-provider",
+        f"Thunderbird knows no identity provider for {' and '.join(hosts)}: the account is set up to sign in with "
+        "OAuth2, but Thunderbird can only do so once an extension registers the provider. Deploy a Thunderbird "
+        "extension whose manifest.json has an 'oauth_provider' entry (issuer "
+        f"{own.issuer}, clientId {own.client_id}, authorizationEndpoint {own.authorization_endpoint}, "
+        f"tokenEndpoint {own.token_endpoint}, hostnames {', '.join(hosts)}, scopes '{own.scopes}') through the "
+        "ExtensionSettings policy, before users start Thunderbird with this account.",
+        device.user.email, device.name, CLIENT)]
+
+
+def limitations(org: Organization, device: Device) -> list[Finding]:
+    """prefs.js expresses the whole pattern but an own identity provider; a user.js cannot add an outgoing server
+    to a profile in use."""
+    found = custom_provider_finding(device)
+    if device.setting("thunderbird_file") != "user.js":
+        return found
+    smtp = device.outgoing
+    return found + [Finding(
         "thunderbird-userjs-smtp",
         "user.js appends the account to the profile's own accounts, but Thunderbird 128 and later no longer "
         "append outgoing servers from prefs (mail.smtpservers.appendsmtpservers is gone), so the account has no "

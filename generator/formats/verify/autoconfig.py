@@ -16,7 +16,9 @@ from ...model import Device, Organization
 from ..subjects import DomainDevices
 
 SOCKETS = {"SSL": "ssl", "STARTTLS": "starttls", "plain": "none"}
-AUTH = {"password-cleartext": "password", "password-encrypted": "cram-md5", "NTLM": "ntlm"}
+AUTH = {"password-cleartext": "password", "password-encrypted": "cram-md5", "NTLM": "ntlm", "OAuth2": "oauth2"}
+OAUTH2_ELEMENTS = {"issuer": "issuer", "scope": "scopes", "authURL": "authorization_endpoint",
+                   "tokenURL": "token_endpoint"}
 USERNAMES = ("%EMAILADDRESS%", "%EMAILLOCALPART%")
 SERVER_ELEMENTS = ("hostname", "port", "socketType", "username", "authentication")
 
@@ -76,6 +78,7 @@ def verify(content: bytes, org: Organization, subject: DomainDevices) -> list[st
     if domain != subject.domain:
         problems.append(f"the file is for {domain!r}, expected {subject.domain!r}")
     used = {(d.protocol, d.incoming) for d in subject.devices} | {("smtp", d.outgoing) for d in subject.devices}
+    problems.extend(_check_oauth2(content, servers, subject))
     protocols = [s["protocol"] for s in servers]
     if sorted(set(protocols)) != sorted({p for p, _ in used}) or len(protocols) != len(set(protocols)):
         problems.append(f"servers listed {protocols}, expected one each of {sorted({p for p, _ in used})}")
@@ -107,6 +110,36 @@ def verify(content: bytes, org: Organization, subject: DomainDevices) -> list[st
         if server["username"] in USERNAMES and server["username"] != form:
             problems.append(f"{server['protocol']} user name is {server['username']}, the logins say {form}")
     return problems
+
+
+def read_oauth2(content: bytes) -> dict[str, str] | None:
+    """The ``<oAuth2>`` block beside the provider, as {issuer, scopes, authorization_endpoint, token_endpoint}."""
+    blocks = parse(content).findall("oAuth2")
+    if len(blocks) > 1:
+        raise VerifyFailure("more than one <oAuth2> block")
+    if not blocks:
+        return None
+    return {key: _text(blocks[0], tag) for tag, key in OAUTH2_ELEMENTS.items()}
+
+
+def _check_oauth2(content: bytes, servers: list[dict[str, Any]], subject: DomainDevices) -> list[str]:
+    """An <oAuth2> block exactly when a listed OAuth2 server's host is no known provider's, and then one that a
+    device of the domain names as its own provider."""
+    block = read_oauth2(content)
+    own_hosts = [s["host"] for s in servers if s["auth"] == "oauth2" and s["host"].casefold() not in KNOWN_HOSTS]
+    if block is None:
+        return [f"OAuth2 servers {own_hosts} at unknown hosts, but no <oAuth2> block"] if own_hosts else []
+    if not own_hosts:
+        return ["an <oAuth2> block, but no OAuth2 server at a host without a known provider"]
+    owns = [d.oauth2 for d in subject.devices if d.oauth2 is not None]
+    if not any({key: getattr(own, key) for key in OAUTH2_ELEMENTS.values()} == block for own in owns):
+        return [f"the <oAuth2> block {block} is no device's identity provider"]
+    return []
+
+
+# The hosts whose provider Thunderbird knows (Thunderbird 153 OAuth2Providers.sys.mjs, kHostnames), restated.
+KNOWN_HOSTS = frozenset({"outlook.office365.com", "smtp.office365.com", "imap.gmail.com", "pop.gmail.com",
+                         "smtp.gmail.com"})
 
 
 def _policy(pop3: dict[str, str]) -> tuple[bool, int | None, bool]:

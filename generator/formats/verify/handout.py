@@ -13,6 +13,7 @@ import re
 from html.parser import HTMLParser
 
 from ...model import Organization
+from ...oauth2 import sign_in
 from ..subjects import UserDevices
 
 FORBIDDEN_TAGS = {"script", "iframe", "frame", "object", "embed", "link", "img", "base", "form", "meta-refresh"}
@@ -118,6 +119,11 @@ def verify(content: bytes, org: Organization, subject: UserDevices) -> list[str]
                     SECURITY_WORDS.get(server.security, "none"):
                 problems.append(f"{device.name}: {server.protocol} {server.host}:{server.port} is shown with "
                                 f"{shown.group(1)!r}, the security is {server.security}")
+    for device in subject.devices:
+        issuers = {found.issuer for found in (sign_in(s, device.oauth2) for s in (device.incoming, device.outgoing))
+                   if found is not None}
+        for issuer in sorted(issuers - set(reader.codes)):
+            problems.append(f"{device.name}: signs in with OAuth2 at {issuer}, which the page does not name (as code)")
     wanted = [len([f for f in subject.findings if f.device == device.name and f.client is not None])
               for device in subject.devices]
     if reader.steps != wanted:

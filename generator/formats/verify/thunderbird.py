@@ -14,7 +14,7 @@ _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r"
             "0": "\0"}
 # nsMsgSocketType and nsMsgAuthMethod, restated from the Thunderbird source.
 SOCKET = {0: "none", 2: "starttls", 3: "ssl"}
-AUTH = {3: "password", 4: "cram-md5", 6: "ntlm"}
+AUTH = {3: "password", 4: "cram-md5", 6: "ntlm", 10: "oauth2"}
 
 
 Prefs = dict[str, bool | int | str]

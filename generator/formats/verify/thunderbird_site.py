@@ -17,7 +17,7 @@ from ..subjects import FleetSet
 
 _CALL = re.compile(r'^\s*(defaultPref|lockPref|pref)\("([A-Za-z0-9._]+)", (.+)\);$')
 SOCKET = {0: "none", 2: "starttls", 3: "ssl"}
-AUTH = {"password": 3, "cram-md5": 4, "ntlm": 6}     # nsMsgAuthMethod, restated from the Thunderbird source
+AUTH = {"password": 3, "cram-md5": 4, "ntlm": 6, "oauth2": 10}     # nsMsgAuthMethod, restated from the Thunderbird source
 LOCKED = ("leave_on_server", "delete_by_age_from_server", "num_days_to_leave_on_server", "doBcc", "doBccList")
 VARIABLES = {"address", "userName", "login"}
 
