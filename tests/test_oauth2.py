@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
-from generator import load_inventory
+from generator import generate, load_inventory
 from generator.errors import InventoryError
+from generator.formats.registry import named
+from generator.formats.subjects import DomainDevices
 from generator.model import OAuth2
 from generator.oauth2 import GOOGLE, MICROSOFT_365, PROVIDERS, provider_for, sign_in
 
@@ -140,3 +143,53 @@ def test_oauth2_on_an_unknown_host_without_a_block_names_the_server_field(tmp_pa
     assert problem.location is not None
     line = (tmp_path / "inventory.yaml").read_text(encoding="utf-8").splitlines()[problem.location.line - 1]
     assert line.strip() == "auth: oauth2" and line[problem.location.column - 1:] == "oauth2"
+
+
+CASES = Path(__file__).resolve().parent / "cases" / "oauth2"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and ".mailprofiles" not in p.parts}
+
+
+@pytest.mark.parametrize("name", ["m365", "google", "own-idp"])
+def test_oauth2_inventories_match_their_golden_files(tmp_path, name):
+    generate(CASES / name, tmp_path / "out")
+    produced, golden_folder = _tree(tmp_path / "out"), GOLDEN / f"oauth2-{name}"
+    if os.environ.get("UPDATE_GOLDEN"):
+        shutil.rmtree(golden_folder, ignore_errors=True)
+        for rel, data in produced.items():
+            (golden_folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (golden_folder / rel).write_bytes(data)
+    golden = _tree(golden_folder)
+    assert sorted(produced) == sorted(golden)
+    for rel in golden:
+        assert produced[rel] == golden[rel], f"{rel} differs from its golden file"
+
+
+def test_no_format_falls_back_to_a_password(tmp_path):
+    """Each format says OAuth2 (and its verifier refuses the file with a password login instead), or makes no file
+    and names why."""
+    out = tmp_path / "out"
+    result = generate(CASES / "own-idp", out)
+    inventory = load_inventory(CASES / "own-idp")
+    (device,) = inventory.devices
+    codes = {f.code for f in result.findings}
+    assert {"outlook-no-oauth2", "thunderbird-oauth2-custom-provider", "autoconfig-oauth2-provider"} <= codes
+    assert not any(a.client == "outlook" for a in result.artifacts)
+    prefs = (out / "anna@example.com/laptop/prefs.js").read_bytes()
+    assert b'authMethod", 10)' in prefs
+    thunderbird, autoconfig = named("thunderbird"), named("autoconfig")
+    assert thunderbird.check(prefs, inventory.organization, device) == []
+    assert thunderbird.check(prefs.replace(b'authMethod", 10)', b'authMethod", 3)'), inventory.organization, device)
+    xml = (out / "autoconfig/example.com/mail/config-v1.1.xml").read_bytes()
+    assert xml.count(b"<authentication>OAuth2</authentication>") == 2
+    assert b"<issuer>login.example.com</issuer>" in xml and b"<authURL>https://login.example.com/oauth2/authorize" in xml
+    subject = DomainDevices("example.com", inventory.devices)
+    assert autoconfig.check(xml, inventory.organization, subject) == []
+    assert autoconfig.check(xml.replace(b">OAuth2<", b">password-cleartext<"), inventory.organization, subject)
+    page = (out / "anna@example.com/handout.html").read_bytes()
+    assert b"<code>login.example.com</code>" in page and b"password:" not in page
+    assert b"password" not in prefs.lower() and b"password" not in xml.replace(b"password-", b"").lower()
