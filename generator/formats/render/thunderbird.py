@@ -13,7 +13,7 @@ CLIENT = "thunderbird"
 # nsMsgSocketType: incoming socketType and SMTP try_ssl. 1 (legacy "if available") is never generated.
 SOCKET_TYPE = {"none": 0, "starttls": 2, "ssl": 3}
 # nsMsgAuthMethod, as in the account settings UI (Thunderbird 153: mailnews/base/public/MailNewsTypes2.idl;
-# OAuth2 = 10, held by tests/test_oauth2.py against a running Thunderbird's Ci.nsMsgAuthMethod.OAuth2).
+# OAuth2 = 10).
 AUTH_METHOD = {"password": 3, "cram-md5": 4, "ntlm": 6, "oauth2": 10}
 
 
