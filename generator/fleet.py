@@ -221,13 +221,18 @@ class FleetPlan(Plan):
         for fleet_set in self.fleet.sets:
             device = fleet_set.device
             folder = f"fleet/{safe_component(fleet_set.group)}/{safe_component(device.profile)}"
-            formats = fleet_formats(device, fleet_set.address_pattern)
+            formats = [fmt for fmt in fleet_formats(device, fleet_set.address_pattern) if not self._skipped(fmt, device)]
             targets = tuple((fmt, Target(device if fmt.scope == DEVICE else fleet_set, f"{folder}/{fmt.filename}",
                                          {"group": fleet_set.group, "profile": device.profile,
                                           "client": fmt.name.split("-")[0]}))
                             for fmt in formats)
             units.append(Unit(folder + "/", targets=targets))
         return sorted(units, key=lambda unit: unit.key)
+
+    def _skipped(self, fmt: Format[Any], device: Device) -> bool:
+        """A device format whose own limitations say it is not made for this set (the plan's findings say why)."""
+        return fmt.scope == DEVICE and any(f.code in fmt.skips
+                                           for f in fmt.limitations(self.inventory.organization, device))
 
     def _record(self, fmt: Format[Any], target: Target, inputs: bool, texts: dict[int, str]) -> ArtifactRecord:
         return ArtifactRecord("fleet", target.path, "", group=target.names["group"], profile=target.names["profile"],

@@ -73,7 +73,8 @@ class Format(Generic[S]):
     filename: str
     render: Callable[[Site, S], bytes]
     verify: Callable[[bytes, Organization, S], list[str]]
-    read_settings: Callable[[bytes], Settings] | None = None    # device formats: the connection, read back
+    # Device formats: the connection, read back (None from a file that names no IMAP/POP3/SMTP connection)
+    read_settings: Callable[[bytes], Settings | None] | None = None
     # What it cannot express: for a device, from its settings and servers alone (user and device are only
     # stamped on each finding), so devices with the same resolved values share the work (tests/test_registry.py)
     limitations: Callable[[Organization, S], list[Finding]] = no_limitations
@@ -119,8 +120,9 @@ FORMATS: tuple[ScopedFormat, ...] = (
            install=render_thunderbird.install,
            fleet=FleetForm(("thunderbird-site-prefs", "thunderbird-site-cfg"), needs_address_pattern=True)),
     Format("apple", DEVICE, "mail.mobileconfig", render_apple.render, verify_apple.verify,
-           verify_apple.read_settings, render_apple.limitations, show=verify_apple.show, signable=True,
-           templates=("apple/mail.mobileconfig.j2",), install=lambda device: render_apple.INSTALL,
+           verify_apple.read_settings, render_apple.limitations, render_apple.SKIPS, show=verify_apple.show,
+           signable=True, templates=tuple(render_apple.TEMPLATES.values()), templates_for=render_apple.templates,
+           install=render_apple.install,
            fleet=FleetForm(("apple",))),
     Format("outlook", DEVICE, "outlook.prf", render_outlook.render, verify_outlook.verify,
            verify_outlook.read_settings, render_outlook.limitations, render_outlook.SKIPS,

@@ -229,8 +229,10 @@ class Plan:
             planned = self._render(item, out)
             if planned is None:
                 continue
-            if item.fmt.scope == DEVICE and item.fmt.read_settings is not None:
-                readings[id(item.subject)][item.fmt.name] = item.fmt.read_settings(planned.content)
+            reading = item.fmt.read_settings(planned.content) \
+                if item.fmt.scope == DEVICE and item.fmt.read_settings is not None else None
+            if reading is not None:     # None: the file names no connection (an Apple Exchange or Google account)
+                readings[id(item.subject)][item.fmt.name] = reading
             out.planned.append(planned)
         for device in unit.devices:
             out.failures.extend(f"{device.user.email} {device.name}: {p}"

@@ -1,11 +1,68 @@
-"""Apple ``.mobileconfig``: a Configuration profile with one ``com.apple.mail.managed`` payload."""
+"""Apple ``.mobileconfig``: a Configuration profile with one account payload.
+
+Which payload, by how the device's servers sign in (:func:`account_kind`):
+
+- a password (or CRAM-MD5, NTLM): ``com.apple.mail.managed``, an IMAP or POP3 account;
+- OAuth2 at Microsoft 365: ``com.apple.eas.account`` (Exchange ActiveSync) with ``OAuth`` true;
+- OAuth2 at Google: ``com.apple.google-oauth`` (a Google account; the user signs in on the device);
+- OAuth2 anywhere else (the organization's own identity provider), or servers that no one payload covers: no file.
+
+Apple's schema files, apple/device-management, branch ``release``, commit
+b6202ca2fbd31286a52eb160b67a4db7b4fe1f1f (copies in tests/apple/):
+
+- ``mdm/profiles/com.apple.mail.managed.yaml``: ``IncomingMailServerAuthentication`` and
+  ``OutgoingMailServerAuthentication`` list no OAuth method, and no key names an identity provider, so the mail
+  payload cannot carry an OAuth2 sign-in at all.
+- ``mdm/profiles/com.apple.eas.account.yaml``: ``OAuth`` ("If enabled, don't specify a password"; iOS 12.0 and
+  later), ``OAuthSignInURL`` and ``OAuthTokenRequestURL`` (iOS 13.0 and later). Without ``OAuthSignInURL`` the
+  device finds the sign-in by Exchange auto-discovery, which is how Microsoft 365 is found; a sign-in URL would
+  also have to be one that Apple's own client registration may use, which the inventory's ``oauth2:`` block
+  (the endpoints and client id of the organization's registration) does not say. So the URLs are not written, and
+  an own identity provider gets no Exchange payload: it may front no Exchange server at all.
+- ``mdm/profiles/com.apple.google-oauth.yaml``: ``EmailAddress`` (required), ``AccountName``,
+  ``AccountDescription``; "The payload never contains credentials"; "Google accounts must be installed via MDM or
+  by Apple Configurator 2 (if the device is supervised)".
+
+Both OAuth payloads are iOS/iPadOS and visionOS only (``macOS: introduced: n/a``): a Mac refuses them. Whether an
+Apple device is a Mac is not in the inventory, so the file is made and the warning says so.
+"""
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from ...errors import UnrepresentableValue
 from ...model import IMPLICIT_TLS_PORTS, Device, Finding, Organization, Site
+from ...oauth2 import GOOGLE, MICROSOFT_365, provider_for
 from ..engine import render_text
 from .uuids import stable_uuid
 
 CLIENT = "apple"
+MAIL, EXCHANGE, GOOGLE_ACCOUNT, NONE = "mail", "exchange", "google", "none"
+TEMPLATES = {MAIL: "apple/mail.mobileconfig.j2", EXCHANGE: "apple/exchange.mobileconfig.j2",
+             GOOGLE_ACCOUNT: "apple/google.mobileconfig.j2"}
+# The payload each OAuth2 provider gets, by the provider's name (``generator/oauth2.py``).
+OAUTH2_KINDS = {MICROSOFT_365.name: EXCHANGE, GOOGLE.name: GOOGLE_ACCOUNT}
+NO_PAYLOAD = "apple-no-oauth2-payload"
+SKIPS = frozenset({NO_PAYLOAD})
+# What the warnings call each payload.
+PAYLOAD_NAMES = {MAIL: "Apple's mail payload", EXCHANGE: "Apple's Exchange ActiveSync payload",
+                 GOOGLE_ACCOUNT: "Apple's Google account payload"}
+
+
+def account_kind(device: Device) -> str:
+    """The payload the device's servers call for: MAIL, EXCHANGE, GOOGLE_ACCOUNT, or NONE (no file).
+
+    An OAuth2 payload is made when the incoming server signs in with OAuth2 at a known provider and the outgoing
+    server is that provider's too (the account then sends through the provider: neither OAuth2 payload has a key
+    for another SMTP server). Any other mix with OAuth2 has no payload.
+    """
+    incoming, outgoing = device.incoming, device.outgoing
+    if "oauth2" not in (incoming.auth, outgoing.auth):
+        return MAIL
+    provider = provider_for(incoming.host) if incoming.auth == "oauth2" else None
+    if provider is None or outgoing.host.casefold() not in provider.hosts:
+        return NONE
+    return OAUTH2_KINDS[provider.name]
 
 ACCOUNT_TYPE = {"imap": "EmailTypeIMAP", "pop3": "EmailTypePOP"}
 AUTHENTICATION = {"password": "EmailAuthPassword", "cram-md5": "EmailAuthCRAMMD5", "ntlm": "EmailAuthNTLM"}
@@ -23,17 +80,99 @@ INSTALL = {
 }
 
 
-def limitations(org: Organization, device: Device) -> list[Finding]:
-    found = []
+# Google's payload is installed through device management only (Apple's schema, above).
+INSTALL_GOOGLE = {
+    "en": "iPhone or iPad: this file is installed through your company's device management (Apple does not let a "
+          "Google account be installed by opening the file); then sign in to Google when the device asks.",
+    "de": "iPhone oder iPad: Diese Datei wird über die Geräteverwaltung Ihrer Firma installiert (Apple erlaubt nicht, "
+          "ein Google-Konto durch Öffnen der Datei zu installieren); danach bei Google anmelden, wenn das Gerät "
+          "danach fragt.",
+}
+
+
+# Exchange's payload installs on iPhone and iPad only (Apple's schema, above).
+INSTALL_EXCHANGE = {
+    "en": "iPhone or iPad: open the file (from mail or AirDrop), then install it under Settings › General › VPN & "
+          "Device Management, or receive it through your company's device management; then sign in to Microsoft "
+          "when the device asks.",
+    "de": "iPhone oder iPad: Datei öffnen (aus einer E-Mail oder per AirDrop) und unter Einstellungen › Allgemein › "
+          "VPN und Geräteverwaltung installieren, oder sie kommt über die Geräteverwaltung Ihrer Firma; danach bei "
+          "Microsoft anmelden, wenn das Gerät danach fragt.",
+}
+
+
+def install(device: Device) -> Mapping[str, str]:
+    """How the user installs the device's profile, by handout language."""
+    return {EXCHANGE: INSTALL_EXCHANGE, GOOGLE_ACCOUNT: INSTALL_GOOGLE}.get(account_kind(device), INSTALL)
+
+
+def templates(device: Device) -> tuple[str, ...]:
+    """The template the device's profile is made from (none when no file is made)."""
+    kind = account_kind(device)
+    return (TEMPLATES[kind],) if kind in TEMPLATES else ()
+
+
+def _oauth2_findings(device: Device, kind: str) -> list[Finding]:
+    """What changes for the user when the account signs in with OAuth2, or why there is no file."""
     user, name = device.user.email, device.name
+    if kind == NONE:
+        own = [server.host for server in (device.incoming, device.outgoing)
+               if server.auth == "oauth2" and provider_for(server.host) is None]
+        if own:
+            why = (f"{' and '.join(dict.fromkeys(own))} signs in with OAuth2 at the organization's own identity "
+                   "provider, and Apple's mail payload has no OAuth2 sign-in (only passwords, CRAM-MD5, NTLM)")
+        else:
+            why = (f"its servers mix sign-ins that no one Apple payload covers ({device.incoming.protocol} "
+                   f"{device.incoming.host}: {device.incoming.auth}, smtp {device.outgoing.host}: "
+                   f"{device.outgoing.auth}; Apple's mail payload has no OAuth2 sign-in, and its Exchange and Google "
+                   "payloads send only through their own provider)")
+        return [Finding(
+            NO_PAYLOAD,
+            f"No Apple profile is made for this device: {why}. Set the account up by hand on the device (iPhone/iPad: "
+            "Settings > Apps > Mail > Mail Accounts > Add Account; Mac: System Settings > Internet Accounts), with "
+            "the settings in the handout; if the identity provider fronts a Microsoft Exchange server, configure the "
+            "servers as Exchange Online or with the Exchange host instead.",
+            user, name, CLIENT)]
+    if kind == EXCHANGE:
+        account = (f"an Exchange ActiveSync account ({device.incoming.host}, signed in with OAuth through Microsoft; "
+                   "iOS 12 or later; it also syncs contacts, calendars, reminders and notes unless the user turns them "
+                   "off), instead of")
+    else:
+        account = "a Google account (the user signs in to Google on the device), instead of"
+    if device.protocol == "pop3":
+        archive = ("this device is no POP3 archive: the POP3 retention (leave on server, delete after N days) does "
+                   "not apply, the device keeps no copy beyond what the server keeps, and the pattern's archive must "
+                   "be kept another way (another device's POP3 account, or the provider's retention or archive)")
+    else:
+        archive = "the account shows the mailbox on the server, as IMAP would"
+    return [Finding(
+        f"apple-oauth2-{kind}",
+        f"Apple's mail payload has no OAuth2 sign-in, so this device's Apple profile sets up {account} the "
+        f"{device.protocol.upper()} account the device profile asks for. Another protocol: {archive}; a Bcc to "
+        "the own address is still not in the profile. Apple's schema lists this payload for iPhone, iPad and Apple "
+        "Vision Pro only: a Mac refuses it, so on a Mac add the account by hand under System Settings > Internet "
+        "Accounts. No password is in the profile: the user signs in when the device asks.",
+        user, name, CLIENT)]
+
+
+def limitations(org: Organization, device: Device) -> list[Finding]:
+    kind = account_kind(device)
+    if kind != MAIL:
+        found = _oauth2_findings(device, kind)
+        if kind == NONE:
+            return found
+    else:
+        found = []
+    user, name = device.user.email, device.name
+    payload_name = PAYLOAD_NAMES[kind]
     if device.bcc_self:
         found.append(Finding(
             "apple-no-bcc",
-            "Apple's mail payload has no key for a Bcc to the own address. On iPhone/iPad the user must turn on "
+            f"{payload_name} has no key for a Bcc to the own address. On iPhone/iPad the user must turn on "
             "Settings > Apps > Mail > Always Bcc Myself; in macOS Mail, Settings > Composing > Automatically Bcc "
             "myself. Alternatively the mail server can copy each submitted message to the sender.",
             user, name, CLIENT))
-    if device.pop3 is not None:
+    if kind == MAIL and device.pop3 is not None:
         pop3 = device.pop3
         if not pop3.leave_on_server:
             wanted = "remove the copy from the server right after retrieving it"
@@ -47,7 +186,7 @@ def limitations(org: Organization, device: Device) -> list[Finding]:
             f"default removes it after one week). The user must set the account to {wanted} (Mail > Settings > "
             "Accounts > Advanced), or the server admin must enforce the retention on the server.",
             user, name, CLIENT))
-    for server in (device.incoming, device.outgoing):
+    for server in (device.incoming, device.outgoing) if kind == MAIL else ():
         # The device's guess: implicit TLS on the standard implicit-TLS port, STARTTLS on any other.
         guess = "ssl" if server.port in IMPLICIT_TLS_PORTS[server.protocol] else "starttls"
         if server.security != "none" and server.security != guess:
@@ -58,11 +197,11 @@ def limitations(org: Organization, device: Device) -> list[Finding]:
                 f"implicit, others STARTTLS), so it may not use {server.security!r} here. Check the account on a "
                 "device, or offer the standard port for Apple devices.",
                 user, name, CLIENT))
-    found.extend(fetch_schedule(device))
+    found.extend(fetch_schedule(device, payload_name))
     if device.signature is not None:
         found.append(Finding(
             "apple-no-signature",
-            "Apple's mail payload has no key for a signature. On iPhone/iPad the user sets it in Settings > Apps > "
+            f"{payload_name} has no key for a signature. On iPhone/iPad the user sets it in Settings > Apps > "
             "Mail > Signature; in macOS Mail, Settings > Signatures.",
             user, name, CLIENT))
     return found
@@ -73,7 +212,7 @@ def limitations(org: Organization, device: Device) -> list[Finding]:
 FETCH_CHOICES = {15: "Every 15 Minutes", 30: "Every 30 Minutes", 60: "Hourly"}
 
 
-def fetch_schedule(device: Device) -> list[Finding]:
+def fetch_schedule(device: Device, payload_name: str = PAYLOAD_NAMES[MAIL]) -> list[Finding]:
     """The payload has no key for when mail is fetched: the device keeps its own schedule, "Automatically".
 
     Not fetching automatically is something the device would not do by itself: a warning on the device, so its
@@ -87,14 +226,14 @@ def fetch_schedule(device: Device) -> list[Finding]:
     if not device.fetch_automatically:
         return [Finding(
             "apple-no-fetch-schedule",
-            "Apple's mail payload has no key for when mail is fetched, and the device fetches new mail by itself. "
+            f"{payload_name} has no key for when mail is fetched, and the device fetches new mail by itself. "
             f"To fetch only when the user asks, the user must choose Manually {ways}.",
             device.user.email, device.name, CLIENT)]
     minutes = device.check_interval_minutes
     choice = min(FETCH_CHOICES, key=lambda choice: (abs(choice - minutes), -choice))
     return [Finding(
         "apple-no-fetch-schedule",
-        f"Apple's mail payload has no key for when mail is fetched: Apple devices that should check every {minutes} "
+        f"{payload_name} has no key for when mail is fetched: Apple devices that should check every {minutes} "
         f"minutes keep their own schedule (Automatically: when the system sees fit). Where a device must keep to "
         f"the interval, its user chooses {FETCH_CHOICES[choice]} (the nearest fixed choice) {ways}; the handouts do "
         "not ask for it.", None, None, CLIENT)]
@@ -139,8 +278,70 @@ def payload(org: Organization, device: Device) -> dict[str, dict[str, object]]:
     }
 
 
+def _profile(org: Organization, device: Device, what: str) -> tuple[dict[str, object], str]:
+    """The outer profile's values, and the identifier its payload's identifier starts with."""
+    user = device.user
+    profile_uuid = stable_uuid(org.identifier, user.email, device.name, "profile")
+    identifier = f"{org.identifier}.mailprofiles.{profile_uuid.lower()}"
+    return {
+        "display_name": f"{org.name}: {user.email} ({device.name})",
+        "description": f"{what} {user.email} for {user.name} on device {device.name}.",
+        "identifier": identifier,
+        "organization": org.name,
+        "uuid": profile_uuid,
+    }, identifier
+
+
+def exchange_payload(org: Organization, device: Device) -> dict[str, dict[str, object]]:
+    """Exchange ActiveSync with OAuth (``com.apple.eas.account``): host, address and user name; no password.
+
+    ``UserName`` is "Required for noninteractive installations like MDM in iOS" (Apple's schema): the login.
+    """
+    user = device.user
+    profile, identifier = _profile(org, device, "Exchange ActiveSync account (OAuth)")
+    return {
+        "profile": profile,
+        "account": {
+            "address": user.email,
+            "host": device.incoming.host,
+            "user": user.login,
+            "display_name": f"Exchange account {user.email}",
+            "description": f"Exchange ActiveSync account {user.email} ({device.incoming.host}, OAuth)",
+            "identifier": f"{identifier}.exchange",
+            "uuid": stable_uuid(org.identifier, user.email, device.name, "exchange"),
+        },
+    }
+
+
+def google_payload(org: Organization, device: Device) -> dict[str, dict[str, object]]:
+    """A Google account (``com.apple.google-oauth``): the address and the name; the user signs in on the device."""
+    user = device.user
+    profile, identifier = _profile(org, device, "Google account")
+    return {
+        "profile": profile,
+        "account": {
+            "account_description": f"{org.name} ({user.email})",
+            "account_name": user.name,
+            "address": user.email,
+            "display_name": f"Google account {user.email}",
+            "description": f"Google account {user.email}",
+            "identifier": f"{identifier}.google",
+            "uuid": stable_uuid(org.identifier, user.email, device.name, "google"),
+        },
+    }
+
+
+PAYLOADS = {MAIL: payload, EXCHANGE: exchange_payload, GOOGLE_ACCOUNT: google_payload}
+
+
 def render(site: Site, device: Device) -> bytes:
     org = site.organization
-    text = render_text(site, CLIENT, "mail.mobileconfig.j2", payload(org, device), autoescape=True)
+    kind = account_kind(device)
+    if kind not in PAYLOADS:
+        # Not produced (``SKIPS``): the plan makes no file for such a device; a caller that asks anyway is told why.
+        raise UnrepresentableValue(f"no Apple payload signs in to {device.incoming.host} with OAuth2 "
+                                   f"({NO_PAYLOAD})")
+    template = TEMPLATES[kind].partition("/")[2]
+    text = render_text(site, CLIENT, template, PAYLOADS[kind](org, device), autoescape=True)
     plist = text.encode("utf-8")
     return site.signer.sign(plist) if site.signer is not None else plist

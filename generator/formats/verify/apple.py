@@ -1,4 +1,11 @@
-""".mobileconfig: plistlib, then every key checked against Apple's payload schema."""
+""".mobileconfig: plistlib, then every key checked against Apple's payload schema.
+
+The profile holds one account payload, whose type follows from how the device's servers sign in, restated here
+from Apple's schema files (apple/device-management, branch ``release``, commit
+b6202ca2fbd31286a52eb160b67a4db7b4fe1f1f; copies in tests/apple/): ``com.apple.mail.managed`` for passwords
+(its authentication keys list no OAuth method), ``com.apple.eas.account`` with ``OAuth`` true for OAuth2 at
+Microsoft 365, ``com.apple.google-oauth`` for OAuth2 at Google ("The payload never contains credentials").
+"""
 from __future__ import annotations
 
 import json
@@ -10,6 +17,7 @@ from typing import Any
 
 from ...errors import VerifyFailure
 from ...model import Device, Organization
+from ...oauth2 import GOOGLE, MICROSOFT_365, provider_for
 from . import cms
 from .common import Connection, Settings, expect
 
@@ -17,11 +25,27 @@ _UUID = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4
 _TYPES = {"string": str, "integer": int, "boolean": bool, "array": list, "dictionary": dict, "data": bytes,
           "real": float}
 IMAP_ONLY = ("IncomingMailServerIMAPPathPrefix",)
+MAIL_TYPE, EAS_TYPE, GOOGLE_TYPE = "com.apple.mail.managed", "com.apple.eas.account", "com.apple.google-oauth"
+# The payload for OAuth2 at each known provider, by the provider's name.
+OAUTH2_TYPES = {MICROSOFT_365.name: EAS_TYPE, GOOGLE.name: GOOGLE_TYPE}
+# Keys that carry a secret, in any of the payloads: never written.
+SECRETS = ("IncomingPassword", "OutgoingPassword", "Password", "CertificatePassword", "Certificate")
+
+
+def expected_type(device: Device) -> str | None:
+    """The payload type the device's servers call for; None: no payload can (no file is made)."""
+    incoming, outgoing = device.incoming, device.outgoing
+    if incoming.auth != "oauth2" and outgoing.auth != "oauth2":
+        return MAIL_TYPE
+    provider = provider_for(incoming.host) if incoming.auth == "oauth2" else None
+    if provider is None or provider_for(outgoing.host) is not provider:
+        return None
+    return OAUTH2_TYPES[provider.name]
 
 
 @cache
 def rules() -> dict[str, Any]:
-    """Key rules derived from Apple's TopLevel, CommonPayloadKeys and com.apple.mail.managed schema files."""
+    """Key rules derived from Apple's TopLevel, CommonPayloadKeys and payload schema files (one table per payload)."""
     loaded: dict[str, Any] = json.loads((Path(__file__).with_name("apple_rules.json")).read_text(encoding="utf-8"))
     return loaded
 
@@ -60,13 +84,17 @@ def parse(content: bytes) -> dict[str, Any]:
     return data
 
 
-def _mail_payload(data: dict[str, Any]) -> dict[str, Any]:
+def _payload(data: dict[str, Any], payload_type: str) -> dict[str, Any]:
     content = data.get("PayloadContent")
     if not isinstance(content, list) or len(content) != 1 or not isinstance(content[0], dict):
         raise VerifyFailure("PayloadContent must hold exactly one payload dictionary")
-    if content[0].get("PayloadType") != "com.apple.mail.managed":
-        raise VerifyFailure("the payload is not com.apple.mail.managed")
+    if content[0].get("PayloadType") != payload_type:
+        raise VerifyFailure(f"the payload is not {payload_type}")
     return content[0]
+
+
+def _mail_payload(data: dict[str, Any]) -> dict[str, Any]:
+    return _payload(data, MAIL_TYPE)
 
 
 def _security(use_ssl: bool) -> str:
@@ -90,9 +118,19 @@ def show(content: bytes) -> str:
     return f"(signed by {certificate.subject.rfc4514_string()})\n" + inner.decode("utf-8", errors="replace")
 
 
-def read_settings(content: bytes) -> Settings:
+def read_settings(content: bytes) -> Settings | None:
+    """The IMAP/POP3 and SMTP connection of a mail payload; None for an account payload that names none (Exchange
+    ActiveSync, Google): its file has no connection to cross-check against the device's other files."""
     content = plain(content)
-    mail = _mail_payload(parse(content))
+    data = parse(content)
+    payloads = data.get("PayloadContent")
+    if isinstance(payloads, list) and len(payloads) == 1 and isinstance(payloads[0], dict) and \
+            payloads[0].get("PayloadType") in (EAS_TYPE, GOOGLE_TYPE):
+        return None
+    return _mail_settings(_mail_payload(data))
+
+
+def _mail_settings(mail: dict[str, Any]) -> Settings:
     protocol = {"EmailTypeIMAP": "imap", "EmailTypePOP": "pop3"}.get(str(mail.get("EmailAccountType")))
     if protocol is None:
         raise VerifyFailure("EmailAccountType is not EmailTypeIMAP or EmailTypePOP")
@@ -113,10 +151,13 @@ def verify(content: bytes, org: Organization, device: Device) -> list[str]:
     problems: list[str] = []
     table = rules()
     _check_dict(data, table["TopLevel"], "profile", problems)
-    mail = _mail_payload(data)
-    payload_rules = dict(table["com.apple.mail.managed"])
+    payload_type = expected_type(device)
+    if payload_type is None:
+        raise VerifyFailure("no Apple payload signs in to this device's servers, so no profile is expected")
+    mail = _payload(data, payload_type)
+    payload_rules = dict(table[payload_type])
     payload_rules.update(table["CommonPayloadKeys"])
-    _check_dict(mail, payload_rules, "mail payload", problems)
+    _check_dict(mail, payload_rules, f"{payload_type} payload", problems)
     uuids = [data.get("PayloadUUID"), mail.get("PayloadUUID")]
     for value in uuids:
         if not isinstance(value, str) or not _UUID.match(value):
@@ -136,12 +177,16 @@ def verify(content: bytes, org: Organization, device: Device) -> list[str]:
         for key in IMAP_ONLY:
             if key in mail:
                 problems.append(f"IMAP-only key {key} in a POP account")
-    for key in ("IncomingPassword", "OutgoingPassword"):
+    for key in SECRETS:
         if key in mail:
             problems.append(f"{key} must not be written")
     if problems:
         return problems
-    settings = read_settings(content)
+    if payload_type != MAIL_TYPE:
+        _check_oauth2(problems, mail, payload_type, device)
+        expect(problems, "PayloadOrganization", data.get("PayloadOrganization"), org.name)
+        return problems
+    settings = _mail_settings(mail)
     want_in, want_out = device.incoming, device.outgoing
     got_in, got_out = settings.incoming, settings.outgoing
     expect(problems, "incoming", (got_in.protocol, got_in.host, got_in.port, got_in.tls(), got_in.login),
@@ -157,3 +202,18 @@ def verify(content: bytes, org: Organization, device: Device) -> list[str]:
     expect(problems, "EmailAccountName", settings.name, device.user.name)
     expect(problems, "PayloadOrganization", data.get("PayloadOrganization"), org.name)
     return problems
+
+
+def _check_oauth2(problems: list[str], account: dict[str, Any], payload_type: str, device: Device) -> None:
+    """An OAuth2 account payload says what the device's user and servers say."""
+    user = device.user
+    expect(problems, "EmailAddress", account.get("EmailAddress"), user.email)
+    if payload_type == EAS_TYPE:
+        # OAuth: "If enabled, don't specify a password"; SSL defaults to false; UserName is "Required for
+        # noninteractive installations like MDM in iOS" (com.apple.eas.account.yaml).
+        expect(problems, "OAuth", account.get("OAuth"), True)
+        expect(problems, "SSL", account.get("SSL"), True)
+        expect(problems, "Host", account.get("Host"), device.incoming.host)
+        expect(problems, "UserName", account.get("UserName"), user.login)
+    else:
+        expect(problems, "AccountName", account.get("AccountName"), user.name)
