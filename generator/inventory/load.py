@@ -21,8 +21,9 @@ from ..errors import Diagnostic, FieldPath, InventoryError, Location, excerpt, f
 from ..model import Device, Finding, Inventory, Organization
 from ..textrules import text_problem
 from .bounds import DEFAULT_LIMITS, OUTSIDE, Limits, confined, confined_files, roots_of
-from .checks import Report, Seen, UserEntry, check_layer, check_names, check_oauth2, check_organization, check_user
+from .checks import Report, Seen, UserEntry, check_layer, check_names, check_organization, check_user
 from .lints import lint_user
+from .oauth2_block import check_oauth2
 from .profiles import Profile, read_profiles
 from .read import Document, format_path, load_yaml
 from .resolve import Base, Layer, Resolver
