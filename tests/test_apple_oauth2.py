@@ -210,3 +210,19 @@ def test_the_fleet_makes_no_apple_file_for_an_own_identity_provider_and_says_so(
     assert files == {}
     warned = {(f.user, f.device) for f in plan.findings if f.code == "apple-no-oauth2-payload"}
     assert warned == {("_no-group", "desktop"), ("_no-group", "laptop"), ("_no-group", "phone")}
+
+
+@pytest.mark.parametrize("provider", [*sorted(PAYLOADS), "own"])
+def test_generate_writes_the_payload_or_no_file_and_warns(write_inventory, tmp_path, provider):
+    from generator import generate
+
+    text, payload_type, code = PAYLOADS.get(provider, (OWN, None, "apple-no-oauth2-payload"))
+    result = generate(write_inventory(text + USERS), tmp_path / "out", jobs=1)
+    assert code in {f.code for f in result.findings if f.user == "anna@example.com" and f.device == "phone"}
+    phone = tmp_path / "out/anna@example.com/phone/mail.mobileconfig"
+    if payload_type is None:
+        assert not phone.exists()
+        return
+    assert _account(phone.read_bytes())["PayloadType"] == payload_type
+    again = generate(write_inventory(text + USERS), tmp_path / "out", jobs=1)     # same bytes: nothing rewritten
+    assert again.changes == () and again.unchanged == 4
