@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from ...errors import VerifyFailure
-from ...model import Organization
+from ...model import Device, Organization
 from ..subjects import FleetSet
 
 _CALL = re.compile(r'^\s*(defaultPref|lockPref|pref)\("([A-Za-z0-9._]+)", (.+)\);$')
@@ -92,6 +92,13 @@ def verify_cfg(content: bytes, org: Organization, subject: FleetSet) -> list[str
     for name, expected in wanted.items():
         if value(name) != expected:
             problems.append(f"{name} is {value(name)!r}, expected {expected!r}")
+    problems.extend(_locks_and_identity(prefs, device, server))
+    return problems
+
+
+def _locks_and_identity(prefs: dict[str, tuple[str, Any]], device: Device, server: str) -> list[str]:
+    """What the pattern enforces is locked (Bcc, POP3 retention), no password, and the identity's signature."""
+    problems = []
     for name, (how, _) in prefs.items():
         if name.rsplit(".", 1)[-1] in LOCKED and how != "lockPref":
             problems.append(f"{name} enforces the pattern and must be locked")
@@ -101,10 +108,10 @@ def verify_cfg(content: bytes, org: Organization, subject: FleetSet) -> list[str
     if len(identity) != 1 or prefs[identity[0]] != ("lockPref", device.bcc_self):
         problems.append(f"doBcc must be locked to {device.bcc_self}")
     identity_key = identity[0][len("mail.identity."):-len(".doBcc")] if len(identity) == 1 else ""
-    signature = value(f"mail.identity.{identity_key}.htmlSigText")
+    signature = prefs.get(f"mail.identity.{identity_key}.htmlSigText", ("", None))[1]
     if signature != device.signature:
         problems.append(f"htmlSigText is {signature!r}, expected {device.signature!r}")
-    if signature is not None and value(f"mail.identity.{identity_key}.htmlSigFormat") is not False:
+    if signature is not None and prefs.get(f"mail.identity.{identity_key}.htmlSigFormat", ("", None))[1] is not False:
         problems.append("htmlSigFormat must be false: the signature is plain text")
     if device.pop3 is not None:
         if prefs.get(f"mail.server.{server}.leave_on_server") != ("lockPref", device.pop3.leave_on_server):
