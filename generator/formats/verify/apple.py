@@ -158,28 +158,7 @@ def verify(content: bytes, org: Organization, device: Device) -> list[str]:
     payload_rules = dict(table[payload_type])
     payload_rules.update(table["CommonPayloadKeys"])
     _check_dict(mail, payload_rules, f"{payload_type} payload", problems)
-    uuids = [data.get("PayloadUUID"), mail.get("PayloadUUID")]
-    for value in uuids:
-        if not isinstance(value, str) or not _UUID.match(value):
-            problems.append(f"PayloadUUID {value!r} is not a UUID")
-    if len(set(uuids)) != len(uuids):
-        problems.append("PayloadUUIDs are not unique")
-    identifiers = [data.get("PayloadIdentifier"), mail.get("PayloadIdentifier")]
-    if len(set(identifiers)) != len(identifiers):
-        problems.append("PayloadIdentifiers are not unique")
-    if not str(identifiers[0]).startswith(org.identifier + "."):
-        problems.append(f"PayloadIdentifier {identifiers[0]!r} does not start with {org.identifier}.")
-    for key in ("IncomingMailServerPortNumber", "OutgoingMailServerPortNumber"):
-        port = mail.get(key)
-        if port is not None and not (isinstance(port, int) and 1 <= port <= 65535):
-            problems.append(f"{key} {port!r} is outside 1..65535")
-    if mail.get("EmailAccountType") == "EmailTypePOP":
-        for key in IMAP_ONLY:
-            if key in mail:
-                problems.append(f"IMAP-only key {key} in a POP account")
-    for key in SECRETS:
-        if key in mail:
-            problems.append(f"{key} must not be written")
+    _check_structure(data, mail, org, problems)
     if problems:
         return problems
     if payload_type != MAIL_TYPE:
@@ -217,3 +196,29 @@ def _check_oauth2(problems: list[str], account: dict[str, Any], payload_type: st
         expect(problems, "UserName", account.get("UserName"), user.login)
     else:
         expect(problems, "AccountName", account.get("AccountName"), user.name)
+
+
+def _check_structure(data: dict[str, Any], mail: dict[str, Any], org: Organization, problems: list[str]) -> None:
+    """UUIDs and identifiers of the profile and its payload, ports in range, keys by account type, no secrets."""
+    uuids = [data.get("PayloadUUID"), mail.get("PayloadUUID")]
+    for value in uuids:
+        if not isinstance(value, str) or not _UUID.match(value):
+            problems.append(f"PayloadUUID {value!r} is not a UUID")
+    if len(set(uuids)) != len(uuids):
+        problems.append("PayloadUUIDs are not unique")
+    identifiers = [data.get("PayloadIdentifier"), mail.get("PayloadIdentifier")]
+    if len(set(identifiers)) != len(identifiers):
+        problems.append("PayloadIdentifiers are not unique")
+    if not str(identifiers[0]).startswith(org.identifier + "."):
+        problems.append(f"PayloadIdentifier {identifiers[0]!r} does not start with {org.identifier}.")
+    for key in ("IncomingMailServerPortNumber", "OutgoingMailServerPortNumber"):
+        port = mail.get(key)
+        if port is not None and not (isinstance(port, int) and 1 <= port <= 65535):
+            problems.append(f"{key} {port!r} is outside 1..65535")
+    if mail.get("EmailAccountType") == "EmailTypePOP":
+        for key in IMAP_ONLY:
+            if key in mail:
+                problems.append(f"IMAP-only key {key} in a POP account")
+    for key in SECRETS:
+        if key in mail:
+            problems.append(f"{key} must not be written")
