@@ -1,12 +1,14 @@
 """``check-servers``: do the inventory's servers answer as the generated files will expect?
 
-For every distinct (protocol, host, port, security): connect with a timeout, do implicit TLS
+For every distinct (protocol, host, port, security, auth): connect with a timeout, do implicit TLS
 or STARTTLS as configured, verify the certificate chain and the host name, read the greeting
-and the capabilities, check that a password mechanism is offered after TLS, and optionally
-log in. The result is a list of rows; nothing is printed here.
+and the capabilities, check that the login the server is configured for is offered after TLS
+(a password mechanism, or for ``auth: oauth2`` XOAUTH2 or OAUTHBEARER), and optionally log in
+(with the password, or with a bearer token). The result is a list of rows; nothing is printed here.
 """
 from __future__ import annotations
 
+import base64
 import imaplib
 import math
 import poplib
@@ -23,6 +25,8 @@ from .model import Inventory
 
 OK, WARNING, FAILED = "ok", "warning", "failed"
 MAX_LINE = 64 * 1024   # bytes in one IMAP response line
+BEARER_MECHANISMS = ("OAUTHBEARER", "XOAUTH2")   # the SASL mechanisms that carry an OAuth2 token, preferred first
+NO_BEARER = "no OAuth2 login (XOAUTH2 or OAUTHBEARER) is offered after TLS"
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class Endpoint:
     host: str
     port: int
     security: str
+    auth: str = "password"     # the inventory's auth: password | cram-md5 | ntlm | oauth2
 
 
 @dataclass(frozen=True)
@@ -39,11 +44,13 @@ class ServerCheck:
     status: str             # ok | warning | failed
     reason: str
     details: tuple[str, ...] = ()
+    mechanism: str | None = None   # how the login went (or was tried), when one was asked for
 
     def to_json(self) -> dict[str, object]:
         e = self.endpoint
-        return {"protocol": e.protocol, "host": e.host, "port": e.port, "security": e.security,
-                "status": self.status, "reason": self.reason, "details": list(self.details)}
+        return {"protocol": e.protocol, "host": e.host, "port": e.port, "security": e.security, "auth": e.auth,
+                "status": self.status, "reason": self.reason, "details": list(self.details),
+                "mechanism": self.mechanism}
 
 
 class _Failed(Exception):
@@ -55,8 +62,8 @@ def endpoints(inventory: Inventory) -> list[Endpoint]:
     found = set()
     for device in inventory.devices:
         for server in (device.incoming, device.outgoing):
-            found.add(Endpoint(server.protocol, server.host, server.port, server.security))
-    return sorted(found, key=lambda e: (e.protocol, e.host, e.port, e.security))
+            found.add(Endpoint(server.protocol, server.host, server.port, server.security, server.auth))
+    return sorted(found, key=lambda e: (e.protocol, e.host, e.port, e.security, e.auth))
 
 
 def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
@@ -99,11 +106,31 @@ def _explain(exc: BaseException, endpoint: Endpoint, timeout: float, stage: str)
     return f"{stage} failed: {exc}"
 
 
+@dataclass
+class _Progress:
+    """What a check found so far: kept when it fails midway."""
+
+    details: list[str]
+    mechanism: str | None = None
+    logged_in: bool = False
+    skipped: str | None = None      # why a login asked for was not tried
+
+
 def check_endpoint(endpoint: Endpoint, *, context: ssl.SSLContext, timeout: float = 10.0,
-                   login: str | None = None, password: str | None = None) -> ServerCheck:
+                   login: str | None = None, password: str | None = None, token: str | None = None,
+                   mechanisms: tuple[str, ...] = BEARER_MECHANISMS) -> ServerCheck:
+    """Check one server; with ``login``, also log in: with ``password`` on a password server, with the OAuth2
+    bearer ``token`` on an ``auth: oauth2`` one (through the first of ``mechanisms`` the server offers).
+
+    Neither the password nor the token ever appears in the result."""
     stage = "connect"
-    details: list[str] = []
+    progress = _Progress([])
     warnings: list[str] = []
+
+    def result(status: str, reason: str) -> ServerCheck:
+        return ServerCheck(endpoint, status, _hide(reason, password, token),
+                           tuple(_hide(d, password, token) for d in progress.details), progress.mechanism)
+
     try:
         stage = "greeting"
         sock, greeting = _read_greeting(endpoint, context, timeout)
@@ -111,24 +138,36 @@ def check_endpoint(endpoint: Endpoint, *, context: ssl.SSLContext, timeout: floa
         problem = _greeting_problem(endpoint.protocol, greeting)
         if problem:
             raise _Failed(problem)
-        details.append(f"greeting: {greeting.strip()[:80].decode('utf-8', 'replace')}")
+        progress.details.append(f"greeting: {greeting.strip()[:80].decode('utf-8', 'replace')}")
         stage = "the session"
-        _check_session(endpoint, context, timeout, login, password, details)
+        _check_session(endpoint, context, timeout, login, password, token, mechanisms, progress)
     except _Failed as exc:
-        return ServerCheck(endpoint, FAILED, str(exc), tuple(details))
+        return result(FAILED, str(exc))
     except (OSError, ssl.SSLError) as exc:
-        return ServerCheck(endpoint, FAILED, _explain(exc, endpoint, timeout, stage),
-                           tuple(details))
+        return result(FAILED, _explain(exc, endpoint, timeout, stage))
     except (imaplib.IMAP4.error, poplib.error_proto, smtplib.SMTPException, EOFError) as exc:
         text = exc.args[0] if exc.args else exc
         if isinstance(text, bytes):
             text = text.decode("utf-8", "replace")
-        return ServerCheck(endpoint, FAILED, f"protocol error: {text}", tuple(details))
+        return result(FAILED, f"protocol error: {text}")
     if endpoint.security == "none":
         warnings.append("the connection is not encrypted")
+    if progress.skipped:
+        warnings.append(progress.skipped)
     if warnings:
-        return ServerCheck(endpoint, WARNING, "; ".join(warnings), tuple(details))
-    return ServerCheck(endpoint, OK, "answers as configured" + (", login ok" if login else ""), tuple(details))
+        return result(WARNING, "; ".join(warnings))
+    logged_in = ""
+    if progress.logged_in:
+        logged_in = ", login ok" + (f" with {progress.mechanism}" if endpoint.auth == "oauth2" else "")
+    return result(OK, "answers as configured" + logged_in)
+
+
+def _hide(text: str, *secrets: str | None) -> str:
+    """``text`` with every secret blotted out (a server may echo what it was sent)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[hidden]")
+    return text
 
 
 def _greeting_problem(protocol: str, greeting: bytes) -> str | None:
@@ -169,6 +208,28 @@ class _Dialect:
     login: Callable[[Any, str, str], None]                    # raises _Failed when refused
     close: Callable[[Any], None]
     errors: tuple[type[BaseException], ...]
+    sasl: Callable[[Any], list[str]]                          # the SASL mechanisms offered
+    bearer: Callable[[Any, str, str, str], None]              # (mechanism, login, token); raises _Failed when refused
+    password_mechanism: Callable[[Any], str]                  # what a password login uses
+
+
+def _bearer_response(mechanism: str, login: str, token: str) -> bytes:
+    """The client's first message: XOAUTH2 (Google's and Microsoft's form) or OAUTHBEARER (RFC 7628)."""
+    if mechanism == "XOAUTH2":
+        return f"user={login}\x01auth=Bearer {token}\x01\x01".encode()
+    name = login.replace("=", "=3D").replace(",", "=2C")           # RFC 5801 saslname
+    return f"n,a={name},\x01auth=Bearer {token}\x01\x01".encode()
+
+
+# After a refusal both mechanisms send an error challenge (JSON) that the client must answer before the
+# server says no: an empty response for XOAUTH2, a single 0x01 for OAUTHBEARER (RFC 7628 3.2.3).
+ERROR_ANSWER = {"XOAUTH2": b"", "OAUTHBEARER": b"\x01"}
+
+
+def _refused(login: str, mechanism: str, answer: object) -> _Failed:
+    if isinstance(answer, bytes):
+        answer = answer.decode("utf-8", "replace")
+    return _Failed(f"login as {login} with {mechanism} refused: {str(answer).strip()[:200]}")
 
 
 def _imap_starttls(conn: imaplib.IMAP4, context: ssl.SSLContext) -> None:
@@ -182,6 +243,17 @@ def _imap_login(conn: imaplib.IMAP4, login: str, password: str) -> None:
         conn.login(login, password)
     except imaplib.IMAP4.error as exc:
         raise _Failed(f"login as {login} refused: {exc}") from None
+
+
+def _imap_bearer(conn: imaplib.IMAP4, mechanism: str, login: str, token: str) -> None:
+    answers = [_bearer_response(mechanism, login, token), ERROR_ANSWER[mechanism]]
+
+    def step(challenge: bytes) -> bytes | None:
+        return answers.pop(0) if answers else None      # None: imaplib cancels with "*"
+    try:
+        conn.authenticate(mechanism, step)
+    except imaplib.IMAP4.error as exc:
+        raise _refused(login, mechanism, exc.args[0] if exc.args else exc) from None
 
 
 def _pop3_starttls(conn: poplib.POP3, context: ssl.SSLContext) -> None:
@@ -205,6 +277,33 @@ def _pop3_login(conn: poplib.POP3, login: str, password: str) -> None:
         raise _Failed(f"login as {login} refused: {exc}") from None
 
 
+def _pop3_sasl(conn: poplib.POP3) -> list[str]:
+    return [m.upper() for m in conn.capa().get("SASL", [])]
+
+
+def _pop3_bearer(conn: poplib.POP3, mechanism: str, login: str, token: str) -> None:
+    """RFC 5034 AUTH with an initial response; at most one error challenge, answered as the mechanism says."""
+    def send(line: str) -> None:
+        conn.sock.sendall(line.encode("ascii") + b"\r\n")
+
+    send(f"AUTH {mechanism} " + base64.b64encode(_bearer_response(mechanism, login, token)).decode("ascii"))
+    answers = [ERROR_ANSWER[mechanism]]
+    for _ in range(3):
+        line = conn.file.readline(poplib._MAXLINE + 1)      # type: ignore[attr-defined]
+        if len(line) > poplib._MAXLINE:                      # type: ignore[attr-defined]
+            raise poplib.error_proto("line too long")
+        if not line:
+            raise EOFError("the server closed the connection during AUTH")
+        if line.startswith(b"+OK"):
+            return
+        if line.startswith(b"-ERR"):
+            raise _refused(login, mechanism, line[4:])
+        if not line.startswith(b"+"):
+            raise poplib.error_proto(line.strip()[:200])
+        send(base64.b64encode(answers.pop(0)).decode("ascii") if answers else "*")
+    raise _Failed(f"login as {login} with {mechanism}: the server kept asking (no answer after three rounds)")
+
+
 def _smtp_starttls(conn: smtplib.SMTP, context: ssl.SSLContext) -> None:
     conn.ehlo()
     if not conn.has_extn("starttls"):
@@ -225,26 +324,50 @@ def _smtp_login(conn: smtplib.SMTP, login: str, password: str) -> None:
         raise _Failed(f"login as {login} refused: {exc.smtp_code} {exc.smtp_error!r}") from None
 
 
+def _smtp_bearer(conn: smtplib.SMTP, mechanism: str, login: str, token: str) -> None:
+    answers = [ERROR_ANSWER[mechanism].decode("ascii")]
+
+    def step(challenge: bytes | None = None) -> str:
+        if challenge is None:
+            return _bearer_response(mechanism, login, token).decode()
+        return answers.pop(0) if answers else ""        # smtplib stops after five rounds
+    try:
+        conn.auth(mechanism, step, initial_response_ok=True)
+    except smtplib.SMTPAuthenticationError as exc:
+        error = exc.smtp_error
+        text = error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
+        raise _refused(login, mechanism, f"{exc.smtp_code} {text}") from None
+
+
+def _smtp_password_mechanism(conn: smtplib.SMTP) -> str:
+    offered = _smtp_auth(conn)
+    return next((m for m in ("CRAM-MD5", "PLAIN", "LOGIN") if m in offered), "LOGIN")   # smtplib's order
+
+
 DIALECTS = {
     "imap": _Dialect(imaplib.IMAP4, imaplib.IMAP4_SSL, "ssl_context", _imap_starttls,
                      lambda c: "capabilities: " + " ".join(sorted(c.capabilities)),
                      lambda c: ("no password login is offered after TLS (LOGINDISABLED)"   # IMAP4rev1 LOGIN
                                 if "LOGINDISABLED" in c.capabilities else None),           # unless disabled
-                     _imap_login, lambda c: c.logout(), (OSError, imaplib.IMAP4.error)),
+                     _imap_login, lambda c: c.logout(), (OSError, imaplib.IMAP4.error),
+                     lambda c: [cap[5:] for cap in c.capabilities if cap.startswith("AUTH=")], _imap_bearer,
+                     lambda c: "LOGIN"),
     "pop3": _Dialect(poplib.POP3, poplib.POP3_SSL, "context", _pop3_starttls,
                      lambda c: "capabilities: " + " ".join(sorted(c.capa())), _pop3_no_login,
-                     _pop3_login, lambda c: c.quit(), (OSError, poplib.error_proto)),
+                     _pop3_login, lambda c: c.quit(), (OSError, poplib.error_proto),
+                     _pop3_sasl, _pop3_bearer, lambda c: "USER/PASS"),
     "smtp": _Dialect(smtplib.SMTP, smtplib.SMTP_SSL, "context", _smtp_starttls,
                      lambda c: "AUTH: " + (" ".join(_smtp_auth(c)) or "(none)"),
                      lambda c: (None if {"PLAIN", "LOGIN"} & set(_smtp_auth(c))
                                 else "no password AUTH mechanism (PLAIN/LOGIN) is offered after TLS"),
-                     _smtp_login, lambda c: c.quit(), (OSError, smtplib.SMTPException)),
+                     _smtp_login, lambda c: c.quit(), (OSError, smtplib.SMTPException),
+                     _smtp_auth, _smtp_bearer, _smtp_password_mechanism),
 }
 
 
 def _check_session(e: Endpoint, context: ssl.SSLContext, timeout: float, login: str | None, password: str | None,
-                   details: list[str]) -> None:
-    """Open a session as configured, check that a password login is offered, and log in when asked."""
+                   token: str | None, mechanisms: tuple[str, ...], progress: _Progress) -> None:
+    """Open a session as configured, check that the configured kind of login is offered, and log in when asked."""
     dialect = DIALECTS[e.protocol]
     if e.security == "ssl":
         conn = dialect.secure(e.host, e.port, timeout=timeout, **{dialect.context_keyword: context})
@@ -253,26 +376,48 @@ def _check_session(e: Endpoint, context: ssl.SSLContext, timeout: float, login: 
     try:
         if e.security == "starttls":
             dialect.starttls(conn, context)
-        details.append(dialect.describe(conn))
+        progress.details.append(dialect.describe(conn))
+        if e.auth == "oauth2":
+            offered = [m for m in BEARER_MECHANISMS if m in dialect.sasl(conn)]
+            if not offered:
+                raise _Failed(NO_BEARER)
+            progress.details.append("OAuth2 mechanisms: " + " ".join(offered))
+            if login and token is None:
+                progress.skipped = f"login as {login} not tried: an OAuth2 server needs a token (--token-env)"
+            elif login and token is not None:
+                mechanism = next((m for m in mechanisms if m in offered), None)
+                if mechanism is None:
+                    raise _Failed(f"none of {', '.join(mechanisms)} is offered (only {' '.join(offered)})")
+                progress.mechanism = mechanism
+                dialect.bearer(conn, mechanism, login, token)
+                progress.details.append(f"login as {login} with {mechanism}: ok")
+                progress.logged_in = True
+            return
         problem = dialect.no_password_login(conn)
         if problem:
             raise _Failed(problem)
-        if login:
-            dialect.login(conn, login, password or "")
-            details.append(f"login as {login}: ok")
+        if login and password is None:
+            progress.skipped = f"login as {login} not tried: a password server needs a password (--password-env)"
+        elif login and password is not None:
+            progress.mechanism = dialect.password_mechanism(conn)
+            dialect.login(conn, login, password)
+            progress.details.append(f"login as {login}: ok")
+            progress.logged_in = True
     finally:
         try:
             dialect.close(conn)
         except dialect.errors:
-            pass
+            sock = getattr(conn, "sock", None)       # the polite close failed (e.g. a timeout): drop the socket
+            if isinstance(sock, socket.socket):
+                sock.close()
 
 
 def check_bounded(endpoint: Endpoint, *, context: ssl.SSLContext, timeout: float, deadline: float,
-                  login: str | None = None, password: str | None = None) -> ServerCheck:
+                  login: str | None = None, password: str | None = None, token: str | None = None) -> ServerCheck:
     """:func:`check_endpoint` in a child process: at most ``deadline`` seconds and a bounded amount of memory."""
     def work() -> ServerCheck:
         imaplib._MAXLINE = MAX_LINE  # type: ignore[attr-defined]   # poplib and smtplib cap lines already
-        return check_endpoint(endpoint, context=context, timeout=timeout, login=login, password=password)
+        return check_endpoint(endpoint, context=context, timeout=timeout, login=login, password=password, token=token)
     try:
         return run_bounded(work, deadline)
     except Overrun as exc:
@@ -281,10 +426,12 @@ def check_bounded(endpoint: Endpoint, *, context: ssl.SSLContext, timeout: float
 
 def check_servers(inventory: Inventory, *, ca_file: str | None = None, timeout: float = 10.0,
                   deadline: float | None = None, login: str | None = None,
-                  password: str | None = None) -> list[ServerCheck]:
+                  password: str | None = None, token: str | None = None) -> list[ServerCheck]:
     """One :class:`ServerCheck` per distinct server of the inventory.
 
-    ``timeout`` bounds each network step; ``deadline`` (default four times the timeout) bounds a whole check.
+    With ``login``, password servers are logged in to with ``password`` and ``auth: oauth2`` ones with the bearer
+    ``token`` (each only when given). ``timeout`` bounds each network step; ``deadline`` (default four times the
+    timeout) bounds a whole check.
     Raises :class:`~generator.errors.UsageError` for a timeout that is not a finite positive number, and
     :class:`~generator.errors.InputFileError` for a CA file that is not PEM certificates.
     """
@@ -294,5 +441,6 @@ def check_servers(inventory: Inventory, *, ca_file: str | None = None, timeout: 
     if not (math.isfinite(deadline) and deadline >= timeout):
         raise UsageError(f"--deadline must be a finite number of seconds, at least the timeout, not {deadline!r}")
     context = tls_context(ca_file)
-    return [check_bounded(e, context=context, timeout=timeout, deadline=deadline, login=login, password=password)
+    return [check_bounded(e, context=context, timeout=timeout, deadline=deadline, login=login, password=password,
+                          token=token)
             for e in endpoints(inventory)]

@@ -214,6 +214,10 @@ service pop3-login {{
 }}
 service anvil {{
   chroot =
+  # no authentication penalty: the tests refuse logins on purpose, and the next one must not wait for it
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 service stats {{
   unix_listener stats-reader {{

@@ -41,25 +41,25 @@ def check_servers(inventory: Path = typer.Argument(..., help="Inventory file, or
                                                         help="Seconds for a whole check (default: 4 x timeout)."),
                   login: str | None = typer.Option(None, "--login", help="Also log in as this user."),
                   password_env: str | None = typer.Option(
-                      None, "--password-env", help="Name of the environment variable holding the password."),
+                      None, "--password-env", help="Name of the environment variable holding the password "
+                                                   "(for password servers)."),
+                  token_env: str | None = typer.Option(
+                      None, "--token-env", help="Name of the environment variable holding an OAuth2 access token "
+                                                "(for servers with auth: oauth2)."),
                   as_json: bool = typer.Option(False, "--json", help="Print the results as JSON.")) -> None:
     """Check that every server of the inventory answers as the generated files expect."""
-    if login and not password_env:
-        raise typer.BadParameter("--login needs --password-env (the password never goes on the command line)",
-                                 param_hint="--login")
-    password = None
-    if password_env:
-        if password_env not in os.environ:
-            raise typer.BadParameter(f"environment variable {password_env!r} is not set",
-                                     param_hint="--password-env")
-        password = os.environ[password_env]
+    if login and not (password_env or token_env):
+        raise typer.BadParameter("--login needs --password-env or --token-env (a password or token never goes on "
+                                 "the command line)", param_hint="--login")
+    password = _secret_from(password_env, "--password-env")
+    token = _secret_from(token_env, "--token-env")
     try:
         inv = load_inventory(inventory, _limits(allow_path))
     except InventoryError as exc:
         _fail_input(exc)
         return
     results = run_checks(inv, ca_file=str(ca_file) if ca_file else None, timeout=timeout, deadline=deadline, login=login,
-                  password=password)
+                         password=password, token=token)
     failed = any(r.status == FAILED for r in results)
     if as_json:
         print(json.dumps({"ok": not failed, "servers": [r.to_json() for r in results]}, indent=2))
@@ -67,3 +67,12 @@ def check_servers(inventory: Path = typer.Argument(..., help="Inventory file, or
         print_server_checks(results)
     if failed:
         raise typer.Exit(1)
+
+
+def _secret_from(variable: str | None, option: str) -> str | None:
+    """The value of the environment variable an option names (never the value itself on the command line)."""
+    if not variable:
+        return None
+    if variable not in os.environ:
+        raise typer.BadParameter(f"environment variable {variable!r} is not set", param_hint=option)
+    return os.environ[variable]
