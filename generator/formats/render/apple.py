@@ -32,37 +32,28 @@ from collections.abc import Mapping
 
 from ...errors import UnrepresentableValue
 from ...model import IMPLICIT_TLS_PORTS, Device, Finding, Organization, Site
-from ...oauth2 import GOOGLE, MICROSOFT_365, provider_for
 from ..engine import render_text
+from .apple_oauth2 import (
+    CLIENT,
+    EXCHANGE,
+    GOOGLE_ACCOUNT,
+    INSTALL_EXCHANGE,
+    INSTALL_GOOGLE,
+    MAIL,
+    NO_PAYLOAD,
+    NONE,
+    account_kind,
+    oauth2_findings,
+)
 from .uuids import stable_uuid
 
-CLIENT = "apple"
-MAIL, EXCHANGE, GOOGLE_ACCOUNT, NONE = "mail", "exchange", "google", "none"
 TEMPLATES = {MAIL: "apple/mail.mobileconfig.j2", EXCHANGE: "apple/exchange.mobileconfig.j2",
              GOOGLE_ACCOUNT: "apple/google.mobileconfig.j2"}
-# The payload each OAuth2 provider gets, by the provider's name (``generator/oauth2.py``).
-OAUTH2_KINDS = {MICROSOFT_365.name: EXCHANGE, GOOGLE.name: GOOGLE_ACCOUNT}
-NO_PAYLOAD = "apple-no-oauth2-payload"
 SKIPS = frozenset({NO_PAYLOAD})
 # What the warnings call each payload.
 PAYLOAD_NAMES = {MAIL: "Apple's mail payload", EXCHANGE: "Apple's Exchange ActiveSync payload",
                  GOOGLE_ACCOUNT: "Apple's Google account payload"}
 
-
-def account_kind(device: Device) -> str:
-    """The payload the device's servers call for: MAIL, EXCHANGE, GOOGLE_ACCOUNT, or NONE (no file).
-
-    An OAuth2 payload is made when the incoming server signs in with OAuth2 at a known provider and the outgoing
-    server is that provider's too (the account then sends through the provider: neither OAuth2 payload has a key
-    for another SMTP server). Any other mix with OAuth2 has no payload.
-    """
-    incoming, outgoing = device.incoming, device.outgoing
-    if "oauth2" not in (incoming.auth, outgoing.auth):
-        return MAIL
-    provider = provider_for(incoming.host) if incoming.auth == "oauth2" else None
-    if provider is None or outgoing.host.casefold() not in provider.hosts:
-        return NONE
-    return OAUTH2_KINDS[provider.name]
 
 ACCOUNT_TYPE = {"imap": "EmailTypeIMAP", "pop3": "EmailTypePOP"}
 AUTHENTICATION = {"password": "EmailAuthPassword", "cram-md5": "EmailAuthCRAMMD5", "ntlm": "EmailAuthNTLM"}
@@ -81,26 +72,6 @@ INSTALL = {
 
 
 # Google's payload is installed through device management only (Apple's schema, above).
-INSTALL_GOOGLE = {
-    "en": "iPhone or iPad: this file is installed through your company's device management (Apple does not let a "
-          "Google account be installed by opening the file); then sign in to Google when the device asks.",
-    "de": "iPhone oder iPad: Diese Datei wird über die Geräteverwaltung Ihrer Firma installiert (Apple erlaubt nicht, "
-          "ein Google-Konto durch Öffnen der Datei zu installieren); danach bei Google anmelden, wenn das Gerät "
-          "danach fragt.",
-}
-
-
-# Exchange's payload installs on iPhone and iPad only (Apple's schema, above).
-INSTALL_EXCHANGE = {
-    "en": "iPhone or iPad: open the file (from mail or AirDrop), then install it under Settings › General › VPN & "
-          "Device Management, or receive it through your company's device management; then sign in to Microsoft "
-          "when the device asks.",
-    "de": "iPhone oder iPad: Datei öffnen (aus einer E-Mail oder per AirDrop) und unter Einstellungen › Allgemein › "
-          "VPN und Geräteverwaltung installieren, oder sie kommt über die Geräteverwaltung Ihrer Firma; danach bei "
-          "Microsoft anmelden, wenn das Gerät danach fragt.",
-}
-
-
 def install(device: Device) -> Mapping[str, str]:
     """How the user installs the device's profile, by handout language."""
     return {EXCHANGE: INSTALL_EXCHANGE, GOOGLE_ACCOUNT: INSTALL_GOOGLE}.get(account_kind(device), INSTALL)
@@ -112,53 +83,10 @@ def templates(device: Device) -> tuple[str, ...]:
     return (TEMPLATES[kind],) if kind in TEMPLATES else ()
 
 
-def _oauth2_findings(device: Device, kind: str) -> list[Finding]:
-    """What changes for the user when the account signs in with OAuth2, or why there is no file."""
-    user, name = device.user.email, device.name
-    if kind == NONE:
-        own = [server.host for server in (device.incoming, device.outgoing)
-               if server.auth == "oauth2" and provider_for(server.host) is None]
-        if own:
-            why = (f"{' and '.join(dict.fromkeys(own))} signs in with OAuth2 at the organization's own identity "
-                   "provider, and Apple's mail payload has no OAuth2 sign-in (only passwords, CRAM-MD5, NTLM)")
-        else:
-            why = (f"its servers mix sign-ins that no one Apple payload covers ({device.incoming.protocol} "
-                   f"{device.incoming.host}: {device.incoming.auth}, smtp {device.outgoing.host}: "
-                   f"{device.outgoing.auth}; Apple's mail payload has no OAuth2 sign-in, and its Exchange and Google "
-                   "payloads send only through their own provider)")
-        return [Finding(
-            NO_PAYLOAD,
-            f"No Apple profile is made for this device: {why}. Set the account up by hand on the device (iPhone/iPad: "
-            "Settings > Apps > Mail > Mail Accounts > Add Account; Mac: System Settings > Internet Accounts), with "
-            "the settings in the handout; if the identity provider fronts a Microsoft Exchange server, configure the "
-            "servers as Exchange Online or with the Exchange host instead.",
-            user, name, CLIENT)]
-    if kind == EXCHANGE:
-        account = (f"an Exchange ActiveSync account ({device.incoming.host}, signed in with OAuth through Microsoft; "
-                   "iOS 12 or later; it also syncs contacts, calendars, reminders and notes unless the user turns them "
-                   "off), instead of")
-    else:
-        account = "a Google account (the user signs in to Google on the device), instead of"
-    if device.protocol == "pop3":
-        archive = ("this device is no POP3 archive: the POP3 retention (leave on server, delete after N days) does "
-                   "not apply, the device keeps no copy beyond what the server keeps, and the pattern's archive must "
-                   "be kept another way (another device's POP3 account, or the provider's retention or archive)")
-    else:
-        archive = "the account shows the mailbox on the server, as IMAP would"
-    return [Finding(
-        f"apple-oauth2-{kind}",
-        f"Apple's mail payload has no OAuth2 sign-in, so this device's Apple profile sets up {account} the "
-        f"{device.protocol.upper()} account the device profile asks for. Another protocol: {archive}; a Bcc to "
-        "the own address is still not in the profile. Apple's schema lists this payload for iPhone, iPad and Apple "
-        "Vision Pro only: a Mac refuses it, so on a Mac add the account by hand under System Settings > Internet "
-        "Accounts. No password is in the profile: the user signs in when the device asks.",
-        user, name, CLIENT)]
-
-
 def limitations(org: Organization, device: Device) -> list[Finding]:
     kind = account_kind(device)
     if kind != MAIL:
-        found = _oauth2_findings(device, kind)
+        found = oauth2_findings(device, kind)
         if kind == NONE:
             return found
     else:
