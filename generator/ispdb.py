@@ -2,9 +2,21 @@
 
 The file is untrusted: it is read with a size limit and parsed by defusedxml (no DTD, no
 entities, no external references). Of the servers a provider lists per protocol, the
-encrypted one with a password login is chosen (implicit TLS before STARTTLS), and the
-choice is said. What cannot be imported (a plain-text-only server, an OAuth2-only
-provider, an unknown value) is reported, never dropped silently.
+encrypted one is chosen (implicit TLS before STARTTLS), and the choice is said. What cannot
+be imported (a plain-text-only server, an unknown value) is reported, never dropped silently.
+
+OAuth2 (``<authentication>OAuth2</authentication>``) becomes ``auth: oauth2``. Where a server lists both
+OAuth2 and a password login, the provider decides: Microsoft 365 and Google (known by the host name,
+:func:`generator.oauth2.provider_for`) get OAuth2, as they require it (Microsoft turned off password
+("basic") logins for IMAP and POP in Exchange Online: https://learn.microsoft.com/en-us/exchange/
+clients-and-mobile-in-exchange-online/deprecation-of-basic-authentication-exchange-online; Google Workspace
+requires OAuth for IMAP, POP and SMTP: https://support.google.com/a/answer/14114704); any other host keeps
+the password login, which every client can use, since Thunderbird 153 itself takes OAuth2 from an autoconfig
+file only for a host it knows (``readAuthentication`` in ``modules/accountcreation/readFromXML.sys.mjs``).
+An OAuth2-only server at another host needs the file's ``<oAuth2>`` block (issuer, scope, authURL, tokenURL,
+as Thunderbird's ISPDB writes it), printed as the inventory's ``oauth2:`` block; such files carry no client
+ID, so ``client_id`` is left out with a NOT IMPORTED note and ``validate`` reports it missing until the admin
+adds the one registered at the issuer.
 """
 from __future__ import annotations
 
@@ -18,14 +30,21 @@ import defusedxml.ElementTree as SafeET
 import yaml
 from defusedxml import DefusedXmlException
 
-from .errors import InputFileError, excerpt
-from .textrules import hostname_problem
+from .errors import InputFileError, Location, excerpt
+from .inventory.checks import Report
+from .inventory.oauth2_block import check_oauth2
+from .oauth2 import provider_for
+from .textrules import hostname_problem, text_problem
 
 MAX_BYTES = 1024 * 1024
 SOCKETS = {"SSL": "ssl", "STARTTLS": "starttls", "plain": "none"}
 PREFERENCE = {"ssl": 0, "starttls": 1, "none": 2}
 AUTH = {"password-cleartext": "password", "plain": "password", "password-encrypted": "cram-md5",
         "secure": "cram-md5", "NTLM": "ntlm"}
+OAUTH2 = "OAuth2"
+# The <oAuth2> block's elements (Thunderbird's ISPDB) and the inventory's oauth2: keys they become.
+OAUTH2_KEYS = (("issuer", "issuer"), ("authURL", "authorization_endpoint"), ("tokenURL", "token_endpoint"),
+               ("scope", "scopes"))
 LOGINS = {"%EMAILADDRESS%": "the whole address", "%EMAILLOCALPART%": "the part before the @"}
 _PORT = re.compile(r"[0-9]{1,5}")     # ASCII digits only: int() would take any Unicode digit
 
@@ -60,6 +79,7 @@ class Imported:
     domains: list[str]
     servers: dict[str, dict[str, object]] = field(default_factory=dict)
     login: str = ""
+    oauth2: dict[str, str] = field(default_factory=dict)   # the own identity provider, without client_id
     notes: list[str] = field(default_factory=list)       # what was chosen, and why
     problems: list[str] = field(default_factory=list)    # what could not be imported
 
@@ -86,7 +106,33 @@ def _read(path: Path) -> Element:
     return root
 
 
-def _server(element: Element, domain: str, result: Imported) -> dict[str, object] | None:
+def _oauth2_block(root: Element, provider: Element, result: Imported) -> dict[str, str] | None:
+    """The file's ``<oAuth2>`` block (beside or inside ``<emailProvider>``) as an ``oauth2:`` block without
+    client_id, checked as ``validate`` checks it; None when there is none or it is unusable (said)."""
+    element = root.find("oAuth2")
+    if element is None:
+        element = provider.find("oAuth2")
+    if element is None:
+        return None
+    block: dict[str, str] = {}
+    for tag, key in OAUTH2_KEYS:
+        value = " ".join((element.findtext(tag) or "").split())
+        problem = text_problem(value) if value else "is missing"
+        if problem:
+            result.problems.append(f"<oAuth2>: <{tag}> {problem}; the block is not imported")
+            return None
+        block[key] = value
+    report = Report()
+    check_oauth2(block, lambda path: Location(""), ("oauth2",), report)
+    if report.errors:
+        for error in report.errors:
+            result.problems.append(f"<oAuth2>: {error.field} {error.message}; the block is not imported")
+        return None
+    return block
+
+
+def _server(element: Element, domain: str, result: Imported,
+            oauth2_block: dict[str, str] | None = None) -> dict[str, object] | None:
     kind = element.get("type", "")
     host = (element.findtext("hostname") or "").strip().replace("%EMAILDOMAIN%", domain)
     port_text = (element.findtext("port") or "").strip()
@@ -106,10 +152,25 @@ def _server(element: Element, domain: str, result: Imported) -> dict[str, object
         result.problems.append(f"{where}: socketType {excerpt(socket, 20)} is unknown; not imported")
         return None
     usable = [AUTH[a] for a in auths if a in AUTH]
+    known = provider_for(host)
+    if OAUTH2 in auths and known is not None:
+        usable = ["oauth2"]
+        if len(auths) > 1:
+            result.notes.append(f"{where}: chose OAuth2 over the other logins listed, as {known.name} requires it")
+    elif OAUTH2 in auths and usable:
+        result.notes.append(f"{where}: chose the {usable[0]} login; OAuth2 is listed too, but a mail client signs in "
+                            "with OAuth2 only at a host it knows (Microsoft 365, Google) or with the provider's "
+                            "client ID and an extension; to use it, set 'auth: oauth2' and add an 'oauth2:' block")
+    elif OAUTH2 in auths and oauth2_block is not None:
+        usable = ["oauth2"]
+    elif OAUTH2 in auths:
+        result.problems.append(f"{where}: OAuth2 only, and the file names no identity provider (no valid <oAuth2> "
+                               "block), so this server is not imported")
+        return None
     if not usable:
         shown = ", ".join(excerpt(a, 30) for a in auths) or "none"
-        result.problems.append(f"{where}: no password login (authentication: {shown}); mailprofiles sets up "
-                               "password logins only, so this server is not imported")
+        result.problems.append(f"{where}: no login mailprofiles sets up (authentication: {shown}); "
+                               "this server is not imported")
         return None
     username = (element.findtext("username") or "").strip()
     if username and username not in LOGINS:
@@ -131,13 +192,14 @@ def import_autoconfig(path: Path) -> Imported:
     name = provider.findtext("displayName") or provider.get("id") or "?"
     result = Imported("".join(ch for ch in name if ch.isprintable())[:80], domains)
     domain = domains[0] if domains else ""
+    oauth2_block = _oauth2_block(root, provider, result)
     candidates: dict[str, list[dict[str, object]]] = {"imap": [], "pop3": [], "smtp": []}
     for element in provider.findall("incomingServer") + provider.findall("outgoingServer"):
         kind = element.get("type", "")
         if kind not in candidates:
             result.problems.append(f"a server of type {excerpt(kind, 20)} is not IMAP, POP3 or SMTP; not imported")
             continue
-        server = _server(element, domain, result)
+        server = _server(element, domain, result, oauth2_block)
         if server is not None:
             candidates[kind].append(server)
     for kind, servers in candidates.items():
@@ -157,6 +219,15 @@ def import_autoconfig(path: Path) -> Imported:
                                 f"{chosen['host']}:{chosen['port']} {chosen['security']} (others: {others})")
     if not result.servers:
         result.problems.append("no server could be imported")
+    elif oauth2_block is not None and any(s["auth"] == "oauth2" and provider_for(str(s["host"])) is None
+                                          for s in result.servers.values()):
+        result.oauth2 = oauth2_block
+        result.problems.append(f"oauth2: client_id: an autoconfig file carries no client ID; add the one your mail "
+                               f"clients are registered with at {oauth2_block['issuer']} ('validate' reports it "
+                               "missing until then)")
+    elif oauth2_block is not None and any(s["auth"] == "oauth2" for s in result.servers.values()):
+        result.notes.append(f"the file's <oAuth2> block ({oauth2_block['issuer']}) is not printed: mail clients know "
+                            "these servers' identity provider by the host name")
     return result
 
 
@@ -175,9 +246,16 @@ def as_yaml(result: Imported) -> str:
             lines.append(f"  {kind}: {_flow(server)}")
     if not result.servers:
         lines[-1] = "servers: {}"
+    if result.oauth2:
+        block = {key: _Quoted(value) for key, value in result.oauth2.items()}
+        text: str = yaml.dump({"oauth2": block}, Dumper=_Dumper, default_flow_style=False, sort_keys=False,
+                              width=1 << 30)
+        lines += text.rstrip("\n").split("\n")
+        lines.append(f"  # client_id: NOT IMPORTED: add the client ID registered at {result.oauth2['issuer']}")
     return "\n".join(lines) + "\n"
 
 
 def as_json(result: Imported) -> str:
     return json.dumps({"provider": result.provider, "domains": result.domains, "servers": result.servers,
-                       "login": result.login, "notes": result.notes, "problems": result.problems}, indent=2) + "\n"
+                       "login": result.login, "oauth2": result.oauth2, "notes": result.notes,
+                       "problems": result.problems}, indent=2) + "\n"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -66,10 +67,89 @@ def test_choices_and_refusals_are_said(tmp_path):
     assert "warning: pop3: only a plain-text server" in result.stderr
     assert "# logins: the part before the @ (%EMAILLOCALPART%)" in result.stdout
     result = run_cli("import-autoconfig", str(FILES / "oauth-and-password.xml"))
-    assert "NOT IMPORTED: pop3 pop.mail.example:995: no password login (authentication: 'OAuth2')" in result.stdout
-    assert "auth: password" in result.stdout
-    only = run_cli("import-autoconfig", str(FILES / "oauth-only.xml"))
-    assert only.returncode == 1 and "no server could be imported" in only.stderr
+    assert ("NOT IMPORTED: pop3 pop.mail.example:995: OAuth2 only, and the file names no identity provider"
+            in result.stdout)
+    assert "imap imap.mail.example:993: chose the password login; OAuth2 is listed too" in result.stdout
+    assert "auth: password}" in result.stdout and "auth: oauth2}" not in result.stdout
+
+
+def _validate(tmp_path: Path, printed: str, domain: str, client_id: str | None = None):
+    folder = tmp_path / "inv"
+    folder.mkdir(exist_ok=True)
+    if client_id is not None:
+        printed = re.sub(r"(?m)^  # client_id: .*$", f"  client_id: {client_id}", printed)
+    (folder / "inventory.yaml").write_text(ORG + printed + f"users:\n  - {{email: a@{domain}, devices: [laptop]}}\n")
+    return folder, run_cli("validate", str(folder))
+
+
+def test_oauth2_only_servers_with_the_files_provider_become_an_oauth2_block(tmp_path):
+    import yaml
+
+    printed = run_cli("import-autoconfig", str(FILES / "oauth-only.xml"))
+    assert printed.returncode == 0, printed.stderr
+    data = yaml.safe_load(printed.stdout)
+    assert data["servers"]["imap"]["auth"] == data["servers"]["smtp"]["auth"] == "oauth2"
+    assert data["oauth2"] == {"issuer": "login.oauth.example",
+                              "authorization_endpoint": "https://login.oauth.example/oauth2/authorize",
+                              "token_endpoint": "https://login.oauth.example/oauth2/token",
+                              "scopes": "mail offline_access"}
+    assert json.loads(run_cli("import-autoconfig", str(FILES / "oauth-only.xml"), "--format", "json").stdout)[
+        "oauth2"] == data["oauth2"]
+    assert "# client_id: NOT IMPORTED: add the client ID registered at login.oauth.example" in printed.stdout
+    assert "warning: oauth2: client_id: an autoconfig file carries no client ID" in printed.stderr
+    # Pasted as printed, validate names the one thing to add, nothing else.
+    _, checked = _validate(tmp_path, printed.stdout, "oauth.example")
+    assert checked.returncode != 0
+    problems = [line for line in checked.stdout.splitlines() + checked.stderr.splitlines() if "problem" not in line
+                and line.strip() and "inventory.yaml:" in line]
+    assert len(problems) == 1 and "oauth2: missing required key 'client_id'" in problems[0], checked.stdout + \
+        checked.stderr
+    # With the client ID added, it validates and generates the own provider's sign-in.
+    folder, checked = _validate(tmp_path, printed.stdout, "oauth.example", "thunderbird-mail")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    result = generate(folder, tmp_path / "out")
+    prefs = read_prefs((tmp_path / "out" / next(a.path for a in result.artifacts if a.client == "thunderbird"))
+                       .read_bytes())
+    assert prefs["mail.server.server1.authMethod"] == prefs["mail.smtpserver.smtp1.authMethod"] == 10
+
+
+def test_microsoft_365_gets_oauth2_over_the_password_listed_beside_it(tmp_path):
+    import yaml
+
+    printed = run_cli("import-autoconfig", str(FILES / "office365.xml"))
+    assert printed.returncode == 0, printed.stderr
+    data = yaml.safe_load(printed.stdout)
+    assert {kind: server["auth"] for kind, server in data["servers"].items()} == {
+        "imap": "oauth2", "pop3": "oauth2", "smtp": "oauth2"}
+    assert "oauth2" not in data      # known by the host name: no own provider
+    assert ("smtp smtp.office365.com:587: chose OAuth2 over the other logins listed, as Microsoft 365 requires it"
+            in printed.stdout)
+    assert "<oAuth2> block (login.microsoftonline.com) is not printed" in printed.stdout
+    _, checked = _validate(tmp_path, printed.stdout, "office365.example")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_oauth2_and_password_at_another_host_validates_as_printed(tmp_path):
+    printed = run_cli("import-autoconfig", str(FILES / "oauth-and-password.xml"))
+    assert printed.returncode == 0, printed.stderr
+    _, checked = _validate(tmp_path, printed.stdout, "mail.example")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize("tag, value, said", [
+    ("authURL", "http://login.oauth.example/authorize", "authorization_endpoint is not an https URL"),
+    ("issuer", "not a host", "oauth2.issuer"),
+    ("tokenURL", "", "<tokenURL> is missing"),
+])
+def test_an_unusable_oauth2_block_is_said_and_its_servers_not_imported(tmp_path, tag, value, said):
+    text = (FILES / "oauth-only.xml").read_text()
+    text = re.sub(f"<{tag}>[^<]*</{tag}>", f"<{tag}>{value}</{tag}>", text)
+    path = tmp_path / "config-v1.1.xml"
+    path.write_text(text)
+    result = run_cli("import-autoconfig", str(path))
+    assert result.returncode == 1 and "no server could be imported" in result.stderr, result.stderr
+    assert said in result.stdout and "the block is not imported" in result.stdout, result.stdout
+    assert "OAuth2 only, and the file names no identity provider" in result.stdout
 
 
 @pytest.mark.parametrize("content, message", [
