@@ -12,6 +12,7 @@ import base64
 import imaplib
 import math
 import poplib
+import re
 import smtplib
 import socket
 import ssl
@@ -26,6 +27,7 @@ from .model import Inventory
 OK, WARNING, FAILED = "ok", "warning", "failed"
 MAX_LINE = 64 * 1024   # bytes in one IMAP response line
 BEARER_MECHANISMS = ("OAUTHBEARER", "XOAUTH2")   # the SASL mechanisms that carry an OAuth2 token, preferred first
+BEARER_TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")        # RFC 6750 b64token: nothing that could break a line
 NO_BEARER = "no OAuth2 login (XOAUTH2 or OAUTHBEARER) is offered after TLS"
 
 
@@ -433,8 +435,12 @@ def check_servers(inventory: Inventory, *, ca_file: str | None = None, timeout: 
     ``token`` (each only when given). ``timeout`` bounds each network step; ``deadline`` (default four times the
     timeout) bounds a whole check.
     Raises :class:`~generator.errors.UsageError` for a timeout that is not a finite positive number, and
-    :class:`~generator.errors.InputFileError` for a CA file that is not PEM certificates.
+    :class:`~generator.errors.InputFileError` for a CA file that is not PEM certificates, and a UsageError for a
+    token that is not a bearer token (without showing it).
     """
+    if token is not None and not BEARER_TOKEN.fullmatch(token):
+        raise UsageError("the value of --token-env is not an OAuth2 bearer token (RFC 6750: letters, digits and "
+                         "-._~+/, then any '='); it is not shown here")
     if not (math.isfinite(timeout) and timeout > 0):
         raise UsageError(f"--timeout must be a finite number of seconds above 0, not {timeout!r}")
     deadline = 4 * timeout if deadline is None else deadline

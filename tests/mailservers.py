@@ -296,7 +296,7 @@ class SmtpServer:
                     try:
                         blob = base64.b64decode(args[1], validate=True)
                     except ValueError:
-                        return AuthResult(success=False, message="501 5.5.2 Can't decode base64")
+                        return AuthResult(success=False, handled=False, message="501 5.5.2 Can't decode base64")
                 else:
                     blob = await smtp_server.challenge_auth("")
                     if not isinstance(blob, bytes):
@@ -314,7 +314,7 @@ class SmtpServer:
                 # RFC 7628 3.2.2: an error challenge, the client's one-byte answer, then the failure
                 reply = await smtp_server.challenge_auth('{"status":"invalid_token","schemes":"bearer"}')
                 if isinstance(reply, bytes) and reply != ends_error:
-                    return AuthResult(success=False, message="501 5.5.2 expected the client's error answer")
+                    return AuthResult(success=False, handled=False, message="501 5.5.2 expected the client's error answer")
                 return AuthResult(success=False, handled=not isinstance(reply, bytes))
 
         def authenticator(smtp_server, session, envelope, mechanism, auth_data):

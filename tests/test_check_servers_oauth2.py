@@ -164,3 +164,43 @@ def test_a_password_only_server_is_named_even_with_a_token(mail_servers, passwor
     result = _check(mail_servers, protocol, password_only[port], login="anna", token=mail_servers["tokens"]["anna"])
     assert result.status == "failed" and result.reason == "no OAuth2 login (XOAUTH2 or OAUTHBEARER) is offered after TLS"
     assert result.mechanism is None
+
+
+@pytest.mark.parametrize("token", ["two words", "line\r\nA1 LOGOUT", "tök", ""])
+def test_a_token_that_is_not_a_bearer_token_is_refused_before_connecting(cli, tmp_path, ports, token):
+    """RFC 6750's b64token characters only: anything else is a usage error, and the token is not shown."""
+    folder = _inventory(tmp_path / "inv", ports, "ssl")
+    result = cli("check-servers", str(folder), "--login", "anna", "--token-env", TOKEN_ENV, env={TOKEN_ENV: token})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "not an OAuth2 bearer token" in result.stderr
+    assert not token or token not in result.stdout + result.stderr
+
+
+def test_a_server_that_echoes_the_token_does_not_reveal_it(mail_servers):
+    """A refusal quoting what the client sent: the token is blotted out of the reason."""
+    import base64
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+    from mailservers import free_port
+
+    class Echo:
+        async def handle_DATA(self, server, session, envelope):
+            return "250 OK"
+
+        async def auth_XOAUTH2(self, server, args):
+            echoed = base64.b64decode(args[1]).replace(b"\x01", b" ").decode()
+            return AuthResult(success=False, handled=False, message=f"535 5.7.8 not accepted: {echoed}")
+
+    port = free_port()
+    controller = Controller(Echo(), hostname="127.0.0.1", port=port, server_hostname="localhost",
+                            auth_require_tls=False)
+    controller.start()
+    try:
+        token = "tok-" + secrets.token_urlsafe(24)
+        result = _check(mail_servers, "smtp", port, "none", login="anna", token=token)
+        assert result.status == "failed" and "login as anna with XOAUTH2 refused" in result.reason, result
+        assert "auth=Bearer [hidden]" in result.reason
+        assert token not in repr(result)
+    finally:
+        controller.stop()
