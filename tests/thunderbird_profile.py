@@ -6,6 +6,9 @@ Thunderbird stores them), done in a subprocess through libnss3 with ctypes.
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 import uuid
@@ -77,3 +80,53 @@ def make_profile(folder: Path, prefs: bytes, ca_file: Path, logins: list[tuple[s
         "nextId": len(entries) + 1, "logins": entries, "potentiallyVulnerablePasswords": [],
         "dismissedBreachAlertsByLoginGUID": {}, "version": 3}))
     return folder
+
+
+def make_offline_profile(folder: Path, prefs: bytes) -> Path:
+    """A profile with ``prefs`` as its only account configuration that cannot reach the network: no server is
+    contacted at startup or on a timer, and every connection goes to a proxy at a closed local port."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "prefs.js").write_bytes(prefs)
+    text = prefs.decode("utf-8")
+    servers = sorted(set(re.findall(r'user_pref\("mail\.server\.([A-Za-z0-9_]+)\.hostname"', text)))
+    lines = [
+        'user_pref("mail.shell.checkDefaultClient", false);',
+        'user_pref("app.update.enabled", false);',
+        'user_pref("mail.rights.version", 1);',
+        'user_pref("datareporting.policy.dataSubmissionEnabled", false);',
+        'user_pref("toolkit.telemetry.reportingpolicy.firstRun", false);',
+        'user_pref("mailnews.start_page.enabled", false);',
+        'user_pref("mail.provider.enabled", false);',
+        'user_pref("network.proxy.type", 1);',
+        'user_pref("network.proxy.socks", "127.0.0.1");',
+        'user_pref("network.proxy.socks_port", 9);',
+        'user_pref("network.proxy.socks_remote_dns", true);',
+        'user_pref("network.proxy.http", "127.0.0.1");',
+        'user_pref("network.proxy.http_port", 9);',
+        'user_pref("network.proxy.ssl", "127.0.0.1");',
+        'user_pref("network.proxy.ssl_port", 9);',
+    ]
+    for key in servers:
+        lines += [f'user_pref("mail.server.{key}.login_at_startup", false);',
+                  f'user_pref("mail.server.{key}.check_new_mail", false);']
+    (folder / "user.js").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def private_installation(folder: Path, cfg: str) -> Path:
+    """A private Thunderbird installation that runs ``cfg`` (AutoConfig, privileged JavaScript) at startup: the
+    binary and ``defaults/`` copied, everything else linked to the installed Thunderbird."""
+    source = Path("/usr/lib/thunderbird")
+    folder.mkdir(parents=True)
+    for entry in source.iterdir():
+        if entry.name == "thunderbird-bin":
+            shutil.copy2(entry, folder / entry.name)
+        elif entry.name == "defaults":
+            shutil.copytree(os.path.realpath(entry), folder / "defaults")
+        else:
+            (folder / entry.name).symlink_to(os.path.realpath(entry))
+    (folder / "defaults" / "pref" / "autoconfig.js").write_text(
+        '// The test AutoConfig file\npref("general.config.filename", "mailprofiles-test.cfg");\n'
+        'pref("general.config.obscure_value", 0);\npref("general.config.sandbox_enabled", false);\n')
+    (folder / "mailprofiles-test.cfg").write_text("// The test AutoConfig script\n" + cfg)
+    return folder / "thunderbird-bin"
