@@ -147,6 +147,8 @@ def check_endpoint(endpoint: Endpoint, *, context: ssl.SSLContext, timeout: floa
         return result(FAILED, str(exc))
     except (OSError, ssl.SSLError) as exc:
         return result(FAILED, _explain(exc, endpoint, timeout, stage))
+    except UnicodeEncodeError:      # smtplib (and IMAP LOGIN) send SASL responses and credentials as ASCII only
+        return result(FAILED, "the login name, password or token cannot be sent: this protocol takes ASCII only here")
     except (imaplib.IMAP4.error, poplib.error_proto, smtplib.SMTPException, EOFError) as exc:
         text = exc.args[0] if exc.args else exc
         if isinstance(text, bytes):

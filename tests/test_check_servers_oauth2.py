@@ -204,3 +204,14 @@ def test_a_server_that_echoes_the_token_does_not_reveal_it(mail_servers):
         assert token not in repr(result)
     finally:
         controller.stop()
+
+
+def test_a_login_name_the_protocol_cannot_carry_is_a_failed_row(mail_servers, ports):
+    """smtplib sends SASL responses as ASCII: a non-ASCII login name is reported, not a crashed check."""
+    result = _check(mail_servers, "smtp", ports["smtps"], login="änna", token=mail_servers["tokens"]["anna"])
+    assert result.status == "failed" and "cannot be sent" in result.reason, result
+    password = check_endpoint(Endpoint("smtp", "localhost", ports["smtps"], "ssl"),
+                              context=tls_context(str(mail_servers["pki"].ca_file)), timeout=5.0,
+                              login="änna", password="pässword")
+    assert password.status == "failed" and "cannot be sent" in password.reason, password
+    assert "pässword" not in repr(password)
