@@ -176,42 +176,14 @@ class Executor:
             yield None if work.current else next(it)
 
     def _finish(self, work: _Work, rendered: Rendered | None) -> Iterator[Payload]:
-        cut, result = work.cut, self.result
+        cut = work.cut
         for line in cut.before:
             carried = self._stale(line)
             if carried is not None:
                 self._index_lines.append(carried.line)
                 yield carried.entry
         out: list[tuple[str, Payload, bytes | None]] = []
-        if rendered is None:
-            assert work.current
-            result.unchanged += len(work.items)
-            for item in work.items:
-                line = cut.inside[item.record.path]
-                out.append((item.record.path, reconcile.unchanged_entry(item, line), line[1]))
-                if result.records is not None:
-                    result.records.append(reconcile.unchanged_record(item, line))
-            produced = {item.record.path for item in work.items}
-        else:
-            result.failures.extend(rendered.failures)
-            result.template_errors.extend(rendered.template_errors)
-            produced = set()
-            inputs = {item.record.path: item.record.inputs for item in work.items}   # workers leave them out
-            for planned in rendered.planned:
-                if planned.staged:           # a worker wrote it to the staging folder already
-                    assert self.stage is not None and work.fresh is not None
-                    self.stage.adopt(planned.record.path, work.fresh)
-                    result.changes.append(Change(planned.record.path, CREATED))
-                    record = planned.record
-                else:
-                    record = self._compare(planned.record, planned.content, planned.format.show,
-                                           planned.template, cut.inside.get(planned.record.path), work.fresh)
-                result.rendered += 1
-                produced.add(record.path)
-                fields = dataclasses.replace(record, inputs=inputs.get(record.path)).index_json()
-                out.append((record.path, record.to_json(), self.index.line(fields) if fields is not None else None))
-                if result.records is not None:
-                    result.records.append(record)
+        produced = self._carried_over(work, out) if rendered is None else self._made(work, rendered, out)
         for path, line in cut.inside.items():
             if path not in produced:
                 carried = self._stale(line)
@@ -226,6 +198,42 @@ class Executor:
             if index_line is not None:
                 self._index_lines.append(index_line)
             yield payload
+
+    def _carried_over(self, work: _Work, out: list[tuple[str, Payload, bytes | None]]) -> set[str]:
+        """An up-to-date unit: its entries from the plan and the index line of each file, nothing rendered."""
+        assert work.current
+        result, cut = self.result, work.cut
+        result.unchanged += len(work.items)
+        for item in work.items:
+            line = cut.inside[item.record.path]
+            out.append((item.record.path, reconcile.unchanged_entry(item, line), line[1]))
+            if result.records is not None:
+                result.records.append(reconcile.unchanged_record(item, line))
+        return {item.record.path for item in work.items}
+
+    def _made(self, work: _Work, rendered: Rendered, out: list[tuple[str, Payload, bytes | None]]) -> set[str]:
+        """A rendered unit: each file compared with the disk (or adopted from a worker's staging), its entry made."""
+        result, cut = self.result, work.cut
+        result.failures.extend(rendered.failures)
+        result.template_errors.extend(rendered.template_errors)
+        produced = set()
+        inputs = {item.record.path: item.record.inputs for item in work.items}   # workers leave them out
+        for planned in rendered.planned:
+            if planned.staged:           # a worker wrote it to the staging folder already
+                assert self.stage is not None and work.fresh is not None
+                self.stage.adopt(planned.record.path, work.fresh)
+                result.changes.append(Change(planned.record.path, CREATED))
+                record = planned.record
+            else:
+                record = self._compare(planned.record, planned.content, planned.format.show,
+                                       planned.template, cut.inside.get(planned.record.path), work.fresh)
+            result.rendered += 1
+            produced.add(record.path)
+            fields = dataclasses.replace(record, inputs=inputs.get(record.path)).index_json()
+            out.append((record.path, record.to_json(), self.index.line(fields) if fields is not None else None))
+            if result.records is not None:
+                result.records.append(record)
+        return produced
 
     def _compare(self, record: ArtifactRecord, content: bytes, show: Any, template: str,
                  previous: Entry | None, fresh: str | None) -> ArtifactRecord:

@@ -46,17 +46,7 @@ def apply_journal(outdir: OutDir, state: State, journal: Journal, replay: bool =
                 if kind != "remove":
                     _check_staged(staging, relative, kind)
         for kind, first, second in journal.entries(MAX_MANIFEST_BYTES):
-            if kind == "remove":
-                reason = outdir.still_ours(first, second)
-                if reason is None:
-                    outdir.unlink(first)
-                    outdir.prune(first)
-                elif reason:
-                    kept.append(f"kept {outdir.shown(first)}: {reason}")
-            elif staging is not None:
-                before = len(skipped)
-                _move(staging, outdir, first, kind == "tree", skipped)
-                failed += len(skipped) > before
+            failed += _apply_entry(outdir, staging, kind, first, second, kept, skipped)
             done += 1
         if journal.manifest and not skipped and state.lstat(STAGED_MANIFEST) is not None:
             os.rename(STAGED_MANIFEST, MANIFEST, src_dir_fd=state.fd, dst_dir_fd=outdir.fd)
@@ -78,18 +68,41 @@ def apply_journal(outdir: OutDir, state: State, journal: Journal, replay: bool =
         if staging is not None:
             staging.close()
     if skipped:
-        # Without its index the next run compares every file by its bytes, and renders the dropped ones again.
-        _write_partial_manifest(outdir, state, journal, done, set(skipped))
-        state.clear()
-        parents, _ = outdir.split(skipped[0])
-        foreign = outdir.foreign(f"{STATE}/{STAGING}", "/".join(parents))
-        where = outdir.shown(foreign if foreign is not None else "/".join(parents))
-        raise PartialOutput(outdir.path, done - failed, journal.moves + journal.removals,
-                            f"{where} is {another(outdir)}; {len(skipped)} new file(s) or folder(s) there were dropped "
-                            "and are made again by the next run, once it is on the same file system as the "
-                            "output folder")
+        _dropped(outdir, state, journal, done, failed, skipped)
     state.clear()
     return kept
+
+
+def _apply_entry(outdir: OutDir, staging: OutDir | None, kind: str, first: str, second: Any, kept: list[str],
+                 skipped: list[str]) -> int:
+    """One journal line: a removal (only of a file that is still ours) or a move; 1 when a move was dropped."""
+    if kind == "remove":
+        reason = outdir.still_ours(first, second)
+        if reason is None:
+            outdir.unlink(first)
+            outdir.prune(first)
+        elif reason:
+            kept.append(f"kept {outdir.shown(first)}: {reason}")
+        return 0
+    if staging is None:
+        return 0
+    before = len(skipped)
+    _move(staging, outdir, first, kind == "tree", skipped)
+    return int(len(skipped) > before)
+
+
+def _dropped(outdir: OutDir, state: State, journal: Journal, done: int, failed: int, skipped: list[str]) -> None:
+    """Moves a rename could not do across file systems were dropped: the manifest says what is on disk, the journal
+    goes, and without its index the next run compares every file by its bytes and renders the dropped ones again."""
+    _write_partial_manifest(outdir, state, journal, done, set(skipped))
+    state.clear()
+    parents, _ = outdir.split(skipped[0])
+    foreign = outdir.foreign(f"{STATE}/{STAGING}", "/".join(parents))
+    where = outdir.shown(foreign if foreign is not None else "/".join(parents))
+    raise PartialOutput(outdir.path, done - failed, journal.moves + journal.removals,
+                        f"{where} is {another(outdir)}; {len(skipped)} new file(s) or folder(s) there were dropped "
+                        "and are made again by the next run, once it is on the same file system as the "
+                        "output folder")
 
 
 def _check_staged(staging: OutDir, relative: str, kind: str) -> None:
