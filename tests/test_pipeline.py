@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 from conftest import BASE, EXAMPLES, ROOT
+from golden_files import assert_matches_golden
+from golden_files import tree as _tree
 from readers import read_plist, read_prefs, read_prf
 
 from generator import explain, generate, load_inventory
@@ -15,23 +16,9 @@ from generator import explain, generate, load_inventory
 GOLDEN = ROOT / "tests" / "golden" / "example"
 
 
-def _tree(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and ".mailprofiles" not in p.parts}     # the run index holds times: not output
-
-
 def test_example_matches_golden_files(tmp_path):
     generate(EXAMPLES, tmp_path / "out")
-    produced = _tree(tmp_path / "out")
-    if os.environ.get("UPDATE_GOLDEN"):
-        shutil.rmtree(GOLDEN, ignore_errors=True)
-        for rel, data in produced.items():
-            (GOLDEN / rel).parent.mkdir(parents=True, exist_ok=True)
-            (GOLDEN / rel).write_bytes(data)
-    golden = _tree(GOLDEN)
-    assert sorted(produced) == sorted(golden)
-    for rel in golden:
-        assert produced[rel] == golden[rel], f"{rel} differs from its golden file"
+    assert_matches_golden(tmp_path / "out", GOLDEN)
 
 
 def test_every_artifact_says_what_the_inventory_says(tmp_path):
