@@ -20,15 +20,16 @@ def account_kind(device: Device) -> str:
 
     An OAuth2 payload is made when the incoming server signs in with OAuth2 at a known provider and the outgoing
     server is that provider's too (the account then sends through the provider: neither OAuth2 payload has a key
-    for another SMTP server). Any other mix with OAuth2 has no payload.
+    for another SMTP server). Any other mix with OAuth2 has no payload, nor has a provider other than Microsoft 365
+    and Google (Yahoo, Fastmail and the rest of ``generator/oauth2.py``).
     """
     incoming, outgoing = device.incoming, device.outgoing
     if "oauth2" not in (incoming.auth, outgoing.auth):
         return MAIL
     provider = provider_for(incoming.host) if incoming.auth == "oauth2" else None
-    if provider is None or outgoing.host.casefold() not in provider.hosts:
+    if provider is None or provider_for(outgoing.host) is not provider:
         return NONE
-    return OAUTH2_KINDS[provider.name]
+    return OAUTH2_KINDS.get(provider.name, NONE)     # another known provider: Apple has no payload for it
 
 INSTALL_GOOGLE = {
     "en": "iPhone or iPad: this file is installed through your company's device management (Apple does not let a "
@@ -56,21 +57,31 @@ def oauth2_findings(device: Device, kind: str) -> list[Finding]:
     if kind == NONE:
         own = [server.host for server in (device.incoming, device.outgoing)
                if server.auth == "oauth2" and provider_for(server.host) is None]
+        others = [f"{server.host} ({found.name}, {found.issuer})" for server in (device.incoming, device.outgoing)
+                  if server.auth == "oauth2" and (found := provider_for(server.host)) is not None
+                  and found.name not in OAUTH2_KINDS]
         if own:
             why = (f"{' and '.join(dict.fromkeys(own))} signs in with OAuth2 at the organization's own identity "
                    "provider, and Apple's mail payload has no OAuth2 sign-in (only passwords, CRAM-MD5, NTLM)")
+        elif others:
+            why = (f"{' and '.join(dict.fromkeys(others))} signs in with OAuth2, and Apple's profiles can carry an "
+                   "OAuth2 sign-in only for a Microsoft 365 (Exchange) or Google account; its mail payload has none "
+                   "(only passwords, CRAM-MD5, NTLM)")
         else:
             why = (f"its servers mix sign-ins that no one Apple payload covers ({device.incoming.protocol} "
                    f"{device.incoming.host}: {device.incoming.auth}, smtp {device.outgoing.host}: "
                    f"{device.outgoing.auth}; Apple's mail payload has no OAuth2 sign-in, and its Exchange and Google "
                    "payloads send only through their own provider)")
-        return [Finding(
-            NO_PAYLOAD,
-            f"No Apple profile is made for this device: {why}. Set the account up by hand on the device (iPhone/iPad: "
-            "Settings > Apps > Mail > Mail Accounts > Add Account; Mac: System Settings > Internet Accounts), with "
-            "the settings in the handout; if the identity provider fronts a Microsoft Exchange server, configure the "
-            "servers as Exchange Online or with the Exchange host instead.",
-            user, name, CLIENT)]
+        if others and not own:
+            advice = ("Set the account up by hand on the device (iPhone/iPad: Settings > Apps > Mail > Mail Accounts > "
+                      "Add Account, choosing the provider where the list names it; Mac: System Settings > Internet "
+                      "Accounts), with the settings in the handout.")
+        else:
+            advice = ("Set the account up by hand on the device (iPhone/iPad: Settings > Apps > Mail > Mail Accounts > "
+                      "Add Account; Mac: System Settings > Internet Accounts), with the settings in the handout; if "
+                      "the identity provider fronts a Microsoft Exchange server, configure the servers as Exchange "
+                      "Online or with the Exchange host instead.")
+        return [Finding(NO_PAYLOAD, f"No Apple profile is made for this device: {why}. {advice}", user, name, CLIENT)]
     if kind == EXCHANGE:
         account = (f"an Exchange ActiveSync account ({device.incoming.host}, signed in with OAuth through Microsoft; "
                    "iOS 12 or later; it also syncs contacts, calendars, reminders and notes unless the user turns them "
