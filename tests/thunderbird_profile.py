@@ -42,18 +42,24 @@ print(json.dumps(out))
 '''
 
 
+# No first-run pages, no update or telemetry traffic, no start page.
+QUIET = [
+    'user_pref("mail.shell.checkDefaultClient", false);',
+    'user_pref("app.update.enabled", false);',
+    'user_pref("mail.rights.version", 1);',
+    'user_pref("datareporting.policy.dataSubmissionEnabled", false);',
+    'user_pref("toolkit.telemetry.reportingpolicy.firstRun", false);',
+    'user_pref("mailnews.start_page.enabled", false);',
+]
+
+
 def make_profile(folder: Path, prefs: bytes, ca_file: Path, logins: list[tuple[str, str, str]]) -> Path:
     """``logins``: (origin such as mailbox://localhost, user name, password)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "prefs.js").write_bytes(prefs)
     # Keep the test quiet and offline: no first-run pages, no update or telemetry traffic.
     (folder / "user.js").write_text("\n".join([
-        'user_pref("mail.shell.checkDefaultClient", false);',
-        'user_pref("app.update.enabled", false);',
-        'user_pref("mail.rights.version", 1);',
-        'user_pref("datareporting.policy.dataSubmissionEnabled", false);',
-        'user_pref("toolkit.telemetry.reportingpolicy.firstRun", false);',
-        'user_pref("mailnews.start_page.enabled", false);',
+        *QUIET,
         'user_pref("network.dns.disableIPv6", true);',
         'user_pref("mail.provider.enabled", false);',
         'user_pref("mail.server.default.check_all_folders_for_new", false);',
@@ -90,12 +96,7 @@ def make_offline_profile(folder: Path, prefs: bytes) -> Path:
     text = prefs.decode("utf-8")
     servers = sorted(set(re.findall(r'user_pref\("mail\.server\.([A-Za-z0-9_]+)\.hostname"', text)))
     lines = [
-        'user_pref("mail.shell.checkDefaultClient", false);',
-        'user_pref("app.update.enabled", false);',
-        'user_pref("mail.rights.version", 1);',
-        'user_pref("datareporting.policy.dataSubmissionEnabled", false);',
-        'user_pref("toolkit.telemetry.reportingpolicy.firstRun", false);',
-        'user_pref("mailnews.start_page.enabled", false);',
+        *QUIET,
         'user_pref("mail.provider.enabled", false);',
         'user_pref("network.proxy.type", 1);',
         'user_pref("network.proxy.socks", "127.0.0.1");',
