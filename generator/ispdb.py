@@ -6,11 +6,12 @@ encrypted one is chosen (implicit TLS before STARTTLS), and the choice is said. 
 be imported (a plain-text-only server, an unknown value) is reported, never dropped silently.
 
 OAuth2 (``<authentication>OAuth2</authentication>``) becomes ``auth: oauth2``. Where a server lists both
-OAuth2 and a password login, the provider decides: Microsoft 365 and Google (known by the host name,
-:func:`generator.oauth2.provider_for`) get OAuth2, as they require it (Microsoft turned off password
-("basic") logins for IMAP and POP in Exchange Online: https://learn.microsoft.com/en-us/exchange/
-clients-and-mobile-in-exchange-online/deprecation-of-basic-authentication-exchange-online; Google Workspace
-requires OAuth for IMAP, POP and SMTP: https://support.google.com/a/answer/14114704); any other host keeps
+OAuth2 and a password login, the provider decides: a provider Thunderbird knows by the host name
+(:func:`generator.oauth2.provider_for`: Microsoft 365, Google, Yahoo, AOL, Fastmail, ...) gets OAuth2. Microsoft
+365 and Google require it (Microsoft turned off password ("basic") logins for IMAP and POP in Exchange Online:
+https://learn.microsoft.com/en-us/exchange/clients-and-mobile-in-exchange-online/deprecation-of-basic-
+authentication-exchange-online; Google Workspace requires OAuth for IMAP, POP and SMTP:
+https://support.google.com/a/answer/14114704); the others then need no password handed out. Any other host keeps
 the password login, which every client can use, since Thunderbird 153 itself takes OAuth2 from an autoconfig
 file only for a host it knows (``readAuthentication`` in ``modules/accountcreation/readFromXML.sys.mjs``).
 An OAuth2-only server at another host needs the file's ``<oAuth2>`` block (issuer, scope, authURL, tokenURL,
@@ -155,11 +156,16 @@ def _server(element: Element, domain: str, result: Imported,
     known = provider_for(host)
     if OAUTH2 in auths and known is not None:
         usable = ["oauth2"]
-        if len(auths) > 1:
+        if len(auths) > 1 and known.organization_approval:
             result.notes.append(f"{where}: chose OAuth2 over the other logins listed, as {known.name} requires it")
+        elif len(auths) > 1:
+            result.notes.append(f"{where}: chose OAuth2 over the other logins listed: Thunderbird knows {known.name}'s "
+                                f"sign-in ({known.issuer}) by the host name, so no password is handed out (Apple and "
+                                "Outlook profiles cannot carry it: no file, said; 'auth: password' with an app "
+                                "password instead)")
     elif OAUTH2 in auths and usable:
         result.notes.append(f"{where}: chose the {usable[0]} login; OAuth2 is listed too, but a mail client signs in "
-                            "with OAuth2 only at a host it knows (Microsoft 365, Google) or with the provider's "
+                            "with OAuth2 only at a host it knows (generator/oauth2.py) or with the provider's "
                             "client ID and an extension; to use it, set 'auth: oauth2' and add an 'oauth2:' block")
     elif OAUTH2 in auths and oauth2_block is not None:
         usable = ["oauth2"]

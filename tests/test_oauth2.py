@@ -19,6 +19,7 @@ from generator import generate, load_inventory
 from generator.errors import InventoryError
 from generator.formats.registry import named
 from generator.formats.subjects import DomainDevices
+from generator.formats.verify import autoconfig as autoconfig_verifier
 from generator.model import OAuth2
 from generator.oauth2 import (
     AOL,
@@ -129,6 +130,7 @@ def test_every_mail_entry_of_thunderbirds_table_is_ours():
     mail = _mail_hosts(module)
     assert {"yahoo.com", "att.net", "aol.com", "imap.mail.ru", "imap.fastmail.com", "thundermail.com"} <= set(mail)
     assert sorted(BY_HOST) == sorted(mail)
+    assert sorted(autoconfig_verifier.KNOWN_HOSTS) == sorted(mail)     # the verifier's own restatement
     for host, (issuer, _) in mail.items():
         provider = provider_for(host)
         assert provider is not None and provider.issuer == issuer, host

@@ -40,7 +40,7 @@ def _sign_in(device: Device) -> dict[str, Any] | None:
         return None
     _, first = found[0]
     return {"provider": first.known.name if first.known is not None else device.user.domain,
-            "issuer": first.issuer, "tenant": first.known is not None,
+            "issuer": first.issuer, "tenant": first.known is not None and first.known.organization_approval,
             "password_too": len(found) < 2}
 
 

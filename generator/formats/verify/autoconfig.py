@@ -126,7 +126,7 @@ def _check_oauth2(content: bytes, servers: list[dict[str, Any]], subject: Domain
     """An <oAuth2> block exactly when a listed OAuth2 server's host is no known provider's, and then one that a
     device of the domain names as its own provider."""
     block = read_oauth2(content)
-    own_hosts = [s["host"] for s in servers if s["auth"] == "oauth2" and s["host"].casefold() not in KNOWN_HOSTS]
+    own_hosts = [s["host"] for s in servers if s["auth"] == "oauth2" and not _known(s["host"])]
     if block is None:
         return [f"OAuth2 servers {own_hosts} at unknown hosts, but no <oAuth2> block"] if own_hosts else []
     if not own_hosts:
@@ -137,9 +137,17 @@ def _check_oauth2(content: bytes, servers: list[dict[str, Any]], subject: Domain
     return []
 
 
-# The hosts whose provider Thunderbird knows (Thunderbird 153 OAuth2Providers.sys.mjs, kHostnames), restated.
-KNOWN_HOSTS = frozenset({"outlook.office365.com", "smtp.office365.com", "imap.gmail.com", "pop.gmail.com",
-                         "smtp.gmail.com"})
+# The mail hosts and parent domains whose provider Thunderbird knows (Thunderbird 153 OAuth2Providers.sys.mjs,
+# kHostnames), restated; it tries the host, then each shorter suffix that still has a dot.
+KNOWN_HOSTS = frozenset({"office365.com", "outlook.com", "hotmail.com", "googlemail.com", "gmail.com", "imap.mail.ru",
+                         "smtp.mail.ru", "imap.yandex.com", "smtp.yandex.com", "yahoo.com", "att.net", "aol.com",
+                         "imap.fastmail.com", "pop.fastmail.com", "smtp.fastmail.com", "imap.comcast.net",
+                         "pop.comcast.net", "smtp.comcast.net", "thundermail.com", "stage-thundermail.com"})
+
+
+def _known(host: str) -> bool:
+    labels = host.casefold().split(".")
+    return any(".".join(labels[i:]) in KNOWN_HOSTS for i in range(len(labels) - 1))
 
 
 def _policy(pop3: dict[str, str]) -> tuple[bool, int | None, bool]:
