@@ -136,3 +136,12 @@ def test_a_consumer_provider_is_not_called_an_organization(tmp_path):
     assert "<code>login.yahoo.com</code>" in page
     assert "approve" not in page
     assert not re.search(r"password:", page)
+
+
+def test_the_apple_verifier_refuses_a_profile_for_a_provider_without_a_payload(tmp_path):
+    """A profile offered for a Yahoo device (none is made) is refused as unexpected, not a crash."""
+    inventory, _, _, _ = _generated(tmp_path, "yahoo.com")
+    device = next(d for d in inventory.devices if d.incoming.auth == "oauth2")
+    m365 = Path(__file__).resolve().parent / "golden" / "oauth2-m365" / "anna@example.com" / "laptop"
+    assert named("apple").check((m365 / "mail.mobileconfig").read_bytes(), inventory.organization, device) == [
+        "no Apple payload signs in to this device's servers, so no profile is expected"]

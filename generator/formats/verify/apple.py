@@ -40,7 +40,7 @@ def expected_type(device: Device) -> str | None:
     provider = provider_for(incoming.host) if incoming.auth == "oauth2" else None
     if provider is None or provider_for(outgoing.host) is not provider:
         return None
-    return OAUTH2_TYPES[provider.name]
+    return OAUTH2_TYPES.get(provider.name)     # another known provider: Apple has no payload for it
 
 
 @cache
