@@ -26,10 +26,10 @@ if TYPE_CHECKING:
         Location,
         MailprofilesError,
         OutputError,
+        ReadBackError,
         UnrepresentableValue,
         UnsafeName,
         VerificationError,
-        VerifyFailure,
     )
     from .inventory.bounds import DEFAULT_LIMITS, Limits
     from .inventory.load import load_inventory
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 _WHERE = {
     **dict.fromkeys(("Validation", "explain", "validate"), ".api"),
     **dict.fromkeys(("Diagnostic", "InventoryError", "Location", "MailprofilesError", "OutputError",
-                     "UnrepresentableValue", "UnsafeName", "VerificationError", "VerifyFailure"), ".errors"),
+                     "UnrepresentableValue", "UnsafeName", "VerificationError", "ReadBackError"), ".errors"),
     **dict.fromkeys(("DEFAULT_LIMITS", "Limits"), ".inventory.bounds"),
     "load_inventory": ".inventory.load",
     **dict.fromkeys(("Device", "Finding", "Inventory", "Organization", "Server"), ".model"),
@@ -60,5 +60,5 @@ def __getattr__(name: str) -> Any:
 
 __all__ = ["load_inventory", "validate", "generate", "explain", "all_findings", "Validation", "GenerateResult",
            "Inventory", "Device", "Finding", "Organization", "Server", "Diagnostic", "Location", "InventoryError",
-           "MailprofilesError", "OutputError", "VerificationError", "VerifyFailure", "UnsafeName",
+           "MailprofilesError", "OutputError", "VerificationError", "ReadBackError", "UnsafeName",
            "UnrepresentableValue", "DEFAULT_LIMITS", "Limits", "__version__"]

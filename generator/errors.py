@@ -169,8 +169,9 @@ class UnrepresentableValue(ValueError):
     """A value that the target format cannot carry; the validator should have refused it."""
 
 
-class VerifyFailure(Exception):
-    """A rendered artifact cannot be read back at all."""
+class ReadBackError(Exception):
+    """A rendered file cannot be read back at all by its format's verifier (one problem of that file; the run's
+    problems together are a :class:`VerificationError`)."""
 
 
 def excerpt(text: str, limit: int = 60) -> str:

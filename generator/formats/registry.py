@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, cast
 
-from ..errors import VerifyFailure
+from ..errors import ReadBackError
 from ..model import Device, Finding, Inventory, Organization, Site
 from .render import apple as render_apple
 from .render import autoconfig as render_autoconfig
@@ -103,7 +103,7 @@ class Format(Generic[S]):
         """Every rule the bytes break; a file that cannot be read back at all is one problem."""
         try:
             return self.verify(content, org, subject)
-        except VerifyFailure as exc:
+        except ReadBackError as exc:
             return [str(exc)]
         except (KeyError, TypeError, ValueError) as exc:
             return [f"the file cannot be read back: {type(exc).__name__}: {exc}"]

@@ -15,7 +15,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-from ...errors import VerifyFailure
+from ...errors import ReadBackError
 from ...model import Device, Organization
 from ...oauth2 import GOOGLE, MICROSOFT_365, provider_for
 from . import cms
@@ -74,22 +74,22 @@ def _check_dict(data: dict[str, Any], table: dict[str, Any], where: str, problem
 @lru_cache(maxsize=16)
 def parse(content: bytes) -> dict[str, Any]:
     if not content.startswith(b"<?xml"):
-        raise VerifyFailure("the profile does not start with an XML declaration")
+        raise ReadBackError("the profile does not start with an XML declaration")
     try:
         data = plistlib.loads(content, fmt=plistlib.FMT_XML)
     except Exception as exc:  # plistlib raises several types for malformed XML
-        raise VerifyFailure(f"plistlib cannot read the profile: {exc}") from None
+        raise ReadBackError(f"plistlib cannot read the profile: {exc}") from None
     if not isinstance(data, dict):
-        raise VerifyFailure("the profile's root is not a dictionary")
+        raise ReadBackError("the profile's root is not a dictionary")
     return data
 
 
 def _payload(data: dict[str, Any], payload_type: str) -> dict[str, Any]:
     content = data.get("PayloadContent")
     if not isinstance(content, list) or len(content) != 1 or not isinstance(content[0], dict):
-        raise VerifyFailure("PayloadContent must hold exactly one payload dictionary")
+        raise ReadBackError("PayloadContent must hold exactly one payload dictionary")
     if content[0].get("PayloadType") != payload_type:
-        raise VerifyFailure(f"the payload is not {payload_type}")
+        raise ReadBackError(f"the payload is not {payload_type}")
     return content[0]
 
 
@@ -113,7 +113,7 @@ def show(content: bytes) -> str:
         return content.decode("utf-8", errors="replace")
     try:
         inner, certificate = cms.unwrap(content)
-    except VerifyFailure as exc:
+    except ReadBackError as exc:
         return f"(signed profile that does not verify: {exc})\n"
     return f"(signed by {certificate.subject.rfc4514_string()})\n" + inner.decode("utf-8", errors="replace")
 
@@ -133,7 +133,7 @@ def read_settings(content: bytes) -> Settings | None:
 def _mail_settings(mail: dict[str, Any]) -> Settings:
     protocol = {"EmailTypeIMAP": "imap", "EmailTypePOP": "pop3"}.get(str(mail.get("EmailAccountType")))
     if protocol is None:
-        raise VerifyFailure("EmailAccountType is not EmailTypeIMAP or EmailTypePOP")
+        raise ReadBackError("EmailAccountType is not EmailTypeIMAP or EmailTypePOP")
     in_port = mail.get("IncomingMailServerPortNumber", {"imap": 993, "pop3": 995}[protocol])
     out_port = mail.get("OutgoingMailServerPortNumber", 587)
     incoming = Connection(protocol, mail["IncomingMailServerHostName"], in_port,
@@ -153,7 +153,7 @@ def verify(content: bytes, org: Organization, device: Device) -> list[str]:
     _check_dict(data, table["TopLevel"], "profile", problems)
     payload_type = expected_type(device)
     if payload_type is None:
-        raise VerifyFailure("no Apple payload signs in to this device's servers, so no profile is expected")
+        raise ReadBackError("no Apple payload signs in to this device's servers, so no profile is expected")
     mail = _payload(data, payload_type)
     payload_rules = dict(table[payload_type])
     payload_rules.update(table["CommonPayloadKeys"])

@@ -11,7 +11,7 @@ from xml.etree.ElementTree import Element
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from ...errors import VerifyFailure
+from ...errors import ReadBackError
 from ...model import Device, Organization
 from ..subjects import DomainDevices
 
@@ -25,18 +25,18 @@ SERVER_ELEMENTS = ("hostname", "port", "socketType", "username", "authentication
 
 def parse(content: bytes) -> Element:
     if not content.startswith(b'<?xml version="1.0" encoding="UTF-8"?>'):
-        raise VerifyFailure("the file does not start with an XML declaration in UTF-8")
+        raise ReadBackError("the file does not start with an XML declaration in UTF-8")
     try:
         root: Element = SafeET.fromstring(content, forbid_dtd=True)
     except (SafeET.ParseError, DefusedXmlException) as exc:
-        raise VerifyFailure(f"the XML cannot be read: {exc}") from None
+        raise ReadBackError(f"the XML cannot be read: {exc}") from None
     return root
 
 
 def _text(element: Element, tag: str) -> str:
     found = element.findall(tag)
     if len(found) != 1 or not (found[0].text or "").strip():
-        raise VerifyFailure(f"<{element.tag}> needs exactly one non-empty <{tag}>")
+        raise ReadBackError(f"<{element.tag}> needs exactly one non-empty <{tag}>")
     return (found[0].text or "").strip()
 
 
@@ -44,25 +44,25 @@ def read_servers(content: bytes) -> tuple[str, list[dict[str, Any]]]:
     """(the provider's domain, every server as {protocol, host, port, security, auth, username, pop3})."""
     root = parse(content)
     if root.tag != "clientConfig" or root.get("version") != "1.1":
-        raise VerifyFailure("the root is not <clientConfig version=\"1.1\">")
+        raise ReadBackError("the root is not <clientConfig version=\"1.1\">")
     providers = root.findall("emailProvider")
     if len(providers) != 1:
-        raise VerifyFailure("expected exactly one <emailProvider>")
+        raise ReadBackError("expected exactly one <emailProvider>")
     provider = providers[0]
     domain = _text(provider, "domain")
     if provider.get("id") != domain:
-        raise VerifyFailure("<emailProvider id> is not its <domain>")
+        raise ReadBackError("<emailProvider id> is not its <domain>")
     servers = []
     for element in provider.findall("incomingServer") + provider.findall("outgoingServer"):
         kind = element.get("type")
         if (element.tag, kind) not in {("incomingServer", "imap"), ("incomingServer", "pop3"),
                                        ("outgoingServer", "smtp")}:
-            raise VerifyFailure(f"<{element.tag} type={kind!r}> is not an IMAP, POP3 or SMTP server")
+            raise ReadBackError(f"<{element.tag} type={kind!r}> is not an IMAP, POP3 or SMTP server")
         values = {tag: _text(element, tag) for tag in SERVER_ELEMENTS}
         if not values["port"].isdigit() or not 1 <= int(values["port"]) <= 65535:
-            raise VerifyFailure(f"{kind} port {values['port']!r} is not 1..65535")
+            raise ReadBackError(f"{kind} port {values['port']!r} is not 1..65535")
         if values["socketType"] not in SOCKETS or values["authentication"] not in AUTH:
-            raise VerifyFailure(f"{kind}: socketType {values['socketType']!r} or authentication "
+            raise ReadBackError(f"{kind}: socketType {values['socketType']!r} or authentication "
                                 f"{values['authentication']!r} is not in Thunderbird's vocabulary")
         pop3 = element.find("pop3")
         servers.append({"protocol": kind, "host": values["hostname"], "port": int(values["port"]),
@@ -116,7 +116,7 @@ def read_oauth2(content: bytes) -> dict[str, str] | None:
     """The ``<oAuth2>`` block beside the provider, as {issuer, scopes, authorization_endpoint, token_endpoint}."""
     blocks = parse(content).findall("oAuth2")
     if len(blocks) > 1:
-        raise VerifyFailure("more than one <oAuth2> block")
+        raise ReadBackError("more than one <oAuth2> block")
     if not blocks:
         return None
     return {key: _text(blocks[0], tag) for tag, key in OAUTH2_ELEMENTS.items()}
@@ -154,7 +154,7 @@ def _policy(pop3: dict[str, str]) -> tuple[bool, int | None, bool]:
     """(leave on server, days or None, download on biff) as the <pop3> block says."""
     days = pop3.get("daysToLeaveMessagesOnServer")
     if days is not None and not days.isdigit():
-        raise VerifyFailure(f"<daysToLeaveMessagesOnServer> {days!r} is not a number of days")
+        raise ReadBackError(f"<daysToLeaveMessagesOnServer> {days!r} is not a number of days")
     return pop3.get("leaveMessagesOnServer") == "true", int(days) if days is not None else None, \
         pop3.get("downloadOnBiff") == "true"
 

@@ -5,7 +5,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from ...errors import VerifyFailure
+from ...errors import ReadBackError
 from ...model import Device, Organization
 from .common import Connection, Settings, check_connection, expect
 
@@ -37,11 +37,11 @@ def decode(content: bytes) -> str:
         try:
             return content[2:].decode("utf-16-le")
         except UnicodeDecodeError as exc:
-            raise VerifyFailure(f"invalid UTF-16LE at byte {exc.start + 2}") from None
+            raise ReadBackError(f"invalid UTF-16LE at byte {exc.start + 2}") from None
     if content.startswith(b"\xef\xbb\xbf"):
-        raise VerifyFailure("UTF-8 BOM: the INI reader would not see the first section")
+        raise ReadBackError("UTF-8 BOM: the INI reader would not see the first section")
     if not content.isascii():
-        raise VerifyFailure("non-ASCII bytes without a UTF-16LE BOM would be read in the ANSI code page")
+        raise ReadBackError("non-ASCII bytes without a UTF-16LE BOM would be read in the ANSI code page")
     return content.decode("ascii")
 
 
@@ -55,13 +55,13 @@ def parse(content: bytes) -> Sections:
     """Sections (lower-cased name) -> {lower-cased key: (key, value)}, by the INI reader's rules plus policy."""
     text = decode(content)
     if re.search(r"\r(?!\n)|(?<!\r)\n", text):
-        raise VerifyFailure("a line ends without CRLF (bare CR or LF)")
+        raise ReadBackError("a line ends without CRLF (bare CR or LF)")
     for char in ("\u2028", "\u2029", "\x85"):
         if char in text:
-            raise VerifyFailure(f"U+{ord(char):04X} in the file")
+            raise ReadBackError(f"U+{ord(char):04X} in the file")
     control = _CONTROL.search(text.replace("\r\n", "\n").replace("\n", ""))
     if control:
-        raise VerifyFailure(f"control character U+{ord(control.group()):04X} in the file")
+        raise ReadBackError(f"control character U+{ord(control.group()):04X} in the file")
     sections: Sections = {}
     current = None
     for number, line in enumerate(text.split("\r\n"), start=1):
@@ -70,40 +70,40 @@ def parse(content: bytes) -> Sections:
             continue
         if stripped.startswith("["):
             if not stripped.endswith("]"):
-                raise VerifyFailure(f"line {number}: malformed section header")
+                raise ReadBackError(f"line {number}: malformed section header")
             name = stripped[1:-1].strip()
             if name.lower() in sections:
-                raise VerifyFailure(f"line {number}: section [{name}] appears twice")
+                raise ReadBackError(f"line {number}: section [{name}] appears twice")
             current = sections.setdefault(name.lower(), {"__name__": name})
             continue
         if current is None:
-            raise VerifyFailure(f"line {number}: text outside any section")
+            raise ReadBackError(f"line {number}: text outside any section")
         if "=" not in line:
-            raise VerifyFailure(f"line {number}: line without '='")
+            raise ReadBackError(f"line {number}: line without '='")
         key, _, value = line.partition("=")
         key, value = key.strip(), value.strip()
         if key.lower() in current:
-            raise VerifyFailure(f"line {number}: key {key} appears twice in [{current['__name__']}]")
+            raise ReadBackError(f"line {number}: key {key} appears twice in [{current['__name__']}]")
         current[key.lower()] = (key, value)
     return sections
 
 
 def _section(sections: Sections, name: str) -> Section:
     if name.lower() not in sections:
-        raise VerifyFailure(f"section [{name}] is missing")
+        raise ReadBackError(f"section [{name}] is missing")
     return sections[name.lower()]
 
 
 def _long(section: Section, key: str) -> int:
     if key not in section:
-        raise VerifyFailure(f"key {key} is missing")
+        raise ReadBackError(f"key {key} is missing")
     text = section[key][1]
     if key == "leaveonserver":
         if not re.fullmatch(r"0x[0-9A-Fa-f]+", text):
-            raise VerifyFailure(f"LeaveOnServer {text!r} is not 0x-hex")
+            raise ReadBackError(f"LeaveOnServer {text!r} is not 0x-hex")
         return int(text, 16)
     if not re.fullmatch(r"-?[0-9]+", text):
-        raise VerifyFailure(f"{section[key][0]} {text!r} is not a decimal integer")
+        raise ReadBackError(f"{section[key][0]} {text!r} is not a decimal integer")
     return int(text)
 
 
@@ -111,28 +111,28 @@ def _account(sections: Sections) -> tuple[str, Section]:
     listing = _section(sections, "Internet Account List")
     entries = [(k, v) for k, v in listing.items() if k != "__name__"]
     if len(entries) != 1:
-        raise VerifyFailure(f"expected one entry in [Internet Account List], found {len(entries)}")
+        raise ReadBackError(f"expected one entry in [Internet Account List], found {len(entries)}")
     values_name, token = entries[0][1]
     kind = TOKENS.get(token.lower())
     if kind is None:
-        raise VerifyFailure(f"account token {token!r} is not I_Mail or IMAP_I_Mail")
+        raise ReadBackError(f"account token {token!r} is not I_Mail or IMAP_I_Mail")
     values = _section(sections, values_name)
     mapping = _section(sections, token)
     account_type = mapping.get("accounttype", ("", ""))[1]
     if account_type != kind:
-        raise VerifyFailure(f"[{token}] AccountType is {account_type!r}, expected {kind}")
+        raise ReadBackError(f"[{token}] AccountType is {account_type!r}, expected {kind}")
     tags = dict(COMMON_TAGS, **TYPE_TAGS[kind])
     for key, entry in mapping.items():
         if key in ("__name__", "accounttype"):
             continue
         shown, tag = entry
         if tags.get(key) != tag:
-            raise VerifyFailure(f"[{token}] maps {shown} to {tag!r}, expected {tags.get(key)!r}")
+            raise ReadBackError(f"[{token}] maps {shown} to {tag!r}, expected {tags.get(key)!r}")
     for key, entry in values.items():
         if key == "__name__" or key in INSTRUCTIONS:
             continue
         if key not in mapping:
-            raise VerifyFailure(f"[{values_name}] key {entry[0]} has no mapping line in [{token}]: Outlook ignores it")
+            raise ReadBackError(f"[{values_name}] key {entry[0]} has no mapping line in [{token}]: Outlook ignores it")
     return kind, values
 
 
@@ -142,14 +142,14 @@ def read_settings(content: bytes) -> Settings:
     p = kind.lower()
     in_ssl = _long(values, f"{p}usessl")
     if in_ssl not in (0, 1):
-        raise VerifyFailure(f"{kind}UseSSL {in_ssl} is not 0 or 1")
+        raise ReadBackError(f"{kind}UseSSL {in_ssl} is not 0 or 1")
     smtp_sec = _long(values, "smtpsecureconnection")
     if smtp_sec not in SMTP_SECURITY:
-        raise VerifyFailure(f"SMTPSecureConnection {smtp_sec} is not 0, 1 or 2")
+        raise ReadBackError(f"SMTPSecureConnection {smtp_sec} is not 0, 1 or 2")
 
     def text(key: str) -> str:
         if key not in values:
-            raise VerifyFailure(f"key {key} is missing")
+            raise ReadBackError(f"key {key} is missing")
         return str(values[key][1])
 
     incoming = Connection("pop3" if kind == "POP3" else "imap", text(f"{p}server"), _long(values, f"{p}port"),

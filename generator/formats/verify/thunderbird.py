@@ -5,7 +5,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from ...errors import VerifyFailure
+from ...errors import ReadBackError
 from ...model import Device, Organization
 from .common import Connection, Settings, check_connection, expect
 
@@ -28,20 +28,20 @@ def _string(text: str, where: str) -> str:
         if bad is None:
             return text
         if bad.group() == '"':
-            raise VerifyFailure(f"{where}: unescaped quote inside a string")
-        raise VerifyFailure(f"{where}: raw control character U+{ord(bad.group()):04X} inside a string")
+            raise ReadBackError(f"{where}: unescaped quote inside a string")
+        raise ReadBackError(f"{where}: raw control character U+{ord(bad.group()):04X} inside a string")
     out = []
     i = 0
     while i < len(text):
         ch = text[i]
         if ch == "\\":
             if i + 1 >= len(text):
-                raise VerifyFailure(f"{where}: dangling backslash")
+                raise ReadBackError(f"{where}: dangling backslash")
             nxt = text[i + 1]
             if nxt == "u":
                 digits = text[i + 2:i + 6]
                 if not re.fullmatch(r"[0-9a-fA-F]{4}", digits):
-                    raise VerifyFailure(f"{where}: bad \\u escape")
+                    raise ReadBackError(f"{where}: bad \\u escape")
                 code = int(digits, 16)
                 i += 6
                 if 0xD800 <= code < 0xDC00 and text[i:i + 2] == "\\u":
@@ -53,19 +53,19 @@ def _string(text: str, where: str) -> str:
             if nxt == "x":
                 digits = text[i + 2:i + 4]
                 if not re.fullmatch(r"[0-9a-fA-F]{2}", digits):
-                    raise VerifyFailure(f"{where}: bad \\x escape")
+                    raise ReadBackError(f"{where}: bad \\x escape")
                 out.append(chr(int(digits, 16)))
                 i += 4
                 continue
             if nxt not in _ESCAPES:
-                raise VerifyFailure(f"{where}: unknown escape \\{nxt}")
+                raise ReadBackError(f"{where}: unknown escape \\{nxt}")
             out.append(_ESCAPES[nxt])
             i += 2
             continue
         if ch == '"':
-            raise VerifyFailure(f"{where}: unescaped quote inside a string")
+            raise ReadBackError(f"{where}: unescaped quote inside a string")
         if ord(ch) < 0x20 or ch in "\u2028\u2029":
-            raise VerifyFailure(f"{where}: raw control character U+{ord(ch):04X} inside a string")
+            raise ReadBackError(f"{where}: raw control character U+{ord(ch):04X} inside a string")
         out.append(ch)
         i += 1
     return "".join(out)
@@ -78,7 +78,7 @@ def _value(text: str, where: str) -> bool | int | str:
         return int(text)
     if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
         return _string(text[1:-1], where)
-    raise VerifyFailure(f"{where}: value {text!r} is not a bare int, bare boolean or string literal")
+    raise ReadBackError(f"{where}: value {text!r} is not a bare int, bare boolean or string literal")
 
 
 @lru_cache(maxsize=16)
@@ -87,9 +87,9 @@ def parse_prefs(content: bytes) -> dict[str, bool | int | str]:
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise VerifyFailure(f"prefs.js is not UTF-8 (byte {exc.start})") from None
+        raise ReadBackError(f"prefs.js is not UTF-8 (byte {exc.start})") from None
     if "\r" in text:
-        raise VerifyFailure("prefs.js contains a CR character")
+        raise ReadBackError("prefs.js contains a CR character")
     prefs: dict[str, bool | int | str] = {}
     for number, line in enumerate(text.split("\n"), start=1):
         where = f"line {number}"
@@ -97,24 +97,24 @@ def parse_prefs(content: bytes) -> dict[str, bool | int | str]:
             continue
         match = _LINE.match(line)
         if not match:
-            raise VerifyFailure(f"{where}: not a user_pref line: {line[:80]!r}")
+            raise ReadBackError(f"{where}: not a user_pref line: {line[:80]!r}")
         name = _string(match.group(1), where)
         if not name.isascii() or not re.fullmatch(r"[A-Za-z0-9._\-]+", name):
-            raise VerifyFailure(f"{where}: pref name {name!r} has characters outside [A-Za-z0-9._-]")
+            raise ReadBackError(f"{where}: pref name {name!r} has characters outside [A-Za-z0-9._-]")
         if name in prefs:
-            raise VerifyFailure(f"{where}: pref {name!r} is set twice")
+            raise ReadBackError(f"{where}: pref {name!r} is set twice")
         prefs[name] = _value(match.group(2).strip(), where)
     return prefs
 
 
 def _get(prefs: Prefs, name: str, kind: type) -> Any:
     if name not in prefs:
-        raise VerifyFailure(f"missing pref {name}")
+        raise ReadBackError(f"missing pref {name}")
     value = prefs[name]
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise VerifyFailure(f"pref {name} must be a bare integer, found {value!r}")
+        raise ReadBackError(f"pref {name} must be a bare integer, found {value!r}")
     if kind is not int and not isinstance(value, kind):
-        raise VerifyFailure(f"pref {name} must be a {kind.__name__}, found {value!r}")
+        raise ReadBackError(f"pref {name} must be a {kind.__name__}, found {value!r}")
     return value
 
 
@@ -131,24 +131,24 @@ def _listed(prefs: Prefs) -> tuple[str, list[str]]:
     if "mail.accountmanager.appendaccounts" in prefs:
         for name in REPLACING:
             if name in prefs:
-                raise VerifyFailure(f"{name} in a user.js would replace what the profile already has")
+                raise ReadBackError(f"{name} in a user.js would replace what the profile already has")
         for listing, version in APPEND.items():
             if _get(prefs, version, int) != 1:
-                raise VerifyFailure(f"{version} must be 1, so that {listing} is applied at every start")
+                raise ReadBackError(f"{version} must be 1, so that {listing} is applied at every start")
         accounts = [a for a in _get(prefs, "mail.accountmanager.appendaccounts", str).split(",") if a]
         if len(accounts) != 1:
-            raise VerifyFailure(f"expected exactly one account in mail.accountmanager.appendaccounts, found {accounts}")
+            raise ReadBackError(f"expected exactly one account in mail.accountmanager.appendaccounts, found {accounts}")
         if not accounts[0].startswith("mailprofiles_"):
-            raise VerifyFailure("a user.js account key must be one of ours (mailprofiles_...), never a profile's own")
+            raise ReadBackError("a user.js account key must be one of ours (mailprofiles_...), never a profile's own")
         return accounts[0], [s for s in _get(prefs, "mail.smtpservers.appendsmtpservers", str).split(",") if s]
     accounts = [a for a in _get(prefs, "mail.accountmanager.accounts", str).split(",") if a]
     if len(accounts) != 1 or len(set(accounts)) != len(accounts):
-        raise VerifyFailure(f"expected exactly one account in mail.accountmanager.accounts, found {accounts}")
+        raise ReadBackError(f"expected exactly one account in mail.accountmanager.accounts, found {accounts}")
     if _get(prefs, "mail.accountmanager.defaultaccount", str) != accounts[0]:
-        raise VerifyFailure("mail.accountmanager.defaultaccount does not name the listed account")
+        raise ReadBackError("mail.accountmanager.defaultaccount does not name the listed account")
     servers = [s for s in _get(prefs, "mail.smtpservers", str).split(",") if s]
     if _get(prefs, "mail.smtp.defaultserver", str) not in servers:
-        raise VerifyFailure("mail.smtp.defaultserver is not listed in mail.smtpservers")
+        raise ReadBackError("mail.smtp.defaultserver is not listed in mail.smtpservers")
     return accounts[0], servers
 
 
@@ -157,23 +157,23 @@ def _graph(prefs: Prefs) -> tuple[str, str, str]:
     account, servers = _listed(prefs)
     server = _get(prefs, f"mail.account.{account}.server", str)
     if _get(prefs, f"mail.server.{server}.type", str) not in ("pop3", "imap"):
-        raise VerifyFailure(f"mail.server.{server}.type must be pop3 or imap")
+        raise ReadBackError(f"mail.server.{server}.type must be pop3 or imap")
     identities = [i for i in _get(prefs, f"mail.account.{account}.identities", str).split(",") if i]
     if len(identities) != 1:
-        raise VerifyFailure(f"expected one identity, found {identities}")
+        raise ReadBackError(f"expected one identity, found {identities}")
     identity = identities[0]
     smtp = _get(prefs, f"mail.identity.{identity}.smtpServer", str)
     if smtp not in servers:
-        raise VerifyFailure(f"identity SMTP server {smtp!r} is not listed in mail.smtpservers")
+        raise ReadBackError(f"identity SMTP server {smtp!r} is not listed in mail.smtpservers")
     if len({account, server, identity, smtp}) != 4:
-        raise VerifyFailure("account, server, identity and SMTP keys must be distinct")
+        raise ReadBackError("account, server, identity and SMTP keys must be distinct")
     # Every pref must belong to the graph: nothing stray.
     allowed = (f"mail.account.{account}.", f"mail.server.{server}.", f"mail.identity.{identity}.",
                f"mail.smtpserver.{smtp}.")
     for name in prefs:
         if name.startswith(("mail.account.", "mail.server.", "mail.identity.", "mail.smtpserver.")) and \
                 not name.startswith(allowed) and name != "mail.account.lastKey":
-            raise VerifyFailure(f"pref {name} belongs to no account of the graph")
+            raise ReadBackError(f"pref {name} belongs to no account of the graph")
     return server, identity, smtp
 
 
@@ -183,7 +183,7 @@ def read_settings(content: bytes) -> Settings:
     socket = _get(prefs, f"mail.server.{server}.socketType", int)
     try_ssl = _get(prefs, f"mail.smtpserver.{smtp}.try_ssl", int)
     if socket not in SOCKET or try_ssl not in SOCKET:
-        raise VerifyFailure(f"socket type {socket}/{try_ssl} is not one of {sorted(SOCKET)}")
+        raise ReadBackError(f"socket type {socket}/{try_ssl} is not one of {sorted(SOCKET)}")
     incoming = Connection(_get(prefs, f"mail.server.{server}.type", str), _get(prefs, f"mail.server.{server}.hostname", str),
                         _get(prefs, f"mail.server.{server}.port", int), SOCKET[socket],
                         _get(prefs, f"mail.server.{server}.userName", str))

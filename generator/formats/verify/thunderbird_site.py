@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from ...errors import VerifyFailure
+from ...errors import ReadBackError
 from ...model import Device, Organization
 from ..subjects import FleetSet
 
@@ -40,17 +40,17 @@ def read_cfg(content: bytes) -> dict[str, tuple[str, Any]]:
     """Every pref the .cfg sets: name -> (how, value); a value is a JS literal or one of the .cfg's variables."""
     text = content.decode("utf-8")
     if not text.startswith("//"):
-        raise VerifyFailure("the first line of the .cfg must be a comment (Thunderbird skips it)")
+        raise ReadBackError("the first line of the .cfg must be a comment (Thunderbird skips it)")
     found: dict[str, tuple[str, Any]] = {}
     for number, line in enumerate(text.split("\n")[1:], start=2):
         match = _CALL.match(line)
         if not match:
             if re.search(r"\b(defaultPref|lockPref)\(", line):
-                raise VerifyFailure(f"line {number}: a pref call that cannot be read: {line.strip()[:80]!r}")
+                raise ReadBackError(f"line {number}: a pref call that cannot be read: {line.strip()[:80]!r}")
             continue
         how, name, raw = match.groups()
         if name in found and how != "pref":
-            raise VerifyFailure(f"line {number}: {name} is set twice")
+            raise ReadBackError(f"line {number}: {name} is set twice")
         value: Any = raw if raw in VARIABLES else json.loads(raw)
         found[name] = (how, value)
     return found
