@@ -15,13 +15,13 @@ import typer
 
 from .. import __version__
 from ..errors import InventoryError, MailprofilesError, VerificationError
-from ..formats.signing import Signer, load_signer
 from ..resources import data_dir
 from . import tools
 from .common import ALLOW_PATH, _fail_input, _limits, _state, app
 from .console import ProgressBar, err, out, print_device, print_findings, print_recap
 
 if TYPE_CHECKING:
+    from ..formats.signing import Signer
     from ..pipeline import GenerateResult
 
 def _version(value: bool) -> None:
@@ -134,7 +134,11 @@ def _signer(cert: Path | None, key: Path | None, chain: Path | None) -> Signer |
     if (cert is None) != (key is None) or (chain is not None and cert is None):
         raise typer.BadParameter("signing needs both --sign-cert and --sign-key (and --sign-chain only with them)",
                                  param_hint="--sign-cert")
-    return load_signer(cert, key, chain) if cert and key else None
+    if not (cert and key):
+        return None
+    from ..formats.signing import load_signer  # cryptography: loaded only to sign
+
+    return load_signer(cert, key, chain)
 
 
 def _run(run: Callable[[ProgressBar], GenerateResult], output: Path, diff: bool, as_json: bool) -> None:

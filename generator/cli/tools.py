@@ -10,11 +10,6 @@ from pathlib import Path
 import typer
 
 from ..errors import InventoryError
-from ..inventory.load import load_inventory
-from ..ispdb import as_json, as_yaml
-from ..ispdb import import_autoconfig as run_import
-from ..servers import FAILED
-from ..servers import check_servers as run_checks
 from .common import ALLOW_PATH, _fail_input, _limits
 from .console import err, print_server_checks
 
@@ -24,6 +19,9 @@ def import_autoconfig(file: Path = typer.Argument(..., help="A provider's config
     """Print a servers: block from a provider's published settings, choosing encrypted servers."""
     if format not in ("yaml", "json"):
         raise typer.BadParameter("must be 'yaml' or 'json'", param_hint="--format")
+    from ..ispdb import as_json, as_yaml  # each command loads its own core: a quick start for the others
+    from ..ispdb import import_autoconfig as run_import
+
     result = run_import(file)
     sys.stdout.write(as_json(result) if format == "json" else as_yaml(result))
     for problem in result.problems:
@@ -48,6 +46,10 @@ def check_servers(inventory: Path = typer.Argument(..., help="Inventory file, or
                                                 "(for servers with auth: oauth2)."),
                   as_json: bool = typer.Option(False, "--json", help="Print the results as JSON.")) -> None:
     """Check that every server of the inventory answers as the generated files expect."""
+    from ..inventory.load import load_inventory
+    from ..servers import FAILED
+    from ..servers import check_servers as run_checks
+
     if login and not (password_env or token_env):
         raise typer.BadParameter("--login needs --password-env or --token-env (a password or token never goes on "
                                  "the command line)", param_hint="--login")
