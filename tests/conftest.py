@@ -43,6 +43,18 @@ SYSTEM_TESTS = {
 }
 
 
+_FAST_TIER = [False]
+
+
+def pytest_configure(config):
+    _FAST_TIER[0] = "not system" in (config.getoption("markexpr") or "")
+
+
+def examples(full: int) -> int:
+    """Hypothesis examples for a property test: all of them in a full run (.ci/run), a sixth in the fast tier."""
+    return max(25, full // 6) if _FAST_TIER[0] else full
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         module, _, name = item.nodeid.partition("::")

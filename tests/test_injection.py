@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 import yaml
+from conftest import examples
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from readers import read_plist, read_prefs, read_prf
@@ -100,7 +101,7 @@ def _check(field: str, value: str, text: str, where: dict) -> None:
         assert found.count(value) - before == where[client], (client, value)
 
 
-SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=examples(150), deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -132,7 +133,7 @@ def test_login(value):
     _check("users[0].login", value, _inventory(login=value), {"thunderbird": 2, "apple": 2, "outlook": 1})
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=examples(300), deadline=None, derandomize=True)
 @given(st.text(st.characters(blacklist_categories=("Cs",))))
 def test_js_literal_round_trips_every_string(value):
     import json as _json
@@ -147,7 +148,7 @@ def test_js_literal_round_trips_every_string(value):
     assert read_prefs(line) == {"x": value}
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=examples(300), deadline=None, derandomize=True)
 @given(VALUES)
 def test_ini_value_is_refused_or_reads_back(value):
     import pytest as _pytest

@@ -1,6 +1,7 @@
 """The roster's row check answers exactly as the full JSON Schema validator, for any row."""
 from __future__ import annotations
 
+from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,7 +30,7 @@ values = {
 row = st.fixed_dictionaries({}, optional=values)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=examples(1500), deadline=None)
 @given(row)
 def test_row_check_agrees_with_the_schema(data):
     expected = not any(True for _ in validator("user").iter_errors(data))
