@@ -21,7 +21,7 @@ from generator.formats.registry import named
 from generator.formats.verify import apple as verify_apple
 from generator.model import Device, Organization, Site
 from generator.plan.planner import device_files
-from generator.plan.scopes import device_files as handout_files
+from generator.plan.scopes import handout_files
 
 ORG = "organization: {name: Example GmbH, identifier: com.example}\n"
 MICROSOFT = ORG + """\

@@ -29,8 +29,9 @@ class Target:
     names: dict[str, str]     # manifest fields: {"user": email} or {"domain": domain}
 
 
-def device_files(device: Device, findings: tuple[Finding, ...]) -> tuple[DeviceFile, ...]:
-    """The device's files in the order of its clients, with the install text in its user's language."""
+def handout_files(device: Device, findings: tuple[Finding, ...]) -> tuple[DeviceFile, ...]:
+    """The device's files as its user's handout lists them (the formats its clients ask for, each made or not,
+    from the findings), in the order of its clients, with the install text in the user's language."""
     formats = {fmt.name: fmt for fmt in by_scope(DEVICE)}
     skipped = {f.client for f in findings
                if f.device == device.name and f.client in formats and f.code in formats[f.client].skips}
@@ -45,7 +46,7 @@ def device_files(device: Device, findings: tuple[Finding, ...]) -> tuple[DeviceF
 
 def user_devices(user: User, devices: tuple[Device, ...], findings: tuple[Finding, ...]) -> UserDevices:
     """The subject of a per-user format; ``findings``: the user's."""
-    return UserDevices(user, devices, findings, tuple(device_files(device, findings) for device in devices))
+    return UserDevices(user, devices, findings, tuple(handout_files(device, findings) for device in devices))
 
 
 def _by(inventory: Inventory, key: Callable[[Device], str]) -> dict[str, list[Device]]:
@@ -107,5 +108,5 @@ TARGETS: dict[Scope[Any], Callable[[Inventory, Format[Any], Patterns, tuple[Find
 }
 
 
-__all__ = ["TARGETS", "DomainDevices", "Target", "UserDevices", "device_files", "domain_targets", "findings_of",
-           "organization_targets", "user_devices", "user_target", "user_targets", "users_of"]
+__all__ = ["TARGETS", "DomainDevices", "Target", "UserDevices", "domain_targets", "findings_of",
+           "handout_files", "organization_targets", "user_devices", "user_target", "user_targets", "users_of"]
