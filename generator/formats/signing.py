@@ -12,9 +12,9 @@ signatures are randomized by the algorithm, so with an EC key every run signs an
 from __future__ import annotations
 
 import datetime
+import errno
 import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ..errors import InputFileError, excerpt
+from ..inventory.bounds import Unreadable, read_regular
 from ..output.safefs import describe
 
 PASSPHRASE_VARIABLE = "MAILPROFILES_SIGN_PASSPHRASE"
@@ -66,25 +67,17 @@ _UNREADABLE = (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtens
 
 def _read(path: Path, what: str) -> bytes:
     """The file's bytes: a regular file (never a FIFO or device: opened without blocking), bounded, not empty."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise InputFileError(f"{what} {path} is {describe(st.st_mode)}, not a regular file")
-            if st.st_size > MAX_PEM_BYTES:
-                raise InputFileError(f"{what} {path} is larger than {MAX_PEM_BYTES:,} bytes")
-            with os.fdopen(os.dup(fd), "rb") as handle:
-                data = handle.read(MAX_PEM_BYTES + 1)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise InputFileError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_PEM_BYTES:
-        raise InputFileError(f"{what} {path} is larger than {MAX_PEM_BYTES:,} bytes")
-    if not data.strip():
+    read = read_regular(path, MAX_PEM_BYTES)
+    if isinstance(read, Unreadable):
+        if read.kind == "special":
+            raise InputFileError(f"{what} {path} is {describe(read.mode)}, not a regular file")
+        if read.kind == "too_big":
+            raise InputFileError(f"{what} {path} is larger than {MAX_PEM_BYTES:,} bytes")
+        detail = os.strerror(errno.ENOENT) if read.kind == "missing" else read.detail
+        raise InputFileError(f"cannot read {what} {path}: {detail}")
+    if not read.strip():
         raise InputFileError(f"{what} {path} is empty")
-    return data
+    return read
 
 
 def _blocks(data: bytes, path: Path, what: str, convert: str) -> list[tuple[str, bytes]]:

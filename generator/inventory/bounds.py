@@ -61,6 +61,43 @@ def within(real: Path, roots: tuple[Path, ...]) -> bool:
     return any(real == root or root in real.parents for root in roots)
 
 
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """Why :func:`read_regular` read nothing: ``missing``, ``error`` (``detail``: the system's words), ``special``
+    (``mode``: not a regular file) or ``too_big`` (``size``); each caller words it for its own file."""
+
+    kind: str
+    detail: str = ""
+    mode: int = 0
+    size: int = 0
+
+
+def read_regular(path: Path, max_bytes: int, *, nofollow: bool = False) -> bytes | Unreadable:
+    """The bytes of the regular file at ``path``, at most ``max_bytes``. Opened without blocking, so a FIFO or a
+    device is looked at (``fstat``) and never read; ``nofollow``: a link at ``path`` itself is not followed."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0) | (os.O_NOFOLLOW if nofollow else 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return Unreadable("missing")
+    except OSError as exc:
+        return Unreadable("error", exc.strerror or str(exc))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return Unreadable("special", mode=st.st_mode)
+        if st.st_size > max_bytes:
+            return Unreadable("too_big", size=st.st_size)
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(max_bytes + 1)
+    except OSError as exc:
+        return Unreadable("error", exc.strerror or str(exc))
+    finally:
+        os.close(fd)
+    return Unreadable("too_big", size=len(data)) if len(data) > max_bytes else data
+
+
 def read_confined(path: Path, roots: tuple[Path, ...], max_bytes: int) -> tuple[bytes, str | None]:
     """The bytes of the regular file at ``path``, links followed as long as they stay within ``roots``; or
     (``b""``, why not): it leads outside, leads to nothing, is not a regular file, holds more than ``max_bytes``.
@@ -70,30 +107,16 @@ def read_confined(path: Path, roots: tuple[Path, ...], max_bytes: int) -> tuple[
     real = path.resolve()
     if not within(real, roots):
         return b"", OUTSIDE
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(real, flags)
-    except FileNotFoundError:
+    read = read_regular(real, max_bytes, nofollow=True)
+    if not isinstance(read, Unreadable):
+        return read, None
+    if read.kind == "missing":
         return b"", "leads to nothing" if path.is_symlink() else "does not exist"
-    except OSError as exc:
-        return b"", f"cannot be read ({exc.strerror})"
-    try:
-        st = os.fstat(fd)
-        kind = stat.S_IFMT(st.st_mode)
-        if kind != stat.S_IFREG:
-            return b"", f"is {KINDS.get(kind, 'not a file')}, not a regular file"
-        if st.st_size > max_bytes:
-            return b"", _too_big(st.st_size, max_bytes)
-        os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read(max_bytes + 1)
-    except OSError as exc:
-        return b"", f"cannot be read ({exc.strerror})"
-    finally:
-        os.close(fd)
-    if len(data) > max_bytes:
-        return b"", _too_big(len(data), max_bytes)
-    return data, None
+    if read.kind == "special":
+        return b"", f"is {KINDS.get(stat.S_IFMT(read.mode), 'not a file')}, not a regular file"
+    if read.kind == "too_big":
+        return b"", _too_big(read.size, max_bytes)
+    return b"", f"cannot be read ({read.detail})"
 
 
 def _too_big(size: int, limit: int) -> str:

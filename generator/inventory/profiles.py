@@ -12,9 +12,7 @@ on), and a file that is not a profile at all gets one error that quotes none of 
 """
 from __future__ import annotations
 
-import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ from ..errors import Diagnostic, InventoryError, Location, UnsafeName, excerpt
 from ..paths import safe_component
 from ..resources import data_dir
 from ..settings import BY_NAME
-from .bounds import Limits, confined
+from .bounds import Limits, Unreadable, confined, read_regular
 from .read import Document, decode_text, format_path, load_yaml, load_yaml_text
 from .schema import schema_diagnostics, validator
 
@@ -131,25 +129,14 @@ def _distinct(profiles: dict[str, Profile], here: Location, errors: list[Diagnos
 def _load(file: Path, limits: Limits) -> Document:
     """A profile file of profiles_dir, opened without blocking and refused unless it is a regular file."""
     shown = str(file)
-    try:
-        fd = os.open(file.resolve(), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except FileNotFoundError:
-        raise InventoryError([Diagnostic("profile file not found", Location(shown))]) from None
-    except OSError as exc:
-        raise InventoryError([Diagnostic(f"cannot read profile file: {exc.strerror}", Location(shown))]) from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        raise InventoryError([Diagnostic("profile path is not a regular file", Location(shown))])
-    size = info.st_size
-    with os.fdopen(fd, "rb") as handle:
-        raw = handle.read(limits.max_yaml_bytes + 1) if size <= limits.max_yaml_bytes else b""
-    size = max(size, len(raw))
-    if size > limits.max_yaml_bytes:
-        raise InventoryError([Diagnostic(
-            f"profile file is {size:,} bytes, more than the limit of {limits.max_yaml_bytes:,} bytes",
-            Location(shown))])
-    return load_yaml_text(decode_text(raw, shown, "profile"), shown, limits)
+    read = read_regular(file.resolve(), limits.max_yaml_bytes)
+    if isinstance(read, Unreadable):
+        message = {"missing": "profile file not found", "error": f"cannot read profile file: {read.detail}",
+                   "special": "profile path is not a regular file",
+                   "too_big": f"profile file is {read.size:,} bytes, more than the limit of {limits.max_yaml_bytes:,} "
+                              "bytes"}[read.kind]
+        raise InventoryError([Diagnostic(message, Location(shown))])
+    return load_yaml_text(decode_text(read, shown, "profile"), shown, limits)
 
 
 def _text_problems(settings: dict[str, Any], document: Document, path: tuple[str, ...]) -> list[Diagnostic]:
