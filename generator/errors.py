@@ -186,6 +186,29 @@ def close_matches(word: str, candidates: Iterable[str]) -> str:
     return f"did you mean {found[0]!r}?" if found else ""
 
 
+def close_addresses(wanted: str, users: Iterable[tuple[str, str]], n: int = 3) -> list[str]:
+    """The addresses of the users (address, full name) closest to a mistyped address, best first, at most
+    ``n``; none when nothing is close. Case-insensitive. An address is held part by part (the worse of the
+    part before the ``@`` and the domain counts, so a shared domain alone is not close); a word without
+    ``@`` is held against the part before the ``@`` and the full name."""
+    def ratio(a: str, b: str) -> float:
+        matcher = difflib.SequenceMatcher(None, a, b)
+        return matcher.ratio() if matcher.real_quick_ratio() >= 0.6 and matcher.quick_ratio() >= 0.6 else 0.0
+
+    word = wanted.casefold()
+    local, at, domain = word.rpartition("@") if "@" in word else (word, "", "")
+    best: dict[str, float] = {}
+    for address, name in users:
+        their_local, _, their_domain = address.casefold().rpartition("@")
+        if at:
+            score = min(ratio(local, their_local), ratio(domain, their_domain))
+        else:
+            score = max(ratio(word, their_local), ratio(word, name.casefold()))
+        if score >= 0.6:
+            best[address] = max(best.get(address, 0.0), score)
+    return [address for address, _ in sorted(best.items(), key=lambda item: (-item[1], item[0]))[:n]]
+
+
 def fail_if(errors: list[Diagnostic], limit: int | None = None) -> None:
     """Raise the collected errors at once (the first ``limit`` listed, the rest counted); nothing when none."""
     if errors:

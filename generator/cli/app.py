@@ -179,7 +179,11 @@ def show(inventory: Path = typer.Argument(..., help="Inventory file, or a folder
         return
     devices = [d for d in loaded.devices if d.user.email.casefold() == email.casefold()]
     if not devices:
-        err.print(f"no user {email!r} in {inventory}", markup=False)
+        from ..errors import close_addresses
+
+        near = close_addresses(email, ((d.user.email, d.user.name) for d in loaded.devices))
+        err.print(f"no user {email!r} in {inventory}"
+                  + (f" (did you mean {' or '.join(repr(a) for a in near)}?)" if near else ""), markup=False)
         raise typer.Exit(1)
     if as_json:
         print(json.dumps([{"device": d.name, "profile": d.profile,

@@ -182,7 +182,8 @@ def _users(doc: Document, data: dict[str, Any], bad_users: set[int], usable: Cal
     try:
         for row in iter_csv_users(csv_path, data["users_file"], limits):
             entry = UserEntry(row.data, row.where_path, row.field)
-            problems = [] if check.valid(row.data) else schema_diagnostics(row.data, "user", entry.where, entry.field)
+            problems = list(row.problems) or (
+                [] if check.valid(row.data) else schema_diagnostics(row.data, "user", entry.where, entry.field))
             if problems:
                 report.errors.extend(problems)
                 continue

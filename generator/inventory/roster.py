@@ -2,20 +2,33 @@
 
 Input is untrusted: file size, line length and column count are bounded, bytes must be
 UTF-8 text, and every problem names the row, the line and the column.
+
+Rosters come from spreadsheets, so the reader takes them as spreadsheets save them: a UTF-8
+byte order mark, CRLF line ends, and the column separator that Excel writes for the system's
+locale (``,``; ``;`` in German, French and other locales whose decimal mark is a comma; a tab for
+"Unicode text" saved as UTF-8). The separator is the one of ``,``, ``;`` and tab that splits the
+header line into the most known column names (ties: that order); a first line ``sep=;`` (Excel's
+own marker) names it outright. A header that no separator splits is refused with the character
+that seems to stand between its names.
 """
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import Diagnostic, FieldPath, InventoryError, Location, close_matches, excerpt
+from ..formats.vocabulary import CLIENTS
 from .bounds import DEFAULT_LIMITS, Limits
 
-CSV_COLUMNS = ("email", "name", "login", "groups", "devices", "language")
+CSV_COLUMNS = ("email", "name", "login", "groups", "devices", "clients", "language")
+SEPARATORS = (",", ";", "\t")
+"""The column separators a roster may use, in the order that breaks a tie."""
+_SHOWN_SEPARATOR = {",": "','", ";": "';'", "\t": "a tab"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,12 +40,16 @@ class CsvRow:
     data: dict[str, Any]
     file: str
     columns: dict[str, int]      # column name -> 1-based column index
+    problems: tuple[Diagnostic, ...] = ()    # what the row's cells break beyond the user schema (e.g. clients)
 
     def where(self, column: str | None) -> Location:
         return Location(self.file, self.line, self.columns.get(column, 1) if column else 1)
 
     def where_path(self, path: FieldPath) -> Location:
-        """The place of a field path of this row's user: the cell of its column."""
+        """The place of a field path of this row's user: the cell of its column (a device's clients: the
+        ``clients`` column's, when the row has one)."""
+        if path[:1] == ("devices",) and path[2:3] == ("clients",) and "clients" in self.columns:
+            return self.where("clients")
         return self.where(str(path[0]) if path else None)
 
     def field(self, path: FieldPath) -> str:
@@ -40,7 +57,8 @@ class CsvRow:
         if not path:
             return f"row {self.row}"
         entry = f", entry {path[1] + 1}" if len(path) > 1 and isinstance(path[1], int) else ""
-        return f"row {self.row}, column {path[0]!r}{entry}"
+        column = "clients" if path[:1] == ("devices",) and path[2:3] == ("clients",) else path[0]
+        return f"row {self.row}, column {column!r}{entry}"
 
 
 def _bounded_lines(handle: io.BufferedReader, shown: str, limits: Limits) -> Iterator[str]:
@@ -54,6 +72,10 @@ def _bounded_lines(handle: io.BufferedReader, shown: str, limits: Limits) -> Ite
             raise InventoryError([Diagnostic(
                 f"line is longer than the limit of {limits.max_csv_line_chars:,} characters",
                 Location(shown, line_no, 1))])
+        if line_no == 1 and raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise InventoryError([Diagnostic(
+                "roster is UTF-16 text (a spreadsheet's \"Unicode Text\"), not UTF-8", Location(shown, 1, 1),
+                hint="save it as \"CSV UTF-8\", comma- or semicolon-separated")])
         if b"\x00" in raw:
             raise InventoryError([Diagnostic("roster contains a NUL byte: binary data, not text",
                                              Location(shown, line_no, raw.index(b"\x00") + 1))])
@@ -88,56 +110,110 @@ def iter_csv_users(path: Path, shown: str, limits: Limits = DEFAULT_LIMITS) -> I
         raise InventoryError([Diagnostic(f"cannot read roster file: {exc.strerror}", Location(shown))]) from None
     with handle:
         lines = _bounded_lines(handle, shown, limits)
-        reader = csv.reader(lines, strict=True)
+        first = next(lines, None)
+        skipped = 0
+        marker = first.strip() if first is not None else ""
+        if marker.startswith("sep=") and len(marker) == 5 and marker[4] in SEPARATORS:
+            separator, skipped, first = marker[4], 1, next(lines, None)     # Excel's "sep=;" line
+        else:
+            separator = sniff_separator(first or "")
+        reader = csv.reader(itertools.chain([first] if first is not None else [], lines),
+                            delimiter=separator, strict=True)
         try:
-            names, columns = _header(next(reader, None), shown, limits)
+            names, columns = _header(next(reader, None), shown, limits, skipped + 1, separator)
             row_no = 0
             for record in reader:
                 if not any(cell.strip() for cell in record):
                     continue
                 row_no += 1
+                line = reader.line_num + skipped
                 if len(record) != len(names):
+                    hint = ""
+                    if separator == ";" and len(record) > len(names):
+                        hint = ("with ';' between the columns, a cell that lists several groups or devices is "
+                                'quoted: "desktop;laptop"')
                     raise InventoryError([Diagnostic(
                         f"row {row_no} has {len(record)} fields, the header has {len(names)}",
-                        Location(shown, reader.line_num, 1))])
-                yield CsvRow(row_no, reader.line_num, _row_data(record, columns), shown, columns)
+                        Location(shown, line, 1), hint=hint)])
+                data, problems = _row_data(record, columns, shown, line, row_no)
+                yield CsvRow(row_no, line, data, shown, columns, problems)
         except csv.Error as exc:
-            raise InventoryError([Diagnostic(f"CSV syntax error: {exc}", Location(shown, reader.line_num, 1))]) from None
+            raise InventoryError([Diagnostic(f"CSV syntax error: {exc}",
+                                             Location(shown, reader.line_num + skipped, 1))]) from None
 
 
-def _header(header: list[str] | None, shown: str, limits: Limits) -> tuple[list[str], dict[str, int]]:
+def sniff_separator(header: str) -> str:
+    """The separator of ``SEPARATORS`` that splits the header line into the most known column names
+    (a tie, or none known: the first of them)."""
+    def known(separator: str) -> int:
+        try:
+            cells = next(csv.reader([header], delimiter=separator), [])
+        except csv.Error:
+            return 0
+        return sum(cell.strip() in CSV_COLUMNS for cell in cells)
+    return max(SEPARATORS, key=lambda sep: (known(sep), -SEPARATORS.index(sep)))
+
+
+def _header(header: list[str] | None, shown: str, limits: Limits, line: int = 1,
+            separator: str = ",") -> tuple[list[str], dict[str, int]]:
     """The header's column names, and each known column's 1-based index; problems raise InventoryError."""
     if header is None:
-        raise InventoryError([Diagnostic("roster is empty: it needs a header row", Location(shown, 1, 1),
+        raise InventoryError([Diagnostic("roster is empty: it needs a header row", Location(shown, line, 1),
                                          hint="columns: " + ", ".join(CSV_COLUMNS))])
     if len(header) > limits.max_csv_columns:
         raise InventoryError([Diagnostic(
             f"header has {len(header):,} columns, more than the limit of {limits.max_csv_columns}",
-            Location(shown, 1, 1))])
+            Location(shown, line, 1))])
     names = [h.strip() for h in header]
+    if len(names) == 1 and names[0] not in CSV_COLUMNS:
+        other = _other_separator(names[0])
+        if other is not None:
+            raise InventoryError([Diagnostic(
+                f"the header is one column {excerpt(names[0], 40)}: its names seem separated by {other!r}",
+                Location(shown, line, 1),
+                hint="separate the columns with ',', ';' or a tab, as a spreadsheet's \"CSV UTF-8\" does")])
     problems = []
     columns: dict[str, int] = {}
     for index, name in enumerate(names, start=1):
         if name not in CSV_COLUMNS:
-            problems.append(Diagnostic(f"unknown column {excerpt(name, 40)}", Location(shown, 1, index),
+            problems.append(Diagnostic(f"unknown column {excerpt(name, 40)}", Location(shown, line, index),
                                        hint=close_matches(name, CSV_COLUMNS) or "columns: " + ", ".join(CSV_COLUMNS)))
         elif name in columns:
-            problems.append(Diagnostic(f"column {excerpt(name, 40)} appears twice", Location(shown, 1, index)))
+            problems.append(Diagnostic(f"column {excerpt(name, 40)} appears twice", Location(shown, line, index)))
         else:
             columns[name] = index
     if "email" not in columns and not problems:
-        problems.append(Diagnostic("the header has no 'email' column", Location(shown, 1, 1)))
+        problems.append(Diagnostic("the header has no 'email' column", Location(shown, line, 1)))
+    if "clients" in columns and "devices" not in columns and not problems:
+        problems.append(Diagnostic("the 'clients' column needs a 'devices' column: it lists each device's clients",
+                                   Location(shown, line, columns["clients"])))
     if problems:
         raise InventoryError(problems)
     return names, columns
 
 
-def _row_data(record: list[str], columns: dict[str, int]) -> dict[str, Any]:
-    """One row's non-empty cells by column; ``groups`` and ``devices`` are lists separated by ``;``."""
+def _other_separator(text: str) -> str | None:
+    """The character between the known column names of a header read as one column (``email|name``)."""
+    for name in sorted(CSV_COLUMNS, key=len, reverse=True):
+        at = text.find(name)
+        if at >= 0:
+            rest = text[at + len(name):].lstrip(" ")
+            if rest and not rest[0].isalnum() and rest[0] not in "_-\"'":
+                return rest[0]
+            before = text[:at].rstrip(" ")
+            if before and not before[-1].isalnum() and before[-1] not in "_-\"'":
+                return before[-1]
+    return None
+
+
+def _row_data(record: list[str], columns: dict[str, int], shown: str, line: int,
+              row: int) -> tuple[dict[str, Any], tuple[Diagnostic, ...]]:
+    """One row's non-empty cells by column; ``groups``, ``devices`` and ``clients`` are lists separated by
+    ``;``, and ``clients`` goes into the devices. Problems of the ``clients`` cell are returned."""
     data: dict[str, Any] = {}
     for name, index in columns.items():
         cell = record[index - 1].strip()
-        if cell == "":
+        if cell == "" or name == "clients":
             continue
         if name == "groups":
             data[name] = [g.strip() for g in cell.split(";") if g.strip()]
@@ -145,7 +221,43 @@ def _row_data(record: list[str], columns: dict[str, int]) -> dict[str, Any]:
             data[name] = [_csv_device(d.strip()) for d in cell.split(";") if d.strip()]
         else:
             data[name] = cell
-    return data
+    problems: tuple[Diagnostic, ...] = ()
+    if "clients" in columns and record[columns["clients"] - 1].strip() and data.get("devices"):
+        where = Location(shown, line, columns["clients"])
+        data["devices"], problems = _with_clients(data["devices"], record[columns["clients"] - 1], where, row)
+    return data, problems
+
+
+def _with_clients(devices: list[Any], cell: str, where: Location,
+                  row: int) -> tuple[list[Any], tuple[Diagnostic, ...]]:
+    """The ``clients`` cell: one entry for every device of the row, or one per device (``;`` between
+    entries, in the order of ``devices``); an entry lists client names separated by blanks, and an empty
+    entry keeps the profile's clients."""
+    entries = [entry.split() for entry in cell.split(";")]
+    if len(entries) not in (1, len(devices)):
+        return devices, (Diagnostic(
+            f"{len(entries)} entries for {len(devices)} devices", where, f"row {row}, column 'clients'",
+            "give one entry for all devices of the row, or one per device, separated by ';', "
+            "e.g. 'thunderbird outlook;apple'"),)
+    problems = []
+    for number, names in enumerate(entries, start=1):
+        for name in names:
+            if name not in CLIENTS:
+                problems.append(Diagnostic(
+                    f"{excerpt(name, 40)} is not a client", where, f"row {row}, column 'clients', entry {number}",
+                    close_matches(name, CLIENTS) or "clients: " + ", ".join(CLIENTS)))
+    if problems:
+        return devices, tuple(problems)
+    result = []
+    for index, device in enumerate(devices):
+        names = entries[index if len(entries) > 1 else 0]
+        if not names:
+            result.append(device)
+            continue
+        spec = {"profile": device} if isinstance(device, str) else dict(device)
+        spec["clients"] = list(dict.fromkeys(names))
+        result.append(spec)
+    return result, ()
 
 
 def _csv_device(text: str) -> Any:
