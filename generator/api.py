@@ -1,6 +1,7 @@
 """The library's entry points besides :func:`generate`: validate an inventory, explain a user's values."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,19 @@ def validate(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Validation:
     except InventoryError as exc:
         return Validation(None, exc.diagnostics, (), exc.more)
     return Validation(inventory, (), all_findings(inventory))
+
+
+INVENTORY_NAMES = ("inventory.yaml", "inventory.yml")
+
+
+def find_inventories(folder: str | Path) -> list[Path]:
+    """Every ``inventory.yaml`` (or ``.yml``) in ``folder`` and the folders below it, sorted; hidden folders
+    (``.git``, ``.venv``) are skipped and links to folders are not followed."""
+    found = []
+    for root, folders, files in os.walk(folder):
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        found.extend(Path(root) / name for name in INVENTORY_NAMES if name in files)
+    return sorted(found)
 
 
 def explain(path: str | Path, email: str, limits: Limits = DEFAULT_LIMITS) -> tuple[Device, ...]:

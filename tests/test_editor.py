@@ -70,3 +70,17 @@ def test_pre_commit_hook_validates_inventories(tmp_path):
     failed = subprocess.run([tool, "try-repo", str(ROOT), "mailprofiles-validate", "--all-files"], cwd=repo,
                             capture_output=True, text=True, env=env, timeout=600)
     assert failed.returncode == 1 and "servers.imap.port: 99993 is out of range 1..65535" in failed.stdout
+    # A commit that changes only the roster (or a profile file, a template) is checked too: the hook validates
+    # every inventory of the repository, not the files pre-commit would pass.
+    inventory.write_text(inventory.read_text().replace("port: 99993", "port: 993"))
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "commit", "-qm", "valid"], cwd=repo, check=True, env=env)
+    roster = repo / "site/users.csv"
+    roster.write_text(roster.read_text().replace("desktop;laptop;phone", "desktop;laptop;fone"))
+    subprocess.run(["git", "add", "site/users.csv"], cwd=repo, check=True)
+    staged = subprocess.run(["git", "diff", "--cached", "--name-only"], cwd=repo, capture_output=True, text=True)
+    assert staged.stdout.split() == ["site/users.csv"]
+    roster_only = subprocess.run([tool, "try-repo", str(ROOT), "mailprofiles-validate"], cwd=repo,
+                                 capture_output=True, text=True, env=env, timeout=600)
+    assert roster_only.returncode == 1 and "'fone' is not a device profile (did you mean 'phone'?)" in \
+        roster_only.stdout, roster_only.stdout + roster_only.stderr

@@ -52,10 +52,14 @@ def init(directory: Path = typer.Argument(..., help="Folder to create the exampl
 def validate(inventories: list[Path] = typer.Argument(..., help="Inventory files, or folders holding "
                                                         "inventory.yaml (several, e.g. from a pre-commit hook)."),
              allow_path: list[Path] = ALLOW_PATH,
-             format: str = typer.Option("text", "--format", help="text or json.")) -> None:
+             format: str = typer.Option("text", "--format", help="text or json."),
+             recursive: bool = typer.Option(False, "--recursive", "-r", help="Check every inventory.yaml in the "
+                                            "given folders and below (the pre-commit hook does).")) -> None:
     """Check inventories; list every problem as FILE:LINE:COL: field.path: message."""
     if format not in ("text", "json"):
         raise typer.BadParameter("must be 'text' or 'json'", param_hint="--format")
+    if recursive:
+        inventories = _found_inventories(inventories)
     failed = False
     for inventory in inventories:
         try:
@@ -64,6 +68,20 @@ def validate(inventories: list[Path] = typer.Argument(..., help="Inventory files
             failed = failed or exc.exit_code != 0
     if failed:
         raise typer.Exit(1)
+
+
+def _found_inventories(folders: list[Path]) -> list[Path]:
+    from ..api import find_inventories
+
+    found = []
+    for folder in folders:
+        if not folder.is_dir():
+            raise typer.BadParameter(f"{folder} is not a folder", param_hint="--recursive")
+        found.extend(find_inventories(folder))
+    if not found:
+        err.print(f"no inventory.yaml in {', '.join(map(str, folders))} or below", markup=False)
+        raise typer.Exit(1)
+    return found
 
 
 def _validate_one(inventory: Path, allow_path: list[Path], format: str) -> None:
