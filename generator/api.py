@@ -41,7 +41,7 @@ INVENTORY_NAMES = ("inventory.yaml", "inventory.yml")
 def find_inventories(folder: str | Path) -> list[Path]:
     """Every ``inventory.yaml`` (or ``.yml``) in ``folder`` and the folders below it, sorted; hidden folders
     (``.git``, ``.venv``) are skipped and links to folders are not followed."""
-    found = []
+    found: list[Path] = []
     for root, folders, files in os.walk(folder):
         folders[:] = sorted(name for name in folders if not name.startswith("."))
         found.extend(Path(root) / name for name in INVENTORY_NAMES if name in files)

@@ -227,6 +227,12 @@ app.command("check-servers")(tools.check_servers)
 
 def main() -> None:
     """Entry point: run the app, turning unexpected errors into a short message and exit code 3."""
+    from ..platforms import unsupported
+
+    problem = unsupported()
+    if problem is not None:     # a clear refusal (exit 2), not a traceback from the first POSIX-only call
+        err.print(f"error: {problem}", markup=False)
+        sys.exit(2)
     try:
         app()  # standalone: usage errors exit 2, typer.Exit carries our exit codes
     except KeyboardInterrupt:   # outside a run (typer turns one inside a command into exit 130 itself)
