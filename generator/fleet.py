@@ -19,7 +19,7 @@ from .formats.registry import DEVICE, FLEET, FORMATS, Format, named
 from .formats.subjects import FleetSet
 from .inventory.bounds import DEFAULT_LIMITS, Limits
 from .inventory.checks import NO_GROUP, UserEntry
-from .inventory.load import Prepared, prepare
+from .inventory.load import Prepared, prepare, user_entries
 from .inventory.read import format_path
 from .model import Device, Finding, Inventory, Site
 from .output.manifest import ArtifactRecord
@@ -150,6 +150,36 @@ def _form_findings(device: Device, group: str, profile: str, pattern: str | None
     return found
 
 
+def _group_domains(base: Prepared, limits: Limits) -> dict[str, set[str]]:
+    """The mail domains of each group's users (users in no group: ``_no-group``), from the inventory's users."""
+    domains: dict[str, set[str]] = {}
+    for entry in user_entries(base, limits):
+        email = entry.data.get("email")
+        if isinstance(email, str) and "@" in email:
+            for group in entry.data.get("groups") or [NO_GROUP]:
+                domains.setdefault(group, set()).add(email.rpartition("@")[2].casefold())
+    return domains
+
+
+def _pattern_findings(group: str, pattern: str | None, own: bool, domains: set[str]) -> list[Finding]:
+    """A group whose users are on other domains than the address pattern forms (the top-level pattern
+    taken by a group on another domain, typically)."""
+    if not pattern or not domains:
+        return []
+    domain = pattern.rpartition("@")[2].casefold()
+    if domain in domains:
+        return []
+    where = f"its fleet.address_pattern {pattern!r}" if own else f"the top-level fleet.address_pattern {pattern!r}"
+    return [Finding(
+        "fleet-pattern-domain",
+        f"the users of this group are on {', '.join(sorted(domains))}, but {where} forms addresses on {domain}: "
+        f"set the group's own pattern (groups.{group}.fleet.address_pattern, e.g. '{{login}}@{min(domains)}')"
+        if group != NO_GROUP else
+        f"the users in no group are on {', '.join(sorted(domains))}, but {where} forms addresses on {domain}: "
+        "correct the top-level pattern, or give these users a group with its own pattern",
+        group, None, "thunderbird")]
+
+
 def fleet_formats(device: Device, pattern: str | None) -> list[Format[Any]]:
     """The formats of a fleet set's files, in registry order: each client's fleet form, where it has one."""
     names: set[str] = set()
@@ -171,9 +201,13 @@ def load_fleet(path: str | Path, vendor_name: str, limits: Limits = DEFAULT_LIMI
     assert base.resolver is not None
     sets: list[FleetSet] = []
     findings: list[Finding] = []
+    top = data.get("fleet") or {}
+    domains = _group_domains(base, limits)
     for group in [None, *sorted(base.groups or {})]:
-        rules = ((base.groups or {}).get(group) or {}).get("fleet") if group else data.get("fleet")
-        rules = rules or {}
+        own = (((base.groups or {}).get(group) or {}).get("fleet") or {}) if group else top
+        rules = {**top, **own}      # a group's fleet: block takes what it does not set from the top-level one
+        findings.extend(_pattern_findings(group or NO_GROUP, rules.get("address_pattern"),
+                                          "address_pattern" in own, domains.get(group or NO_GROUP, set())))
         login_rule = rules.get("login", "address")
         login = vendor.email if login_rule == "address" else vendor.username
         where = doc.where(("groups", group) if group else ())

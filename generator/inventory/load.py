@@ -164,6 +164,12 @@ def _field_within(prefix: FieldPath) -> Callable[[FieldPath], str]:
     return lambda path: format_path(prefix + path)
 
 
+def user_entries(base: Prepared, limits: Limits = DEFAULT_LIMITS) -> Iterator[UserEntry]:
+    """The users of a prepared inventory that pass the schema (inline, then the roster's rows); their
+    problems are left to ``validate`` and ``generate`` (``fleet`` reads them only for their domains)."""
+    return _users(base.doc, base.data, base.bad_users, base.usable, limits, Report())
+
+
 def _users(doc: Document, data: dict[str, Any], bad_users: set[int], usable: Callable[[str], bool],
            limits: Limits, report: Report) -> Iterator[UserEntry]:
     """The inline users that passed the schema, then the roster's rows, each checked against the user schema."""
