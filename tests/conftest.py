@@ -11,6 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from forkserver import ForkServer  # noqa: E402
+
 try:  # the installed package (CI installs the wheel); a source checkout works too
     import generator  # noqa: F401
     INSTALLED = True
@@ -36,6 +38,8 @@ SYSTEM_TESTS = {
     "test_surroundings.py::test_install_script_works_with_an_externally_managed_python",
     "test_surroundings.py::test_ctrl_c_before_the_commit_point_leaves_out_intact",
     "test_hostile.py::test_memory_stays_bounded_on_abuse",
+    "test_surroundings.py::test_huge_lists_are_refused",
+    "test_registry_types.py::test_mypy_refuses_a_format_whose_functions_take_another_subject",
     "test_hostile.py::test_mutated_inventories_never_crash",
     "test_site_template_limits.py::test_a_site_template_that_runs_too_long_is_stopped",
     "test_site_template_limits.py::test_the_time_cap_holds_in_worker_processes",
@@ -63,8 +67,13 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.system)
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 120):
-    """Run the installed command exactly as an admin would."""
+_SERVERS: dict[int, ForkServer] = {}
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 120, fresh: bool = False):
+    """Run the command exactly as an admin would: in a process of its own, outside the source tree (so that the
+    installed package is what runs), started by the fork server (tests/forkserver.py) unless ``fresh`` asks for a
+    new interpreter or the environment changes how an interpreter starts."""
     full_env = dict(os.environ)
     full_env.pop("COLUMNS", None)
     full_env["COLUMNS"] = "200"
@@ -72,9 +81,17 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
         full_env["PYTHONPATH"] = str(ROOT)
     if env:
         full_env.update(env)
-    # Run outside the source tree so that the installed package is what runs.
-    return subprocess.run([sys.executable, "-m", "generator", *args], cwd=cwd or tempfile.gettempdir(), env=full_env,
+    where = str(cwd or tempfile.gettempdir())
+    server = _SERVERS.setdefault(os.getpid(), ForkServer(ROOT))
+    if not fresh and server.fits(full_env):
+        return server.run(list(args), where, full_env, timeout)
+    return subprocess.run([sys.executable, "-m", "generator", *args], cwd=where, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def pytest_unconfigure(config):
+    for server in _SERVERS.values():
+        server.close()
 
 
 def replace_format(monkeypatch, name: str, **changes) -> None:

@@ -19,7 +19,8 @@ from conftest import BASE, INSTALLED, ROOT, run_cli
 from generator import InventoryError, OutputError, generate
 from generator.errors import PartialOutput
 
-USERS = 200
+USERS = 200      # the kill test: enough files that its kill points land in every phase of a run
+FEW = 20         # the other tests
 
 
 def _write(folder: Path, smtp: str, users: int = USERS) -> Path:
@@ -108,7 +109,7 @@ def test_kill_at_many_points_never_loses_output(tmp_path, added):
 
 
 def test_failed_run_leaves_previous_output_and_no_staging(tmp_path):
-    inv = _write(tmp_path / "inv", "smtp.example.com")
+    inv = _write(tmp_path / "inv", "smtp.example.com", FEW)
     out = tmp_path / "out"
     generate(inv, out)
     before = _files(out)
@@ -127,10 +128,10 @@ def test_interrupted_commit_is_completed_by_the_next_run(tmp_path, monkeypatch):
     """Simulate a kill right after the commit point: the journal is replayed by the next run."""
     from generator.output import writer
 
-    inv = _write(tmp_path / "inv", "smtp.example.com")
+    inv = _write(tmp_path / "inv", "smtp.example.com", FEW)
     out = tmp_path / "out"
     generate(inv, out)
-    inv2 = _write(tmp_path / "inv2", "smtp2.example.com")
+    inv2 = _write(tmp_path / "inv2", "smtp2.example.com", FEW)
 
     def die(outdir, state, journal, replay=True):
         raise SystemExit(9)  # as abrupt as a kill, right after the journal was flushed
@@ -142,7 +143,7 @@ def test_interrupted_commit_is_completed_by_the_next_run(tmp_path, monkeypatch):
     assert (out / ".mailprofiles" / "journal.json").exists()
     result = generate(inv2, out)
     assert result.notes == ("completed an interrupted run",)
-    assert result.count("unchanged") == USERS * 7 + 1      # six device files and a handout each, one autoconfig
+    assert result.count("unchanged") == FEW * 7 + 1      # six device files and a handout each, one autoconfig
     _consistent(out)
     _no_strays(out)
 

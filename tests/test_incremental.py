@@ -137,11 +137,18 @@ def test_an_index_that_is_not_ours_is_not_trusted(tmp_path):
 
 
 @pytest.mark.parametrize("jobs", [2])
-def test_workers_write_the_same_bytes_in_the_same_order(tmp_path, jobs):
-    inventory = _roster(tmp_path / "inv", users=300)
+def test_workers_write_the_same_bytes_in_the_same_order(tmp_path, jobs, monkeypatch):
+    from generator.output import workers
+    inventory = _roster(tmp_path / "inv", users=60)
+    monkeypatch.setattr(workers, "MIN_UNITS_PER_WORKER", 8)   # workers for 60 users, not only from 256 on
     one, many = tmp_path / "one", tmp_path / "many"
     serial = generate(inventory, one, jobs=1)
+    started: list[int] = []
+    start = workers.Renderer._start
+    monkeypatch.setattr(workers.Renderer, "_start",
+                        lambda self, remaining: (start(self, remaining), started.append(len(self.workers)))[0])
     parallel = generate(inventory, many, jobs=jobs)
+    assert max(started) == jobs                           # the parallel run did render in worker processes
     assert _files(one) == _files(many)
     assert [c.path for c in serial.changes] == [c.path for c in parallel.changes]
     assert [a.to_json() for a in serial.artifacts] == [a.to_json() for a in parallel.artifacts]
