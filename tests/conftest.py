@@ -39,7 +39,7 @@ SYSTEM_TESTS = {
     "test_surroundings.py::test_ctrl_c_before_the_commit_point_leaves_out_intact",
     "test_hostile.py::test_memory_stays_bounded_on_abuse",
     "test_surroundings.py::test_huge_lists_are_refused",
-    "test_registry_types.py::test_mypy_refuses_a_format_whose_functions_take_another_subject",
+    "typing_check/test_registry_types.py::test_mypy_refuses_a_format_whose_functions_take_another_subject",
     "test_hostile.py::test_mutated_inventories_never_crash",
     "test_site_template_limits.py::test_a_site_template_that_runs_too_long_is_stopped",
     "test_site_template_limits.py::test_the_time_cap_holds_in_worker_processes",
@@ -60,10 +60,11 @@ def examples(full: int) -> int:
 
 
 def pytest_collection_modifyitems(config, items):
+    here = Path(__file__).resolve().parent
     for item in items:
-        module, _, name = item.nodeid.partition("::")
-        test = f"{Path(module).name}::{name.split('[')[0]}"
-        if "mail_servers" in item.fixturenames or Path(module).name in SYSTEM_MODULES or test in SYSTEM_TESTS:
+        module = item.path.resolve().relative_to(here).as_posix()    # relative to tests/
+        test = f"{module}::{item.nodeid.partition('::')[2].split('[')[0]}"
+        if "mail_servers" in item.fixturenames or module in SYSTEM_MODULES or test in SYSTEM_TESTS:
             item.add_marker(pytest.mark.system)
 
 
