@@ -37,7 +37,9 @@ for info in pkgutil.walk_packages(generator.__path__, "generator."):
     if info.name.startswith(("generator.cli", "generator.__main__")):
         continue
     importlib.import_module(info.name)
-import typer, typer._coercion, typer._adapters, typer._click.decorators, pydantic, importlib.metadata, zoneinfo, rich.console, rich.progress, rich.table  # noqa: E401
+import typer, typer._coercion, typer._adapters, typer._click.decorators  # noqa: E401
+import pydantic, importlib.metadata, zoneinfo  # noqa: E401  (typer's coercion imports them when a command runs)
+import rich.console, rich.progress, rich.table  # noqa: E401
 
 def child(request):
     os.setsid()
