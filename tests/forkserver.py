@@ -37,9 +37,14 @@ for info in pkgutil.walk_packages(generator.__path__, "generator."):
     if info.name.startswith(("generator.cli", "generator.__main__")):
         continue
     importlib.import_module(info.name)
-import typer, typer._coercion, typer._adapters, typer._click.decorators  # noqa: E401
-import pydantic, importlib.metadata, zoneinfo  # noqa: E401  (typer's coercion imports them when a command runs)
-import rich.console, rich.progress, rich.table  # noqa: E401
+# What the command line imports as it runs (typer's coercion of arguments brings pydantic in some releases):
+# imported here when present, so that each command does not pay for it again.
+for name in ("typer", "typer._coercion", "typer._adapters", "typer._click.decorators", "pydantic",
+             "importlib.metadata", "zoneinfo", "rich.console", "rich.progress", "rich.table"):
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        pass
 
 def child(request):
     os.setsid()
