@@ -145,7 +145,8 @@ def _form_findings(device: Device, group: str, profile: str, pattern: str | None
             found.append(Finding(
                 f"fleet-{client}-no-pattern",
                 f"no fleet.address_pattern (e.g. '{{login}}@example.com') for this group, so the {client.capitalize()} "
-                "fleet files are not made: add it to the group's (or the top-level) fleet: block.",
+                f"fleet files {', '.join(named(n).filename for n in form.needs_address_pattern)} are not made: add "
+                "it to the group's (or the top-level) fleet: block.",
                 group, profile, client))
     return found
 
@@ -185,8 +186,7 @@ def fleet_formats(device: Device, pattern: str | None) -> list[Format[Any]]:
     names: set[str] = set()
     for client in device.clients:
         form = named(client).fleet
-        if form.formats and (pattern or not form.needs_address_pattern):
-            names.update(form.formats)
+        names.update(name for name in form.formats if pattern or name not in form.needs_address_pattern)
     return [fmt for fmt in FORMATS if fmt.name in names]
 
 
@@ -244,6 +244,8 @@ class FleetPlan(Plan):
                 if fmt.scope == DEVICE:     # the device format itself, with the MDM's variables: its own limits
                     found.update(dataclasses.replace(f, user=fleet_set.group)
                                  for f in fmt.limitations(inventory.organization, fleet_set.device))
+                elif fmt.scope == FLEET:    # a format of the fleet's own: its limits for the set
+                    found.update(fmt.limitations(inventory.organization, fleet_set))
         self.findings = tuple(sorted(found, key=Finding.sort_key))
 
     def unmatched(self) -> tuple[str, ...]:

@@ -16,11 +16,16 @@ COMMIT = "b6202ca2fbd31286a52eb160b67a4db7b4fe1f1f"
 FILES = {"TopLevel": "TopLevel.yaml", "CommonPayloadKeys": "CommonPayloadKeys.yaml",
          "com.apple.mail.managed": "com.apple.mail.managed.yaml",
          "com.apple.eas.account": "com.apple.eas.account.yaml",
-         "com.apple.google-oauth": "com.apple.google-oauth.yaml"}
+         "com.apple.google-oauth": "com.apple.google-oauth.yaml",
+         "com.apple.ManagedClient.preferences": "com.apple.ManagedClient.preferences.yaml"}
+# Payloads whose nested keys are checked too (their subkeys are part of the rule table).
+NESTED = ("com.apple.ManagedClient.preferences",)
 
 
-def _rule(item: dict) -> dict:
+def _rule(item: dict, nested: bool = False) -> dict:
     rule = {"type": item["type"].strip("<>"), "presence": item.get("presence", "optional")}
+    if nested and item.get("subkeys"):
+        rule["subkeys"] = {sub["key"]: _rule(sub, nested) for sub in item["subkeys"]}
     if "rangelist" in item:
         rule["rangelist"] = item["rangelist"]
     if "format" in item:
@@ -36,7 +41,7 @@ def derive_rules(folder: Path = REFERENCE) -> dict:
     rules = {}
     for name, file in FILES.items():
         data = yaml.safe_load((folder / file).read_text(encoding="utf-8"))
-        rules[name] = {item["key"]: _rule(item) for item in data["payloadkeys"]}
+        rules[name] = {item["key"]: _rule(item, name in NESTED) for item in data["payloadkeys"]}
     return rules
 
 

@@ -114,9 +114,10 @@ def make_offline_profile(folder: Path, prefs: bytes) -> Path:
     return folder
 
 
-def private_installation(folder: Path, cfg: str) -> Path:
+def private_installation(folder: Path, cfg: str, policies: bytes | None = None) -> Path:
     """A private Thunderbird installation that runs ``cfg`` (AutoConfig, privileged JavaScript) at startup: the
-    binary and ``defaults/`` copied, everything else linked to the installed Thunderbird."""
+    binary and ``defaults/`` copied, everything else linked to the installed Thunderbird. With ``policies``, that
+    is its ``distribution/policies.json`` (Thunderbird looks for it next to the program it runs)."""
     source = Path("/usr/lib/thunderbird")
     folder.mkdir(parents=True)
     for entry in source.iterdir():
@@ -124,8 +125,11 @@ def private_installation(folder: Path, cfg: str) -> Path:
             shutil.copy2(entry, folder / entry.name)
         elif entry.name == "defaults":
             shutil.copytree(os.path.realpath(entry), folder / "defaults")
-        else:
+        elif entry.name != "distribution":
             (folder / entry.name).symlink_to(os.path.realpath(entry))
+    if policies is not None:
+        (folder / "distribution").mkdir()
+        (folder / "distribution" / "policies.json").write_bytes(policies)
     (folder / "defaults" / "pref" / "autoconfig.js").write_text(
         '// The test AutoConfig file\npref("general.config.filename", "mailprofiles-test.cfg");\n'
         'pref("general.config.obscure_value", 0);\npref("general.config.sandbox_enabled", false);\n')

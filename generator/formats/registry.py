@@ -24,6 +24,7 @@ from .render import autoconfig as render_autoconfig
 from .render import handout as render_handout
 from .render import outlook as render_outlook
 from .render import thunderbird as render_thunderbird
+from .render import thunderbird_policies as render_thunderbird_policies
 from .render import thunderbird_site as render_thunderbird_site
 from .subjects import DEVICE, DOMAIN, FLEET, ORGANIZATION, USER, DomainDevices, FleetSet, S, Scope, UserDevices
 from .verify import Settings
@@ -32,6 +33,7 @@ from .verify import autoconfig as verify_autoconfig
 from .verify import handout as verify_handout
 from .verify import outlook as verify_outlook
 from .verify import thunderbird as verify_thunderbird
+from .verify import thunderbird_policies as verify_thunderbird_policies
 from .verify import thunderbird_site as verify_thunderbird_site
 from .vocabulary import CLIENTS, PER_USER_FILES, SCOPES
 
@@ -60,7 +62,7 @@ class FleetForm:
     """
 
     formats: tuple[str, ...] = ()
-    needs_address_pattern: bool = False     # made only for groups with a fleet.address_pattern
+    needs_address_pattern: tuple[str, ...] = ()     # of these, those made only for groups with a fleet.address_pattern
     none: str = ""                          # the warning when there is no fleet form
 
 
@@ -118,7 +120,8 @@ FORMATS: tuple[ScopedFormat, ...] = (
            verify_thunderbird.read_settings, render_thunderbird.limitations,
            templates=("thunderbird/prefs.js.j2",), filename_for=render_thunderbird.filename,
            install=render_thunderbird.install,
-           fleet=FleetForm(("thunderbird-site-prefs", "thunderbird-site-cfg"), needs_address_pattern=True)),
+           fleet=FleetForm(("thunderbird-site-prefs", "thunderbird-site-cfg", *render_thunderbird_policies.FORMATS),
+                           needs_address_pattern=("thunderbird-site-prefs", "thunderbird-site-cfg"))),
     Format("apple", DEVICE, "mail.mobileconfig", render_apple.render, verify_apple.verify,
            verify_apple.read_settings, render_apple.limitations, render_apple.SKIPS, show=verify_apple.show,
            signable=True, templates=tuple(render_apple.TEMPLATES.values()), templates_for=render_apple.templates,
@@ -136,6 +139,14 @@ FORMATS: tuple[ScopedFormat, ...] = (
            templates=("thunderbird-site/autoconfig.js.j2",)),
     Format("thunderbird-site-cfg", FLEET, "thunderbird/mailprofiles.cfg", render_thunderbird_site.render_cfg,
            verify_thunderbird_site.verify_cfg, kind="fleet", templates=("thunderbird-site/mailprofiles.cfg.j2",)),
+    Format("thunderbird-policies-json", FLEET, "thunderbird/distribution/policies.json",
+           render_thunderbird_policies.render_json, verify_thunderbird_policies.verify_json,
+           limitations=render_thunderbird_policies.limitations, kind="fleet"),
+    Format("thunderbird-policies-reg", FLEET, "thunderbird/policies.reg", render_thunderbird_policies.render_reg,
+           verify_thunderbird_policies.verify_reg, limitations=render_thunderbird_policies.limitations, kind="fleet"),
+    Format("thunderbird-policies-mobileconfig", FLEET, "thunderbird/policies.mobileconfig",
+           render_thunderbird_policies.render_mobileconfig, verify_thunderbird_policies.verify_mobileconfig,
+           limitations=render_thunderbird_policies.limitations, show=verify_apple.show, signable=True, kind="fleet"),
     Format("handout", USER, "handout.html", render_handout.render, verify_handout.verify,
            limitations=render_handout.limitations, kind="handout",
            templates=("handout/handout.html.j2", "handout/lang/en.j2", "handout/lang/de.j2"),
