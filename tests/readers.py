@@ -127,3 +127,79 @@ def read_autoconfig(data: bytes) -> dict:
             if pop3 is not None:
                 servers[kind]["pop3"] = {child.tag: child.text for child in pop3}
     return {"domain": provider.findtext("domain"), "id": provider.get("id"), "servers": servers}
+
+
+def _strict_json(text: str):
+    def pairs(items):
+        keys = [key for key, _ in items]
+        assert len(keys) == len(set(keys)), f"a key twice: {keys}"
+        return dict(items)
+    return json.loads(text, object_pairs_hook=pairs)
+
+
+def read_policies_json(data: bytes) -> dict:
+    """Thunderbird's policies.json: UTF-8 JSON, no key twice; the Preferences policy's entries."""
+    document = _strict_json(data.decode("utf-8"))
+    assert list(document) == ["policies"] and list(document["policies"]) == ["Preferences"]
+    return document["policies"]["Preferences"]
+
+
+def read_reg(data: bytes) -> dict:
+    """A regedit file (UTF-16LE + BOM, CRLF): {key: {value name: (type, data)}}; hex(7) decoded to its strings."""
+    assert data.startswith(b"\xff\xfe")
+    text = data[2:].decode("utf-16-le")
+    assert "\n" not in text.replace("\r\n", "") and "\r" not in text.replace("\r\n", ""), "bare CR or LF"
+    logical, pending = [], ""
+    for line in text.split("\r\n"):
+        line = pending + (line.lstrip(" ") if pending else line)
+        if line.endswith("\\"):
+            pending = line[:-1]
+            continue
+        pending = ""
+        logical.append(line)
+    assert logical[0] == "Windows Registry Editor Version 5.00"
+    keys: dict = {}
+    current = None
+    for line in logical[1:]:
+        if not line:
+            continue
+        if line.startswith("["):
+            assert line.endswith("]") and line[1:-1] not in keys
+            current = keys[line[1:-1]] = {}
+            continue
+        match = re.fullmatch(r'"((?:[^"\\]|\\.)*)"=(.*)', line)
+        assert match and current is not None, f"not a value line: {line[:80]!r}"
+        name, raw = match.groups()
+        assert name not in current
+        if raw.startswith("hex(7):"):
+            strings = bytes.fromhex(raw[7:].replace(",", "")).decode("utf-16-le")
+            assert strings.endswith("\0\0")
+            current[name] = ("REG_MULTI_SZ", strings[:-2].split("\0"))
+        else:
+            current[name] = ("other", raw)
+    return keys
+
+
+def read_reg_policies(data: bytes) -> dict:
+    """The Preferences policy of a .reg file, as Thunderbird reads it: the REG_MULTI_SZ's strings joined by line
+    breaks, parsed as JSON."""
+    keys = read_reg(data)
+    assert list(keys) == [r"HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Mozilla\Thunderbird"], list(keys)
+    (values,) = keys.values()
+    assert list(values) == ["Preferences"] and values["Preferences"][0] == "REG_MULTI_SZ"
+    document = _strict_json("\n".join(values["Preferences"][1]))
+    assert list(document) == ["policies"] and list(document["policies"]) == ["Preferences"]
+    return document["policies"]["Preferences"]
+
+
+def read_managed_preferences(data: bytes) -> dict:
+    """The Preferences policy of a configuration profile's managed preferences for org.mozilla.thunderbird."""
+    plist = plistlib.loads(data)
+    (payload,) = plist["PayloadContent"]
+    assert payload["PayloadType"] == "com.apple.ManagedClient.preferences"
+    assert list(payload["PayloadContent"]) == ["org.mozilla.thunderbird"]
+    (forced,) = payload["PayloadContent"]["org.mozilla.thunderbird"]["Forced"]
+    settings = forced["mcx_preference_settings"]
+    assert settings["EnterprisePoliciesEnabled"] is True and sorted(settings) == ["EnterprisePoliciesEnabled",
+                                                                                 "Preferences"]
+    return settings["Preferences"]

@@ -127,7 +127,8 @@ def test_a_removed_group_takes_its_fleet_files(write_inventory, tmp_path):
     write_inventory(FLEET.split("groups:")[0])
     result = fleet(folder, out, "jamf-pro")
     removed = [c.path for c in result.changes if c.status == "removed"]
-    assert len(removed) == 7 and all(path.startswith("fleet/sales/") for path in removed)
+    # Apple for desktop, laptop, phone; Thunderbird's AutoConfig pair and its three policy files for desktop, laptop
+    assert len(removed) == 13 and all(path.startswith("fleet/sales/") for path in removed)
     assert not (out / "fleet/sales").exists() and (out / "fleet/_no-group/desktop/mail.mobileconfig").exists()
 
 
@@ -204,14 +205,19 @@ def _fleet_output(write_inventory, tmp_path, name: str, value: object) -> tuple[
 def test_every_setting_reaches_each_fleet_form_or_is_a_named_limitation(write_inventory, tmp_path, name):
     """Two fleets that differ in one setting differ in every fleet file that can say it, or in a warning."""
     from generator.fleet import SAME_IN_FLEET_FILES
+    from generator.formats.registry import FLEET, FORMATS
 
     assert name in SAMPLES, "give the new setting two values to compare here"
     first, second = (_fleet_output(write_inventory, tmp_path, name, value) for value in SAMPLES[name])
     if name in SAME_IN_FLEET_FILES:       # a choice between per-user files; the fleet's files serve both
         assert first == second
         return
-    forms = {"apple": "mail.mobileconfig", "thunderbird": "thunderbird/mailprofiles.cfg"}
-    for client, file in forms.items():
+    forms = [("apple", "mail.mobileconfig"), ("thunderbird", "thunderbird/mailprofiles.cfg"),
+             ("thunderbird", "thunderbird/distribution/policies.json"), ("thunderbird", "thunderbird/policies.reg"),
+             ("thunderbird", "thunderbird/policies.mobileconfig")]
+    assert {file for _, file in forms} >= {fmt.filename for fmt in FORMATS if fmt.scope == FLEET} - {
+        "thunderbird/defaults/pref/autoconfig.js"}, "a fleet format that can carry settings is compared here"
+    for client, file in forms:
         ours = {path: data for path, data in (*first[0].items(), *second[0].items()) if path.endswith(file)}
         if not ours:
             continue     # this value of the setting asks for no such file
