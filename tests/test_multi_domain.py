@@ -62,5 +62,7 @@ def test_a_group_without_its_own_pattern_takes_the_top_level_one_and_is_warned_o
 def test_without_any_pattern_a_group_still_gets_no_autoconfig_files(write_inventory, tmp_path):
     folder = write_inventory(BASE + "groups: {g: {}}\nusers:\n  - {email: a@example.com, groups: [g], devices: [laptop]}\n")
     result = fleet(folder, tmp_path / "out", "jamf-pro")
-    assert not (tmp_path / "out/fleet/g/laptop/thunderbird").exists()
+    files = tmp_path / "out/fleet/g/laptop/thunderbird"
+    assert not (files / "mailprofiles.cfg").exists() and not (files / "defaults").exists()
+    assert (files / "distribution" / "policies.json").exists()      # the policies need no pattern
     assert any(f.code == "fleet-thunderbird-no-pattern" and f.user == "g" for f in result.findings)
