@@ -151,6 +151,10 @@ def test_fleet_profiles_are_signed_and_openssl_accepts_them(write_inventory, tmp
     verified = subprocess.run(["openssl", "cms", "-verify", "-inform", "DER", "-in", str(profile), "-CAfile",
                                str(cert_file), "-purpose", "any"], capture_output=True)
     assert verified.returncode == 0 and b"<string>$EMAIL</string>" in verified.stdout
+    policies = tmp_path / "out/fleet/sales/desktop/thunderbird/policies.mobileconfig"
+    verified = subprocess.run(["openssl", "cms", "-verify", "-inform", "DER", "-in", str(policies), "-CAfile",
+                               str(cert_file), "-purpose", "any"], capture_output=True)
+    assert verified.returncode == 0 and b"<key>org.mozilla.thunderbird</key>" in verified.stdout
 
 
 def test_the_signature_reaches_the_autoconfig_file_and_is_read_back(write_inventory, tmp_path):

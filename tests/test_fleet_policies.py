@@ -132,6 +132,8 @@ def _mutate_json(mutation):
     (lambda p: p["mail.server.mailprofiles_srv.userName"].update(Value="anna"), "userName is 'anna'"),
     (lambda p: p.pop("mail.identity.mailprofiles_id.doBcc"), "doBcc"),
     (lambda p: p["mail.server.mailprofiles_srv.check_time"].update(Status="user"), "'default' or 'locked'"),
+    (lambda p: p.update({"mail.server.mailprofiles_srv.socketType": {"Value": 0, "Status": "default"}}),
+     "would set the number 0 as a boolean"),
 ])
 def test_the_policies_verifier_catches(write_inventory, mutation, rule):
     org, subject = _set(write_inventory(FLEET))

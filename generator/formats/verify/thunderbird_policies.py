@@ -30,6 +30,8 @@ STATUSES = ("default", "locked")
 SOCKET = {"none": 0, "starttls": 2, "ssl": 3}
 AUTH = {"password": 3, "cram-md5": 4, "ntlm": 6, "oauth2": 10}     # nsMsgAuthMethod, from the Thunderbird source
 LOCKED = ("leave_on_server", "delete_by_age_from_server", "num_days_to_leave_on_server", "doBcc", "doBccList")
+# Where the number 1 is the user's choice, said by the warning thunderbird-policies-number-one.
+NUMBER_ONE_WARNED = (".check_time", ".num_days_to_leave_on_server")
 REG_HEADER = "Windows Registry Editor Version 5.00"
 REG_KEY = re.compile(r"^\[HKEY_(LOCAL_MACHINE|CURRENT_USER)\\SOFTWARE\\Policies\\Mozilla\\Thunderbird\]$", re.I)
 REG_VALUE = re.compile(r'^"Preferences"=hex\(7\):((?:[0-9a-f]{2},)*[0-9a-f]{2})$')
@@ -170,6 +172,9 @@ def _entries(prefs: dict[str, Any], problems: list[str]) -> dict[str, tuple[str,
             continue
         if not isinstance(entry["Value"], (bool, int, str)):
             problems.append(f"{name}: a pref is a boolean, an integer or a string, found {entry['Value']!r}")
+        elif type(entry["Value"]) is int and entry["Value"] in (0, 1) and not name.endswith(NUMBER_ONE_WARNED):
+            # Policies.sys.mjs sets 0 and 1 as a boolean unless the pref is already an integer pref.
+            problems.append(f"{name}: the policy would set the number {entry['Value']} as a boolean")
         if "password" in name.lower():
             problems.append(f"{name} carries a password")
         found[name] = (entry["Status"], entry["Value"])
