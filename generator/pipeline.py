@@ -27,11 +27,13 @@ from .output.index import Index
 from .output.manifest import ArtifactRecord, Previous
 from .output.reconcile import CHANGED, CREATED, REMOVED, UNCHANGED, Change
 from .output.safefs import OutDir
+from .output.shardmark import claimed
 from .output.state import State
 from .output.workers import default_jobs
 from .output.writer import Stage, locked, recover, unfinished
 from .plan.planner import Plan, Progress
 from .plan.selection import parse_limit
+from .plan.shard import parse_shard
 
 __all__ = ["generate", "GenerateResult", "CREATED", "CHANGED", "UNCHANGED", "REMOVED", "Change"]
 
@@ -107,14 +109,19 @@ class GenerateResult:
 
 def generate(inventory_path: str | Path, out_dir: str | Path, *, limit: str | None = None, check: bool = False,
              diff: bool = False, progress: Progress | None = None, limits: Limits = DEFAULT_LIMITS,
-             signer: Signer | None = None, jobs: int = 0, records: bool = True) -> GenerateResult:
+             signer: Signer | None = None, jobs: int = 0, records: bool = True,
+             shard: str | None = None) -> GenerateResult:
     """Render, verify and (unless ``check``) write every artifact and the manifest.
+
+    ``shard``: ``K/N``, only the users of shard K of N, into an output folder of that shard's
+    (``generator/plan/shard.py``).
 
     ``signer`` (from :func:`generator.signing.load_signer`): Apple profiles are written as CMS SignedData.
     ``jobs``: worker processes for rendering (0: one per core). ``records``: keep every artifact's
     manifest entry in the result (``artifacts``); a command-line run over a large roster does not.
     """
-    plan = Plan(load_inventory(inventory_path, limits), parse_limit(limit), signer)
+    patterns, part = parse_limit(limit), parse_shard(shard)
+    plan = Plan(load_inventory(inventory_path, limits), patterns, signer, part)
     return run_plan(plan, Path(out_dir), check, diff, progress, jobs, records)
 
 
@@ -134,12 +141,15 @@ def run_plan(plan: Plan, out: Path, check: bool, diff: bool, progress: Progress 
         if check:
             outdir = OutDir.open(out, create=False)
             try:
-                return run(outdir, None)
+                with claimed(outdir, plan.shard, write=False):
+                    return run(outdir, None)
             finally:
                 if outdir is not None:
                     outdir.close()
         with locked(out) as outdir:
-            return run(outdir, Stage, *recover(outdir))
+            recovered = recover(outdir)
+            with claimed(outdir, plan.shard, write=True):
+                return run(outdir, Stage, *recovered)
     except OSError as exc:   # the file system refused: not a bug, and earlier output is intact
         where = exc.filename or out
         raise OutputError(f"cannot write the output at {where}: {exc.strerror or exc}") from None
@@ -165,7 +175,7 @@ class _Run:
             os.close(state.fd)     # only read: the descriptors on the index stay open
         try:
             found = Executor(plan, outdir, previous, index, self.diff, stage, self.records).run(
-                plan.findings, self.jobs, self.progress, old_index)
+                plan.reported, self.jobs, self.progress, old_index)
             if found.template_errors:
                 raise InventoryError(found.template_errors)
             if found.failures:
@@ -181,7 +191,7 @@ class _Run:
         pending = staging is None and unfinished(outdir)
         alerts = (*recovered, *previous.report(), *plan.unmatched(), *found.outside, *(found.kept if stage is None else kept),
                   *((UNFINISHED,) if pending else ()))
-        return GenerateResult(tuple(found.records or ()), tuple(found.changes), found.unchanged, plan.findings,
+        return GenerateResult(tuple(found.records or ()), tuple(found.changes), found.unchanged, plan.reported,
                               found.manifest_changed, stage is None, notes, alerts, pending, found.rendered)
 
 

@@ -121,14 +121,20 @@ def generate(inventory: Path = typer.Argument(..., help="Inventory file, or a fo
              limit: str | None = typer.Option(None, "--limit",
                                               help="Only these users: comma-separated globs on the email, "
                                                    "email/device or @group."),
+             shard: str | None = typer.Option(None, "--shard",
+                                              help="Only the users of shard K of N (K from 0), e.g. 0/4; each "
+                                                   "shard writes its own output folder, shard 0 also the "
+                                                   "files made from every user."),
              check: bool = CHECK, diff: bool = DIFF, as_json: bool = JSON, sign_cert: Path | None = SIGN_CERT,
              sign_key: Path | None = SIGN_KEY, sign_chain: Path | None = SIGN_CHAIN, jobs: int = JOBS) -> None:
     """Render, verify and write every artifact and OUTPUT/manifest.json."""
     from ..pipeline import generate as run
+    from ..plan.shard import parse_shard
 
+    parse_shard(shard)      # a wrong --shard is refused before anything is read
     signer = _signer(sign_cert, sign_key, sign_chain)
     _run(lambda progress: run(inventory, output, limit=limit, check=check, diff=diff, progress=progress,
-                              limits=_limits(allow_path), signer=signer, jobs=jobs, records=False),
+                              limits=_limits(allow_path), signer=signer, jobs=jobs, records=False, shard=shard),
          output, diff, as_json)
 
 

@@ -28,6 +28,7 @@ from ..paths import artifact_path, safe_component
 from .fingerprint import device_text, fingerprint, run_salt
 from .scopes import TARGETS, Target, user_target, users_of
 from .selection import Patterns, matches, matches_device
+from .shard import Shard
 
 Progress = Callable[[int, int], None]
 
@@ -136,7 +137,9 @@ class Rendered:
 
 
 class Plan:
-    """Every artifact of one run, within ``--limit``."""
+    """Every artifact of one run, within ``--limit`` and ``--shard`` (``shard.py``)."""
+
+    shard: Shard | None = None
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -149,14 +152,21 @@ class Plan:
         is gone, and no command's to keep."""
         return generated_kinds() | {FLEET}
 
-    def __init__(self, inventory: Inventory, patterns: Patterns, signer: object = None):
+    def __init__(self, inventory: Inventory, patterns: Patterns, signer: object = None, shard: Shard | None = None):
         self.inventory = inventory
+        self.shard = shard
         self.site = Site(inventory.organization, inventory.templates_dir, signer, inventory.template_roots)
         self.salt = run_salt(self.site)
         self._shared_text: dict[int, str] = {}
         self.patterns = patterns
         self.skipped: dict[int, set[str]] = {}
-        self.findings = all_findings(inventory, self.skipped)
+        self.findings = all_findings(inventory, self.skipped)   # every user's: a file may name any of them
+
+    @property
+    def reported(self) -> tuple[Finding, ...]:
+        """The warnings this run reports and lists in its manifest: all of them, or its shard's."""
+        shard = self.shard
+        return self.findings if shard is None else tuple(f for f in self.findings if shard.reports(f))
 
     def unmatched(self) -> tuple[str, ...]:
         """A warning for each ``--limit`` pattern that selects nobody."""
@@ -170,16 +180,18 @@ class Plan:
         A user's unit holds only what names its files; the per-user files' subjects are made when the unit
         is rendered or compared, so a large roster's plan stays small.
         """
-        patterns, user_formats = self.patterns, tuple(by_scope(USER))
+        patterns, user_formats, shard = self.patterns, tuple(by_scope(USER)), self.shard
         units: list[Unit] = []
         for user, devices in users_of(self.inventory):
+            if shard is not None and not shard.has(user.email):
+                continue
             selected = devices if not patterns else tuple(d for d in devices if matches_device(d, patterns))
             formats = user_formats if user_formats and matches(user.email, None, user.groups, patterns) else ()
             if selected or formats:
                 units.append(Unit(safe_component(user.email) + "/", selected, (), formats,
                                   devices if formats else ()))
         for scope, make_targets in TARGETS.items():
-            if scope != USER:
+            if scope != USER and (shard is None or shard.makes_shared):
                 for fmt in by_scope(scope):
                     units.extend(Unit(target.path, targets=((fmt, target),))
                                  for target in make_targets(self.inventory, fmt, patterns, self.findings))
