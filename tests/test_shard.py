@@ -9,7 +9,7 @@ import pytest
 import yaml
 from conftest import BASE, ROOT
 
-from generator import generate
+from generator import generate, validate
 from generator.errors import UsageError
 from generator.plan.shard import Shard, parse_shard, shard_of
 
@@ -220,7 +220,7 @@ def test_limit_and_shard_select_the_users_both_select(tmp_path):
         assert not result.alerts
 
 
-def test_the_kubernetes_indexed_job_is_a_valid_manifest_for_every_shard():
+def test_the_kubernetes_indexed_job_is_a_valid_manifest_for_every_shard(tmp_path):
     import kubernetes_validate
 
     documents = list(yaml.safe_load_all((ROOT / "examples/kubernetes/mailprofiles-job.yaml").read_text(encoding="utf-8")))
@@ -240,5 +240,10 @@ def test_the_kubernetes_indexed_job_is_a_valid_manifest_for_every_shard():
     assert volumes[next(n for n in mounts if "configMap" in volumes[n])]["configMap"]["name"] == \
         kinds["v1", "ConfigMap"]["metadata"]["name"]
     assert any("persistentVolumeClaim" in v for v in volumes.values())
-    inventory = kinds["v1", "ConfigMap"]["data"]
-    assert set(inventory) >= {"inventory.yaml"}
+    folder = tmp_path / "inventory"          # the ConfigMap's files: a valid inventory
+    folder.mkdir()
+    for name, text in kinds["v1", "ConfigMap"]["data"].items():
+        (folder / name).write_text(text, encoding="utf-8")
+    checked = validate(folder)
+    assert checked.valid, [d.format() for d in checked.errors]
+    assert len({d.user.email.split("@")[1] for d in checked.inventory.devices}) == 2
