@@ -1,10 +1,11 @@
 """Benchmark: the speed-up of N local shard processes over one process, cold, on the same roster.
 
-    python benchmarks/shards.py 20000 [--shards 2] [--rounds 3] [--workdir DIR] [--keep]
+    python benchmarks/shards.py 20000 [--shards 2] [--rounds 3] [--workers] [--workdir DIR] [--keep]
 
-Each round runs, alternating, into fresh folders: one unsharded process with ``--jobs 1``, N shard
-processes with ``--jobs 1`` each through ``examples/parallel/generate-shards.sh`` (GNU parallel),
-and, for comparison, one unsharded process with a worker per core (``--jobs 0``). It prints every
+Each round runs, alternating, into fresh folders: one unsharded process with ``--jobs 1``, then N
+shard processes with ``--jobs 1`` each through ``examples/parallel/generate-shards.sh`` (GNU
+parallel), and with ``--workers``, for comparison, one unsharded process with a worker per core
+(``--jobs 0``). It prints every
 time, the median of each, the speed-ups of the medians, and the load average before each run
 (the machine may be shared). At the end it checks that the union of the shards' files is the
 unsharded run's, byte for byte.
@@ -54,6 +55,7 @@ def main() -> None:
     parser.add_argument("users", type=int)
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", action="store_true", help="also one process with a worker per core")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args()
@@ -71,9 +73,10 @@ def main() -> None:
         f"{args.shards} shards (--jobs 1 each, GNU parallel)":
             lambda out: ["sh", str(ROOT / "examples/parallel/generate-shards.sh"), str(inventory), str(out),
                          str(args.shards)],
-        "1 process, a worker per core (--jobs 0)":
-            lambda out: [str(wrapper), "generate", str(inventory), "-o", str(out), "--jobs", "0"],
     }
+    if args.workers:
+        runs["1 process, a worker per core (--jobs 0)"] = \
+            lambda out: [str(wrapper), "generate", str(inventory), "-o", str(out), "--jobs", "0"]
     times: dict[str, list[float]] = {name: [] for name in runs}
     print(f"users: {args.users:,}   shards: {args.shards}   cores: {os.cpu_count()}   rounds: {args.rounds}")
     try:

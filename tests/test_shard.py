@@ -130,7 +130,7 @@ def test_the_command_refuses_a_wrong_shard_with_exit_2_before_reading_anything(c
 
 
 def test_a_rerun_of_a_shard_changes_nothing_and_check_says_so(tmp_path):
-    inventory = _roster(tmp_path / "inv")
+    inventory = _roster(tmp_path / "inv", users=24)
     folders = _shards(inventory, tmp_path / "shards", 3)
     before = {folder: _stamps(folder) for folder in folders}
     for index, folder in enumerate(folders):
@@ -140,7 +140,7 @@ def test_a_rerun_of_a_shard_changes_nothing_and_check_says_so(tmp_path):
         assert not check.changes and not check.manifest_changed and check.check
     assert {folder: _stamps(folder) for folder in folders} == before
     # One user changes: only that user's shard has anything to do (and shard 0 renders its autoconfig).
-    _roster(inventory, rename=5)
+    _roster(inventory, users=24, rename=5)
     home = shard_of("User5@example.com", 3)
     for index, folder in enumerate(folders):
         check = generate(inventory, folder, shard=f"{index}/3", check=True, jobs=1)
@@ -156,12 +156,12 @@ def test_a_rerun_of_a_shard_changes_nothing_and_check_says_so(tmp_path):
 
 
 def test_a_shard_removes_only_its_own_stale_files(tmp_path):
-    inventory = _roster(tmp_path / "inv")
+    inventory = _roster(tmp_path / "inv", users=24)
     folders = _shards(inventory, tmp_path / "shards", 3)
     home = shard_of("User8@example.org", 3)
     gone = {path for path in _files(folders[home]) if path.startswith("user8@example.org/")}
     assert "user8@example.org/handout.html" in gone and len(gone) == 8
-    _roster(inventory, drop=8)
+    _roster(inventory, users=24, drop=8)
     before = {folder: _stamps(folder) for folder in folders}
     for index, folder in enumerate(folders):
         result = generate(inventory, folder, shard=f"{index}/3", jobs=1)
@@ -209,12 +209,12 @@ def test_a_folder_that_holds_no_files_yet_takes_any_shard_and_a_failed_run_leave
 
 
 def test_limit_and_shard_select_the_users_both_select(tmp_path):
-    inventory = _roster(tmp_path / "inv")
+    inventory = _roster(tmp_path / "inv", users=24)
     for index in range(3):
         out = tmp_path / f"limited-{index}"
         result = generate(inventory, out, shard=f"{index}/3", limit="@sales", jobs=1)
         users = {path.split("/")[0] for path in _files(out)}
-        wanted = {f"user{i}@{'example.com' if i % 4 else 'example.org'}" for i in range(0, USERS, 3)}
+        wanted = {f"user{i}@{'example.com' if i % 4 else 'example.org'}" for i in range(0, 24, 3)}
         assert users == {u for u in wanted if shard_of(u, 3) == index} and users
         assert not any(path.startswith(SHARED) for path in _files(out))   # --limit: no files made from every user
         assert not result.alerts
