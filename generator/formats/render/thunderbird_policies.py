@@ -126,7 +126,9 @@ def _reg_hex(data: bytes, first: int) -> list[str]:
 
 def render_reg(site: Site, subject: FleetSet) -> bytes:
     """A ``.reg`` file for ``regedit`` / ``reg import``: "Windows Registry Editor Version 5.00", UTF-16LE with a
-    byte order mark and CRLF (the format regedit exports). The value ``Preferences`` is REG_MULTI_SZ, written as
+    byte order mark and CRLF (the format regedit exports; Microsoft Support article 310516, "How to add, modify,
+    or delete registry subkeys and values by using a .reg file": the header line, a blank line, ``[key]`` with the
+    full root key name, ``"name"=hex(7):`` for REG_MULTI_SZ). The value ``Preferences`` is REG_MULTI_SZ, written as
     ``hex(7):`` with the UTF-16LE bytes of its strings, each ended by a NUL, and a final NUL: one string per line of
     the JSON (Thunderbird joins them with line breaks before it parses the JSON; no line is empty, as an empty
     string would end the list). Only hex digits and commas carry the value, so no value can open a line, a key or a

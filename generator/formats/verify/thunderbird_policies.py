@@ -7,7 +7,8 @@ section "Preferences"; ``windows/thunderbird.admx``) and Thunderbird 153's ``Pol
 - the registry: key ``Software\\Policies\\Mozilla\\Thunderbird``, value ``Preferences`` of type REG_MULTI_SZ whose
   strings, joined by line breaks, are the JSON of the ``Preferences`` object; a ``.reg`` file for regedit starts
   with "Windows Registry Editor Version 5.00", is UTF-16LE with a byte order mark, and writes REG_MULTI_SZ as
-  ``hex(7):`` (the UTF-16LE bytes, each string ended by a NUL, then one more NUL);
+  ``hex(7):`` (the UTF-16LE bytes, each string ended by a NUL, then one more NUL; Microsoft Support article
+  310516 on .reg files);
 - macOS: the domain ``org.mozilla.thunderbird`` with ``EnterprisePoliciesEnabled`` true and the same dictionary under
   ``Preferences``, in a ``com.apple.ManagedClient.preferences`` payload (Apple's schema file, tests/apple/).
 
