@@ -207,6 +207,7 @@ def check(prefs: dict[str, Any], org: Organization, subject: FleetSet) -> list[s
         f"mail.server.{srv}.check_new_mail": device.fetch_automatically,
         f"mail.server.{srv}.check_time": device.check_interval_minutes,
         f"mail.identity.{ident}.useremail": user.email, f"mail.identity.{ident}.fullName": user.name,
+        f"mail.identity.{ident}.organization": org.name,
         f"mail.identity.{ident}.doBcc": device.bcc_self,
         f"mail.identity.{ident}.doBccList": user.email if device.bcc_self else "",
         f"mail.identity.{ident}.htmlSigText": device.signature,
