@@ -8,13 +8,14 @@ Mozilla's: GitHub thunderbird/policy-templates, ``docs/templates/esr140/README.m
 (``{"pref": {"Value": ..., "Status": "default" | "locked" | "user" | "clear"}}``; Windows: the value
 ``Preferences`` of type REG_MULTI_SZ holding that JSON, as ``thunderbird.admx`` declares it, a ``multiText``
 element, ``class="Both"``; macOS: the same dictionary under the key ``Preferences``, and
-``EnterprisePoliciesEnabled`` true, without which Thunderbird reads no policy from the domain).
+``EnterprisePoliciesEnabled`` true, without which Thunderbird reads no policy from the domain: macOSPoliciesProvider
+in ``EnterprisePoliciesParent.sys.mjs`` asks ``policiesEnabled()`` first).
 
 The ``Preferences`` policy of Thunderbird 153 (``modules/policies/Policies.sys.mjs`` in ``omni.ja``) sets any pref
 that starts with ``mail.`` or ``mailnews.`` (and a list of others), so the whole account graph is allowed: the
 account, server, identity and outgoing server under the AutoConfig pair's keys (a machine with both channels has one
 account), with ``Status`` "default" for what the user may change and "locked" for what the pattern enforces. What it
-cannot do, found with Thunderbird 153 (``tests/test_thunderbird.py``), is :func:`limitations`.
+cannot do, found with Thunderbird 153 (``tests/test_thunderbird_policies.py``), is :func:`limitations`.
 """
 from __future__ import annotations
 
@@ -179,7 +180,7 @@ def render_mobileconfig(site: Site, subject: FleetSet) -> bytes:
 
 
 def limitations(org: Organization, subject: FleetSet) -> list[Finding]:
-    """What the policy cannot do, observed with Thunderbird 153 (tests/test_thunderbird.py)."""
+    """What the policy cannot do, observed with Thunderbird 153 (tests/test_thunderbird_policies.py)."""
     device = subject.device
     where = (subject.group, device.profile, CLIENT)
     found = [Finding(
