@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BASE, ROOT
+from conftest import BASE, ROOT, replace_format
 
 from generator import generate, validate
 from generator.errors import UsageError
@@ -206,6 +206,27 @@ def test_a_folder_that_holds_no_files_yet_takes_any_shard_and_a_failed_run_leave
     generate(inventory, out, shard="0/2", jobs=1)     # nothing was written: the folder changes hands
     assert (out / ".mailprofiles" / "shard").read_text(encoding="ascii") == "0/2\n"
     assert _files(out)
+
+
+def test_a_sharded_run_that_fails_leaves_no_trace_and_no_claim(tmp_path, monkeypatch):
+    from generator import VerificationError
+    from generator.formats.registry import named
+
+    inventory = _roster(tmp_path / "inv", users=6)
+    real = named("thunderbird").render
+    replace_format(monkeypatch, "thunderbird",
+                   render=lambda site, device: real(site, device).replace(b", 995)", b", \"995\")"))
+    new, empty = tmp_path / "new", tmp_path / "empty"
+    empty.mkdir()
+    for out in (new, empty):
+        with pytest.raises(VerificationError):
+            generate(inventory, out, shard="1/2", jobs=1)      # all six users are in shard 1 of 2
+    assert not new.exists() and list(empty.iterdir()) == []
+    monkeypatch.undo()
+    generate(inventory, empty, shard="0/2", jobs=1)      # the folder was never claimed by shard 1
+    assert (empty / ".mailprofiles" / "shard").read_text(encoding="ascii") == "0/2\n"
+    assert set(_files(empty)) == {"autoconfig/example.com/mail/config-v1.1.xml",
+                                  "autoconfig/example.org/mail/config-v1.1.xml"}
 
 
 def test_limit_and_shard_select_the_users_both_select(tmp_path):
