@@ -131,8 +131,8 @@ def render_reg(site: Site, subject: FleetSet) -> bytes:
     or delete registry subkeys and values by using a .reg file": the header line, a blank line, ``[key]`` with the
     full root key name, ``"name"=hex(7):`` for REG_MULTI_SZ). The value ``Preferences`` is REG_MULTI_SZ, written as
     ``hex(7):`` with the UTF-16LE bytes of its strings, each ended by a NUL, and a final NUL: one string per line of
-    the JSON (Thunderbird joins them with line breaks before it parses the JSON; no line is empty, as an empty
-    string would end the list). Only hex digits and commas carry the value, so no value can open a line, a key or a
+    the JSON (``readRegistryValue`` in Gecko's ``WindowsGPOParser.sys.mjs`` turns every NUL of a REG_MULTI_SZ into a
+    line break and parses the result as JSON; no line is empty, as an empty string would end the list). Only hex digits and commas carry the value, so no value can open a line, a key or a
     value name of its own."""
     lines = _policies_text(site.organization, subject).split("\n")
     data = "".join(line + "\0" for line in lines) + "\0"
