@@ -132,8 +132,8 @@ def render_reg(site: Site, subject: FleetSet) -> bytes:
     full root key name, ``"name"=hex(7):`` for REG_MULTI_SZ). The value ``Preferences`` is REG_MULTI_SZ, written as
     ``hex(7):`` with the UTF-16LE bytes of its strings, each ended by a NUL, and a final NUL: one string per line of
     the JSON (``readRegistryValue`` in Gecko's ``WindowsGPOParser.sys.mjs`` turns every NUL of a REG_MULTI_SZ into a
-    line break and parses the result as JSON; no line is empty, as an empty string would end the list). Only hex digits and commas carry the value, so no value can open a line, a key or a
-    value name of its own."""
+    line break and parses the result as JSON; no line is empty, as an empty string would end the list). Only hex
+    digits and commas carry the value, so no value can open a line, a key or a value name of its own."""
     lines = _policies_text(site.organization, subject).split("\n")
     data = "".join(line + "\0" for line in lines) + "\0"
     name = '"Preferences"=hex(7):'
@@ -187,8 +187,10 @@ def limitations(org: Organization, subject: FleetSet) -> list[Finding]:
         "thunderbird-policies-new-profiles",
         "The Thunderbird policies (policies.json, policies.reg, policies.mobileconfig) give the account as "
         "defaults: a new profile has it, but a profile that already has accounts keeps its own account list, so "
-        "the account does not appear there (locking the list would take the user's own accounts away). For "
-        "profiles in use, deploy the AutoConfig pair (thunderbird/mailprofiles.cfg), which adds the account once.",
+        "the account does not appear there (locking the list would take the user's own accounts away; appending "
+        "it, as user.js does, would leave it without its outgoing server, which Thunderbird 128 and later do not "
+        "append). For profiles in use, deploy the AutoConfig pair (thunderbird/mailprofiles.cfg), which adds the "
+        "account and its outgoing server once.",
         *where),
         Finding(
         "thunderbird-policies-variables",
