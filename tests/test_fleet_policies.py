@@ -314,3 +314,15 @@ def test_custom_placeholders_stay_in_their_prefs(values):
     _check("mdm", text, {"mail.identity.mailprofiles_id.useremail": email,
                          "mail.identity.mailprofiles_id.fullName": name,
                          "mail.server.mailprofiles_srv.userName": username}, vendor="custom")
+
+
+def test_an_own_identity_provider_is_named_for_the_policies(tmp_path):
+    """OAuth2 at a host Thunderbird knows no provider for: the policies sign in with OAuth2 (authMethod 10) and the
+    warning names the extension Thunderbird needs first, per fleet set."""
+    result = fleet(ROOT / "tests" / "cases" / "oauth2" / "own-idp", tmp_path / "out", "jamf-pro")
+    prefs = read_policies_json((tmp_path / "out/fleet/_no-group/laptop/thunderbird/distribution/policies.json")
+                               .read_bytes())
+    assert prefs["mail.server.mailprofiles_srv.authMethod"]["Value"] == 10
+    found = [f for f in result.findings if f.code == "thunderbird-oauth2-custom-provider"]
+    assert [(f.user, f.device, f.client) for f in found] == [("_no-group", profile, "thunderbird")
+                                                             for profile in ("desktop", "laptop")], found

@@ -5,6 +5,7 @@ from __future__ import annotations
 import plistlib
 
 import pytest
+from readers import read_policies_json
 
 from generator.formats.verify.thunderbird_site import read_cfg
 from generator.pipeline import fleet
@@ -41,3 +42,6 @@ def test_every_preset_signs_in_with_oauth2(tmp_path, vendor):
     cfg = read_cfg((out / "fleet/_no-group/laptop/thunderbird/mailprofiles.cfg").read_bytes())
     methods = {name: value for name, (_, value) in cfg.items() if name.endswith(".authMethod")}
     assert methods and set(methods.values()) == {10}, methods
+    policies = read_policies_json((out / "fleet/_no-group/laptop/thunderbird/distribution/policies.json").read_bytes())
+    methods = {name: entry["Value"] for name, entry in policies.items() if name.endswith(".authMethod")}
+    assert len(methods) == 2 and set(methods.values()) == {10}, methods

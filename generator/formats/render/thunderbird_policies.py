@@ -19,13 +19,14 @@ cannot do, found with Thunderbird 153 (``tests/test_thunderbird_policies.py``), 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import plistlib
 from typing import Any
 
 from ...model import Finding, Organization, Site
 from ..subjects import FleetSet
-from .thunderbird import AUTH_METHOD, SOCKET_TYPE
+from .thunderbird import AUTH_METHOD, SOCKET_TYPE, custom_provider_finding
 from .thunderbird_site import KEYS
 from .uuids import stable_uuid
 
@@ -199,6 +200,9 @@ def limitations(org: Organization, subject: FleetSet) -> list[Finding]:
         "you deploy them, or use policies.mobileconfig through the MDM (which fills them in), or the AutoConfig "
         "pair (which takes the login from the system user).",
         *where)]
+    # An own identity provider: Thunderbird signs in with it only once an extension registers it, as for prefs.js.
+    found.extend(dataclasses.replace(f, user=subject.group, device=device.profile)
+                 for f in custom_provider_finding(device))
     pop3 = device.pop3
     ones = [name for name, value in (
         ("check_interval_minutes", device.check_interval_minutes),
