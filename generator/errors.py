@@ -6,11 +6,30 @@ field path); the exceptions below carry them, or say which part of the run refus
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 ERROR = "error"
 WARNING = "warning"
+
+# The command's exit codes (the README's table is held to this one by a test).
+EXIT_OK = 0
+EXIT_INPUT = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+EXIT_WOULD_CHANGE = 4
+EXIT_STRICT = 5
+EXIT_INTERRUPTED = 130
+EXIT_CODES = {
+    EXIT_OK: "success: done, valid, or (with --check) nothing would change",
+    EXIT_INPUT: "invalid input, an output folder that cannot be written, or a failed server check",
+    EXIT_USAGE: "wrong usage: an unknown option, a missing argument",
+    EXIT_INTERNAL: "internal error: a bug in mailprofiles (--debug shows the traceback); nothing was written",
+    EXIT_WOULD_CHANGE: "--check: files or the manifest would change",
+    EXIT_STRICT: "--strict: warnings that the inventory does not acknowledge; nothing was written",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +191,16 @@ class UnrepresentableValue(ValueError):
 class ReadBackError(Exception):
     """A rendered file cannot be read back at all by its format's verifier (one problem of that file; the run's
     problems together are a :class:`VerificationError`)."""
+
+
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """A file as every message names it: relative to the working directory when it lies below it, else absolute."""
+    absolute = os.path.abspath(path)
+    try:
+        relative = os.path.relpath(absolute)
+    except ValueError:      # another drive (Windows)
+        return absolute
+    return absolute if relative == os.pardir or relative.startswith(os.pardir + os.sep) else relative
 
 
 def excerpt(text: str, limit: int = 60) -> str:

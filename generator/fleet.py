@@ -222,7 +222,7 @@ def load_fleet(path: str | Path, vendor_name: str, limits: Limits = DEFAULT_LIMI
     fail_if(report.errors, limits.max_diagnostics)
     inventory = Inventory(base.resolver.base.organization, tuple(s.device for s in sets),
                           tuple(sorted(findings, key=Finding.sort_key)), str(doc.file), base.templates,
-                          base.template_roots)
+                          base.template_roots, base.acknowledge, base.group_acknowledge)
     return Fleet(inventory, tuple(sets), vendor)
 
 
@@ -230,6 +230,7 @@ class FleetPlan(Plan):
     """Every file of a fleet: per set, the Apple profile with the MDM's variables and the AutoConfig pair."""
 
     kinds = frozenset({FLEET})      # every file of a fleet set has the fleet scope's kind
+    command = "fleet"
 
     def __init__(self, fleet: Fleet, signer: object = None):
         self.fleet = fleet
@@ -246,7 +247,9 @@ class FleetPlan(Plan):
                                  for f in fmt.limitations(inventory.organization, fleet_set.device))
                 elif fmt.scope == FLEET:    # a format of the fleet's own: its limits for the set
                     found.update(fmt.limitations(inventory.organization, fleet_set))
-        self.findings = tuple(sorted(found, key=Finding.sort_key))
+        # a set's findings name its group where a user's name their email: the group's acknowledgements apply
+        groups = {s.group: (s.group,) for s in fleet.sets}
+        self.findings = inventory.acknowledged(sorted(found, key=Finding.sort_key), groups)
 
     def unmatched(self) -> tuple[str, ...]:
         return ()

@@ -25,6 +25,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeET
@@ -261,7 +262,10 @@ def as_yaml(result: Imported) -> str:
     return "\n".join(lines) + "\n"
 
 
+def as_data(result: Imported) -> dict[str, Any]:
+    return {"provider": result.provider, "domains": result.domains, "servers": result.servers,
+            "login": result.login, "oauth2": result.oauth2, "notes": result.notes, "problems": result.problems}
+
+
 def as_json(result: Imported) -> str:
-    return json.dumps({"provider": result.provider, "domains": result.domains, "servers": result.servers,
-                       "login": result.login, "oauth2": result.oauth2, "notes": result.notes,
-                       "problems": result.problems}, indent=2) + "\n"
+    return json.dumps(as_data(result), indent=2) + "\n"

@@ -1,9 +1,11 @@
 """The resolved, typed model: what renderers consume. Everything is frozen."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .codes import acknowledge
 from .errors import Location
 from .settings import INDEX, SETTINGS
 
@@ -183,10 +185,14 @@ class Finding:
     user: str | None = None
     device: str | None = None
     client: str | None = None
+    acknowledged: str | None = None     # the reason the inventory gives for accepting it (``acknowledge:``)
 
     def to_json(self) -> dict[str, str | None]:
         return {"user": self.user, "device": self.device, "client": self.client,
-                "code": self.code, "message": self.message}
+                "code": self.code, "message": self.message, "acknowledged": self.acknowledged}
+
+    def with_reason(self, reason: str) -> Finding:
+        return Finding(self.code, self.message, self.user, self.device, self.client, reason)
 
     def sort_key(self) -> tuple[str, str, str, str, str]:
         return (self.user or "", self.device or "", self.client or "", self.code, self.message)
@@ -202,6 +208,10 @@ class DeviceFile:
     made: bool          # False: a limitation means the file is not made; the handout says to set up by hand
 
 
+Acknowledged = tuple[tuple[str, str], ...]
+"""(warning code, reason) pairs of an ``acknowledge:`` block, in the order written."""
+
+
 @dataclass(frozen=True, slots=True)
 class Inventory:
     """The whole resolved inventory."""
@@ -212,6 +222,17 @@ class Inventory:
     source: str
     templates_dir: str | None = None
     template_roots: tuple[str, ...] = ()    # the inventory's folder and every allowed root
+    acknowledge: Acknowledged = ()          # (code, reason) the organization accepts
+    group_acknowledge: tuple[tuple[str, Acknowledged], ...] = ()    # the same, per group
+
+    def acknowledged(self, findings: Iterable[Finding], groups_of: Mapping[str, tuple[str, ...]] | None = None
+                     ) -> tuple[Finding, ...]:
+        """The findings with the reasons the inventory acknowledges them for; ``groups_of``: the groups of a
+        finding's ``user`` (default: the users' groups)."""
+        if groups_of is None:
+            groups_of = {d.user.email: d.user.groups for d in self.devices} if self.group_acknowledge else {}
+        return acknowledge(findings, dict(self.acknowledge), {g: dict(a) for g, a in self.group_acknowledge},
+                           groups_of)
 
     @property
     def site(self) -> Site:

@@ -53,6 +53,17 @@ class GenerateResult:
     alerts: tuple[str, ...] = ()         # what it did not trust or do: kept files, ignored entries, idle --limit
     unfinished: bool = False             # --check found the journal of an interrupted run
     rendered: int = 0                    # files rendered; the others were up to date and not rendered again
+    strict_failed: bool = False          # strict and unacknowledged warnings: run as a check, nothing written
+
+    @property
+    def warnings(self) -> int:
+        """The findings not acknowledged by the inventory."""
+        return sum(1 for f in self.findings if f.acknowledged is None)
+
+    @property
+    def would_change(self) -> bool:
+        """A check found files or the manifest to change."""
+        return self.check and bool(self.changes or self.manifest_changed)
 
     def count(self, status: str) -> int:
         if status == UNCHANGED:
@@ -64,7 +75,8 @@ class GenerateResult:
             "check": self.check,
             "created": self.count(CREATED), "changed": self.count(CHANGED),
             "unchanged": self.count(UNCHANGED), "removed": self.count(REMOVED),
-            "warnings": len(self.findings),
+            "warnings": self.warnings, "acknowledged": len(self.findings) - self.warnings,
+            "strict_failed": self.strict_failed,
             "manifest_changed": self.manifest_changed,
             "unfinished": self.unfinished,
             "rendered": self.rendered,
@@ -80,12 +92,12 @@ class GenerateResult:
     def to_json(self) -> dict[str, Any]:
         return {**self._counts(), **{key: list(items) for key, items in self._lists().items()}}
 
-    def json_chunks(self, diffs: bool = False) -> Iterator[str]:
-        """:meth:`to_json` (plus ``diffs`` when asked) as text, item by item: a recap of a large run is
-        written without building it in memory."""
+    def json_chunks(self, diffs: bool = False, head: dict[str, Any] | None = None) -> Iterator[str]:
+        """:meth:`to_json` (plus ``diffs`` when asked, after the keys of ``head``) as text, item by item: a recap
+        of a large run is written without building it in memory."""
         yield "{"
         separator = "\n  "
-        for key, value in self._counts().items():
+        for key, value in {**(head or {}), **self._counts()}.items():
             yield f"{separator}{json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}"
             separator = ",\n  "
         for key, items in self._lists().items():
@@ -110,7 +122,7 @@ class GenerateResult:
 def generate(inventory_path: str | Path, out_dir: str | Path, *, limit: str | None = None, check: bool = False,
              diff: bool = False, progress: Progress | None = None, limits: Limits = DEFAULT_LIMITS,
              signer: Signer | None = None, jobs: int = 0, records: bool = True,
-             shard: str | None = None) -> GenerateResult:
+             shard: str | None = None, strict: bool = False) -> GenerateResult:
     """Render, verify and (unless ``check``) write every artifact and the manifest.
 
     ``shard``: ``K/N``, only the users of shard K of N, into an output folder of that shard's
@@ -119,24 +131,28 @@ def generate(inventory_path: str | Path, out_dir: str | Path, *, limit: str | No
     ``signer`` (from :func:`generator.signing.load_signer`): Apple profiles are written as CMS SignedData.
     ``jobs``: worker processes for rendering (0: one per core). ``records``: keep every artifact's
     manifest entry in the result (``artifacts``); a command-line run over a large roster does not.
+    ``strict``: unacknowledged warnings (of the users ``limit`` selects) are a failure: the run is then a
+    check, nothing is written, and the result says ``strict_failed``.
     """
     patterns, part = parse_limit(limit), parse_shard(shard)
     plan = Plan(load_inventory(inventory_path, limits), patterns, signer, part)
-    return run_plan(plan, Path(out_dir), check, diff, progress, jobs, records)
+    return run_plan(plan, Path(out_dir), check, diff, progress, jobs, records, strict)
 
 
 def fleet(inventory_path: str | Path, out_dir: str | Path, mdm: str, *, check: bool = False, diff: bool = False,
           progress: Progress | None = None, limits: Limits = DEFAULT_LIMITS,
-          signer: Signer | None = None, jobs: int = 0, records: bool = True) -> GenerateResult:
+          signer: Signer | None = None, jobs: int = 0, records: bool = True, strict: bool = False) -> GenerateResult:
     """One file set per group and device profile, with the MDM's variables (see ``generator/fleet.py``)."""
     return run_plan(FleetPlan(load_fleet(inventory_path, mdm, limits), signer), Path(out_dir), check, diff,
-                    progress, jobs, records)
+                    progress, jobs, records, strict)
 
 
 def run_plan(plan: Plan, out: Path, check: bool, diff: bool, progress: Progress | None, jobs: int = 0,
-             records: bool = True) -> GenerateResult:
+             records: bool = True, strict: bool = False) -> GenerateResult:
     """Reconcile, execute and apply a plan: check mode reads OUT without locking; otherwise lock, recover, write."""
-    run = _Run(plan, diff, progress, jobs or default_jobs(), records)
+    strict_failed = strict and any(f.acknowledged is None for f in plan.selected_findings())
+    check = check or strict_failed
+    run = _Run(plan, diff, progress, jobs or default_jobs(), records, strict_failed)
     try:
         if check:
             outdir = OutDir.open(out, create=False)
@@ -162,6 +178,7 @@ class _Run:
     progress: Progress | None
     jobs: int
     records: bool
+    strict_failed: bool = False
 
     def __call__(self, outdir: OutDir | None, staging: type[Stage] | None, notes: tuple[str, ...] = (),
                  recovered: tuple[str, ...] = ()) -> GenerateResult:
@@ -191,8 +208,9 @@ class _Run:
         pending = staging is None and unfinished(outdir)
         alerts = (*recovered, *previous.report(), *plan.unmatched(), *found.outside, *(found.kept if stage is None else kept),
                   *((UNFINISHED,) if pending else ()))
-        return GenerateResult(tuple(found.records or ()), tuple(found.changes), found.unchanged, plan.reported,
-                              found.manifest_changed, stage is None, notes, alerts, pending, found.rendered)
+        return GenerateResult(tuple(found.records or ()), tuple(found.changes), found.unchanged,
+                              plan.selected_findings(), found.manifest_changed, stage is None, notes, alerts, pending,
+                              found.rendered, self.strict_failed)
 
 
 def _apply(stage: Stage | None, found: Outcome) -> list[str]:

@@ -30,7 +30,7 @@ def test_init_validate_generate_show(tmp_path, cli):
     assert recap["manifest_changed"] is False and recap["warnings"] == 19
     shown = cli("show", str(folder), "anna@example.com", "--json")
     data = json.loads(shown.stdout)
-    desktop = data[0]["settings"]
+    desktop = data["devices"][0]["settings"]
     assert desktop["servers.smtp.host"]["value"] == "smtp2.example.com"
     assert desktop["servers.smtp.host"]["source"].startswith("group sales (")
     assert desktop["protocol"]["source"] == "profile desktop (built-in)"
@@ -42,14 +42,14 @@ def test_init_validate_generate_show(tmp_path, cli):
 def test_check_and_diff_through_cli(tmp_path, cli):
     out = tmp_path / "out"
     result = cli("generate", str(EXAMPLES), "-o", str(out), "--check")
-    assert result.returncode == 0 and not out.exists()
+    assert result.returncode == 4 and not out.exists()         # 4: would change
     assert "check mode" in result.stdout
     cli("generate", str(EXAMPLES), "-o", str(out))
     inv = tmp_path / "inv.yaml"
     inv.write_text((EXAMPLES / "inventory.yaml").read_text().replace("users_file: users.csv\n", "")
                    .replace("Anna Muster", "Anna Muster-Beispiel"))
     result = cli("generate", str(inv), "-o", str(out), "--check", "--diff")
-    assert result.returncode == 0
+    assert result.returncode == 4
     assert "+user_pref(\"mail.identity.id1.fullName\", \"Anna Muster-Beispiel\");" in result.stdout
     assert "removed: ben@example.com/desktop/prefs.js" in result.stdout
     assert (out / "ben@example.com/desktop/prefs.js").exists()
@@ -72,7 +72,8 @@ def test_validate_reports_every_problem_with_position(tmp_path, cli, write_inven
     assert "Traceback" not in result.stderr
     as_json = cli("validate", str(folder), "--format", "json")
     data = json.loads(as_json.stdout)
-    assert as_json.returncode == 1 and data["valid"] is False and len(data["errors"]) == 2
+    assert as_json.returncode == 1 and data["valid"] is False and len(data["inventories"][0]["errors"]) == 2
+    data = data["inventories"][0]
     assert data["errors"][0]["line"] == 8 and data["errors"][0]["field"] == "users[0].devices[0].profile"
 
 
@@ -111,12 +112,15 @@ def test_large_runs_are_summarised_not_flooded(tmp_path, cli, write_inventory):
     folder = write_inventory(BASE + "users:\n" + users)
     result = cli("generate", str(folder), "-o", str(tmp_path / "out"))
     assert result.returncode == 0
-    assert "151 files changed (listed with --json)" in result.stdout     # 120 device files, 30 handouts, 1 autoconfig
-    assert "warning: apple-no-bcc on 30 devices or users, e.g. u0@example.com/phone/apple:" in result.stderr
-    # apple-no-bcc, apple-no-fetch-schedule, apple-no-pop-retention, autoconfig-no-bcc, autoconfig-no-fetch-schedule,
-    # outlook-no-fetch-schedule, pointer
-    assert len(result.stderr.splitlines()) == 7
-    assert "warning: apple-no-fetch-schedule on 2 devices or users" in result.stderr     # once per interval, 10 and 15
+    # 120 device files, 30 handouts, 1 autoconfig
+    assert "151 files changed (listed with --verbose or --json)" in result.stdout
+    assert "warning: apple-no-bcc: 30 devices, e.g. u0@example.com/phone, u10@example.com/phone, " \
+           "u11@example.com/phone, …: Apple's" in result.stderr
+    # apple-no-bcc, apple-no-fetch-schedule (twice: once per interval, 10 and 15: a finding of no user is its own
+    # line), apple-no-pop-retention, autoconfig-no-bcc, autoconfig-no-fetch-schedule, outlook-no-fetch-schedule twice,
+    # pointer
+    assert len(result.stderr.splitlines()) == 9, result.stderr
+    assert result.stderr.count("warning: apple: apple-no-fetch-schedule:") == 2
     full = json.loads(cli("generate", str(folder), "-o", str(tmp_path / "o2"), "--json").stdout)
     assert len(full["changes"]) == 151 and len(full["findings"]) == 61 + 4
 

@@ -96,7 +96,7 @@ def test_library_validate_returns_what_the_cli_prints(tmp_path, cli):
 
     result = validate(EXAMPLES)
     assert result.valid and result.errors == ()
-    printed = json.loads(cli("validate", str(EXAMPLES), "--format", "json").stdout)["warnings"]
+    printed = json.loads(cli("validate", str(EXAMPLES), "--format", "json").stdout)["inventories"][0]["findings"]
     assert printed == [f.to_json() for f in result.findings]
     assert {f.code for f in result.findings} >= {"apple-no-bcc", "outlook-no-bcc", "apple-no-pop-retention"}
     assert result.findings == generate(EXAMPLES, tmp_path / "out", check=True).findings

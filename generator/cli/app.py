@@ -1,24 +1,52 @@
 """The ``mailprofiles`` command: parses options, calls the core, maps errors to exit codes.
 
-Exit codes: 0 success, 1 invalid input (or a failed server check), 2 wrong usage,
-3 internal error (a bug; ``--debug`` shows the traceback).
+Exit codes (``errors.EXIT_CODES``): 0 success, 1 invalid input (or a failed server check), 2 wrong usage,
+3 internal error (a bug; ``--debug`` shows the traceback), 4 ``--check`` would change something,
+5 ``--strict`` and warnings the inventory does not acknowledge, 130 interrupted.
+With ``--json`` every command prints one JSON document (``schemas/output/``).
 """
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from .. import __version__
-from ..errors import InventoryError, MailprofilesError, VerificationError
+from ..errors import (
+    EXIT_INPUT,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_STRICT,
+    EXIT_WOULD_CHANGE,
+    InventoryError,
+    MailprofilesError,
+    VerificationError,
+)
 from ..resources import data_dir
 from . import tools
-from .common import ALLOW_PATH, _fail_input, _limits, _state, app
-from .console import ProgressBar, err, out, print_device, print_findings, print_recap
+from .common import (
+    ALLOW_PATH,
+    JSON,
+    QUIET,
+    STRICT,
+    VERBOSE,
+    _fail,
+    _fail_input,
+    _limits,
+    _state,
+    app,
+    as_json,
+    document,
+    emit,
+    input_errors,
+    shown,
+)
+from .console import ProgressBar, acknowledged_line, err, out, print_device, print_findings, print_recap
 
 if TYPE_CHECKING:
     from ..formats.signing import Signer
@@ -52,22 +80,53 @@ def init(directory: Path = typer.Argument(..., help="Folder to create the exampl
 def validate(inventories: list[Path] = typer.Argument(..., help="Inventory files, or folders holding "
                                                         "inventory.yaml (several, e.g. from a pre-commit hook)."),
              allow_path: list[Path] = ALLOW_PATH,
-             format: str = typer.Option("text", "--format", help="text or json."),
+             format: str = typer.Option("text", "--format", help="text or json (json: the same as --json)."),
              recursive: bool = typer.Option(False, "--recursive", "-r", help="Check every inventory.yaml in the "
-                                            "given folders and below (the pre-commit hook does).")) -> None:
+                                            "given folders and below (the pre-commit hook does)."),
+             json_flag: bool = JSON, strict: bool = STRICT, quiet: bool = QUIET, verbose: bool = VERBOSE) -> None:
     """Check inventories; list every problem as FILE:LINE:COL: field.path: message."""
-    if format not in ("text", "json"):
-        raise typer.BadParameter("must be 'text' or 'json'", param_hint="--format")
+    from .. import validate as run
+
+    machine = as_json(json_flag, format)
     if recursive:
         inventories = _found_inventories(inventories)
-    failed = False
+    reports: list[dict[str, Any]] = []
     for inventory in inventories:
-        try:
-            _validate_one(inventory, allow_path, format)
-        except typer.Exit as exc:
-            failed = failed or exc.exit_code != 0
-    if failed:
-        raise typer.Exit(1)
+        result = run(inventory, _limits(allow_path))
+        name = shown(inventory)
+        if result.inventory is None:
+            failure = InventoryError(result.errors)
+            failure.more = result.more
+            reports.append({"inventory": name, **input_errors(failure)})
+            if not machine:
+                try:
+                    _fail_input(failure)
+                except typer.Exit:
+                    pass
+            continue
+        devices = result.inventory.devices
+        users = len({d.user.email for d in devices})
+        warnings = sum(1 for f in result.findings if f.acknowledged is None)
+        reports.append({"inventory": name, "ok": not (strict and warnings), "valid": True, "users": users,
+                        "devices": len(devices), "warnings": warnings, "acknowledged": len(result.findings) - warnings,
+                        "findings": [f.to_json() for f in result.findings]})
+        if machine:
+            continue
+        if not quiet or strict:
+            print_findings(result.findings, verbose)
+        if strict and warnings:
+            err.print(f"error: {name}: --strict: {warnings:,} warnings are not acknowledged")
+        if not quiet:
+            out.print(f"{name}: valid ({users:,} users, {len(devices):,} devices, {warnings:,} warnings"
+                      f"{acknowledged_line(result.findings)})")
+    valid = all(r["valid"] for r in reports)
+    failed_strict = any(not r["ok"] for r in reports if r["valid"])
+    if machine:
+        emit(document("validate", inventories=reports, ok=valid and not failed_strict, valid=valid, strict=strict))
+    if not valid:
+        raise typer.Exit(EXIT_INPUT)
+    if failed_strict:
+        raise typer.Exit(EXIT_STRICT)
 
 
 def _found_inventories(folders: list[Path]) -> list[Path]:
@@ -80,28 +139,8 @@ def _found_inventories(folders: list[Path]) -> list[Path]:
         found.extend(find_inventories(folder))
     if not found:
         err.print(f"no inventory.yaml in {', '.join(map(str, folders))} or below", markup=False)
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_INPUT)
     return found
-
-
-def _validate_one(inventory: Path, allow_path: list[Path], format: str) -> None:
-    from .. import validate as run
-
-    result = run(inventory, _limits(allow_path))
-    if result.inventory is None:
-        failure = InventoryError(result.errors)
-        failure.more = result.more
-        _fail_input(failure, format == "json")
-        return
-    devices = result.inventory.devices
-    users = len({d.user.email for d in devices})
-    if format == "json":
-        print(json.dumps({"valid": True, "users": users, "devices": len(devices),
-                          "warnings": [f.to_json() for f in result.findings]}, indent=2))
-        return
-    print_findings(result.findings)
-    out.print(f"{inventory}: valid ({users} users, {len(devices)} devices, {len(result.findings)} warnings)",
-              markup=False)
 
 
 SIGN_CERT = typer.Option(None, "--sign-cert", help="Sign Apple profiles with this certificate (PEM).")
@@ -110,23 +149,25 @@ SIGN_KEY = typer.Option(None, "--sign-key", help="Its private key (PEM); a passp
 SIGN_CHAIN = typer.Option(None, "--sign-chain", help="Intermediate certificates (PEM) to include.")
 CHECK = typer.Option(False, "--check", help="Write nothing; say what would change.")
 DIFF = typer.Option(False, "--diff", help="Show the changes as unified diffs.")
-JSON = typer.Option(False, "--json", help="Print the recap as JSON.")
 OUTPUT = typer.Option(..., "-o", "--output", help="Output folder.")
 JOBS = typer.Option(0, "-j", "--jobs", min=0, help="Worker processes for rendering (0: one per core; 1: none).")
+FORMAT = typer.Option("text", "--format", help="text or json (json: the same as --json).")
 
 
 @app.command()
 def generate(inventory: Path = typer.Argument(..., help="Inventory file, or a folder holding inventory.yaml."),
              allow_path: list[Path] = ALLOW_PATH, output: Path = OUTPUT,
              limit: str | None = typer.Option(None, "--limit",
-                                              help="Only these users: comma-separated globs on the email, "
-                                                   "email/device or @group."),
+                                              help="Only these users (their files and warnings): comma-separated "
+                                                   "globs on the email, email/device or @group."),
              shard: str | None = typer.Option(None, "--shard",
                                               help="Only the users of shard K of N (K from 0), e.g. 0/4; each "
                                                    "shard writes its own output folder, shard 0 also the "
                                                    "files made from every user."),
-             check: bool = CHECK, diff: bool = DIFF, as_json: bool = JSON, sign_cert: Path | None = SIGN_CERT,
-             sign_key: Path | None = SIGN_KEY, sign_chain: Path | None = SIGN_CHAIN, jobs: int = JOBS) -> None:
+             check: bool = CHECK, diff: bool = DIFF, json_flag: bool = JSON, format: str = FORMAT,
+             strict: bool = STRICT, quiet: bool = QUIET, verbose: bool = VERBOSE,
+             sign_cert: Path | None = SIGN_CERT, sign_key: Path | None = SIGN_KEY, sign_chain: Path | None = SIGN_CHAIN,
+             jobs: int = JOBS) -> None:
     """Render, verify and write every artifact and OUTPUT/manifest.json."""
     from ..pipeline import generate as run
     from ..plan.shard import parse_shard
@@ -134,8 +175,9 @@ def generate(inventory: Path = typer.Argument(..., help="Inventory file, or a fo
     parse_shard(shard)      # a wrong --shard is refused before anything is read
     signer = _signer(sign_cert, sign_key, sign_chain)
     _run(lambda progress: run(inventory, output, limit=limit, check=check, diff=diff, progress=progress,
-                              limits=_limits(allow_path), signer=signer, jobs=jobs, records=False, shard=shard),
-         output, diff, as_json)
+                              limits=_limits(allow_path), signer=signer, jobs=jobs, records=False, shard=shard,
+                              strict=strict),
+         Shown("generate", inventory, output, as_json(json_flag, format), quiet, verbose), diff)
 
 
 @app.command()
@@ -143,15 +185,32 @@ def fleet(inventory: Path = typer.Argument(..., help="Inventory file, or a folde
           mdm: str = typer.Option(..., "--mdm", help="jamf-pro, jamf-school, workspace-one, or custom "
                                                      "(the inventory's mdm: block)."),
           allow_path: list[Path] = ALLOW_PATH, output: Path = OUTPUT, check: bool = CHECK, diff: bool = DIFF,
-          as_json: bool = JSON, sign_cert: Path | None = SIGN_CERT, sign_key: Path | None = SIGN_KEY,
+          json_flag: bool = JSON, format: str = FORMAT, strict: bool = STRICT, quiet: bool = QUIET,
+          verbose: bool = VERBOSE, sign_cert: Path | None = SIGN_CERT, sign_key: Path | None = SIGN_KEY,
           sign_chain: Path | None = SIGN_CHAIN, jobs: int = JOBS) -> None:
     """One file set per group and device profile, with the MDM's variables (OUTPUT/fleet/...)."""
     from ..pipeline import fleet as run
 
     signer = _signer(sign_cert, sign_key, sign_chain)
     _run(lambda progress: run(inventory, output, mdm, check=check, diff=diff, progress=progress,
-                              limits=_limits(allow_path), signer=signer, jobs=jobs, records=False),
-         output, diff, as_json)
+                              limits=_limits(allow_path), signer=signer, jobs=jobs, records=False, strict=strict),
+         Shown("fleet", inventory, output, as_json(json_flag, format), quiet, verbose, {"mdm": mdm}), diff)
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """How a run is reported: the command, what it covers, and the output options."""
+
+    command: str
+    inventory: Path
+    output: Path
+    machine: bool
+    quiet: bool
+    verbose: bool
+    extra: dict[str, str] | None = None
+
+    def head(self) -> dict[str, Any]:
+        return document(self.command, inventory=shown(self.inventory), output=shown(self.output), **(self.extra or {}))
 
 
 def _signer(cert: Path | None, key: Path | None, chain: Path | None) -> Signer | None:
@@ -165,55 +224,71 @@ def _signer(cert: Path | None, key: Path | None, chain: Path | None) -> Signer |
     return load_signer(cert, key, chain)
 
 
-def _run(run: Callable[[ProgressBar], GenerateResult], output: Path, diff: bool, as_json: bool) -> None:
+def _run(run: Callable[[ProgressBar], GenerateResult], how: Shown, diff: bool) -> None:
     progress = ProgressBar(err)
+    head = how.head() if how.machine else None
     try:
         result = run(progress)
     except InventoryError as exc:
-        _fail_input(exc)
+        _fail_input(exc, head)
         return
     except KeyboardInterrupt:   # before the commit point; after it the writer raises PartialOutput instead
         progress.close()
         err.print("interrupted before anything was written: any earlier output is intact")
-        raise typer.Exit(130) from None
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except VerificationError:
+        raise
+    except MailprofilesError as exc:
+        _fail(exc, head)
+        return
     finally:
         progress.close()
-    if as_json:
-        for chunk in result.json_chunks(diffs=diff):
+    code = EXIT_INPUT if result.unfinished else EXIT_STRICT if result.strict_failed else \
+        EXIT_WOULD_CHANGE if result.would_change else EXIT_OK
+    if head is not None:
+        for chunk in result.json_chunks(diffs=diff, head={**head, "ok": code in (EXIT_OK, EXIT_WOULD_CHANGE),
+                                                          "exit_code": code}):
             sys.stdout.write(chunk)
-        return
-    print_recap(result, output / "manifest.json", diff)
-    if result.unfinished:
-        raise typer.Exit(1)
+    else:
+        print_recap(result, shown(how.output / "manifest.json"), diff, how.verbose, how.quiet)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
 def show(inventory: Path = typer.Argument(..., help="Inventory file, or a folder holding inventory.yaml."),
          allow_path: list[Path] = ALLOW_PATH,
          email: str = typer.Argument(..., help="The user's email address."),
-         as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+         json_flag: bool = JSON, format: str = typer.Option("text", "--format", help="text or json "
+                                                                                     "(json: the same as --json).")
+         ) -> None:
     """The resolved settings of each of a user's devices, the layer each value came from, and the files made."""
     from ..inventory.load import load_inventory
     from ..plan.planner import device_files
 
+    head = document("show", inventory=shown(inventory), email=email) if as_json(json_flag, format) else None
     try:
         loaded = load_inventory(inventory, _limits(allow_path))
     except InventoryError as exc:
-        _fail_input(exc)
+        _fail_input(exc, head)
         return
     devices = [d for d in loaded.devices if d.user.email.casefold() == email.casefold()]
     if not devices:
-        from ..errors import close_addresses
+        if head is not None:
+            emit({**head, "ok": False, "error": f"no user {email!r} in {shown(inventory)}"})
+        else:
+            from ..errors import close_addresses
 
-        near = close_addresses(email, ((d.user.email, d.user.name) for d in loaded.devices))
-        err.print(f"no user {email!r} in {inventory}"
-                  + (f" (did you mean {' or '.join(repr(a) for a in near)}?)" if near else ""), markup=False)
-        raise typer.Exit(1)
-    if as_json:
-        print(json.dumps([{"device": d.name, "profile": d.profile,
-                           "settings": {k: {"value": v, "source": s} for k, v, s in d.resolved_settings()},
-                           "files": [{"format": f, "path": p, "template": t} for f, p, t in device_files(loaded, d)]}
-                          for d in devices], indent=2, ensure_ascii=False))
+            near = close_addresses(email, ((d.user.email, d.user.name) for d in loaded.devices))
+            err.print(f"no user {email!r} in {shown(inventory)}"
+                      + (f" (did you mean {' or '.join(repr(a) for a in near)}?)" if near else ""), markup=False)
+        raise typer.Exit(EXIT_INPUT)
+    if head is not None:
+        emit({**head, "ok": True, "devices": [
+            {"device": d.name, "profile": d.profile,
+             "settings": {k: {"value": v, "source": s} for k, v, s in d.resolved_settings()},
+             "files": [{"format": f, "path": p, "template": t} for f, p, t in device_files(loaded, d)]}
+            for d in devices]})
         return
     for device in devices:
         print_device(device, device_files(loaded, device))
@@ -243,13 +318,13 @@ def main() -> None:
         app()  # standalone: usage errors exit 2, typer.Exit carries our exit codes
     except KeyboardInterrupt:   # outside a run (typer turns one inside a command into exit 130 itself)
         err.print("interrupted")
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except VerificationError as exc:
         err.print("internal error: a generated file failed its verification, so nothing was written. "
                   "This is a bug in mailprofiles; please report it with the lines below.", markup=False)
         for failure in exc.failures:
             err.print(f"  {failure}", markup=False)
-        sys.exit(3)
+        sys.exit(EXIT_INTERNAL)
     except MailprofilesError as exc:
         err.print(f"error: {exc}", markup=False)
         sys.exit(exc.exit_code)
@@ -262,5 +337,5 @@ def main() -> None:
             err.print(f"internal error: {type(exc).__name__}: {exc}. This is a bug in mailprofiles; nothing was "
                       "written and earlier output is intact. Run again with --debug for the traceback and "
                       "report it.", markup=False)
-        sys.exit(3)
+        sys.exit(EXIT_INTERNAL)
 

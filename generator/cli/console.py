@@ -5,10 +5,10 @@ Names, hosts and file content appear literally: both consoles have markup and em
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -23,30 +23,68 @@ if TYPE_CHECKING:
     from ..pipeline import GenerateResult
     from ..servers import ServerCheck
 
-out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
-
-LIST_LIMIT = 50   # beyond this many files or warnings, the terminal gets a summary (the manifest has all)
+PIPED_WIDTH = 100_000   # a table written to a pipe or file is never cut to a terminal's width
 
 
-def print_findings(findings: Sequence[Finding]) -> None:
-    if len(findings) <= LIST_LIMIT:
+def console(stderr: bool = False) -> Console:
+    """A console that reads no markup; ``NO_COLOR`` (https://no-color.org) turns off every style, bold too
+    (rich's own ``no_color`` keeps bold and the like); piped output is as wide as its lines."""
+    stream = sys.stderr if stderr else sys.stdout
+    piped = not stream.isatty()
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, markup=False, emoji=False,
+                   color_system=None if os.environ.get("NO_COLOR") else "auto",
+                   width=PIPED_WIDTH if piped and "FORCE_COLOR" not in os.environ else None)
+
+
+out = console()
+err = console(stderr=True)
+
+LIST_LIMIT = 50   # beyond this many files changed, the terminal gets a count (--verbose, --json: every one)
+EXAMPLES = 3      # the places a grouped warning names
+
+
+def print_findings(findings: Sequence[Finding], verbose: bool = False) -> None:
+    """The unacknowledged warnings, one line per code with a count and a few places (``verbose``: every one,
+    acknowledged ones too, with their reasons)."""
+    if verbose:
         for finding in findings:
-            err.print(f"warning: {who(finding)}{finding.code}: {finding.message}", markup=False)
+            said = f" (acknowledged: {finding.acknowledged})" if finding.acknowledged is not None else ""
+            err.print(f"warning: {who(finding)}{finding.code}: {finding.message}{said}")
         return
     by_code: dict[str, list[Finding]] = {}
     for finding in findings:
-        by_code.setdefault(finding.code, []).append(finding)
-    for code, group in sorted(by_code.items()):
-        first = group[0]
-        err.print(f"warning: {code} on {len(group):,} devices or users, e.g. {who(first)}{first.message}",
-                  markup=False)
-    err.print("every warning is listed in manifest.json (and by --json)", markup=False)
+        if finding.acknowledged is None:     # a finding of no user (said once per run) is a line of its own
+            by_code.setdefault(finding.code if finding.user else repr(finding), []).append(finding)
+    for _, group in sorted(by_code.items(), key=lambda item: item[1][0].sort_key()[3:] + item[1][0].sort_key()[:3]):
+        first, code = group[0], group[0].code
+        if len(group) == 1:
+            err.print(f"warning: {who(first)}{code}: {first.message}")
+            continue
+        places = ", ".join(place(f) for f in group[:EXAMPLES]) + (", …" if len(group) > EXAMPLES else "")
+        err.print(f"warning: {code}: {len(group):,} {noun(group)}, e.g. {places}: {first.message}")
+    if any(len(group) > 1 for group in by_code.values()):
+        err.print("(--verbose lists every warning; manifest.json and --json hold them all)")
+
+
+def acknowledged_line(findings: Sequence[Finding]) -> str:
+    count = sum(1 for f in findings if f.acknowledged is not None)
+    return f", {count:,} acknowledged" if count else ""
 
 
 def who(finding: Finding) -> str:
     parts = [p for p in (finding.user, finding.device, finding.client) if p]
     return ("/".join(parts) + ": ") if parts else ""
+
+
+def place(finding: Finding) -> str:
+    """Where a finding is, in a grouped line (the code names the client)."""
+    return "/".join(p for p in (finding.user, finding.device) if p) or finding.client or "organization"
+
+
+def noun(group: Sequence[Finding]) -> str:
+    if all(f.device for f in group):
+        return "devices"
+    return "users" if all(f.user for f in group) else "places"
 
 
 class ProgressBar:
@@ -79,25 +117,37 @@ class ProgressBar:
 
 
 
-def print_recap(result: GenerateResult, manifest: Path, diff: bool) -> None:
-    """What a run did (or would do): notes, warnings about the surroundings, changes, findings, the recap table."""
+def print_recap(result: GenerateResult, manifest: str, diff: bool, verbose: bool = False, quiet: bool = False) -> None:
+    """What a run did (or would do): notes, warnings about the surroundings, changes, findings, the recap table.
+
+    ``quiet``: only what failed (--strict); ``verbose``: every change and every warning.
+    """
+    if result.strict_failed:
+        print_findings(result.findings, verbose)
+        err.print(f"error: --strict: {result.warnings:,} warnings are not acknowledged, so nothing was written "
+                  "(acknowledge them in the inventory with a reason, or fix their cause)")
+    if quiet:
+        return
     for note in result.notes:
         err.print(f"note: {note}")
     for alert in result.alerts:
         err.print(f"warning: {alert}")
-    if diff or len(result.changes) <= LIST_LIMIT:
+    if diff or verbose or len(result.changes) <= LIST_LIMIT:
         for change in result.changes:
             out.print(f"{change.status}: {change.path}")
             if diff and change.diff:
                 sys.stdout.write(change.diff)
     else:
-        out.print(f"{len(result.changes):,} files {'would change' if result.check else 'changed'} (listed with --json)")
-    print_findings(result.findings)
-    table = Table(title="RECAP" + (" (check mode: nothing written)" if result.check else ""), show_edge=False)
-    for column in ("created", "changed", "unchanged", "removed", "warnings"):
+        out.print(f"{len(result.changes):,} files {'would change' if result.check else 'changed'} "
+                  "(listed with --verbose or --json)")
+    if not result.strict_failed:
+        print_findings(result.findings, verbose)
+    title = " (strict: nothing written)" if result.strict_failed else " (check mode: nothing written)"
+    table = Table(title="RECAP" + (title if result.check else ""), show_edge=False)
+    for column in ("created", "changed", "unchanged", "removed", "warnings", "acknowledged"):
         table.add_column(column, justify="right")
     table.add_row(*(str(result.count(s)) for s in ("created", "changed", "unchanged", "removed")),
-                  str(len(result.findings)))
+                  str(result.warnings), str(len(result.findings) - result.warnings))
     out.print(table)
     state = "changed" if result.manifest_changed else "unchanged"
     out.print(f"manifest {'would be ' if result.check else ''}{state}: {manifest}")
@@ -115,7 +165,11 @@ def print_device(device: Device, files: list[tuple[str, str, str]]) -> None:
     out.print(table)
 
 
-def print_server_checks(results: Sequence[ServerCheck]) -> None:
+def print_server_checks(results: Sequence[ServerCheck], quiet: bool = False) -> None:
+    """A table of every check (``quiet``: of those that did not pass)."""
+    results = [r for r in results if r.status != "ok"] if quiet else results
+    if not results:
+        return
     table = Table(show_edge=False)
     for column in ("protocol", "host", "port", "security", "status", "reason"):
         table.add_column(column)

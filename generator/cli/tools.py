@@ -2,32 +2,39 @@
 application by ``app.py``, after the main commands)."""
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 
 import typer
 
-from ..errors import InventoryError
-from .common import ALLOW_PATH, _fail_input, _limits
+from ..errors import EXIT_INPUT, InventoryError, MailprofilesError
+from .common import ALLOW_PATH, JSON, QUIET, _fail, _fail_input, _limits, as_json, document, emit, shown
 from .console import err, print_server_checks
 
 
 def import_autoconfig(file: Path = typer.Argument(..., help="A provider's config-v1.1.xml (e.g. from Thunderbird's ISPDB)."),
-                      format: str = typer.Option("yaml", "--format", help="yaml or json.")) -> None:
+                      format: str = typer.Option("yaml", "--format", help="yaml or json (json: the same as --json)."),
+                      json_flag: bool = JSON) -> None:
     """Print a servers: block from a provider's published settings, choosing encrypted servers."""
-    if format not in ("yaml", "json"):
-        raise typer.BadParameter("must be 'yaml' or 'json'", param_hint="--format")
-    from ..ispdb import as_json, as_yaml  # each command loads its own core: a quick start for the others
+    machine = as_json(json_flag, format, ("yaml", "json"))
+    from ..ispdb import as_data, as_yaml  # each command loads its own core: a quick start for the others
     from ..ispdb import import_autoconfig as run_import
 
-    result = run_import(file)
-    sys.stdout.write(as_json(result) if format == "json" else as_yaml(result))
-    for problem in result.problems:
-        err.print(f"warning: {problem}")
+    head = document("import-autoconfig", file=shown(file)) if machine else None
+    try:
+        result = run_import(file)
+    except MailprofilesError as exc:
+        _fail(exc, head)
+        return
+    if head is not None:
+        emit({**head, "ok": bool(result.servers), **as_data(result)})
+    else:
+        sys.stdout.write(as_yaml(result))
+        for problem in result.problems:
+            err.print(f"warning: {problem}")
     if not result.servers:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_INPUT)
 
 
 def check_servers(inventory: Path = typer.Argument(..., help="Inventory file, or a folder holding inventory.yaml."),
@@ -44,7 +51,7 @@ def check_servers(inventory: Path = typer.Argument(..., help="Inventory file, or
                   token_env: str | None = typer.Option(
                       None, "--token-env", help="Name of the environment variable holding an OAuth2 access token "
                                                 "(for servers with auth: oauth2)."),
-                  as_json: bool = typer.Option(False, "--json", help="Print the results as JSON.")) -> None:
+                  json_flag: bool = JSON, quiet: bool = QUIET) -> None:
     """Check that every server of the inventory answers as the generated files expect."""
     from ..inventory.load import load_inventory
     from ..servers import FAILED
@@ -55,20 +62,21 @@ def check_servers(inventory: Path = typer.Argument(..., help="Inventory file, or
                                  "the command line)", param_hint="--login")
     password = _secret_from(password_env, "--password-env")
     token = _secret_from(token_env, "--token-env")
+    head = document("check-servers", inventory=shown(inventory)) if json_flag else None
     try:
         inv = load_inventory(inventory, _limits(allow_path))
     except InventoryError as exc:
-        _fail_input(exc)
+        _fail_input(exc, head)
         return
     results = run_checks(inv, ca_file=str(ca_file) if ca_file else None, timeout=timeout, deadline=deadline, login=login,
                          password=password, token=token)
     failed = any(r.status == FAILED for r in results)
-    if as_json:
-        print(json.dumps({"ok": not failed, "servers": [r.to_json() for r in results]}, indent=2))
+    if head is not None:
+        emit({**head, "ok": not failed, "servers": [r.to_json() for r in results]})
     else:
-        print_server_checks(results)
+        print_server_checks(results, quiet)
     if failed:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_INPUT)
 
 
 def _secret_from(variable: str | None, option: str) -> str | None:

@@ -26,18 +26,36 @@ NO_GROUP = "_no-group"
 """The fleet's folder for users in no group (``OUT/fleet/_no-group/``): no group may be called so."""
 
 
+ROOT_EXAMPLES = 3     # the places a root-cause error names besides its own
+
+
 @dataclass(slots=True)
 class Report:
     """The errors found so far; the same problem at the same place is reported once."""
 
     errors: list[Diagnostic] = field(default_factory=list)
     _seen: set[tuple[str, Location | None, str]] = field(default_factory=set)
+    _roots: dict[str, tuple[int, Diagnostic, list[str]]] = field(default_factory=dict)
 
     def error(self, message: str, location: Location | None, field_name: str = "", hint: str = "") -> None:
         key = (message, location, field_name)
         if key not in self._seen:
             self._seen.add(key)
             self.errors.append(Diagnostic(message, location, field_name, hint))
+
+    def root_cause(self, code: str, message: str, location: Location | None, field_name: str = "",
+                   hint: str = "") -> None:
+        """A problem with one cause that shows at many places (e.g. a server missing for every roster row): one
+        error, at the first place, that counts the others and names a few."""
+        if code not in self._roots:
+            self._roots[code] = (len(self.errors), Diagnostic(message, location, field_name, hint, code=code), [])
+            self.errors.append(self._roots[code][1])
+            return
+        index, first, others = self._roots[code]
+        others.append(str(location))
+        shown = ", ".join(others[:ROOT_EXAMPLES]) + (", …" if len(others) > ROOT_EXAMPLES else "")
+        self.errors[index] = Diagnostic(f"{first.message}; the same for {len(others):,} more, e.g. {shown}",
+                                        first.location, first.field, first.hint, code=code)
 
 
 @dataclass(frozen=True, slots=True)

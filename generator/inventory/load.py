@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import Diagnostic, FieldPath, InventoryError, Location, excerpt, fail_if, within
-from ..model import Device, Finding, Inventory, Organization
+from ..errors import Diagnostic, FieldPath, InventoryError, Location, excerpt, fail_if, shown_path, within
+from ..model import Acknowledged, Device, Finding, Inventory, Organization
 from ..textrules import text_problem
+from .acknowledged import check_acknowledge
 from .bounds import DEFAULT_LIMITS, OUTSIDE, Limits, confined, confined_files, roots_of
 from .checks import Report, Seen, UserEntry, check_layer, check_names, check_organization, check_user
 from .lints import lint_user
@@ -37,7 +38,7 @@ def find_inventory_file(path: Path) -> Path:
         for name in ("inventory.yaml", "inventory.yml"):
             if (path / name).is_file():
                 return path / name
-        raise InventoryError([Diagnostic("directory holds no inventory.yaml", Location(str(path)))])
+        raise InventoryError([Diagnostic("directory holds no inventory.yaml", Location(shown_path(path)))])
     return path
 
 
@@ -68,6 +69,8 @@ class Prepared:
     templates: str | None
     resolver: Resolver | None     # None when the base has errors: nothing is resolved from it
     template_roots: tuple[str, ...] = ()   # where the site's templates may lead
+    acknowledge: Acknowledged = ()          # the organization's acknowledged warnings (code, reason)
+    group_acknowledge: tuple[tuple[str, Acknowledged], ...] = ()    # each group's
 
 
 def load_inventory(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Inventory:
@@ -92,7 +95,7 @@ def load_inventory(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Invento
     assert resolver is not None   # no error, so the base was resolved
     findings.sort(key=Finding.sort_key)
     return Inventory(resolver.base.organization, tuple(devices), tuple(findings), str(base.doc.file),
-                     base.templates, base.template_roots)
+                     base.templates, base.template_roots, base.acknowledge, base.group_acknowledge)
 
 
 def prepare(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Prepared:
@@ -117,6 +120,7 @@ def prepare(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Prepared:
     if usable("organization"):
         check_organization(data["organization"], doc.where, report)
     check_names(data, doc.where, doc.where_key, usable, report)
+    acknowledge, group_acknowledge = check_acknowledge(data, doc.where, doc.where_key, usable, report)
     check_layer({k: data[k] for k in ("servers", "settings") if usable(k)}, doc.where, (), "settings", report)
     if usable("oauth2"):
         check_oauth2(data["oauth2"], doc.where, ("oauth2",), report)
@@ -133,7 +137,8 @@ def prepare(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Prepared:
     if not report.errors and not bad_keys - {"users"}:   # resolve nothing from a broken base
         resolver = Resolver(Base(Organization(**data["organization"]), profiles, groups or {},
                                  Layer("inventory", data, doc.where), doc.where, data.get("oauth2")))
-    return Prepared(doc, data, report, bad_users, usable, groups, profiles, templates, resolver, template_roots)
+    return Prepared(doc, data, report, bad_users, usable, groups, profiles, templates, resolver, template_roots,
+                    acknowledge, group_acknowledge)
 
 
 def _templates_dir(doc: Document, data: dict[str, Any], usable: Callable[[str], bool], limits: Limits,
@@ -153,7 +158,7 @@ def _templates_dir(doc: Document, data: dict[str, Any], usable: Callable[[str], 
         real = folder.resolve()
         for path, _, problem in confined_files(real, roots_of(Path(doc.file).parent, limits), limits):
             if problem is not None:
-                report.error(problem, Location(str(path)), "templates_dir", _OUT_HINT if problem.endswith(OUTSIDE) else "")
+                report.error(problem, Location(shown_path(path)), "templates_dir", _OUT_HINT if problem.endswith(OUTSIDE) else "")
     return str(folder.resolve())
 
 
@@ -186,7 +191,7 @@ def _users(doc: Document, data: dict[str, Any], bad_users: set[int], usable: Cal
         return
     check = RowCheck()
     try:
-        for row in iter_csv_users(csv_path, data["users_file"], limits):
+        for row in iter_csv_users(csv_path, shown_path(csv_path), limits):
             entry = UserEntry(row.data, row.where_path, row.field)
             problems = list(row.problems) or (
                 [] if check.valid(row.data) else schema_diagnostics(row.data, "user", entry.where, entry.field))
@@ -197,6 +202,6 @@ def _users(doc: Document, data: dict[str, Any], bad_users: set[int], usable: Cal
     except InventoryError as exc:
         first = exc.diagnostics[0].location
         if first is None or first.line == 0:   # the roster cannot be opened: point at the users_file key
-            report.error(f"{exc.diagnostics[0].message}: {csv_path}", doc.where(("users_file",)), "users_file")
+            report.error(f"{exc.diagnostics[0].message}: {shown_path(csv_path)}", doc.where(("users_file",)), "users_file")
         else:
             report.errors.extend(exc.diagnostics)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import textrules
-from ..errors import Diagnostic, InventoryError, Location, UnsafeName, excerpt
+from ..errors import Diagnostic, InventoryError, Location, UnsafeName, excerpt, shown_path
 from ..paths import safe_component
 from ..resources import data_dir
 from ..settings import BY_NAME
@@ -128,7 +128,7 @@ def _distinct(profiles: dict[str, Profile], here: Location, errors: list[Diagnos
 
 def _load(file: Path, limits: Limits) -> Document:
     """A profile file of profiles_dir, opened without blocking and refused unless it is a regular file."""
-    shown = str(file)
+    shown = shown_path(file)
     read = read_regular(file.resolve(), limits.max_yaml_bytes)
     if isinstance(read, Unreadable):
         message = {"missing": "profile file not found", "error": f"cannot read profile file: {read.detail}",

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import Diagnostic, FieldPath, InventoryError, Location, excerpt
+from ..errors import Diagnostic, FieldPath, InventoryError, Location, excerpt, shown_path
 from .bounds import DEFAULT_LIMITS, Limits
 
 
@@ -224,7 +224,7 @@ class _Converter:
 def load_yaml(path: Path, kind: str = "inventory", limits: Limits = DEFAULT_LIMITS,
               shown: str | None = None) -> Document:
     """Load one YAML document with positions. Raises :class:`InventoryError`."""
-    shown = shown or str(path)
+    shown = shown or shown_path(path)
     text = _read_text(path, limits.max_yaml_bytes, kind)
     return load_yaml_text(text, shown, limits)
 

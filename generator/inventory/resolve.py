@@ -191,8 +191,8 @@ class Resolver:
     def _server(values: Values, proto: str, location: Location, field_name: str, report: Report) -> Server | None:
         prefix = f"servers.{proto}."
         if prefix + "host" not in values:
-            report.error(f"no {proto} server is defined for this device", location, field_name,
-                         f"add servers.{proto} to the inventory, a group, the user or the device")
+            report.root_cause(f"missing-server-{proto}", f"no {proto} server is defined for this device", location,
+                              field_name, f"add servers.{proto} to the inventory, a group, the user or the device")
             return None
         for key, default in SERVER_DEFAULTS.items():
             values.setdefault(prefix + key, (default, Source("default")))

@@ -26,7 +26,16 @@ from ..model import Finding
 from ..plan.planner import Item, Plan, Progress, Rendered
 from . import reconcile
 from .index import INDEX, Index
-from .manifest import MANIFEST, MAX_MANIFEST_BYTES, ArtifactRecord, Entry, Previous, Sink, manifest_chunks
+from .manifest import (
+    MANIFEST,
+    MAX_MANIFEST_BYTES,
+    ArtifactRecord,
+    Entry,
+    Previous,
+    Sink,
+    manifest_chunks,
+    warning_entries,
+)
 from .reconcile import CREATED, REMOVED, UNCHANGED, UNSAFE, Carry, Change, Claim, Merge, Retire, Scope, Seen, Slice
 from .safefs import OutDir
 from .state import STATE
@@ -99,7 +108,8 @@ class Executor:
         index_sink = Sink(old_index, stage.index_file if stage is not None else None)
         index_sink.write(self.index.header)
         try:
-            for chunk in manifest_chunks(self._entries(jobs, progress), (f.to_json() for f in findings)):
+            warnings = warning_entries(self.plan.command, findings, lambda: self.previous.others(self.plan.command))
+            for chunk in manifest_chunks(self._entries(jobs, progress), warnings):
                 sink.write(chunk)
                 for line in self._index_lines:
                     index_sink.write(line + b"\n")

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from ..errors import OutputError
+from ..model import Finding
 from ..paths import safe_relative
 from .safefs import OutDir
 
@@ -89,6 +90,29 @@ def well_typed(entry: Any) -> bool:
     if type(sha) is not str or not _SHA256.match(sha):
         return False
     return all(type(entry[key]) is str for key in _TEXT_FIELDS if key in entry)
+
+
+_WARNING_FIELDS = ("user", "device", "client", "code", "message", "acknowledged")
+_WARNINGS_KEY = b'"warnings": ['
+
+
+def well_typed_warning(entry: Any) -> bool:
+    """A warning as mailprofiles writes it: the command it is of, a code, a message, the other fields text or null."""
+    return (type(entry) is dict and type(entry.get("command")) is str and type(entry.get("code")) is str
+            and type(entry.get("message")) is str and set(entry) <= {"command", *_WARNING_FIELDS}
+            and all(entry.get(key) is None or type(entry[key]) is str for key in _WARNING_FIELDS))
+
+
+def warning_entries(command: str, findings: Iterable[Finding], others: Callable[[], list[dict[str, Any]]]
+                    ) -> Iterator[dict[str, Any]]:
+    """The manifest's warnings: the run's own findings, then the other commands' as the old manifest lists them
+    (``others`` is called once the old manifest's entries are read), by command, so that ``generate`` and ``fleet`` sharing
+    an output folder each keep the other's."""
+    old = others()     # each command's warnings together, the commands in the order of their names
+    yield from (w for w in old if w["command"] < command)
+    for finding in findings:
+        yield {"command": command, **finding.to_json()}
+    yield from (w for w in old if w["command"] > command)
 
 
 def _valid_entry(entry: object) -> bool:
@@ -166,6 +190,7 @@ class Previous(SortedLines):
         super().__init__(outdir.open_regular(MANIFEST, MAX_MANIFEST_BYTES) if outdir is not None else None,
                          _HEADER, lambda entry, raw: well_typed(entry))
         self.notes: list[str] = []
+        self.warnings: list[dict[str, Any]] = []    # the old manifest's warnings, once its entries are read
         self._shown = outdir.shown(MANIFEST) if outdir is not None else MANIFEST
 
     def __iter__(self) -> Iterator[Entry]:
@@ -177,6 +202,23 @@ class Previous(SortedLines):
                 yield from self._whole(head + handle.read(MAX_MANIFEST_BYTES + 1 - len(head)))
                 return
             yield from self.lines(handle)
+            if handle.readline(MAX_LINE_BYTES).strip() == _WARNINGS_KEY:
+                for line in iter(lambda: handle.readline(MAX_LINE_BYTES).strip(), b""):
+                    if line.startswith(b"]"):
+                        break
+                    self._warning(line[:-1] if line.endswith(b",") else line)
+
+    def _warning(self, raw: bytes | dict[str, Any]) -> None:
+        try:
+            entry = json.loads(raw) if isinstance(raw, bytes) else raw
+        except ValueError:
+            return
+        if well_typed_warning(entry):
+            self.warnings.append(entry)
+
+    def others(self, command: str) -> list[dict[str, Any]]:
+        """The old manifest's warnings of the other commands (each command's findings are its own)."""
+        return [w for w in self.warnings if w["command"] != command]
 
     def unsafe(self) -> None:
         """An entry's path leads outside OUT: it is dropped like any malformed entry."""
@@ -205,6 +247,8 @@ class Previous(SortedLines):
             entries.setdefault(entry["path"], entry)
         if data["dropped"] or len(entries) < len(data["artifacts"]):
             self._dropped(data["dropped"] + len(data["artifacts"]) - len(entries))
+        for warning in data.get("warnings") or []:
+            self._warning(warning)
         for path in sorted(entries):
             yield entries[path], json.dumps(entries[path], ensure_ascii=False).encode("utf-8")
 

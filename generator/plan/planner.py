@@ -99,7 +99,7 @@ def all_findings(inventory: Inventory, skipped: dict[int, set[str]] | None = Non
                 continue
             for target in targets(inventory, fmt, None, per_device):
                 found.update(fmt.limitations(inventory.organization, target.subject))
-    return tuple(sorted(found, key=Finding.sort_key))
+    return inventory.acknowledged(sorted(found, key=Finding.sort_key))
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +141,8 @@ class Plan:
 
     shard: Shard | None = None
 
+    command = "generate"     # the command whose findings the manifest lists as this plan's
+
     @property
     def kinds(self) -> frozenset[str]:
         """The manifest kinds this run makes: every format's but the fleet scope's, as registered now."""
@@ -167,6 +169,15 @@ class Plan:
         """The warnings this run reports and lists in its manifest: all of them, or its shard's."""
         shard = self.shard
         return self.findings if shard is None else tuple(f for f in self.findings if shard.reports(f))
+
+    def selected_findings(self) -> tuple[Finding, ...]:
+        """The findings of the users and devices ``--limit`` selects, and those of no user (the organization's,
+        a domain's), of the run's shard; the manifest keeps them all."""
+        if not self.patterns:
+            return self.reported
+        groups = {d.user.email: d.user.groups for d in self.inventory.devices}
+        return tuple(f for f in self.reported
+                     if f.user is None or matches(f.user, f.device, groups.get(f.user, ()), self.patterns))
 
     def unmatched(self) -> tuple[str, ...]:
         """A warning for each ``--limit`` pattern that selects nobody."""
