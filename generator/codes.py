@@ -57,6 +57,7 @@ WARNING_CODES: Mapping[str, str] = {
     # fleet (fleet.py: each device format's fleet form)
     "fleet-outlook-per-user": "the fleet has no Outlook file (a PRF has no per-user variables)",
     "fleet-thunderbird-no-pattern": "no fleet.address_pattern, so the fleet has no Thunderbird files",
+    "fleet-pattern-domain": "a group's users are on other domains than its fleet.address_pattern forms",
 }
 
 
