@@ -33,10 +33,15 @@ SERVER = r'''
 import json, os, sys, traceback
 import importlib, pkgutil
 import generator
-for info in pkgutil.walk_packages(generator.__path__, "generator."):
-    if info.name.startswith(("generator.cli", "generator.__main__")):
-        continue
-    importlib.import_module(info.name)
+def walk(path, prefix):
+    # not pkgutil.walk_packages: it imports every package to look inside, generator.cli too
+    for info in pkgutil.iter_modules(path, prefix):
+        if info.name.startswith(("generator.cli", "generator.__main__")):
+            continue
+        module = importlib.import_module(info.name)
+        if info.ispkg:
+            walk(module.__path__, info.name + ".")
+walk(generator.__path__, "generator.")
 # What the command line imports as it runs (typer's coercion of arguments brings pydantic in some releases):
 # imported here when present, so that each command does not pay for it again.
 for name in ("typer", "typer._coercion", "typer._adapters", "typer._click.decorators", "pydantic",
