@@ -6,7 +6,7 @@ import pytest
 from conftest import BASE
 
 from generator import InventoryError, explain, validate
-from generator.errors import close_addresses
+from generator.errors import close_addresses, shown_path
 from generator.inventory.roster import iter_csv_users, sniff_separator
 
 ROSTER = BASE + "users_file: users.csv\n"
@@ -60,21 +60,22 @@ def test_the_clients_column_chooses_each_devices_clients(write_inventory):
                        "c@example.com": [("thunderbird", "apple", "outlook")]}
     (desktop, _) = explain(folder, "a@example.com")
     sources = {key: source for key, _, source in desktop.resolved_settings()}
-    assert sources["clients"] == "device desktop (users.csv:2:3)"
+    assert sources["clients"] == f"device desktop ({shown_path(folder / 'users.csv')}:2:3)"
 
 
 def test_a_clients_column_without_devices_is_refused(write_inventory):
     folder = write_inventory(ROSTER, **{"users.csv": "email,clients\na@example.com,apple\n"})
     assert [d.format() for d in validate(folder).errors] == [
-        "users.csv:1:2: the 'clients' column needs a 'devices' column: it lists each device's clients"]
+        f"{shown_path(folder / 'users.csv')}:1:2: the 'clients' column needs a 'devices' column: it lists each device's clients"]
 
 
 def test_every_client_typo_of_a_row_is_named_with_its_entry(write_inventory):
     folder = write_inventory(ROSTER, **{"users.csv": 'email,devices,clients\na@example.com,desktop;phone,"tb;evolution"\n'})
+    roster = shown_path(folder / "users.csv")
     assert [d.format() for d in validate(folder).errors] == [
-        "users.csv:2:3: row 1, column 'clients', entry 1: 'tb' is not a client "
+        f"{roster}:2:3: row 1, column 'clients', entry 1: 'tb' is not a client "
         "(clients: thunderbird, apple, outlook)",
-        "users.csv:2:3: row 1, column 'clients', entry 2: 'evolution' is not a client "
+        f"{roster}:2:3: row 1, column 'clients', entry 2: 'evolution' is not a client "
         "(clients: thunderbird, apple, outlook)"]
 
 
