@@ -227,7 +227,8 @@ def load_fleet(path: str | Path, vendor_name: str, limits: Limits = DEFAULT_LIMI
 
 
 class FleetPlan(Plan):
-    """Every file of a fleet: per set, the Apple profile with the MDM's variables and the AutoConfig pair."""
+    """Every file of a fleet: per set, the Apple profile with the MDM's variables, Thunderbird's policies and the
+    AutoConfig pair."""
 
     kinds = frozenset({FLEET})      # every file of a fleet set has the fleet scope's kind
     command = "fleet"
@@ -255,7 +256,8 @@ class FleetPlan(Plan):
         return ()
 
     def units(self) -> list[Unit]:
-        """One unit per fleet set: the Apple profile and, with an address pattern, the AutoConfig pair."""
+        """One unit per fleet set: the Apple profile, Thunderbird's policies and, with an address pattern, the
+        AutoConfig pair."""
         units = []
         for fleet_set in self.fleet.sets:
             device = fleet_set.device

@@ -62,8 +62,8 @@ class FleetForm:
     """
 
     formats: tuple[str, ...] = ()
-    needs_address_pattern: tuple[str, ...] = ()     # of these, those made only for groups with a fleet.address_pattern
-    none: str = ""                          # the warning when there is no fleet form
+    needs_address_pattern: tuple[str, ...] = ()   # of these, those made only for groups with a fleet.address_pattern
+    none: str = ""                                # the warning when there is no fleet form
 
 
 @dataclass(frozen=True, slots=True)
