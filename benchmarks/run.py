@@ -124,7 +124,45 @@ def _stamps(folder: Path) -> str:
     return digest.hexdigest()
 
 
+def format_costs(inventory: Path, files: int = 200, rounds: int = 3) -> None:
+    """Print each format's CPU time per file, rendering and verifying (as a run does: the verifier, then the
+    connection read back for the cross-check), over up to ``files`` real files of the inventory; the best of
+    ``rounds`` rounds (CPU time of this process, so a busy machine slows it less than wall time would)."""
+    from collections import defaultdict
+
+    from generator.inventory.load import load_inventory
+    from generator.plan.planner import Plan
+
+    plan = Plan(load_inventory(inventory), None)
+    samples: dict[str, list[tuple[object, object, bytes]]] = defaultdict(list)
+    for unit in plan.units():
+        for item in plan.items(unit, inputs=False):
+            if len(samples[item.fmt.name]) < files:
+                samples[item.fmt.name].append((item.fmt, item.subject, item.fmt.render(plan.site, item.subject)))
+    org = plan.site.organization
+
+    def verify(fmt, subject, content):
+        assert not fmt.check(content, org, subject)
+        if fmt.read_settings is not None:
+            fmt.read_settings(content)
+
+    for name, found in sorted(samples.items()):
+        costs = []
+        for step in (lambda fmt, subject, content: fmt.render(plan.site, subject), verify):
+            best = float("inf")
+            for _ in range(rounds):
+                started = time.process_time()
+                for fmt, subject, content in found:
+                    step(fmt, subject, content)
+                best = min(best, time.process_time() - started)
+            costs.append(1e6 * best / len(found))
+        print(f"  {name}: render {costs[0]:,.0f} µs, verify {costs[1]:,.0f} µs per file ({len(found)} files)")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--format-costs"]:
+        format_costs(Path(sys.argv[2]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("users", type=int)
     parser.add_argument("--workdir", type=Path, default=None)

@@ -25,6 +25,9 @@ SECURITY_FLOORS = {
     # import-autoconfig and the verifiers read untrusted XML only through defusedxml.
     "defusedxml": ((0, 7, 1), "untrusted XML (entity expansion, external entities)"),
     "asn1crypto": ((1, 5, 1), "re-reads the CMS signature of every signed profile"),
+    # The verifiers parse every handout, profile and autoconfig file with libxml2 (no DTD, no entities, no network):
+    # 5.4.0's wheels moved to libxml2 2.13.8 for several CVEs, 6.0.2's to 2.14.6, the newest fixed release.
+    "lxml": ((6, 0, 2), "libxml2 in the wheels with its parser fixes (2.14.6)"),
 }
 TEST_FLOORS = {
     # The tests' SMTP server: 1.4.5 fixed SMTP smuggling (CVE-2024-27305), 1.4.6 the STARTTLS command

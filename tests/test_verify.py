@@ -87,7 +87,7 @@ def test_prefs_verifier_catches(sample, mutation, rule):
                          b"<key>PayloadVersion</key>\n\t<integer>2</integer>"), "PayloadVersion is 2"),
     (lambda t: t.replace(b"<key>EmailAddress</key>", b"<key>IncomingMailServerIMAPPathPrefix</key>\n"
                          b"\t\t\t<string>INBOX</string>\n\t\t\t<key>EmailAddress</key>"), "IMAP-only key"),
-    (lambda t: t.replace(b"</dict>\n</plist>", b"</dict>"), "plistlib cannot read"),
+    (lambda t: t.replace(b"</dict>\n</plist>", b"</dict>"), "the plist cannot be read"),
     (lambda t: t.replace(b"<key>EmailAddress</key>", b"<key>IncomingPassword</key>\n\t\t\t<string>x</string>\n"
                          b"\t\t\t<key>EmailAddress</key>"), "IncomingPassword must not be written"),
 ])

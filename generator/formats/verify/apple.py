@@ -1,4 +1,11 @@
-""".mobileconfig: plistlib, then every key checked against Apple's payload schema.
+""".mobileconfig: its plist read from libxml2's tree (through lxml), then every key checked against Apple's payload
+schema.
+
+The plist is read by its own small reader over the element tree, by Apple's DTD (PropertyList-1.0.dtd: ``plist``
+holds one value; a ``dict`` holds ``key`` and value pairs; ``array``, ``string``, ``integer``, ``real``, ``true``,
+``false``, ``date``, ``data``) and stricter than plistlib where a profile of ours can only be wrong: a key twice, a
+key without a value, text between elements, or any other element is refused. The parser loads no DTD, expands no
+entity and reaches no network.
 
 The profile holds one account payload, whose type follows from how the device's servers sign in, restated here
 from Apple's schema files (apple/device-management, branch ``release``, commit
@@ -8,12 +15,16 @@ Microsoft 365, ``com.apple.google-oauth`` for OAuth2 at Google ("The payload nev
 """
 from __future__ import annotations
 
+import binascii
 import json
-import plistlib
 import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
+
+from lxml import etree
 
 from ...errors import ReadBackError
 from ...model import Device, Organization
@@ -50,25 +61,117 @@ def rules() -> dict[str, Any]:
     return loaded
 
 
-def _check_dict(data: dict[str, Any], table: dict[str, Any], where: str, problems: list[str]) -> None:
-    for key, rule in table.items():
-        if rule["presence"] == "required" and key not in data:
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    type_name: str
+    expected: type | None
+    rangelist: tuple[Any, ...] | None
+    pattern: re.Pattern[str] | None
+
+
+@cache
+def _table(*names: str) -> tuple[tuple[str, ...], dict[str, _Rule]]:
+    """(the required keys, each key's rule) of the tables ``names`` of :func:`rules` together, made once."""
+    merged: dict[str, Any] = {}
+    for name in names:
+        merged.update(rules()[name])
+    required = tuple(key for key, rule in merged.items() if rule["presence"] == "required")
+    return required, {key: _Rule(rule["type"], _TYPES.get(rule["type"]),
+                                 tuple(rule["rangelist"]) if "rangelist" in rule else None,
+                                 re.compile(rule["format"]) if "format" in rule else None)
+                      for key, rule in merged.items()}
+
+
+def _check_dict(data: dict[str, Any], names: tuple[str, ...], where: str, problems: list[str]) -> None:
+    required, table = _table(*names)
+    for key in required:
+        if key not in data:
             problems.append(f"{where}: required key {key} is missing")
     for key, value in data.items():
         rule = table.get(key)
         if rule is None:
             problems.append(f"{where}: key {key} is not in Apple's schema")
             continue
-        expected = _TYPES.get(rule["type"])
+        expected = rule.expected
         if expected is not None:
             ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
             if not ok:
-                problems.append(f"{where}: {key} must be <{rule['type']}>, found {type(value).__name__}")
+                problems.append(f"{where}: {key} must be <{rule.type_name}>, found {type(value).__name__}")
                 continue
-        if "rangelist" in rule and value not in rule["rangelist"]:
-            problems.append(f"{where}: {key} is {value!r}, allowed: {rule['rangelist']}")
-        if "format" in rule and isinstance(value, str) and not re.match(rule["format"], value):
-            problems.append(f"{where}: {key} {value!r} does not match {rule['format']}")
+        if rule.rangelist is not None and value not in rule.rangelist:
+            problems.append(f"{where}: {key} is {value!r}, allowed: {list(rule.rangelist)}")
+        if rule.pattern is not None and isinstance(value, str) and not rule.pattern.match(value):
+            problems.append(f"{where}: {key} {value!r} does not match {rule.pattern.pattern}")
+
+
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+                          remove_comments=True, remove_pis=True)
+_INTEGER = re.compile(r"[+-]?(?:[0-9]+|0x[0-9A-Fa-f]+)")
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
+
+
+
+
+def _stray(text: str | None) -> bool:
+    """Text beside the elements of a container (a plist, dict or array holds only elements and blanks)."""
+    return text is not None and text != "" and not text.isspace()
+
+
+def _elements(element: Any) -> list[Any]:
+    """The elements of a container, refusing any text between them."""
+    children = list(element)
+    if _stray(element.text) or any(_stray(child.tail) for child in children):
+        raise ReadBackError(f"text between the elements of a <{element.tag}>")
+    return children
+
+
+def _value(element: Any) -> Any:
+    """One plist value, read from its element."""
+    tag = element.tag
+    if tag == "dict":
+        return _dict(element)
+    if tag == "array":
+        return [_value(child) for child in _elements(element)]
+    if not isinstance(tag, str) or len(element):
+        raise ReadBackError(f"<{tag if isinstance(tag, str) else 'entity'}> where a plist value goes")
+    text = element.text or ""
+    if tag == "string":
+        return text
+    if tag in ("true", "false"):
+        if text:
+            raise ReadBackError(f"<{tag}/> holds text")
+        return tag == "true"
+    if tag == "integer":
+        if not _INTEGER.fullmatch(text.strip()):
+            raise ReadBackError(f"<integer> {text[:40]!r} is not an integer")
+        return int(text.strip(), 0) if "x" in text else int(text)
+    if tag == "real":
+        return float(text)
+    if tag == "data":
+        return binascii.a2b_base64(text.encode("ascii"))
+    if tag == "date":
+        found = _DATE.fullmatch(text)
+        if found is None:
+            raise ReadBackError(f"<date> {text[:40]!r} is not YYYY-MM-DDTHH:MM:SSZ")
+        year, month, day, hour, minute, second = (int(part) for part in found.groups())
+        return datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
+    raise ReadBackError(f"<{tag}> is no plist value")
+
+
+def _dict(element: Any) -> dict[str, Any]:
+    children = _elements(element)
+    if len(children) % 2:
+        raise ReadBackError("a <dict> has a key without a value")
+    found: dict[str, Any] = {}
+    for index in range(0, len(children), 2):
+        key = children[index]
+        if key.tag != "key" or len(key):
+            raise ReadBackError(f"<{key.tag}> where a <key> goes in a <dict>")
+        name = key.text or ""
+        if name in found:
+            raise ReadBackError(f"key {name} appears twice in a <dict>")
+        found[name] = _value(children[index + 1])
+    return found
 
 
 @lru_cache(maxsize=16)
@@ -76,9 +179,15 @@ def parse(content: bytes) -> dict[str, Any]:
     if not content.startswith(b"<?xml"):
         raise ReadBackError("the profile does not start with an XML declaration")
     try:
-        data = plistlib.loads(content, fmt=plistlib.FMT_XML)
-    except Exception as exc:  # plistlib raises several types for malformed XML
-        raise ReadBackError(f"plistlib cannot read the profile: {exc}") from None
+        root = etree.fromstring(content, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise ReadBackError(f"the plist cannot be read: {exc}") from None
+    if root.tag != "plist" or len(root) != 1:
+        raise ReadBackError("the root is not a <plist> holding one value")
+    try:
+        data = _value(_elements(root)[0])
+    except (ValueError, binascii.Error) as exc:
+        raise ReadBackError(f"the plist cannot be read: {exc}") from None
     if not isinstance(data, dict):
         raise ReadBackError("the profile's root is not a dictionary")
     return data
@@ -149,15 +258,12 @@ def verify(content: bytes, org: Organization, device: Device) -> list[str]:
     content = plain(content)
     data = parse(content)
     problems: list[str] = []
-    table = rules()
-    _check_dict(data, table["TopLevel"], "profile", problems)
+    _check_dict(data, ("TopLevel",), "profile", problems)
     payload_type = expected_type(device)
     if payload_type is None:
         raise ReadBackError("no Apple payload signs in to this device's servers, so no profile is expected")
     mail = _payload(data, payload_type)
-    payload_rules = dict(table[payload_type])
-    payload_rules.update(table["CommonPayloadKeys"])
-    _check_dict(mail, payload_rules, f"{payload_type} payload", problems)
+    _check_dict(mail, (payload_type, "CommonPayloadKeys"), f"{payload_type} payload", problems)
     _check_structure(data, mail, org, problems)
     if problems:
         return problems

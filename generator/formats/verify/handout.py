@@ -1,4 +1,4 @@
-"""The handout, read back with the standard library's HTML parser.
+"""The handout, read back with libxml2's HTML parser (through lxml), as a browser builds the page.
 
 A page for a person at a device: self-contained (no script, no frame or object, no event
 handler, no style or link or image that loads anything from elsewhere), one ``<html lang>``
@@ -6,88 +6,97 @@ that is the user's language, and every setting a manual setup needs (incoming an
 protocol, host, port and security for every device, the login, the user's name) present in its
 text, one manual step per warning about a device (a ``<li>`` in the device's ``<section>``'s ``<ol>``:
 what its files cannot set), and no password.
+
+The page is parsed once into a tree (C code); what is checked is picked from it with compiled
+XPath expressions, so no Python runs per tag. The parser never loads anything (``no_network``)
+and keeps what a browser keeps: a second ``<html>`` tag adds nothing a browser would not merge
+into the first.
 """
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
+from dataclasses import dataclass
+from typing import Any
 
+from lxml import etree
+
+from ...errors import ReadBackError
 from ...model import Organization
 from ...oauth2 import sign_in
 from ..subjects import UserDevices
 
-FORBIDDEN_TAGS = {"script", "iframe", "frame", "object", "embed", "link", "img", "base", "form", "meta-refresh"}
+FORBIDDEN_TAGS = ("script", "iframe", "frame", "object", "embed", "link", "img", "base", "form")
+LOADING_ATTRIBUTES = ("src", "href", "srcset", "action", "data")
 _EXTERNAL = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*:|//)", re.IGNORECASE)
 _CSS_EXTERNAL = re.compile(r"url\(|@import", re.IGNORECASE)
+_PARSER = etree.HTMLParser(no_network=True, default_doctype=False)
+# Every attribute that runs or loads something: event handlers, the loading attributes and style.
+_ACTIVE = etree.XPath("//@*[starts-with(name(), 'on') or name() = 'style' or "
+                      + " or ".join(f"name() = '{name}'" for name in LOADING_ATTRIBUTES) + "]")
 
 
-class _Reader(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.problems: list[str] = []
-        self.text: list[str] = []
-        self.lang: list[str] = []
-        self.steps: list[int] = []       # per <section>: the <li> of its <ol>
-        self.codes: list[str] = []       # the text of each <code>
-        self._in_style = False
-        self._in_code = False
-        self._in_ol = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in FORBIDDEN_TAGS:
-            self.problems.append(f"<{tag}> is not allowed in a self-contained page")
-        for name, value in attrs:
-            if name.startswith("on"):
-                self.problems.append(f"<{tag}> has the event handler {name}")
-            if name in ("src", "href", "srcset", "action", "data") and value and _EXTERNAL.match(value):
-                self.problems.append(f"<{tag} {name}> loads {value[:60]!r} from elsewhere")
-            if name == "style" and value and _CSS_EXTERNAL.search(value):
-                self.problems.append(f"<{tag} style> loads from elsewhere")
-        if tag == "meta" and any(n == "http-equiv" for n, _ in attrs):
-            self.problems.append("<meta http-equiv> is not allowed")
-        if tag == "html":
-            self.lang.append(dict(attrs).get("lang") or "")
-        if tag == "section":
-            self.steps.append(0)
-        elif tag == "ol":
-            self._in_ol = True
-        elif tag == "li" and self._in_ol and self.steps:
-            self.steps[-1] += 1
-        if tag == "code":
-            self._in_code = True
-            self.codes.append("")
-        self._in_style = tag == "style"
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "style":
-            self._in_style = False
-        if tag == "ol":
-            self._in_ol = False
-        if tag == "code":
-            self._in_code = False
-
-    def handle_data(self, data: str) -> None:
-        if self._in_style:
-            if _CSS_EXTERNAL.search(data):
-                self.problems.append("the style sheet loads from elsewhere (url() or @import)")
-            return
-        if self._in_code:
-            self.codes[-1] += data
-        self.text.append(data)
+@dataclass(slots=True)
+class Page:
+    text: str               # the visible text as a browser runs it together, blanks folded
+    lang: list[str]         # the <html lang> values
+    problems: list[str]     # what a self-contained page must not have
+    codes: list[str]        # the text of each <code>
+    steps: list[int]        # per <section>: the <li> of its <ol>
 
 
-def _read(content: bytes) -> _Reader:
-    reader = _Reader()
-    reader.feed(content.decode("utf-8"))
-    reader.close()
-    return reader
+def _text(element: Any) -> str:
+    """The text of an element and all below it (not its tail)."""
+    if not len(element):
+        return str(element.text or "")
+    return str(etree.tostring(element, method="text", encoding=str, with_tail=False))
 
 
-def read_text(content: bytes) -> tuple[str, list[str], list[str]]:
-    """(visible text with blanks folded, the html lang values, structural problems)."""
-    reader = _read(content)
-    text = " ".join(" ".join(reader.text).split())
-    return text, reader.lang, reader.problems
+def _loads(root: Any) -> list[str]:
+    """What makes the page load or run anything: forbidden tags, event handlers, links and styles to elsewhere."""
+    problems = [f"<{element.tag}> is not allowed in a self-contained page" for element in root.iter(*FORBIDDEN_TAGS)]
+    for attribute in _ACTIVE(root):
+        name, tag = attribute.attrname, attribute.getparent().tag
+        if name.startswith("on"):
+            problems.append(f"<{tag}> has the event handler {name}")
+        elif name == "style":
+            if _CSS_EXTERNAL.search(attribute):
+                problems.append(f"<{tag} style> loads from elsewhere")
+        elif _EXTERNAL.match(attribute):
+            problems.append(f"<{tag} {name}> loads {str(attribute)[:60]!r} from elsewhere")
+    if any(meta.get("http-equiv") is not None for meta in root.iter("meta")):
+        problems.append("<meta http-equiv> is not allowed")
+    if any(_CSS_EXTERNAL.search(_text(sheet)) for sheet in root.iter("style")):
+        problems.append("the style sheet loads from elsewhere (url() or @import)")
+    return problems
+
+
+def _steps(root: Any) -> list[int]:
+    """Per <section>, in document order: the <li> inside an <ol> up to the next <section>."""
+    steps: list[int] = []
+    for element in root.iter("section", "li"):
+        if element.tag == "section":
+            steps.append(0)
+        elif steps and next(element.iterancestors("ol"), None) is not None:
+            steps[-1] += 1
+    return steps
+
+
+def read(content: bytes) -> Page:
+    """The page as a browser reads it (UTF-8, as its ``<meta charset>`` says)."""
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ReadBackError(f"the page is not UTF-8 (byte {exc.start})") from None
+    try:
+        root = etree.fromstring(content, _PARSER)
+    except etree.LxmlError as exc:
+        raise ReadBackError(f"the page cannot be parsed: {exc}") from None
+    if root is None or root.tag != "html":
+        raise ReadBackError("the page has no <html> element")
+    problems, steps = _loads(root), _steps(root)
+    codes = [_text(code) for code in root.iter("code")]
+    etree.strip_elements(root, "style", with_tail=False)     # the style sheet is no text on the page
+    return Page(" ".join(_text(root).split()), [root.get("lang") or ""], problems, codes, steps)
 
 
 # How the page names the security after the port: the same words in every language, but for "none".
@@ -97,8 +106,8 @@ SECURITY_WORDS = {"ssl": "SSL/TLS", "starttls": "STARTTLS"}
 def verify(content: bytes, org: Organization, subject: UserDevices) -> list[str]:
     if not content.startswith(b"<!DOCTYPE html>"):
         return ["the page does not start with <!DOCTYPE html>"]
-    reader = _read(content)
-    text, langs, problems = " ".join(" ".join(reader.text).split()), reader.lang, reader.problems
+    reader = read(content)
+    text, langs, problems = reader.text, reader.lang, reader.problems
     user = subject.user
     if langs != [user.language]:
         problems.append(f"<html lang> is {langs}, expected [{user.language!r}]")

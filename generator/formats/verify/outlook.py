@@ -54,12 +54,13 @@ _CONTROL = re.compile("[\x00-\x1f\x7f]")
 def parse(content: bytes) -> Sections:
     """Sections (lower-cased name) -> {lower-cased key: (key, value)}, by the INI reader's rules plus policy."""
     text = decode(content)
-    if re.search(r"\r(?!\n)|(?<!\r)\n", text):
+    pairs = text.count("\r\n")
+    if text.count("\r") != pairs or text.count("\n") != pairs:
         raise ReadBackError("a line ends without CRLF (bare CR or LF)")
     for char in ("\u2028", "\u2029", "\x85"):
         if char in text:
             raise ReadBackError(f"U+{ord(char):04X} in the file")
-    control = _CONTROL.search(text.replace("\r\n", "\n").replace("\n", ""))
+    control = _CONTROL.search(text.replace("\r\n", ""))
     if control:
         raise ReadBackError(f"control character U+{ord(control.group()):04X} in the file")
     sections: Sections = {}
@@ -136,6 +137,7 @@ def _account(sections: Sections) -> tuple[str, Section]:
     return kind, values
 
 
+@lru_cache(maxsize=16)
 def read_settings(content: bytes) -> Settings:
     sections = parse(content)
     kind, values = _account(sections)

@@ -19,6 +19,8 @@ AUTH = {3: "password", 4: "cram-md5", 6: "ntlm", 10: "oauth2"}
 
 Prefs = dict[str, bool | int | str]
 _RAW_FORBIDDEN = re.compile('[\x00-\x1f"\u2028\u2029]')
+_NAME = re.compile(r"[A-Za-z0-9._\-]+")
+_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
 
 
 def _string(text: str, where: str) -> str:
@@ -74,7 +76,7 @@ def _string(text: str, where: str) -> str:
 def _value(text: str, where: str) -> bool | int | str:
     if text in ("true", "false"):
         return text == "true"
-    if re.fullmatch(r"-?(0|[1-9][0-9]*)", text):
+    if _INTEGER.fullmatch(text):
         return int(text)
     if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
         return _string(text[1:-1], where)
@@ -99,7 +101,7 @@ def parse_prefs(content: bytes) -> dict[str, bool | int | str]:
         if not match:
             raise ReadBackError(f"{where}: not a user_pref line: {line[:80]!r}")
         name = _string(match.group(1), where)
-        if not name.isascii() or not re.fullmatch(r"[A-Za-z0-9._\-]+", name):
+        if not name.isascii() or not _NAME.fullmatch(name):
             raise ReadBackError(f"{where}: pref name {name!r} has characters outside [A-Za-z0-9._-]")
         if name in prefs:
             raise ReadBackError(f"{where}: pref {name!r} is set twice")
@@ -178,6 +180,12 @@ def _graph(prefs: Prefs) -> tuple[str, str, str]:
 
 
 def read_settings(content: bytes) -> Settings:
+    return _read(content)[1]
+
+
+@lru_cache(maxsize=16)
+def _read(content: bytes) -> tuple[tuple[str, str, str], Settings]:
+    """The account graph's keys (server, identity, SMTP server) and the connection, read once per file."""
     prefs = parse_prefs(content)
     server, identity, smtp = _graph(prefs)
     socket = _get(prefs, f"mail.server.{server}.socketType", int)
@@ -190,14 +198,13 @@ def read_settings(content: bytes) -> Settings:
     outgoing = Connection("smtp", _get(prefs, f"mail.smtpserver.{smtp}.hostname", str),
                         _get(prefs, f"mail.smtpserver.{smtp}.port", int), SOCKET[try_ssl],
                         _get(prefs, f"mail.smtpserver.{smtp}.username", str))
-    return Settings(incoming, outgoing, _get(prefs, f"mail.identity.{identity}.useremail", str),
-                    _get(prefs, f"mail.identity.{identity}.fullName", str))
+    return (server, identity, smtp), Settings(incoming, outgoing, _get(prefs, f"mail.identity.{identity}.useremail", str),
+                                              _get(prefs, f"mail.identity.{identity}.fullName", str))
 
 
 def verify(content: bytes, org: Organization, device: Device) -> list[str]:
     prefs = parse_prefs(content)
-    server, identity, smtp = _graph(prefs)
-    settings = read_settings(content)
+    (server, identity, smtp), settings = _read(content)
     problems: list[str] = []
     check_connection(problems, settings, device)
     want_in, want_out = device.incoming, device.outgoing
