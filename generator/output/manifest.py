@@ -29,6 +29,7 @@ from .safefs import OutDir
 
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 512 * 1024 * 1024
+WRITE_BLOCK = 1 << 20        # a new manifest or index is written in blocks of this size
 VERSION = 1
 
 
@@ -272,6 +273,7 @@ class Sink:
         self._equal = self._old is not None        # everything so far equals the old manifest
         self._offset = 0
         self._fd: int | None = None
+        self._pending = bytearray()                # written to the staged file, not yet passed to the kernel
         if not self._equal:
             self._diverge()
 
@@ -283,7 +285,14 @@ class Sink:
                 return
             self._diverge()
         if self._fd is not None:
-            _write_all(self._fd, chunk)
+            self._pending += chunk          # written in blocks, not one system call per entry
+            if len(self._pending) >= WRITE_BLOCK:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self._fd is not None and self._pending:
+            _write_all(self._fd, self._pending)
+        self._pending.clear()
 
     def _diverge(self) -> None:
         self._equal = False
@@ -303,6 +312,7 @@ class Sink:
             assert self._oldfile is not None
             if self._oldfile.read(1):
                 self._diverge()
+        self._flush()
         self.close()
         return not self._equal
 

@@ -27,14 +27,12 @@ import threading
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from pathlib import Path
 from typing import Any
 
 from ..errors import WorkerDied
 from ..formats.registry import named
 from ..plan.planner import Plan, Planned, Rendered, Unit
-from .safefs import OutDir
-from .writer import stage_file
+from .writer import StagingTree
 
 PR_SET_PDEATHSIG = 1
 MIN_UNITS_PER_WORKER = 64      # fewer units than this per worker: rendering in-process is faster
@@ -43,7 +41,7 @@ _shared: tuple[Plan, Sequence[Unit], int] | None = None   # set in the parent ju
 
 Packed = tuple[list[tuple[str, Any, bytes, str, bool]], list[str], list[Any]]
 Task = tuple[int, bool]         # a unit's index, and whether its files go straight to the staging folder
-_staging: OutDir | None = None  # in a worker: the staging folder, opened on first use
+_staging: StagingTree | None = None  # in a worker: the staging folder, opened on first use
 
 
 def default_jobs() -> int:
@@ -99,15 +97,15 @@ def _render_chunk(tasks: list[Task]) -> list[Packed]:
         if write and staging_fd >= 0 and not rendered.failures and not rendered.template_errors:
             global _staging
             if _staging is None:
-                _staging = OutDir(Path("staging"), os.dup(staging_fd))
+                _staging = StagingTree(os.dup(staging_fd))
             rendered.planned = [_staged(_staging, p) for p in rendered.planned]
         out.append(_pack(rendered))
     return out
 
 
-def _staged(staging: OutDir, planned: Planned) -> Planned:
+def _staged(staging: StagingTree, planned: Planned) -> Planned:
     """Write a file of a new folder into the staging tree; what goes back is its entry, not its bytes."""
-    size, mtime_ns = stage_file(staging, planned.record.path, planned.content)
+    size, mtime_ns = staging.add(planned.record.path, planned.content)
     return Planned(dataclasses.replace(planned.record, size=size, mtime_ns=mtime_ns), b"", planned.format,
                    planned.template, staged=True)
 

@@ -6,7 +6,7 @@ Nothing is ever kept next to OUT, so whoever can write OUT's parent cannot plant
 
 1. The run holds an exclusive lock on OUT's folder itself (``flock`` on its descriptor),
    so two runs through different spellings of the same folder cannot run at once.
-2. Every changed artifact is written into ``.mailprofiles/staging/`` (flat, numbered files:
+2. Every changed artifact is written into ``.mailprofiles/staging/`` (a tree that mirrors OUT, on the
    same file system, so moves are renames), and the new manifest beside it; the journal's
    lines (moves, removals with the hash that was written) go to ``journal.pending`` as the
    changes are found, so nothing of the size of the output is held in memory.
@@ -39,11 +39,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import OutputError
+from ..paths import safe_relative
 from .index import INDEX
 from .manifest import MANIFEST, MAX_MANIFEST_BYTES
 from .replay import another, apply_journal
 from .safefs import OutDir
 from .state import JOURNAL, PENDING_JOURNAL, STAGED_INDEX, STAGED_MANIFEST, STAGING, STATE, Journal, JournalWriter, State
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
 @contextlib.contextmanager
@@ -81,7 +84,7 @@ class Stage:
         assert state is not None
         self.state = state
         self.journal = JournalWriter(state)
-        self._staging: OutDir | None = None      # staging/, a tree that mirrors OUT
+        self._staging: StagingTree | None = None      # staging/, a tree that mirrors OUT
         self._fresh: str | None = None
         self._reached: tuple[str, ...] | None = None    # the last target folder found reachable by a rename
         self._open = True
@@ -95,7 +98,7 @@ class Stage:
         self.staging_fd()
         assert self._staging is not None
         self.adopt(relative, fresh)
-        return stage_file(self._staging, relative, content)
+        return self._staging.add(relative, content)
 
     def adopt(self, relative: str, fresh: str | None) -> None:
         """Journal a file staged at ``staging/relative`` (by :meth:`add`, or by a worker process)."""
@@ -125,7 +128,7 @@ class Stage:
         if self._staging is None:
             fd = self.state.staging(create=True)
             assert fd is not None
-            self._staging = OutDir(self.outdir.path / STATE / STAGING, fd)
+            self._staging = StagingTree(fd)
         return self._staging.fd
 
     def remove(self, relative: str, sha256: str) -> None:
@@ -173,19 +176,49 @@ class Stage:
         finally:
             self.close()
 
-def stage_file(staging: OutDir, relative: str, content: bytes) -> tuple[int, int]:
-    """Write a new file at ``staging/relative`` (never over one, never through a link): its size and time."""
-    parents, name = staging.split(relative)
-    folder = staging.folder(parents, create=True)
-    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=folder)
-    try:
-        view = memoryview(content)
-        while view:
-            view = view[os.write(fd, view):]
-        st = os.fstat(fd)
-        return st.st_size, st.st_mtime_ns
-    finally:
-        os.close(fd)
+
+class StagingTree:
+    """The staging folder, where this process creates files by their path below the folder's descriptor.
+
+    The tree is private: ``OUT/.mailprofiles`` is the running user's own and writable by nobody else
+    (``state.py`` refuses it otherwise), and everything below it was made by this run, so no link can
+    stand in a folder of it. A file therefore costs one ``open`` of its relative path (``O_NOFOLLOW``
+    still guards its own name), and each folder one ``mkdir``: files come in path order, so the folders
+    of the last file are known to exist and only the ones past them are made (a folder made by another
+    process of the run, or again after an out-of-order file, is taken as it is: it is ours).
+    """
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self._made: tuple[str, ...] = ()          # the folders of the last file staged, known to exist
+
+    def add(self, relative: str, content: bytes) -> tuple[int, int]:
+        """Write a new file at ``relative`` (never over one, never through a link): its size and time."""
+        if not safe_relative(relative):
+            raise OutputError(f"refusing unsafe path {relative!r}")
+        parents = relative.split("/")[:-1]
+        depth = 0
+        for have, want in zip(self._made, parents):
+            if have != want:
+                break
+            depth += 1
+        for index in range(depth, len(parents)):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir("/".join(parents[:index + 1]), 0o755, dir_fd=self.fd)
+        self._made = tuple(parents)
+        fd = os.open(relative, _CREATE, 0o644, dir_fd=self.fd)
+        try:
+            view = memoryview(content)
+            while view:
+                view = view[os.write(fd, view):]
+            st = os.fstat(fd)
+            return st.st_size, st.st_mtime_ns
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
 
 def unfinished(outdir: OutDir | None) -> bool:
     """Did an earlier run stop after its commit point (a journal waits in OUT/.mailprofiles)?"""
