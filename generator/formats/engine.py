@@ -132,8 +132,10 @@ def environment(folder: str, autoescape: bool, filters: Filters, site_dir: str |
     """A compiled-once environment for one format's template folder, the site's copy first (``roots``: where
     the site's files may lead; none: the site's folder only)."""
     built_in = jinja2.FileSystemLoader(str(data_dir("templates") / folder))
+    # auto_reload off: a template is read once per run, not checked on disk (a stat) before each file it makes.
     options: dict[str, Any] = dict(undefined=jinja2.StrictUndefined, autoescape=autoescape,
-                                   keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+                                   keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+                                   auto_reload=False)
     env: jinja2.Environment
     if site_dir:
         # Site templates are the site's code: they run in the sandbox, bounded.
