@@ -1,12 +1,16 @@
 """Benchmark: generate N users cold and warm, validate them, and write the same bytes as the I/O floor.
 
-    python benchmarks/run.py 20000 [--workdir DIR] [--keep]
+    python benchmarks/run.py 20000 [--pairs 3] [--syscall-users 1000] [--format-costs]
+                                   [--memory-users 100000,200000] [--plan-users 1000000] [--workdir DIR] [--keep]
 
 Every figure is measured in the same run on the same machine, so the ratios hold on a busy
 machine too: files/s of the cold run against the floor (the very same files written with
-plain open/write/close into a fresh folder, no fsync), the no-change rerun as a share of the
-cold run, and each child's peak RSS (sampled from /proc). mailprofiles runs as a separate process,
-exactly as an admin runs it.
+plain open/write/close into a fresh folder, no fsync), in alternating pairs (cold run, floor,
+cold run, floor, ...) whose median ratio is the figure, because the floor alone varies from run
+to run on a shared disk; the no-change rerun as a share of the cold run; each child's peak RSS
+(sampled from /proc); the system calls per file (strace, between two roster sizes); each
+format's CPU per file; the memory a cold run needs per user; validate at a very large roster.
+mailprofiles runs as a separate process, exactly as an admin runs it.
 """
 from __future__ import annotations
 
@@ -74,7 +78,7 @@ def run(command: list[str]) -> tuple[float, int, int, bytes]:
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=err)
+        process = subprocess.Popen(command, stdout=out, stderr=err, env=_environment())
         peak = [0, 0]
         stop = threading.Event()
 
@@ -99,17 +103,33 @@ def run(command: list[str]) -> tuple[float, int, int, bytes]:
         return seconds, peak[0], peak[1], out.read()
 
 
-def floor(source: Path, target: Path) -> tuple[float, int]:
-    """Write every file of ``source`` (already read into memory) below ``target`` with open/write/close."""
-    files = [(p.relative_to(source), p.read_bytes()) for p in source.rglob("*")
-             if p.is_file() and ".mailprofiles" not in p.parts]
-    started = time.perf_counter()
-    for relative, data in files:
-        path = target / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as handle:
-            handle.write(data)
-    return time.perf_counter() - started, len(files)
+def floor(source: Path, target: Path, batch: int = 20_000) -> tuple[float, int]:
+    """Write every file of ``source`` below ``target`` with open/write/close (each file's folder made first).
+
+    The bytes are read in batches of ``batch`` files before the batch is written, and only the writing is
+    timed: the floor is what writing the very same files costs, and this process stays small."""
+    seconds, count, pending = 0.0, 0, []
+
+    def write_batch() -> float:
+        started = time.perf_counter()
+        for relative, data in pending:
+            path = target / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "wb") as handle:
+                handle.write(data)
+        pending.clear()
+        return time.perf_counter() - started
+
+    for root, dirs, names in os.walk(source):
+        dirs[:] = sorted(d for d in dirs if d != ".mailprofiles")
+        for name in sorted(names):
+            path = Path(root, name)
+            pending.append((path.relative_to(source), path.read_bytes()))
+            count += 1
+            if len(pending) >= batch:
+                seconds += write_batch()
+    seconds += write_batch()
+    return seconds, count
 
 
 def _stamps(folder: Path) -> str:
@@ -159,6 +179,55 @@ def format_costs(inventory: Path, files: int = 200, rounds: int = 3) -> None:
         print(f"  {name}: render {costs[0]:,.0f} µs, verify {costs[1]:,.0f} µs per file ({len(found)} files)")
 
 
+SYSCALL_GROUPS = {"open": ("openat", "open", "openat2"), "mkdir": ("mkdirat", "mkdir"),
+                  "write": ("write", "pwrite64", "writev"), "stat": ("newfstatat", "fstat", "stat", "lstat", "statx"),
+                  "close": ("close",), "rename": ("renameat2", "renameat", "rename")}
+
+
+def _strace_counts(command: list[str], log: Path) -> dict[str, int]:
+    """Every system call of a command and its children, by name (``strace -f -c``)."""
+    subprocess.run(["strace", "-f", "-c", "-o", str(log)] + command, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, env=_environment())
+    counts: dict[str, int] = {}
+    for line in log.read_text(encoding="utf-8").splitlines():
+        fields = line.split()
+        if len(fields) >= 5 and fields[0][0].isdigit() and fields[3].isdigit():
+            counts[fields[-1]] = int(fields[3])
+    return counts
+
+
+def syscalls_per_file(work: Path, sizes: tuple[int, int], jobs: int) -> str:
+    """System calls per file of a cold ``generate``: the difference between two roster sizes, so the calls
+    of starting Python and loading the package drop out."""
+    if shutil.which("strace") is None:
+        return "not counted (strace is not installed)"
+    found = []
+    for users in sizes:
+        inventory, out = work / f"strace-{users}", work / f"strace-{users}-out"
+        write_inventory(inventory, users)
+        counts = _strace_counts([sys.executable, "-m", "generator", "generate", str(inventory), "-o", str(out),
+                                 "--json", "--jobs", str(jobs)], work / "strace.log")
+        files = sum(len(names) for _, _, names in os.walk(out))
+        shutil.rmtree(out)
+        found.append((files, counts))
+    (small, few), (large, many) = found
+    per = {group: (sum(many.get(n, 0) for n in names) - sum(few.get(n, 0) for n in names)) / (large - small)
+           for group, names in SYSCALL_GROUPS.items()}
+    total = (many.get("total", sum(many.values())) - few.get("total", sum(few.values()))) / (large - small)
+    return (", ".join(f"{group} {value:.2f}" for group, value in per.items()) + f", all calls {total:.2f} "
+            f"(strace -f, cold runs of {sizes[1]:,} and {sizes[0]:,} users, {large - small:,} files apart)")
+
+
+def _environment() -> dict[str, str]:
+    """The children's environment: as an admin's shell has it (no PYTHONUNBUFFERED, which writes each line
+    of the JSON recap with a system call of its own)."""
+    return {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
 def main() -> None:
     if sys.argv[1:2] == ["--format-costs"]:
         format_costs(Path(sys.argv[2]))
@@ -168,33 +237,63 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--jobs", type=int, default=0, help="worker processes (0: one per core)")
+    parser.add_argument("--pairs", type=int, default=3, help="alternating cold generate / I/O floor pairs")
+    parser.add_argument("--syscall-users", type=int, default=1000,
+                        help="count system calls per file between cold runs of this many users and half as many "
+                             "(0: not counted)")
+    parser.add_argument("--plan-users", type=int, default=0,
+                        help="also validate a roster of this many users (e.g. 1000000): time and peak RSS")
+    parser.add_argument("--memory-users", type=str, default="",
+                        help="also run a cold generate at these roster sizes (e.g. 100000,200000): peak RSS per user")
+    parser.add_argument("--format-costs", action="store_true", help="print each format's render and verify cost")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mailprofiles-bench-", dir=args.workdir))
     command = [sys.executable, "-m", "generator"]
-    out = work / "out"
-    generate = command + ["generate", str(work / "inventory"), "-o", str(out), "--json", "--jobs", str(args.jobs)]
+    inventory = work / "inventory"
+
+    def generate(out: Path, users_inventory: Path = inventory) -> list[str]:
+        return command + ["generate", str(users_inventory), "-o", str(out), "--json", "--jobs", str(args.jobs)]
+
     try:
-        inventory = work / "inventory"
         write_inventory(inventory, args.users)
         validate_s, validate_rss, _, _ = run(command + ["validate", str(inventory)])
-        cold_s, cold_rss, cold_tree, _ = run(generate)
+        pairs: list[tuple[float, int, int, float]] = []
+        files = 0
+        for _ in range(args.pairs):
+            out = work / "out"
+            if out.exists():
+                shutil.rmtree(out)
+            cold_s, cold_rss, cold_tree, _ = run(generate(out))
+            if (work / "floor").exists():
+                shutil.rmtree(work / "floor")
+            floor_s, files = floor(out, work / "floor")
+            pairs.append((cold_s, cold_rss, cold_tree, floor_s))
+        out = work / "out"
         before = _stamps(out)
-        warm_s, warm_rss, warm_tree, warm_json = run(generate)
+        warm_s, warm_rss, warm_tree, warm_json = run(generate(out))
         warm = json.loads(warm_json)
         untouched = _stamps(out) == before
-        check_s, _, _, _ = run(generate + ["--check"])
+        check_s, _, _, _ = run(generate(out) + ["--check"])
         roster = (inventory / "users.csv").read_text(encoding="utf-8")
         (inventory / "users.csv").write_text(roster.replace("user1@example.com,User 1,", "user1@example.com,Usr 1,"),
                                              encoding="utf-8")
-        one_s, _, _, one_json = run(generate)
+        one_s, _, _, one_json = run(generate(out))
         one = json.loads(one_json)
-        floor_s, files = floor(out, work / "floor")
+        shutil.rmtree(work / "floor")
+        cold_s = _median([p[0] for p in pairs])
+        ratios = [p[3] / p[0] for p in pairs]
         print(f"users: {args.users:,}   files: {files:,}   cores: {os.cpu_count()}")
         print(f"validate: {validate_s:.2f} s, peak RSS {validate_rss / 1024:.0f} MiB")
-        print(f"generate (cold): {cold_s:.2f} s, {files / cold_s:,.0f} files/s, peak RSS {cold_rss / 1024:.0f} MiB "
-              f"(largest process), {cold_tree / 1024:.0f} MiB (all processes, sampled)")
-        print(f"I/O floor (open/write/close, same bytes): {floor_s:.2f} s, {files / floor_s:,.0f} files/s")
-        print(f"ratio to the floor: {floor_s / cold_s:.2f}x")
+        for number, (pair_s, pair_rss, pair_tree, floor_s) in enumerate(pairs, start=1):
+            print(f"pair {number}: generate (cold) {pair_s:.2f} s, {files / pair_s:,.0f} files/s, peak RSS "
+                  f"{pair_rss / 1024:.0f} MiB (largest process), {pair_tree / 1024:.0f} MiB (all processes, sampled); "
+                  f"I/O floor (open/write/close, same bytes) {floor_s:.2f} s, {files / floor_s:,.0f} files/s; "
+                  f"ratio {floor_s / pair_s:.2f}x")
+        print(f"generate (cold): median {cold_s:.2f} s, {files / cold_s:,.0f} files/s, peak RSS "
+              f"{max(p[1] for p in pairs) / 1024:.0f} MiB (largest process, the highest of the pairs)")
+        print(f"I/O floor: median {_median([p[3] for p in pairs]):.2f} s")
+        print(f"ratio to the floor: {_median(ratios):.2f}x (median of {len(pairs)} alternating pairs: "
+              f"{', '.join(f'{r:.2f}' for r in ratios)})")
         print(f"generate (no change): {warm_s:.2f} s = {100 * warm_s / cold_s:.0f} % of the cold run, "
               f"{warm['rendered']:,} files rendered, {warm['created'] + warm['changed'] + warm['removed']} written, "
               f"output {'untouched' if untouched else 'TOUCHED'}, peak RSS {warm_rss / 1024:.0f} MiB "
@@ -202,6 +301,33 @@ def main() -> None:
         print(f"generate --check (no change): {check_s:.2f} s = {100 * check_s / cold_s:.0f} % of the cold run")
         print(f"generate (one user changed): {one_s:.2f} s, {one['rendered']:,} files rendered, "
               f"{one['changed']} changed")
+        shutil.rmtree(out)
+        if args.syscall_users:
+            sizes = (max(1, args.syscall_users // 2), args.syscall_users)
+            print(f"system calls per file: {syscalls_per_file(work, sizes, args.jobs)}")
+        if args.format_costs:
+            print("CPU per file, best of 3 rounds over up to 200 files of each format:")
+            sys.stdout.flush()
+            subprocess.run([sys.executable, __file__, "--format-costs", str(inventory)], check=True, env=_environment())
+        if args.memory_users:
+            measured = []
+            for users in (int(n) for n in args.memory_users.split(",")):
+                folder, target = work / f"memory-{users}", work / f"memory-{users}-out"
+                write_inventory(folder, users)
+                seconds, rss, tree, _ = run(generate(target, folder))
+                shutil.rmtree(target)
+                measured.append((users, rss))
+                print(f"generate (cold) at {users:,} users: {seconds:.2f} s, peak RSS {rss / 1024:.0f} MiB (largest "
+                      f"process), {tree / 1024:.0f} MiB (all processes, sampled)")
+            if len(measured) >= 2:
+                (u1, r1), (u2, r2) = measured[0], measured[-1]
+                print(f"generate (cold) memory per user: {(r2 - r1) * 1024 / (u2 - u1):,.0f} bytes "
+                      f"(between {u1:,} and {u2:,} users)")
+        if args.plan_users:
+            folder = work / "plan"
+            write_inventory(folder, args.plan_users)
+            seconds, rss, _, _ = run(command + ["validate", str(folder)])
+            print(f"plan only (validate) at {args.plan_users:,} users: {seconds:.2f} s, peak RSS {rss / 1024:.0f} MiB")
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
