@@ -186,8 +186,10 @@ SYSCALL_GROUPS = {"open": ("openat", "open", "openat2"), "mkdir": ("mkdirat", "m
 
 def _strace_counts(command: list[str], log: Path) -> dict[str, int]:
     """Every system call of a command and its children, by name (``strace -f -c``)."""
-    subprocess.run(["strace", "-f", "-c", "-o", str(log)] + command, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, env=_environment())
+    done = subprocess.run(["strace", "-f", "-c", "-o", str(log)] + command, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, env=_environment())
+    if done.returncode != 0:
+        sys.exit(f"strace {' '.join(command)} failed ({done.returncode}): {done.stderr.decode(errors='replace')[-2000:]}")
     counts: dict[str, int] = {}
     for line in log.read_text(encoding="utf-8").splitlines():
         fields = line.split()
