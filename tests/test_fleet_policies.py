@@ -92,6 +92,15 @@ def test_the_reg_file_is_what_regedit_imports(write_inventory):
     assert "\n".join(strings) + "\n" == json_text
 
 
+def test_diff_shows_the_reg_files_json_not_its_hex(write_inventory):
+    org, subject = _set(write_inventory(FLEET))
+    fmt = named("thunderbird-policies-reg")
+    shown = fmt.show(fmt.render(Site(org), subject))
+    assert shown.startswith("Windows Registry Editor Version 5.00\n\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies")
+    assert '        "Value": "pop.example.com",' in shown.splitlines()
+    assert isinstance(fmt.show(b"\xff\xfej\x00u\x00n\x00k\x00"), str)          # a file it cannot read: as text
+
+
 def test_the_mobileconfig_follows_apples_schema_and_is_signed_like_the_mail_profile(write_inventory):
     from test_signing import _cert, _key
 

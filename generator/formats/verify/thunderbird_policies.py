@@ -65,8 +65,8 @@ def read_json(content: bytes) -> dict[str, Any]:
     return prefs
 
 
-def read_reg(content: bytes) -> dict[str, Any]:
-    """The ``Preferences`` policy of a .reg file: its REG_MULTI_SZ decoded and parsed as Thunderbird does."""
+def reg_strings(content: bytes) -> list[str]:
+    """The strings of the .reg file's one REG_MULTI_SZ, the file's form checked on the way."""
     if not content.startswith(b"\xff\xfe"):
         raise ReadBackError("a .reg file for regedit is UTF-16LE with a byte order mark")
     text = content[2:].decode("utf-16-le")
@@ -89,6 +89,12 @@ def read_reg(content: bytes) -> dict[str, Any]:
     strings = data[:-2].split("\0")
     if "" in strings:
         raise ReadBackError("the REG_MULTI_SZ holds an empty string, which ends the list early")
+    return strings
+
+
+def read_reg(content: bytes) -> dict[str, Any]:
+    """The ``Preferences`` policy of a .reg file: its REG_MULTI_SZ decoded and parsed as Thunderbird does."""
+    strings = reg_strings(content)
     document = _json("\n".join(strings))
     if not isinstance(document, dict) or list(document) != ["policies"] or \
             not isinstance(document["policies"], dict) or list(document["policies"]) != ["Preferences"]:
@@ -250,6 +256,16 @@ def verify_json(content: bytes, org: Organization, subject: FleetSet) -> list[st
     if not content.endswith(b"\n") or b"\r" in content:
         return ["policies.json must end its lines with LF"]
     return check(read_json(content), org, subject)
+
+
+def show_reg(content: bytes) -> str:
+    """For --diff: the key and the value's strings, decoded (the hex bytes say nothing to a reader)."""
+    try:
+        strings = reg_strings(content)
+    except (ReadBackError, UnicodeDecodeError, ValueError):
+        return content.decode("utf-16", errors="replace")
+    head = content[2:].decode("utf-16-le").split("\r\n")[:3]
+    return "\n".join([*head, '"Preferences" (REG_MULTI_SZ, one string per line, decoded):', *strings]) + "\n"
 
 
 def verify_reg(content: bytes, org: Organization, subject: FleetSet) -> list[str]:
