@@ -35,6 +35,7 @@ class Organization:
     name: str
     identifier: str
     language: str = "en"      # the handouts' language unless a user sets one
+    group_handouts: bool = False   # also one file per group with all its users' handouts (handouts/<group>.html)
 
 
 @dataclass(frozen=True, slots=True)

@@ -150,37 +150,39 @@ def environment(folder: str, autoescape: bool, filters: Filters, site_dir: str |
 
 
 def render_text(site: Site, folder: str, template: str, context: dict[str, Any], *, autoescape: bool = False,
-                filters: Filters = ()) -> str:
+                filters: Filters = (), scale: int = 1) -> str:
     """Render ``folder/template`` with ``context``; encoding and line endings are the caller's.
 
     With a site folder, any failure is a :class:`SiteTemplateError` at the
-    template's file and line.
+    template's file and line. ``scale``: a file that holds that many files' worth (a group's handouts) gets
+    that many times the CPU time and output of one.
     """
     env = environment(folder, autoescape, filters, site.templates_dir, site.template_roots)
     if not site.templates_dir:
         return env.get_template(template).render(context)
     assert site.templates_dir is not None
-    return _render_site(env, template, context, str(Path(site.templates_dir) / folder / template))
+    return _render_site(env, template, context, str(Path(site.templates_dir) / folder / template), scale)
 
 
-def _render_site(env: jinja2.Environment, name: str, context: dict[str, Any], where: str) -> str:
+def _render_site(env: jinja2.Environment, name: str, context: dict[str, Any], where: str, scale: int = 1) -> str:
     """Render a template of a site's environment within the bounds; ``where``: the file named when no
     template frame says more."""
     top: jinja2.Template | None = None
-    clock = _Clock()
+    clock = _Clock(SITE_CPU_SECONDS * scale)
+    max_chars = SITE_OUTPUT_CHARS * scale
     try:
         with _bounded(clock):
             top = env.get_template(name)
             if top in _too_slow:
-                raise SiteTemplateError(f"not rendered: the template ran for more than {SITE_CPU_SECONDS:g} s of "
+                raise SiteTemplateError(f"not rendered: the template ran for more than {clock.seconds:g} s of "
                                         "CPU time making an earlier file", top.filename or where, _too_slow[top])
             chunks, size = [], 0
             parts = cast(Generator[str, None, None], top.generate(context))
             try:
                 for chunk in parts:
                     size += len(chunk)
-                    if size > SITE_OUTPUT_CHARS:
-                        raise SiteTemplateError(f"the template's output is more than {SITE_OUTPUT_CHARS:,} "
+                    if size > max_chars:
+                        raise SiteTemplateError(f"the template's output is more than {max_chars:,} "
                                                 "characters long", top.filename or where)
                     clock.check()
                     chunks.append(chunk)
@@ -200,8 +202,9 @@ def _render_site(env: jinja2.Environment, name: str, context: dict[str, Any], wh
 class _Clock:
     """The CPU deadline of one render: a timer signal where one can be set, and checks between output chunks."""
 
-    def __init__(self) -> None:
-        self.deadline = time.process_time() + SITE_CPU_SECONDS
+    def __init__(self, seconds: float = SITE_CPU_SECONDS) -> None:
+        self.seconds = seconds
+        self.deadline = time.process_time() + seconds
         self.expired = False
 
     def check(self) -> None:
@@ -210,7 +213,7 @@ class _Clock:
 
     def expire(self, *_: object) -> None:
         self.expired = True
-        raise SiteTemplateError(f"the template ran for more than {SITE_CPU_SECONDS:g} s of CPU time", "")
+        raise SiteTemplateError(f"the template ran for more than {self.seconds:g} s of CPU time", "")
 
 
 @contextmanager
@@ -219,11 +222,11 @@ def _bounded(clock: _Clock) -> Iterator[None]:
     it; again every 50 ms if a handler swallows it) and cap the address space it may add (in a process with one
     thread: a limit on the process would fail another thread's allocations)."""
     timer = (threading.current_thread() is threading.main_thread()
-             and signal.getsignal(signal.SIGPROF) == signal.SIG_DFL and SITE_CPU_SECONDS > 0)
+             and signal.getsignal(signal.SIGPROF) == signal.SIG_DFL and clock.seconds > 0)
     memory = _memory_cap() if threading.active_count() == 1 else None
     if timer:
         signal.signal(signal.SIGPROF, clock.expire)
-        signal.setitimer(signal.ITIMER_PROF, SITE_CPU_SECONDS, 0.05)
+        signal.setitimer(signal.ITIMER_PROF, clock.seconds, 0.05)
     try:
         yield
     finally:

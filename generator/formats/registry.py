@@ -26,7 +26,7 @@ from .render import outlook as render_outlook
 from .render import thunderbird as render_thunderbird
 from .render import thunderbird_policies as render_thunderbird_policies
 from .render import thunderbird_site as render_thunderbird_site
-from .subjects import DEVICE, DOMAIN, FLEET, ORGANIZATION, USER, DomainDevices, FleetSet, S, Scope, UserDevices
+from .subjects import DEVICE, DOMAIN, FLEET, GROUP, ORGANIZATION, USER, DomainDevices, FleetSet, GroupUsers, S, Scope, UserDevices
 from .verify import Settings
 from .verify import apple as verify_apple
 from .verify import autoconfig as verify_autoconfig
@@ -111,7 +111,8 @@ class Format(Generic[S]):
             return [f"the file cannot be read back: {type(exc).__name__}: {exc}"]
 
 
-ScopedFormat = Format[Device] | Format[UserDevices] | Format[DomainDevices] | Format[Inventory] | Format[FleetSet]
+ScopedFormat = (Format[Device] | Format[UserDevices] | Format[DomainDevices] | Format[Inventory] | Format[FleetSet]
+                | Format[GroupUsers])
 """A format of any one scope. ``FORMATS`` is typed with this union, not ``Format[Any]``: against ``Any``, mypy
 would take each entry's subject to be ``Any`` and check nothing."""
 
@@ -151,7 +152,13 @@ FORMATS: tuple[ScopedFormat, ...] = (
     Format("handout", USER, "handout.html", render_handout.render, verify_handout.verify,
            limitations=render_handout.limitations, kind="handout",
            templates=("handout/handout.html.j2", "handout/lang/en.j2", "handout/lang/de.j2"),
-           templates_for=lambda subject: ("handout/handout.html.j2", f"handout/lang/{subject.user.language}.j2")),
+           templates_for=lambda subject: ("handout/handout.html.j2", "handout/page.j2",
+                                          f"handout/lang/{subject.user.language}.j2")),
+    # A group's handouts in one file, when the organization asks for it (organization.group_handouts)
+    Format("group-handout", GROUP, "handouts/{group}.html", render_handout.render_group, verify_handout.verify_group,
+           kind="group-handout",
+           templates=("handout/group.html.j2", "handout/page.j2", "handout/lang/en.j2", "handout/lang/de.j2"),
+           templates_for=render_handout.group_templates),
 )
 
 if CLIENTS != tuple(fmt.name for fmt in FORMATS if fmt.scope == DEVICE) or \
@@ -172,6 +179,6 @@ def named(name: str) -> Format[Any]:
     raise KeyError(name)
 
 
-__all__ = ["CLIENTS", "DEVICE", "DOMAIN", "FLEET", "FORMATS", "ORGANIZATION", "PER_USER_FILES", "SCOPES", "USER",
-           "DomainDevices", "FleetForm", "FleetSet", "Format", "Scope", "ScopedFormat", "UserDevices", "by_scope",
+__all__ = ["CLIENTS", "DEVICE", "DOMAIN", "FLEET", "FORMATS", "GROUP", "ORGANIZATION", "PER_USER_FILES", "SCOPES", "USER",
+           "DomainDevices", "FleetForm", "FleetSet", "Format", "GroupUsers", "Scope", "ScopedFormat", "UserDevices", "by_scope",
            "named", "no_install", "no_limitations", "show_text"]

@@ -5,7 +5,8 @@ and templates are handed.
 - ``USER``: :class:`UserDevices`, a user with all of the user's devices;
 - ``DOMAIN``: :class:`DomainDevices`, a mail domain with the devices of its users;
 - ``ORGANIZATION``: the whole ``Inventory``;
-- ``FLEET``: :class:`FleetSet`, a group and device profile (``mailprofiles fleet``).
+- ``FLEET``: :class:`FleetSet`, a group and device profile (``mailprofiles fleet``);
+- ``GROUP``: :class:`GroupUsers`, a group of users with all of their devices.
 
 Each scope below is its name from ``vocabulary.py`` (a plain string to everything that reads it) that
 also tells the type checker its subject: ``Format("x", DEVICE, ...)`` is a ``Format[Device]``, so an
@@ -48,6 +49,16 @@ class DomainDevices:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupUsers:
+    """The subject of a per-group format: a group (``_no-group``: the users in none) and its users, each with
+    all of the user's devices, in the inventory's order."""
+
+    group: str
+    users: tuple[UserDevices, ...]
+    language: str                    # the organization's: the file's own language
+
+
+@dataclass(frozen=True, slots=True)
 class FleetSet:
     """One group and device profile, resolved into a device whose user is made of the MDM's variables."""
 
@@ -62,3 +73,4 @@ USER: Final[Scope[UserDevices]] = Scope(vocabulary.USER)
 FLEET: Final[Scope[FleetSet]] = Scope(vocabulary.FLEET)
 DOMAIN: Final[Scope[DomainDevices]] = Scope(vocabulary.DOMAIN)
 ORGANIZATION: Final[Scope[Inventory]] = Scope(vocabulary.ORGANIZATION)
+GROUP: Final[Scope[GroupUsers]] = Scope(vocabulary.GROUP)

@@ -11,7 +11,8 @@ USER = "user"                   # one file per user: OUT/<user>/<file>
 FLEET = "fleet"                 # one file set per group and device profile (mailprofiles fleet)
 DOMAIN = "domain"               # one file per mail domain
 ORGANIZATION = "organization"   # one file for the whole inventory
-SCOPES = (DEVICE, USER, FLEET, DOMAIN, ORGANIZATION)
+GROUP = "group"                 # one file per group of users (users in no group: ``_no-group``)
+SCOPES = (DEVICE, USER, FLEET, DOMAIN, ORGANIZATION, GROUP)
 
 CLIENTS: tuple[str, ...] = ("thunderbird", "apple", "outlook")
 """The device formats, in registry order: the values of a device's ``clients`` setting."""

@@ -242,7 +242,8 @@ class Plan:
             fingerprinted = fingerprint(self.salt, fmt.name, subject,
                                         f"UserDevices({subject.user!r}, [{shown}], {subject.findings!r})")
         return ArtifactRecord(fmt.manifest_kind, target.path, "", user=target.names.get("user"),
-                              domain=target.names.get("domain"), inputs=fingerprinted)
+                              group=target.names.get("group"), domain=target.names.get("domain"),
+                              inputs=fingerprinted)
 
     def render(self, unit: Unit) -> Rendered:
         """Render and verify the unit's files; the files of one device are cross-checked against each other."""

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from ..formats.registry import DEVICE, DOMAIN, ORGANIZATION, USER, Format, Scope, by_scope
-from ..formats.subjects import DomainDevices, UserDevices
+from ..formats.registry import DEVICE, DOMAIN, GROUP, ORGANIZATION, USER, Format, Scope, by_scope
+from ..formats.subjects import DomainDevices, GroupUsers, UserDevices
+from ..inventory.checks import NO_GROUP
 from ..model import Device, DeviceFile, Finding, Inventory, User
 from ..paths import safe_component
 from .selection import Patterns, matches
@@ -101,12 +102,30 @@ def organization_targets(inventory: Inventory, fmt: Format[Inventory], patterns:
         yield Target(inventory, fmt.filename, {})
 
 
+def group_targets(inventory: Inventory, fmt: Format[GroupUsers], patterns: Patterns,
+                  findings: tuple[Finding, ...]) -> Iterator[Target]:
+    """One file per group with users (users in no group: ``_no-group``), when the organization asks for them
+    (``group_handouts``); a user in two groups is in both files."""
+    if patterns or not inventory.organization.group_handouts:
+        return   # made from every user of a group: --limit leaves it as it is
+    members: dict[str, list[UserDevices]] = defaultdict(list)
+    for user, devices in users_of(inventory):
+        subject = user_devices(user, devices, findings_of(findings, user.email))
+        for group in user.groups or (NO_GROUP,):
+            members[group].append(subject)
+    for group, users in sorted(members.items()):
+        yield Target(GroupUsers(group, tuple(users), inventory.organization.language),
+                     fmt.filename.format(group=safe_component(group)), {"group": group})
+
+
 TARGETS: dict[Scope[Any], Callable[[Inventory, Format[Any], Patterns, tuple[Finding, ...]], Iterator[Target]]] = {
     USER: user_targets,
     DOMAIN: domain_targets,
     ORGANIZATION: organization_targets,
+    GROUP: group_targets,
 }
 
 
-__all__ = ["TARGETS", "DomainDevices", "Target", "UserDevices", "domain_targets", "findings_of",
+__all__ = ["TARGETS", "DomainDevices", "GroupUsers", "Target", "UserDevices", "domain_targets", "findings_of",
+           "group_targets",
            "handout_files", "organization_targets", "user_devices", "user_target", "user_targets", "users_of"]

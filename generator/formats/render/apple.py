@@ -167,6 +167,44 @@ def fetch_schedule(device: Device, payload_name: str = PAYLOAD_NAMES[MAIL]) -> l
         "not ask for it.", None, None, CLIENT)]
 
 
+# What the device shows of the profile (PayloadDisplayName, PayloadDescription), in the user's language
+# (the organization's unless the user sets one), like the handout that goes with it.
+TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "profile": "{what} {email} for {name} on device {device}.",
+        "imap": "IMAP mail account", "pop3": "POP3 mail account",
+        "mail_display": "{protocol} account {email}",
+        "mail_description": "Mail account {email} ({protocol} {in_host}, SMTP {out_host})",
+        "exchange": "Exchange ActiveSync account (OAuth)",
+        "exchange_display": "Exchange account {email}",
+        "exchange_description": "Exchange ActiveSync account {email} ({host}, OAuth)",
+        "google": "Google account",
+        "google_display": "Google account {email}",
+        "google_description": "Google account {email}",
+    },
+    "de": {
+        "profile": "{what} {email} für {name} auf dem Gerät {device}.",
+        "imap": "IMAP-E-Mail-Konto", "pop3": "POP3-E-Mail-Konto",
+        "mail_display": "{protocol}-Konto {email}",
+        "mail_description": "E-Mail-Konto {email} ({protocol} {in_host}, SMTP {out_host})",
+        "exchange": "Exchange-ActiveSync-Konto (OAuth)",
+        "exchange_display": "Exchange-Konto {email}",
+        "exchange_description": "Exchange-ActiveSync-Konto {email} ({host}, OAuth)",
+        "google": "Google-Konto",
+        "google_display": "Google-Konto {email}",
+        "google_description": "Google-Konto {email}",
+    },
+}
+
+
+def _text(device: Device, key: str, **values: object) -> str:
+    """One of the texts the device shows, in the user's language; values are put in as they are (the
+    template escapes them for the plist)."""
+    template = TEXTS[device.user.language][key]
+    return template.format_map({"email": device.user.email, "name": device.user.name, "device": device.name,
+                                **values})
+
+
 def payload(org: Organization, device: Device) -> dict[str, dict[str, object]]:
     """The values of the profile, as plain data for the template."""
     user = device.user
@@ -177,7 +215,7 @@ def payload(org: Organization, device: Device) -> dict[str, dict[str, object]]:
     return {
         "profile": {
             "display_name": f"{org.name}: {user.email} ({device.name})",
-            "description": f"{protocol} mail account {user.email} for {user.name} on device {device.name}.",
+            "description": _text(device, "profile", what=_text(device, device.protocol)),
             "identifier": identifier,
             "organization": org.name,
             "uuid": profile_uuid,
@@ -197,23 +235,23 @@ def payload(org: Organization, device: Device) -> dict[str, dict[str, object]]:
             "out_port": device.outgoing.port,
             "out_ssl": USE_SSL[device.outgoing.security],
             "out_user": user.login,
-            "display_name": f"{protocol} account {user.email}",
-            "description": f"Mail account {user.email} ({protocol} {device.incoming.host}, "
-                           f"SMTP {device.outgoing.host})",
+            "display_name": _text(device, "mail_display", protocol=protocol),
+            "description": _text(device, "mail_description", protocol=protocol, in_host=device.incoming.host,
+                                 out_host=device.outgoing.host),
             "identifier": f"{identifier}.mail",
             "uuid": mail_uuid,
         },
     }
 
 
-def _profile(org: Organization, device: Device, what: str) -> tuple[dict[str, object], str]:
+def _profile(org: Organization, device: Device, kind: str) -> tuple[dict[str, object], str]:
     """The outer profile's values, and the identifier its payload's identifier starts with."""
     user = device.user
     profile_uuid = stable_uuid(org.identifier, user.email, device.name, "profile")
     identifier = f"{org.identifier}.mailprofiles.{profile_uuid.lower()}"
     return {
         "display_name": f"{org.name}: {user.email} ({device.name})",
-        "description": f"{what} {user.email} for {user.name} on device {device.name}.",
+        "description": _text(device, "profile", what=_text(device, kind)),
         "identifier": identifier,
         "organization": org.name,
         "uuid": profile_uuid,
@@ -226,15 +264,15 @@ def exchange_payload(org: Organization, device: Device) -> dict[str, dict[str, o
     ``UserName`` is "Required for noninteractive installations like MDM in iOS" (Apple's schema): the login.
     """
     user = device.user
-    profile, identifier = _profile(org, device, "Exchange ActiveSync account (OAuth)")
+    profile, identifier = _profile(org, device, "exchange")
     return {
         "profile": profile,
         "account": {
             "address": user.email,
             "host": device.incoming.host,
             "user": user.login,
-            "display_name": f"Exchange account {user.email}",
-            "description": f"Exchange ActiveSync account {user.email} ({device.incoming.host}, OAuth)",
+            "display_name": _text(device, "exchange_display"),
+            "description": _text(device, "exchange_description", host=device.incoming.host),
             "identifier": f"{identifier}.exchange",
             "uuid": stable_uuid(org.identifier, user.email, device.name, "exchange"),
         },
@@ -244,15 +282,15 @@ def exchange_payload(org: Organization, device: Device) -> dict[str, dict[str, o
 def google_payload(org: Organization, device: Device) -> dict[str, dict[str, object]]:
     """A Google account (``com.apple.google-oauth``): the address and the name; the user signs in on the device."""
     user = device.user
-    profile, identifier = _profile(org, device, "Google account")
+    profile, identifier = _profile(org, device, "google")
     return {
         "profile": profile,
         "account": {
             "account_description": f"{org.name} ({user.email})",
             "account_name": user.name,
             "address": user.email,
-            "display_name": f"Google account {user.email}",
-            "description": f"Google account {user.email}",
+            "display_name": _text(device, "google_display"),
+            "description": _text(device, "google_description"),
             "identifier": f"{identifier}.google",
             "uuid": stable_uuid(org.identifier, user.email, device.name, "google"),
         },

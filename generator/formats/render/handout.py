@@ -1,4 +1,6 @@
-"""The handout: one printable HTML page per user, in the user's language (``en`` or ``de``).
+"""The handout: one printable HTML page per user, in the user's language (``en`` or ``de``), one device per
+printed page; and, when the organization asks for it (``group_handouts``), one file per group with the
+handouts of all its users, to print at once.
 
 For every device: which file to install and how, the settings for a manual setup (never a
 password), and every manual step that the run's warnings call for on that device, as an
@@ -15,7 +17,7 @@ from markupsafe import Markup
 from ...model import Device, DeviceFile, Finding, Organization, Server, Site
 from ...oauth2 import device_sign_ins
 from ..engine import render_text
-from ..subjects import UserDevices
+from ..subjects import GroupUsers, UserDevices
 
 FOLDER = "handout"
 SECURITY_WORDS = {"ssl": "ssl", "starttls": "starttls", "none": "none"}
@@ -78,19 +80,40 @@ def limitations(org: Organization, subject: UserDevices) -> list[Finding]:
         "you deploy.", None, None, FOLDER) for protocol, auth in methods]
 
 
-def render(site: Site, subject: UserDevices) -> bytes:
-    """``subject``: the user, the user's devices and the findings of those devices."""
-    user = subject.user
+def _page(subject: UserDevices) -> dict[str, Any]:
+    """One user's handout as plain data for ``page.j2``."""
     by_device: dict[str, list[Finding]] = {}
     for finding in subject.findings:
         if finding.device is not None:
             by_device.setdefault(finding.device, []).append(finding)
-    context = {
-        "org": site.organization,
-        "user": user,
-        "lang": user.language,
+    return {
+        "user": subject.user,
+        "lang": subject.user.language,
         "devices": [_device(d, files, by_device.get(d.name, [])) for d, files in zip(subject.devices, subject.files)],
         "notices": [{"code": f.code, "message": f.message} for f in subject.findings if f.device is None],
     }
+
+
+def render(site: Site, subject: UserDevices) -> bytes:
+    """``subject``: the user, the user's devices and the findings of those devices."""
+    page = _page(subject)
+    # ``user``, ``lang``, ``devices`` and ``notices`` also at the top: what a site's own handout.html.j2 reads
+    context = {"org": site.organization, "pages": [page], **page}
     text = render_text(site, FOLDER, "handout.html.j2", context, autoescape=True, filters=(("code", inline_code),))
     return text.encode("utf-8")
+
+
+def render_group(site: Site, subject: GroupUsers) -> bytes:
+    """A group's handouts in one file: each user's page (``page.j2``) in the user's language, one after the
+    other; a site template's bounds grow with the number of users."""
+    context = {"org": site.organization, "lang": subject.language, "group": subject.group,
+               "pages": [_page(user) for user in subject.users]}
+    text = render_text(site, FOLDER, "group.html.j2", context, autoescape=True, filters=(("code", inline_code),),
+                       scale=max(1, len(subject.users)))
+    return text.encode("utf-8")
+
+
+def group_templates(subject: GroupUsers) -> tuple[str, ...]:
+    """The templates a group's file is made from: the shell, the page and the wording of each user's language."""
+    languages = sorted({subject.language, *(page.user.language for page in subject.users)})
+    return ("handout/group.html.j2", "handout/page.j2", *(f"handout/lang/{language}.j2" for language in languages))

@@ -1,4 +1,5 @@
-"""The handout, read back with libxml2's HTML parser (through lxml), as a browser builds the page.
+"""The handout, read back with libxml2's HTML parser (through lxml), as a browser builds the page; a group's
+file is its users' handouts, each in its own ``<article>``, each held to the same rules.
 
 A page for a person at a device: self-contained (no script, no frame or object, no event
 handler, no style or link or image that loads anything from elsewhere), one ``<html lang>``
@@ -23,7 +24,7 @@ from lxml import etree
 from ...errors import ReadBackError
 from ...model import Organization
 from ...oauth2 import sign_in
-from ..subjects import UserDevices
+from ..subjects import GroupUsers, UserDevices
 
 FORBIDDEN_TAGS = ("script", "iframe", "frame", "object", "embed", "link", "img", "base", "form")
 LOADING_ATTRIBUTES = ("src", "href", "srcset", "action", "data")
@@ -36,12 +37,23 @@ _ACTIVE = etree.XPath("//@*[starts-with(name(), 'on') or name() = 'style' or "
 
 
 @dataclass(slots=True)
+class Article:
+    """One user's handout: an ``<article>`` of the page."""
+
+    lang: str               # its lang attribute
+    text: str               # its visible text, blanks folded
+    codes: list[str]        # the text of each <code>
+    steps: list[int]        # per device <section>: the <li> of its <ol>
+
+
+@dataclass(slots=True)
 class Page:
     text: str               # the visible text as a browser runs it together, blanks folded
     lang: list[str]         # the <html lang> values
     problems: list[str]     # what a self-contained page must not have
     codes: list[str]        # the text of each <code>
     steps: list[int]        # per <section>: the <li> of its <ol>
+    articles: list[Article]  # the users' handouts, in order
 
 
 def _text(element: Any) -> str:
@@ -96,7 +108,10 @@ def read(content: bytes) -> Page:
     problems, steps = _loads(root), _steps(root)
     codes = [_text(code) for code in root.iter("code")]
     etree.strip_elements(root, "style", with_tail=False)     # the style sheet is no text on the page
-    return Page(" ".join(_text(root).split()), [root.get("lang") or ""], problems, codes, steps)
+    articles = [Article(article.get("lang") or "", " ".join(_text(article).split()),
+                        [_text(code) for code in article.iter("code")], _steps(article))
+                for article in root.iter("article")]
+    return Page(" ".join(_text(root).split()), [root.get("lang") or ""], problems, codes, steps, articles)
 
 
 # How the page names the security after the port: the same words in every language, but for "none".
@@ -104,17 +119,45 @@ SECURITY_WORDS = {"ssl": "SSL/TLS", "starttls": "STARTTLS"}
 
 
 def verify(content: bytes, org: Organization, subject: UserDevices) -> list[str]:
+    """One user's page: in the user's language, with one article, the user's handout."""
     if not content.startswith(b"<!DOCTYPE html>"):
         return ["the page does not start with <!DOCTYPE html>"]
-    reader = read(content)
-    text, langs, problems = reader.text, reader.lang, reader.problems
-    user = subject.user
-    if langs != [user.language]:
-        problems.append(f"<html lang> is {langs}, expected [{user.language!r}]")
+    page = read(content)
+    problems = list(page.problems)
+    if page.lang != [subject.user.language]:
+        problems.append(f"<html lang> is {page.lang}, expected [{subject.user.language!r}]")
+    if len(page.articles) != 1:
+        return [*problems, f"the page has {len(page.articles)} <article> handouts, expected 1"]
+    return problems + _check_user(page.articles[0], subject)
+
+
+def verify_group(content: bytes, org: Organization, subject: GroupUsers) -> list[str]:
+    """A group's file: in the organization's language, one article per user of the group in order, each a
+    complete handout in its user's language."""
+    if not content.startswith(b"<!DOCTYPE html>"):
+        return ["the page does not start with <!DOCTYPE html>"]
+    page = read(content)
+    problems = list(page.problems)
+    if page.lang != [subject.language]:
+        problems.append(f"<html lang> is {page.lang}, expected [{subject.language!r}]")
+    if len(page.articles) != len(subject.users):
+        return [*problems, f"the file has {len(page.articles)} <article> handouts, expected {len(subject.users)} "
+                           f"(the users of group {subject.group!r})"]
+    for article, user in zip(page.articles, subject.users):
+        problems.extend(f"{user.user.email}: {problem}" for problem in _check_user(article, user))
+    return problems
+
+
+def _check_user(article: Article, subject: UserDevices) -> list[str]:
+    """Every rule of one user's handout, against the article that holds it."""
+    problems: list[str] = []
+    text, user = article.text, subject.user
+    if article.lang != user.language:
+        problems.append(f"<article lang> is {article.lang!r}, expected {user.language!r}")
     for needed in (user.email, user.name):
         if needed not in text:
             problems.append(f"{needed!r} is not on the page")
-    if user.login not in reader.codes:
+    if user.login not in article.codes:
         problems.append(f"the login {user.login!r} is not on the page (as code)")
     for device in subject.devices:
         if device.name not in text:
@@ -131,10 +174,10 @@ def verify(content: bytes, org: Organization, subject: UserDevices) -> list[str]
     for device in subject.devices:
         issuers = {found.issuer for found in (sign_in(s, device.oauth2) for s in (device.incoming, device.outgoing))
                    if found is not None}
-        for issuer in sorted(issuers - set(reader.codes)):
+        for issuer in sorted(issuers - set(article.codes)):
             problems.append(f"{device.name}: signs in with OAuth2 at {issuer}, which the page does not name (as code)")
     wanted = [len([f for f in subject.findings if f.device == device.name and f.client is not None])
               for device in subject.devices]
-    if reader.steps != wanted:
-        problems.append(f"manual steps per device: {reader.steps}, expected {wanted} (one per warning)")
+    if article.steps != wanted:
+        problems.append(f"manual steps per device: {article.steps}, expected {wanted} (one per warning)")
     return problems
