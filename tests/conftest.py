@@ -34,6 +34,7 @@ SYSTEM_TESTS = {
     "test_handout.py::test_english_handout_in_a_browser",
     "test_handout.py::test_german_handout_in_a_browser",
     "test_handout.py::test_handout_is_self_contained_and_escaped",
+    "test_handout.py::test_printed_one_device_per_page_and_a_groups_file_at_once",
     "test_editor.py::test_pre_commit_hook_validates_inventories",
     "test_editor.py::test_shell_completion_is_available",
     "test_surroundings.py::test_install_script_works_with_an_externally_managed_python",

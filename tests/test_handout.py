@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import BASE, EXAMPLES
+from conftest import BASE, EXAMPLES, ROOT
 
 from generator import InventoryError, generate, load_inventory
 from generator.formats.verify.handout import verify
@@ -17,6 +17,11 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 def _pdf_text(html: Path, tmp_path: Path) -> str:
     """Print ``html`` with headless Chromium and return the PDF's text."""
+    return _pdf(html, tmp_path)[0]
+
+
+def _pdf(html: Path, tmp_path: Path) -> tuple[str, int]:
+    """Print ``html`` with headless Chromium: the PDF's text and its number of pages."""
     if CHROMIUM is None or shutil.which("pdftotext") is None:
         if os.environ.get("CI"):
             pytest.fail("chromium and pdftotext are installed by .ci/run")
@@ -29,7 +34,9 @@ def _pdf_text(html: Path, tmp_path: Path) -> str:
                    check=True, capture_output=True, timeout=120)
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True,
                           text=True).stdout
-    return " ".join(text.split())
+    info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True, text=True).stdout
+    pages = int(next(line.split()[1] for line in info.splitlines() if line.startswith("Pages:")))
+    return " ".join(text.split()), pages
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +108,19 @@ def test_a_device_cannot_take_the_name_of_the_handout(write_inventory):
     folder = write_inventory(BASE + "users:\n  - {email: a@example.com, devices: [{name: Handout.html, profile: phone}]}\n")
     with pytest.raises(InventoryError, match="is the name of a file made per user"):
         load_inventory(folder)
+
+
+def test_printed_one_device_per_page_and_a_groups_file_at_once(example, tmp_path):
+    """Anna's two devices print on two pages, each naming her; a group's file prints each of its users' devices on
+    a page of its own, each user in the user's language, and the device heading is not repeated."""
+    text, pages = _pdf(example / "anna@example.com" / "handout.html", tmp_path)
+    assert pages == 2 and text.count("Anna Muster <anna@example.com>") == 2
+    assert "Device “desktop” File to install" in text and "(desktop)" not in text
+    multi = tmp_path / "multi"
+    generate(ROOT / "examples" / "multi-domain", multi)
+    text, pages = _pdf(multi / "handouts" / "example-net.html", tmp_path)
+    assert pages == 3          # Ben: desktop and laptop; Chloé: laptop
+    assert "Ben Beispiel <ben@example.net>" in text and "Gerät „desktop“" in text and "Gerät „laptop“" in text
+    assert "Chloé Dupont <chloe@example.net>" in text and "Device “laptop”" in text
+    # only the files of each device's clients (the roster's clients column): Ben's desktop only Outlook
+    assert "desktop/outlook.prf" in text and "desktop/prefs.js" not in text and "desktop/mail.mobileconfig" not in text

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from generator import load_inventory
-from generator.formats.registry import DEVICE, DOMAIN, FLEET, FORMATS, ORGANIZATION, USER, Format
+from generator.formats.registry import DEVICE, DOMAIN, FLEET, FORMATS, GROUP, ORGANIZATION, USER, Format, GroupUsers
 from generator.model import SERVER_KEYS, Device, Finding, Inventory, Organization, Site
 from generator.plan.planner import device_limitations
 from generator.plan.scopes import DomainDevices, user_devices
@@ -32,7 +32,7 @@ FILE_CHOICE = "chooses:which files a device gets (clients) or their names (thund
 R, C = "rendered", FILE_CHOICE
 NAME_ASKED = "asks:a domain's file is no user's; Thunderbird's setup asks for the name before it reads the file"
 
-COLUMNS = ("thunderbird", "apple", "outlook", "autoconfig", "handout")
+COLUMNS = ("thunderbird", "apple", "outlook", "autoconfig", "handout", "group-handout")
 TABLE: dict[str, tuple[str, ...]] = {
     #                           thunderbird  apple                               outlook
     #                           autoconfig                                 handout
@@ -61,6 +61,9 @@ TABLE: dict[str, tuple[str, ...]] = {
     "user.name":                (R, R, R, NAME_ASKED, R),
     "user.login":               (R, R, R, R, R),
 }
+
+# A group's file holds its users' handouts: its column is the handout's.
+TABLE = {row: (*cells, cells[COLUMNS.index("handout")]) for row, cells in TABLE.items()}
 
 # Two values per row, set in the inventory (settings: at the top level, the servers, the user).
 SAMPLES: dict[str, tuple[Any, Any]] = {
@@ -118,6 +121,10 @@ def _findings(device: Device) -> list[Finding]:
     return device_limitations(Inventory(ORG, (device,), (), "inventory.yaml"), device)[0]
 
 
+def named_format(name: str) -> Format:
+    return next(fmt for fmt in FORMATS if fmt.name == name)
+
+
 def _subject(fmt: Format, device: Device) -> Any:
     if fmt.scope == DEVICE:
         return device
@@ -125,6 +132,8 @@ def _subject(fmt: Format, device: Device) -> Any:
         return user_devices(device.user, (device,), tuple(sorted(_findings(device), key=Finding.sort_key)))
     if fmt.scope == DOMAIN:
         return DomainDevices(device.user.domain, (device,))
+    if fmt.scope == GROUP:
+        return GroupUsers("_no-group", (_subject(named_format("handout"), device),), ORG.language)
     raise AssertionError(f"format {fmt.name}: scope {fmt.scope} has no subject here: give it one")
 
 
@@ -142,7 +151,7 @@ def _made(fmt: Format, device: Device) -> bool:
 def _warnings(fmt: Format, device: Device) -> dict[str, set[tuple[Any, ...]]]:
     """The warnings of the cell by code: the format's own limitations; the handout adds what it is shown."""
     found = list(fmt.limitations(ORG, _subject(fmt, device)))
-    if fmt.scope == USER:
+    if fmt.scope in (USER, GROUP):
         found += _findings(device)
     by_code: dict[str, set[tuple[Any, ...]]] = {}
     for finding in found:

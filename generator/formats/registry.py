@@ -156,7 +156,7 @@ FORMATS: tuple[ScopedFormat, ...] = (
                                           f"handout/lang/{subject.user.language}.j2")),
     # A group's handouts in one file, when the organization asks for it (organization.group_handouts)
     Format("group-handout", GROUP, "handouts/{group}.html", render_handout.render_group, verify_handout.verify_group,
-           kind="group-handout",
+           limitations=render_handout.group_limitations, kind="group-handout",
            templates=("handout/group.html.j2", "handout/page.j2", "handout/lang/en.j2", "handout/lang/de.j2"),
            templates_for=render_handout.group_templates),
 )

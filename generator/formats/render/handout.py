@@ -9,6 +9,7 @@ instruction to the user. The wording lives in ``templates/handout/lang/<language
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from html import escape
 from typing import Any
 
@@ -71,7 +72,16 @@ AUTH_NAMES = {"cram-md5": "CRAM-MD5 (encrypted password)", "ntlm": "NTLM"}
 def limitations(org: Organization, subject: UserDevices) -> list[Finding]:
     """The page names no authentication method (a manual setup's default is a normal password): said once per
     run and method for servers that ask for another, to the admin, not on each page."""
-    methods = sorted({(server.protocol, server.auth) for device in subject.devices
+    return _no_auth(subject.devices)
+
+
+def group_limitations(org: Organization, subject: GroupUsers) -> list[Finding]:
+    """A group's file holds its users' pages: what they cannot say (the same warning, said once)."""
+    return _no_auth([device for user in subject.users for device in user.devices])
+
+
+def _no_auth(devices: Iterable[Device]) -> list[Finding]:
+    methods = sorted({(server.protocol, server.auth) for device in devices
                       for server in (device.incoming, device.outgoing) if server.auth in AUTH_NAMES})
     return [Finding(
         "handout-no-auth",
