@@ -287,7 +287,9 @@ def test_names_are_printed_literally(write_inventory):
     assert "a@example.com / mac [/red] (profile laptop)" in shown.stdout and ":fire: pad" in shown.stdout
     assert "🔥" not in shown.stdout
     checked = run_cli("validate", str(folder))
-    assert "a@example.com/:fire: pad/apple: apple-no-bcc" in checked.stderr and "🔥" not in checked.stderr
+    assert "apple-no-bcc: 2 devices, e.g. a@example.com/:fire: pad, a@example.com/mac [/red]:" in checked.stderr
+    assert "a@example.com/:fire: pad/apple: apple-no-bcc" in run_cli("validate", str(folder), "-v").stderr
+    assert "🔥" not in checked.stderr
 
 
 # 8. an inventory cannot make the tool print other files
@@ -326,7 +328,9 @@ def test_profile_files_are_confined_each_and_quoted_at_most_in_short(write_inven
     (profiles / "passwd.yaml").symlink_to(secret / "passwd")
     (profiles / "key.yaml").symlink_to(secret / "id_key")
     (profiles / "env.yaml").symlink_to(secret / "env")
-    result = run_cli("validate", str(folder))
+    # the inventory named relative to the working directory (its files are then named so in every message)
+    result = run_cli("validate", "inv", cwd=tmp_path)
+    profiles = Path("inv", "profiles")
     assert result.returncode == 1 and "SECRET" not in result.stderr, result.stderr
     assert result.stderr.splitlines()[:3] == [
         f"{profiles / 'env.yaml'}: profile file leads outside the inventory's folder (keep the profiles beside the "
@@ -335,7 +339,7 @@ def test_profile_files_are_confined_each_and_quoted_at_most_in_short(write_inven
         "inventory, or allow their folder with --allow-path)",
         f"{profiles / 'passwd.yaml'}: profile file leads outside the inventory's folder (keep the profiles beside the "
         "inventory, or allow their folder with --allow-path)"]
-    allowed = run_cli("validate", str(folder), "--allow-path", str(secret))   # read, but quoted only in short
+    allowed = run_cli("validate", "inv", "--allow-path", str(secret), cwd=tmp_path)   # read, quoted only in short
     problems = allowed.stderr.splitlines()[:-1]
     assert allowed.returncode == 1 and len(problems) == 3, allowed.stderr
     assert problems[0].startswith(f"{profiles / 'env.yaml'}:1:1: a profile file holds only 'description' and "
@@ -346,7 +350,7 @@ def test_profile_files_are_confined_each_and_quoted_at_most_in_short(write_inven
     assert "SECRET" not in allowed.stderr and "99999" not in allowed.stderr
 
 
-def test_profile_files_that_are_not_regular_files_or_too_big_are_refused_without_blocking(write_inventory):
+def test_profile_files_that_are_not_regular_files_or_too_big_are_refused_without_blocking(write_inventory, tmp_path):
     folder = write_inventory(BASE + "profiles_dir: profiles\n" + "users:\n  - {email: a@example.com, devices: [desktop]}\n")
     profiles = folder / "profiles"
     profiles.mkdir()
@@ -354,7 +358,8 @@ def test_profile_files_that_are_not_regular_files_or_too_big_are_refused_without
     (profiles / "dir.yaml").mkdir()
     with open(profiles / "big.yaml", "wb") as big:      # sparse: its size is what counts, nothing is read
         big.truncate(32 * 1024 * 1024 + 1)
-    result = run_cli("validate", str(folder), timeout=30)
+    result = run_cli("validate", str(folder), timeout=30, cwd=tmp_path / "inv")
+    profiles = Path("profiles")             # relative to the working directory, as every message names files
     assert result.returncode == 1, result.stderr
     assert result.stderr.splitlines()[:3] == [
         f"{profiles / 'big.yaml'}: profile file is 33,554,433 bytes, more than the limit of 33,554,432 bytes",

@@ -12,6 +12,7 @@ on), and a file that is not a profile at all gets one error that quotes none of 
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,9 +74,10 @@ def read_profiles(inventory: Document, profiles_dir: str | None, limits: Limits,
                 if problem:
                     errors.append(Diagnostic(problem, here, "profiles_dir", "rename the file"))
                     continue
-                real, outside = confined(base, str(file), limits)
+                # the file's own path, absolute: ``file`` already starts with ``base`` when that is relative
+                real, outside = confined(base, os.path.abspath(file), limits)
                 if outside:
-                    errors.append(Diagnostic(f"profile file {outside}", Location(str(file)), hint=OUTSIDE_HINT))
+                    errors.append(Diagnostic(f"profile file {outside}", Location(shown_path(file)), hint=OUTSIDE_HINT))
                     continue
             try:
                 document = load_yaml(file, "profile", limits) if origin == BUILT_IN else _load(file, limits)
