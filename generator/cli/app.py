@@ -250,7 +250,7 @@ def _run(run: Callable[[ProgressBar], GenerateResult], how: Shown, diff: bool) -
                                                           "exit_code": code}):
             sys.stdout.write(chunk)
     else:
-        print_recap(result, shown(how.output / "manifest.json"), diff, how.verbose, how.quiet)
+        print_recap(result, shown(how.output / "manifest.json"), diff, how.verbose, how.quiet, how.command == "fleet")
     if code:
         raise typer.Exit(code)
 

@@ -43,9 +43,9 @@ LIST_LIMIT = 50   # beyond this many files changed, the terminal gets a count (-
 EXAMPLES = 3      # the places a grouped warning names
 
 
-def print_findings(findings: Sequence[Finding], verbose: bool = False) -> None:
+def print_findings(findings: Sequence[Finding], verbose: bool = False, fleet: bool = False) -> None:
     """The unacknowledged warnings, one line per code with a count and a few places (``verbose``: every one,
-    acknowledged ones too, with their reasons)."""
+    acknowledged ones too, with their reasons). ``fleet``: the findings name groups and their sets."""
     if verbose:
         for finding in findings:
             said = f" (acknowledged: {finding.acknowledged})" if finding.acknowledged is not None else ""
@@ -61,7 +61,7 @@ def print_findings(findings: Sequence[Finding], verbose: bool = False) -> None:
             err.print(f"warning: {who(first)}{code}: {first.message}")
             continue
         places = ", ".join(place(f) for f in group[:EXAMPLES]) + (", …" if len(group) > EXAMPLES else "")
-        err.print(f"warning: {code}: {len(group):,} {noun(group)}, e.g. {places}: {first.message}")
+        err.print(f"warning: {code}: {len(group):,} {noun(group, fleet)}, e.g. {places}: {first.message}")
     if any(len(group) > 1 for group in by_code.values()):
         err.print("(--verbose lists every warning; manifest.json and --json hold them all)")
 
@@ -81,10 +81,12 @@ def place(finding: Finding) -> str:
     return "/".join(p for p in (finding.user, finding.device) if p) or finding.client or "organization"
 
 
-def noun(group: Sequence[Finding]) -> str:
+def noun(group: Sequence[Finding], fleet: bool = False) -> str:
     if all(f.device for f in group):
-        return "devices"
-    return "users" if all(f.user for f in group) else "places"
+        return "sets" if fleet else "devices"
+    if all(f.user for f in group):
+        return "groups" if fleet else "users"
+    return "places"
 
 
 class ProgressBar:
@@ -117,13 +119,14 @@ class ProgressBar:
 
 
 
-def print_recap(result: GenerateResult, manifest: str, diff: bool, verbose: bool = False, quiet: bool = False) -> None:
+def print_recap(result: GenerateResult, manifest: str, diff: bool, verbose: bool = False, quiet: bool = False,
+                fleet: bool = False) -> None:
     """What a run did (or would do): notes, warnings about the surroundings, changes, findings, the recap table.
 
     ``quiet``: only what failed (--strict); ``verbose``: every change and every warning.
     """
     if result.strict_failed:
-        print_findings(result.findings, verbose)
+        print_findings(result.findings, verbose, fleet)
         err.print(f"error: --strict: {result.warnings:,} warnings are not acknowledged, so nothing was written "
                   "(acknowledge them in the inventory with a reason, or fix their cause)")
     if quiet:
@@ -141,7 +144,7 @@ def print_recap(result: GenerateResult, manifest: str, diff: bool, verbose: bool
         out.print(f"{len(result.changes):,} files {'would change' if result.check else 'changed'} "
                   "(listed with --verbose or --json)")
     if not result.strict_failed:
-        print_findings(result.findings, verbose)
+        print_findings(result.findings, verbose, fleet)
     title = " (strict: nothing written)" if result.strict_failed else " (check mode: nothing written)"
     table = Table(title="RECAP" + (title if result.check else ""), show_edge=False)
     for column in ("created", "changed", "unchanged", "removed", "warnings", "acknowledged"):
