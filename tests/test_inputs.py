@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import BASE
+from conftest import BASE, EXAMPLES
 
 from generator import InventoryError, explain, validate
 from generator.errors import close_addresses, shown_path
@@ -101,3 +101,26 @@ def test_show_for_a_mistyped_address_suggests_the_closest_users(cli):
     assert f"no user 'ana@example.com' in {EXAMPLES} (did you mean 'anna@example.com'?)" in result.stderr
     assert cli("show", str(EXAMPLES), "nobody@elsewhere.org").stderr.strip() == \
         f"no user 'nobody@elsewhere.org' in {EXAMPLES}"
+
+
+def test_validate_recursive_checks_every_inventory_below_a_folder(tmp_path, cli, write_inventory):
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLES, repo / "a")
+    (repo / "b").mkdir()
+    (repo / "b" / "inventory.yml").write_text(ROSTER, encoding="utf-8")
+    (repo / "b" / "users.csv").write_text("email,devices\nx@example.com,fone\n", encoding="utf-8")
+    (repo / ".hidden").mkdir()
+    (repo / ".hidden" / "inventory.yaml").write_text("not: [an inventory", encoding="utf-8")   # skipped
+    result = cli("validate", "--recursive", str(repo))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "'fone' is not a device profile (did you mean 'phone'?)" in result.stderr
+    assert "valid (4 users" in result.stdout and ".hidden" not in result.stdout + result.stderr
+    (repo / "b" / "users.csv").write_text("email,devices\nx@example.com,phone\n", encoding="utf-8")
+    assert cli("validate", "-r", str(repo)).returncode == 0
+    empty = cli("validate", "-r", str(tmp_path / "repo" / "b" / "users.csv"))
+    assert empty.returncode == 2 and "is not a folder" in empty.stderr
+    (tmp_path / "none").mkdir()
+    nothing = cli("validate", "-r", str(tmp_path / "none"))
+    assert nothing.returncode == 1 and "no inventory.yaml in" in nothing.stderr
