@@ -2,6 +2,8 @@
 `show` for a mistyped address."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import BASE, EXAMPLES
 
@@ -101,6 +103,10 @@ def test_show_for_a_mistyped_address_suggests_the_closest_users(cli):
     assert f"no user 'ana@example.com' in {EXAMPLES} (did you mean 'anna@example.com'?)" in result.stderr
     assert cli("show", str(EXAMPLES), "nobody@elsewhere.org").stderr.strip() == \
         f"no user 'nobody@elsewhere.org' in {EXAMPLES}"
+    as_json = cli("show", str(EXAMPLES), "jürgen müller", "--json")
+    assert as_json.returncode == 1
+    assert json.loads(as_json.stdout)["error"] == \
+        f"no user 'jürgen müller' in {EXAMPLES} (did you mean 'jurgen.muller@example.com'?)"
 
 
 def test_validate_recursive_checks_every_inventory_below_a_folder(tmp_path, cli, write_inventory):

@@ -274,14 +274,15 @@ def show(inventory: Path = typer.Argument(..., help="Inventory file, or a folder
         return
     devices = [d for d in loaded.devices if d.user.email.casefold() == email.casefold()]
     if not devices:
-        if head is not None:
-            emit({**head, "ok": False, "error": f"no user {email!r} in {shown(inventory)}"})
-        else:
-            from ..errors import close_addresses
+        from ..errors import close_addresses
 
-            near = close_addresses(email, ((d.user.email, d.user.name) for d in loaded.devices))
-            err.print(f"no user {email!r} in {shown(inventory)}"
-                      + (f" (did you mean {' or '.join(repr(a) for a in near)}?)" if near else ""), markup=False)
+        near = close_addresses(email, ((d.user.email, d.user.name) for d in loaded.devices))
+        message = f"no user {email!r} in {shown(inventory)}" + (
+            f" (did you mean {' or '.join(repr(a) for a in near)}?)" if near else "")
+        if head is not None:
+            emit({**head, "ok": False, "error": message})
+        else:
+            err.print(message, markup=False)
         raise typer.Exit(EXIT_INPUT)
     if head is not None:
         emit({**head, "ok": True, "devices": [
