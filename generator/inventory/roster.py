@@ -76,6 +76,10 @@ def _bounded_lines(handle: io.BufferedReader, shown: str, limits: Limits) -> Ite
             raise InventoryError([Diagnostic(
                 "roster is UTF-16 text (a spreadsheet's \"Unicode Text\"), not UTF-8", Location(shown, 1, 1),
                 hint="save it as \"CSV UTF-8\", comma- or semicolon-separated")])
+        if line_no == 1 and b"\r" in raw.rstrip(b"\r\n"):
+            raise InventoryError([Diagnostic(
+                "roster lines end with a carriage return alone (the old Mac format), not a line feed",
+                Location(shown, 1, raw.index(b"\r") + 1), hint="save it as \"CSV UTF-8\"")])
         if b"\x00" in raw:
             raise InventoryError([Diagnostic("roster contains a NUL byte: binary data, not text",
                                              Location(shown, line_no, raw.index(b"\x00") + 1))])
