@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,14 @@ def pytest_collection_modifyitems(config, items):
 
 
 _SERVERS: dict[int, ForkServer] = {}
+_CWD: dict[int, str] = {}
+
+
+def _working_directory() -> str:
+    """Where a command runs unless a test says: an empty folder of its own, outside the source tree and outside
+    every test's files, so that messages name those files by their absolute paths (a test that is about paths
+    relative to the working directory gives ``cwd``)."""
+    return _CWD.setdefault(os.getpid(), tempfile.mkdtemp(prefix="mailprofiles-cwd-"))
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 120, fresh: bool = False):
@@ -84,7 +93,7 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
         full_env["PYTHONPATH"] = str(ROOT)
     if env:
         full_env.update(env)
-    where = str(cwd or tempfile.gettempdir())
+    where = str(cwd or _working_directory())
     server = _SERVERS.setdefault(os.getpid(), ForkServer(ROOT))
     if not fresh and server.fits(full_env):
         return server.run(list(args), where, full_env, timeout)
@@ -95,6 +104,8 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
 def pytest_unconfigure(config):
     for server in _SERVERS.values():
         server.close()
+    for folder in _CWD.values():
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def replace_format(monkeypatch, name: str, **changes) -> None:
