@@ -1,6 +1,6 @@
 """Which systems mailprofiles runs on, and a clear refusal on the others (instead of a traceback).
 
-Tested: Linux (the CI runs on Debian 12; Ubuntu 24.04 is checked by hand). The output stage needs
+Tested: Linux (the CI runs on Debian 12; other current distributions are expected to work). The output stage needs
 POSIX file calls that Windows does not have: opening a folder or file without following a link
 (``O_NOFOLLOW``, ``O_DIRECTORY``), never blocking on a FIFO (``O_NONBLOCK``), and working relative to an
 open folder (``dir_fd`` for open, stat, rename and unlink) so that no link swapped in during a run is
@@ -13,7 +13,7 @@ import os
 import sys
 from types import ModuleType
 
-TESTED = "Linux (tested on Debian 12 and Ubuntu 24.04)"
+TESTED = "Linux (tested on Debian 12)"
 _FLAGS = ("O_NOFOLLOW", "O_DIRECTORY", "O_NONBLOCK")
 _DIR_FD_CALLS = ("open", "stat", "rename", "unlink", "mkdir")
 
