@@ -36,6 +36,11 @@ def test_a_file_per_group_holds_its_users_handouts_and_is_in_the_manifest(write_
     assert "a@example.com" in (out / "handouts/h.html").read_text(encoding="utf-8")        # in both of her groups
     assert "c@example.com" in (out / "handouts/_no-group.html").read_text(encoding="utf-8")
     assert generate(folder, out).count("unchanged") == len(manifest)
+    write_inventory(GROUPS.replace("name: Ben,", "name: Benedikt,"))
+    changed = generate(folder, out)     # Ben's page, and the one group file he is in
+    assert sorted(c.path for c in changed.changes if c.path.endswith(".html")) == [
+        "b@example.com/handout.html", "handouts/g.html"]
+    assert "Benedikt" in (out / "handouts/g.html").read_text(encoding="utf-8")
     # --limit leaves the groups' files as they are; without group_handouts they are gone
     (out / "handouts/g.html").write_text("edited")
     assert "handouts/g.html" not in [c.path for c in generate(folder, out, limit="b@example.com").changes]
@@ -43,6 +48,24 @@ def test_a_file_per_group_holds_its_users_handouts_and_is_in_the_manifest(write_
     removed = generate(folder, out)
     assert not (out / "handouts/h.html").exists() and (out / "handouts/g.html").read_text() == "edited"
     assert any("handouts/g.html: it was changed after mailprofiles wrote it" in alert for alert in removed.alerts)
+
+
+def _inputs(folder) -> dict[str, str | None]:
+    from generator.plan.planner import Plan
+
+    plan = Plan(load_inventory(folder), None)
+    return {item.record.path: item.record.inputs for unit in plan.units() for item in plan.items(unit)}
+
+
+def test_a_groups_file_is_fingerprinted_by_its_users_pages(write_inventory):
+    """An unchanged group's file is not made again; a change of one user's page changes only that user's groups'."""
+    before = _inputs(write_inventory(GROUPS))
+    assert before["handouts/g.html"] and before["handouts/h.html"] and before["handouts/_no-group.html"]
+    ben = _inputs(write_inventory(GROUPS.replace("name: Ben,", "name: Benedikt,")))
+    assert [p for p in before if p.startswith("handouts/") and before[p] != ben[p]] == ["handouts/g.html"]
+    anna = _inputs(write_inventory(GROUPS.replace("name: Anna,", "name: Anna M,")))
+    assert [p for p in before if p.startswith("handouts/") and before[p] != anna[p]] == ["handouts/g.html",
+                                                                                         "handouts/h.html"]
 
 
 def test_the_group_verifier_holds_each_users_part_to_the_handouts_rules(write_inventory, tmp_path):

@@ -20,7 +20,7 @@ import jinja2
 from ..errors import Diagnostic, Location, SiteTemplateError, UnrepresentableValue
 from ..formats import registry
 from ..formats.engine import template_origin
-from ..formats.registry import DEVICE, FLEET, USER, Format, by_scope, named, no_limitations
+from ..formats.registry import DEVICE, FLEET, GROUP, USER, Format, UserDevices, by_scope, named, no_limitations
 from ..formats.verify import Settings, cross_check
 from ..model import Device, Finding, Inventory, Site
 from ..output.manifest import ArtifactRecord
@@ -234,16 +234,25 @@ class Plan:
         return found
 
     def _record(self, fmt: Format[Any], target: Target, inputs: bool, texts: dict[int, str]) -> ArtifactRecord:
-        """A target's manifest entry; files made from many users (domain, organization) have no fingerprint."""
+        """A target's manifest entry; files made from many users' devices (domain, organization) have no fingerprint,
+        a group's (its users' pages) the fingerprint of its users' pages."""
         fingerprinted = None
         if inputs and fmt.scope == USER:
             subject = target.subject
-            shown = ", ".join(texts.get(id(d)) or device_text(d, self._shared_text) for d in subject.devices)
+            fingerprinted = fingerprint(self.salt, fmt.name, subject, self._user_text(subject, texts))
+        elif inputs and fmt.scope == GROUP:
+            subject = target.subject
+            pages = "; ".join(self._user_text(page, texts) for page in subject.users)
             fingerprinted = fingerprint(self.salt, fmt.name, subject,
-                                        f"UserDevices({subject.user!r}, [{shown}], {subject.findings!r})")
+                                        f"GroupUsers({subject.group!r}, [{pages}], {subject.language!r})")
         return ArtifactRecord(fmt.manifest_kind, target.path, "", user=target.names.get("user"),
                               group=target.names.get("group"), domain=target.names.get("domain"),
                               inputs=fingerprinted)
+
+    def _user_text(self, subject: UserDevices, texts: dict[int, str]) -> str:
+        """A user's page as its fingerprint sees it: the user, the devices (as ``device_text``) and the findings."""
+        shown = ", ".join(texts.get(id(d)) or device_text(d, self._shared_text) for d in subject.devices)
+        return f"UserDevices({subject.user!r}, [{shown}], {subject.findings!r})"
 
     def render(self, unit: Unit) -> Rendered:
         """Render and verify the unit's files; the files of one device are cross-checked against each other."""
