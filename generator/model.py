@@ -203,10 +203,11 @@ class Finding:
 class DeviceFile:
     """One of a device's files as its user's handout lists it (from the format registry)."""
 
-    format: str
+    format: str         # the client it is for (a value of ``clients``)
     name: str           # the file's name in the device's folder
     install: str        # how to install it, in the user's language (``code`` in backquotes)
     made: bool          # False: a limitation means the file is not made; the handout says to set up by hand
+    format_name: str = ""   # the format that makes it, where the client has more than one (default: the client)
 
 
 Acknowledged = tuple[tuple[str, str], ...]

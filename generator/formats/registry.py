@@ -21,6 +21,8 @@ from ..errors import ReadBackError
 from ..model import Device, Finding, Inventory, Organization, Site
 from .render import apple as render_apple
 from .render import autoconfig as render_autoconfig
+from .render import autodiscover as render_autodiscover
+from .render import autodiscover_reg as render_autodiscover_reg
 from .render import handout as render_handout
 from .render import outlook as render_outlook
 from .render import thunderbird as render_thunderbird
@@ -30,6 +32,8 @@ from .subjects import DEVICE, DOMAIN, FLEET, GROUP, ORGANIZATION, USER, DomainDe
 from .verify import Settings
 from .verify import apple as verify_apple
 from .verify import autoconfig as verify_autoconfig
+from .verify import autodiscover as verify_autodiscover
+from .verify import autodiscover_reg as verify_autodiscover_reg
 from .verify import handout as verify_handout
 from .verify import outlook as verify_outlook
 from .verify import thunderbird as verify_thunderbird
@@ -70,7 +74,7 @@ class FleetForm:
 class Format(Generic[S]):
     """One output format, of subject ``S``: the subject of its scope (``subjects.py``)."""
 
-    name: str                                                   # the client name for device formats
+    name: str                                                   # the client name for a client's first device format
     scope: Scope[S]
     filename: str
     render: Callable[[Site, S], bytes]
@@ -90,10 +94,18 @@ class Format(Generic[S]):
     # Device formats: how the user installs the file, by handout language ({file}: its name, ``code``)
     install: Callable[[S], Mapping[str, str]] = no_install
     fleet: FleetForm = FleetForm()                               # device formats: the fleet's form of it
+    # Device formats: the client (a value of ``clients``) it is made for, when another format of that client comes
+    # first and carries its name (Outlook: the PRF, then the Autodiscover file and the .reg that points to it)
+    of_client: str = ""
 
     @property
     def manifest_kind(self) -> str:
         return self.kind or str(self.scope)
+
+    @property
+    def client(self) -> str:
+        """The client it is made for: ``of_client``, or its name."""
+        return self.of_client or self.name
 
     def file_name(self, subject: S) -> str:
         return self.filename_for(subject) if self.filename_for is not None else self.filename
@@ -132,9 +144,21 @@ FORMATS: tuple[ScopedFormat, ...] = (
            verify_outlook.read_settings, render_outlook.limitations, render_outlook.SKIPS,
            templates=("outlook/outlook.prf.j2",), install=lambda device: render_outlook.INSTALL,
            fleet=FleetForm(none=render_outlook.NO_FLEET_FORM)),
+    Format("outlook-autodiscover", DEVICE, "autodiscover.xml", render_autodiscover.render_device,
+           verify_autodiscover.verify_device, verify_autodiscover.read_settings, render_autodiscover.limitations_device,
+           render_autodiscover.SKIPS, templates=(render_autodiscover.TEMPLATE,), install=render_autodiscover.install,
+           fleet=FleetForm(none=render_autodiscover.NO_FLEET_FORM), of_client="outlook"),
+    Format("outlook-autodiscover-reg", DEVICE, "autodiscover.reg", render_autodiscover_reg.render,
+           verify_autodiscover_reg.verify, verify_autodiscover_reg.read_settings, render_autodiscover_reg.limitations,
+           render_autodiscover.SKIPS, templates=(render_autodiscover_reg.TEMPLATE,),
+           install=render_autodiscover_reg.install, fleet=FleetForm(none=render_autodiscover.NO_FLEET_FORM),
+           of_client="outlook"),
     Format("autoconfig", DOMAIN, "autoconfig/{domain}/mail/config-v1.1.xml", render_autoconfig.render,
            verify_autoconfig.verify, limitations=render_autoconfig.limitations, kind="autoconfig",
            templates=("autoconfig/config-v1.1.xml.j2",)),
+    Format("autodiscover", DOMAIN, "autodiscover/{domain}/autodiscover.xml", render_autodiscover.render_domain,
+           verify_autodiscover.verify_domain, limitations=render_autodiscover.limitations_domain, kind="autodiscover",
+           templates=(render_autodiscover.TEMPLATE,)),
     Format("thunderbird-site-prefs", FLEET, "thunderbird/defaults/pref/autoconfig.js",
            render_thunderbird_site.render_prefs, verify_thunderbird_site.verify_prefs, kind="fleet",
            templates=("thunderbird-site/autoconfig.js.j2",)),
@@ -161,7 +185,8 @@ FORMATS: tuple[ScopedFormat, ...] = (
            templates_for=render_handout.group_templates),
 )
 
-if CLIENTS != tuple(fmt.name for fmt in FORMATS if fmt.scope == DEVICE) or \
+if CLIENTS != tuple(fmt.name for fmt in FORMATS if fmt.scope == DEVICE and not fmt.of_client) or \
+        any(fmt.of_client not in CLIENTS for fmt in FORMATS if fmt.of_client) or \
         PER_USER_FILES != tuple(fmt.filename for fmt in FORMATS if fmt.scope == USER):
     raise ImportError("formats/vocabulary.py names other device formats or per-user files than the registry")
 
@@ -169,6 +194,12 @@ if CLIENTS != tuple(fmt.name for fmt in FORMATS if fmt.scope == DEVICE) or \
 def by_scope(scope: Scope[S]) -> tuple[Format[S], ...]:
     """The formats of one scope, in registry order."""
     return cast("tuple[Format[S], ...]", tuple(fmt for fmt in FORMATS if fmt.scope == scope))
+
+
+def of_client(client: str) -> tuple[Format[Device], ...]:
+    """The device formats made for a client (a value of ``clients``), in registry order: the one named after it
+    first."""
+    return tuple(fmt for fmt in by_scope(DEVICE) if fmt.client == client)
 
 
 def named(name: str) -> Format[Any]:
@@ -181,4 +212,4 @@ def named(name: str) -> Format[Any]:
 
 __all__ = ["CLIENTS", "DEVICE", "DOMAIN", "FLEET", "FORMATS", "GROUP", "ORGANIZATION", "PER_USER_FILES", "SCOPES", "USER",
            "DomainDevices", "FleetForm", "FleetSet", "Format", "GroupUsers", "Scope", "ScopedFormat", "UserDevices", "by_scope",
-           "named", "no_install", "no_limitations", "show_text"]
+           "named", "no_install", "of_client", "no_limitations", "show_text"]

@@ -20,7 +20,7 @@ import jinja2
 from ..errors import Diagnostic, Location, SiteTemplateError, UnrepresentableValue
 from ..formats import registry
 from ..formats.engine import template_origin
-from ..formats.registry import DEVICE, FLEET, GROUP, USER, Format, UserDevices, by_scope, named, no_limitations
+from ..formats.registry import DEVICE, FLEET, GROUP, USER, Format, UserDevices, by_scope, no_limitations, of_client
 from ..formats.verify import Settings, cross_check
 from ..model import Device, Finding, Inventory, Site
 from ..output.manifest import ArtifactRecord
@@ -50,15 +50,19 @@ def generated_kinds() -> frozenset[str]:
 
 
 def device_limitations(inventory: Inventory, device: Device) -> tuple[list[Finding], set[str]]:
-    """What each of the device's formats cannot express, and which of them are not produced for it."""
+    """What each of the device's formats cannot express, and which of them (by format name) are not produced for it.
+
+    Formats of one client may say the same of the client (Outlook: no Bcc, whatever the file): such a finding is
+    listed once."""
     findings: list[Finding] = []
     skipped: set[str] = set()
     for client in device.clients:
-        fmt = named(client)
-        for finding in fmt.limitations(inventory.organization, device):
-            findings.append(finding)
-            if finding.code in fmt.skips:
-                skipped.add(client)
+        for fmt in of_client(client):
+            for finding in fmt.limitations(inventory.organization, device):
+                if finding not in findings:
+                    findings.append(finding)
+                if finding.code in fmt.skips:
+                    skipped.add(fmt.name)
     return findings, skipped
 
 
@@ -67,7 +71,7 @@ def device_files(inventory: Inventory, device: Device) -> list[tuple[str, str, s
     _, skipped = device_limitations(inventory, device)
     return [(fmt.name, artifact_path(device.user.email, device.name, fmt.file_name(device)),
              ", ".join(template_origin(inventory.site, t) for t in fmt.templates_used(device)))
-            for fmt in by_scope(DEVICE) if fmt.name in device.clients and fmt.name not in skipped]
+            for fmt in by_scope(DEVICE) if fmt.client in device.clients and fmt.name not in skipped]
 
 
 def all_findings(inventory: Inventory, skipped: dict[int, set[str]] | None = None) -> tuple[Finding, ...]:
@@ -219,11 +223,11 @@ class Plan:
             text = device_text(device, self._shared_text) if inputs else ""   # once for the device's formats
             texts[id(device)] = text
             for fmt in by_scope(DEVICE):
-                if fmt.name in device.clients and fmt.name not in skipped:
+                if fmt.client in device.clients and fmt.name not in skipped:
                     record = ArtifactRecord(fmt.manifest_kind, artifact_path(device.user.email, device.name,
                                                                             fmt.file_name(device)), "",
                                             user=device.user.email, device=device.name, profile=device.profile,
-                                            client=fmt.name, protocol=device.protocol,
+                                            client=fmt.client, protocol=device.protocol,
                                             inputs=fingerprint(self.salt, fmt.name, device, text) if inputs else None)
                     found.append(Item(fmt, device, record, f"{device.user.email} {device.name} {fmt.name}"))
         targets = [*unit.targets, *((fmt, user_target(fmt, unit.user_devices[0].user, unit.user_devices, self.findings))

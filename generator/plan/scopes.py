@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from ..formats.registry import DEVICE, DOMAIN, GROUP, ORGANIZATION, USER, Format, Scope, by_scope
+from ..formats.registry import DOMAIN, GROUP, ORGANIZATION, USER, Format, Scope, of_client
 from ..formats.subjects import DomainDevices, GroupUsers, UserDevices
 from ..inventory.checks import NO_GROUP
 from ..model import Device, DeviceFile, Finding, Inventory, User
@@ -32,16 +32,15 @@ class Target:
 
 def handout_files(device: Device, findings: tuple[Finding, ...]) -> tuple[DeviceFile, ...]:
     """The device's files as its user's handout lists them (the formats its clients ask for, each made or not,
-    from the findings), in the order of its clients, with the install text in the user's language."""
-    formats = {fmt.name: fmt for fmt in by_scope(DEVICE)}
-    skipped = {f.client for f in findings
-               if f.device == device.name and f.client in formats and f.code in formats[f.client].skips}
+    from the findings), in the order of its clients and each client's formats, with the install text in the
+    user's language."""
+    codes = {f.code for f in findings if f.device == device.name}
     files = []
     for client in device.clients:
-        fmt = formats[client]
-        name = fmt.file_name(device)
-        text = fmt.install(device)[device.user.language].replace("{file}", name)
-        files.append(DeviceFile(client, name, text, client not in skipped))
+        for fmt in of_client(client):
+            name = fmt.file_name(device)
+            text = fmt.install(device)[device.user.language].replace("{file}", name)
+            files.append(DeviceFile(client, name, text, not codes & fmt.skips, fmt.name))
     return tuple(files)
 
 

@@ -48,8 +48,14 @@ def _sign_in(device: Device) -> dict[str, Any] | None:
 
 
 def _device(device: Device, files: tuple[DeviceFile, ...], findings: list[Finding]) -> dict[str, Any]:
+    # A client with no file at all: one line saying so; a file not made beside others of its client (Outlook: a PRF
+    # where the Autodiscover pair is made) is named as left out.
+    clients_made = {file.format for file in files if file.made}
     files_shown = [{"format": file.format, "path": f"{device.name}/{file.name}", "install": file.install,
-                    "skipped": not file.made} for file in files]
+                    "skipped": not file.made, "instead": not file.made and file.format in clients_made}
+                   for index, file in enumerate(files)
+                   if file.made or file.format in clients_made
+                   or all(other.format != file.format for other in files[:index])]
     pop3 = device.pop3
     return {
         "name": device.name,

@@ -86,30 +86,40 @@ def leave_on_server(device: Device) -> int:
 
 def limitations(org: Organization, device: Device) -> list[Finding]:
     found = []
-    user, name = device.user.email, device.name
     if device.incoming.security == "starttls":
         found.append(Finding(
             "outlook-incoming-starttls",
-            f"not generated: a PRF cannot ask for STARTTLS on {device.protocol.upper()} (only SSL on/off is "
-            f"documented). Use implicit TLS ({'995' if device.protocol == 'pop3' else '993'}) for this device, "
-            "or set the account up in Outlook by hand with STARTTLS.",
-            user, name, CLIENT))
+            f"outlook.prf not generated: a PRF cannot ask for STARTTLS on {device.protocol.upper()} (only SSL on/off "
+            "is documented). The device gets the Autodiscover pair instead (autodiscover.xml and autodiscover.reg, "
+            "which say STARTTLS); or use implicit TLS "
+            f"({'995' if device.protocol == 'pop3' else '993'}) for a PRF.",
+            device.user.email, device.name, CLIENT))
+    return found + client_limitations(org, device)
+
+
+def client_limitations(org: Organization, device: Device) -> list[Finding]:
+    """What no Outlook file (neither the PRF nor the Autodiscover XML) can say: each format of the client returns
+    these same findings, which the run lists once."""
+    found = []
+    user, name = device.user.email, device.name
     if device.bcc_self:
         found.append(Finding(
             "outlook-no-bcc",
-            "a PRF has no setting for a Bcc to the own address. Create an Outlook rule that applies after "
-            "sending ('Cc the message to' the own address), or have the mail server copy each submitted "
-            "message to the sender.",
+            "Outlook's files (PRF, Autodiscover) have no setting for a Bcc to the own address. Create an Outlook rule "
+            "that applies after sending ('Cc the message to' the own address), or have the mail server copy each "
+            "submitted message to the sender.",
             user, name, CLIENT))
     if "oauth2" in (device.incoming.auth, device.outgoing.auth):
         # A PRF's account keys are a password login or SPA (NTLM) and nothing else (Office Customization Tool's
-        # PRF keys, POP3/IMAP/SMTP sections: UseSPA, SMTPUseAuth); OAuth2 for POP3/IMAP is not among them.
+        # PRF keys, POP3/IMAP/SMTP sections: UseSPA, SMTPUseAuth); OAuth2 for POP3/IMAP is not among them. The
+        # Autodiscover POX Protocol element has SPA and AuthRequired, and AuthPackage only for Exchange ([MS-OXDSCLI]
+        # Protocol element): no OAuth2 for IMAP, POP3 or SMTP either.
         found.append(Finding(
             "outlook-no-oauth2",
-            "not generated: a PRF cannot make Outlook sign in with OAuth2 to a POP3 or IMAP account (its account "
-            "keys know only a password or NTLM). For a Microsoft 365 mailbox add it in Outlook as a Microsoft 365 "
-            "account (File > Add Account with the address; Outlook signs in through the browser); for other "
-            "servers use Thunderbird or Apple Mail on this device.",
+            "not generated: neither a PRF nor an Autodiscover file can make Outlook sign in with OAuth2 to a POP3 or "
+            "IMAP account (they know only a password or NTLM). For a Microsoft 365 mailbox add it in Outlook as a "
+            "Microsoft 365 account (File > Add Account with the address; Outlook signs in through the browser); for "
+            "other servers use Thunderbird or Apple Mail on this device.",
             user, name, CLIENT))
     if "cram-md5" in (device.incoming.auth, device.outgoing.auth):
         found.append(Finding(
@@ -119,9 +129,9 @@ def limitations(org: Organization, device: Device) -> list[Finding]:
     if device.protocol == "pop3" and not device.fetch_automatically:
         found.append(Finding(
             "outlook-no-fetch-schedule",
-            "a PRF has no setting for whether a POP3 account is checked automatically, and Outlook checks it on its "
-            "send/receive schedule. To fetch only when the user asks, the user must clear 'Schedule an automatic "
-            "send/receive' for this account's group (File > Options > Advanced > Send/Receive).",
+            "Outlook's files have no setting for whether a POP3 account is checked automatically, and Outlook checks "
+            "it on its send/receive schedule. To fetch only when the user asks, the user must clear 'Schedule an "
+            "automatic send/receive' for this account's group (File > Options > Advanced > Send/Receive).",
             user, name, CLIENT))
     if device.fetch_automatically:
         # Said once per run and interval, not on each device's handout (see apple.fetch_schedule): Outlook's own
@@ -129,14 +139,14 @@ def limitations(org: Organization, device: Device) -> list[Finding]:
         minutes = device.check_interval_minutes
         found.append(Finding(
             "outlook-no-fetch-schedule",
-            f"a PRF has no setting for the check interval: Outlook devices that should check every {minutes} minutes "
-            "keep Outlook's send/receive schedule (every 30 minutes unless changed). Where a device must keep to the "
-            f"interval, its user sets 'Schedule an automatic send/receive every {minutes} minutes' (File > Options > "
-            "Advanced > Send/Receive); the handouts do not ask for it.", None, None, CLIENT))
+            f"Outlook's files have no setting for the check interval: Outlook devices that should check every {minutes} "
+            "minutes keep Outlook's send/receive schedule (every 30 minutes unless changed). Where a device must keep "
+            f"to the interval, its user sets 'Schedule an automatic send/receive every {minutes} minutes' (File > "
+            "Options > Advanced > Send/Receive); the handouts do not ask for it.", None, None, CLIENT))
     if device.signature is not None:
         found.append(Finding(
             "outlook-no-signature",
-            "a PRF has no setting for a signature. Outlook keeps signatures as files in "
+            "Outlook's files have no setting for a signature. Outlook keeps signatures as files in "
             "%APPDATA%\\Microsoft\\Signatures; create it there (or in File > Options > Mail > Signatures).",
             user, name, CLIENT))
     return found

@@ -1,0 +1,173 @@
+"""Outlook's Autodiscover answer (POX), read back with defusedxml (no DTD, no entities) and checked against the model.
+
+The vocabulary is restated from Microsoft's specification ([MS-OXDSCLI] 2.2.4, the POX response, and Microsoft's
+"POX Autodiscover XML elements" pages), not imported from the renderer: the two namespaces, ``AccountType`` email,
+``Action`` settings, the ``Protocol`` elements and their on/off values, and ``Encryption`` None / SSL / TLS / Auto,
+which overrides ``SSL``.
+"""
+from __future__ import annotations
+
+from xml.etree.ElementTree import Element
+
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+
+from ...errors import ReadBackError
+from ...model import Device, Organization, Server
+from ..subjects import DomainDevices
+from .common import Connection, Settings, check_connection, expect
+
+NS = "{http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006}"
+NS_A = "{http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a}"
+TYPES = {"IMAP": "imap", "POP3": "pop3", "SMTP": "smtp"}
+# Encryption: None (clear), SSL (implicit TLS), TLS (STARTTLS); Auto lets the client choose.
+ENCRYPTION = {"None": "none", "SSL": "ssl", "TLS": "starttls", "Auto": "tls"}
+ON_OFF = ("on", "off")
+# Every child a Protocol of ours may have: one each; those in ONE_OF_EACH must be there.
+PROTOCOL_CHILDREN = ("Type", "Server", "Port", "DomainRequired", "LoginName", "SPA", "SSL", "Encryption",
+                     "AuthRequired", "UsePOPAuth", "SMTPLast")
+ONE_OF_EACH = ("Type", "Server", "Port", "DomainRequired", "SPA", "SSL", "Encryption", "AuthRequired")
+SMTP_ONLY = {"UsePOPAuth": "on", "SMTPLast": "off"}
+SPA_FOR = {"ntlm": "on"}       # SPA is NTLM; every other login is a plain one inside TLS
+
+
+def parse(content: bytes) -> Element:
+    if not content.startswith(b'<?xml version="1.0" encoding="utf-8"?>\n'):
+        raise ReadBackError("the file does not start with an XML declaration in UTF-8")
+    if b"\r" in content:
+        raise ReadBackError("a line ends with CR: the file is written with LF")
+    try:
+        root: Element = SafeET.fromstring(content, forbid_dtd=True)
+    except (SafeET.ParseError, DefusedXmlException) as exc:
+        raise ReadBackError(f"the XML cannot be read: {exc}") from None
+    return root
+
+
+def _one(parent: Element, tag: str, required: bool = True) -> Element | None:
+    found = parent.findall(tag)
+    if len(found) > 1 or (required and not found):
+        raise ReadBackError(f"<{parent.tag.split('}')[-1]}> needs exactly one <{tag.split('}')[-1]}>")
+    return found[0] if found else None
+
+
+def _text(parent: Element, tag: str, required: bool = True) -> str | None:
+    element = _one(parent, NS_A + tag, required)
+    if element is None:
+        return None
+    if len(element):
+        raise ReadBackError(f"<{tag}> holds elements, not text")
+    text = element.text or ""
+    if not text or text != text.strip():
+        raise ReadBackError(f"<{tag}> is empty or has blanks around its text: {text!r}")
+    return text
+
+
+def read(content: bytes) -> tuple[dict[str, str] | None, list[dict[str, str]]]:
+    """(the <User> as {name, email} or None, each <Protocol> as {element: text})."""
+    root = parse(content)
+    if root.tag != NS + "Autodiscover" or set(root.attrib):
+        raise ReadBackError(f"the root is {root.tag}, not <Autodiscover> in the 2006 response namespace")
+    if [child.tag for child in root] != [NS_A + "Response"]:
+        raise ReadBackError("<Autodiscover> must hold exactly one <Response> in the outlook/2006a namespace")
+    response = root[0]
+    tags = [child.tag for child in response]
+    if tags not in ([NS_A + "Account"], [NS_A + "User", NS_A + "Account"]):
+        raise ReadBackError(f"<Response> holds {[t.split('}')[-1] for t in tags]}, expected [User,] Account")
+    user = None
+    if tags[0] == NS_A + "User":
+        element = response[0]
+        if sorted(child.tag for child in element) != [NS_A + "AutoDiscoverSMTPAddress", NS_A + "DisplayName"]:
+            raise ReadBackError("<User> must hold exactly <DisplayName> and <AutoDiscoverSMTPAddress>")
+        user = {"name": str(_text(element, "DisplayName")), "email": str(_text(element, "AutoDiscoverSMTPAddress"))}
+    account = response[-1]
+    if _text(account, "AccountType") != "email" or _text(account, "Action") != "settings":
+        raise ReadBackError("<Account> must say <AccountType>email</AccountType> and <Action>settings</Action>")
+    protocols = []
+    for child in account:
+        if child.tag in (NS_A + "AccountType", NS_A + "Action"):
+            continue
+        if child.tag != NS_A + "Protocol":
+            raise ReadBackError(f"<Account> holds <{child.tag.split('}')[-1]}>, which is no POP3/IMAP account's")
+        unknown = {c.tag.split("}")[-1] for c in child if c.tag.removeprefix(NS_A) not in PROTOCOL_CHILDREN
+                   or not c.tag.startswith(NS_A)}
+        if unknown:
+            raise ReadBackError(f"<Protocol> holds elements we never write: {sorted(unknown)}")
+        values = {tag: _text(child, tag, tag in ONE_OF_EACH) for tag in PROTOCOL_CHILDREN}
+        protocols.append({tag: value for tag, value in values.items() if value is not None})
+    return user, protocols
+
+
+def _connection(protocol: dict[str, str], problems: list[str]) -> tuple[Connection, str]:
+    """The connection a Protocol describes, and its SPA value; rule breaks go to ``problems``."""
+    kind = protocol["Type"]
+    if kind not in TYPES:
+        raise ReadBackError(f"<Type>{kind}</Type> is not IMAP, POP3 or SMTP")
+    if not protocol["Port"].isdigit() or not 1 <= int(protocol["Port"]) <= 65535:
+        raise ReadBackError(f"{kind} <Port> {protocol['Port']!r} is not 1..65535")
+    if protocol["Encryption"] not in ENCRYPTION:
+        raise ReadBackError(f"{kind} <Encryption> {protocol['Encryption']!r} is not None, SSL, TLS or Auto")
+    security = ENCRYPTION[protocol["Encryption"]]
+    for tag in ("DomainRequired", "SPA", "SSL", "AuthRequired", *SMTP_ONLY):
+        if tag in protocol and protocol[tag] not in ON_OFF:
+            problems.append(f"{kind} <{tag}> is {protocol[tag]!r}, not on or off")
+    # Encryption overrides SSL; SSL still says whether TLS is used, for a client that reads only SSL.
+    expect(problems, f"{kind} <SSL>", protocol["SSL"], "off" if security == "none" else "on")
+    expect(problems, f"{kind} <DomainRequired>", protocol["DomainRequired"], "off")
+    expect(problems, f"{kind} <AuthRequired>", protocol["AuthRequired"], "on")
+    for tag, wanted in SMTP_ONLY.items():
+        expect(problems, f"{kind} <{tag}>", protocol.get(tag), wanted if kind == "SMTP" else None)
+    return Connection(TYPES[kind], protocol["Server"], int(protocol["Port"]), security,
+                      protocol.get("LoginName", "")), protocol["SPA"]
+
+
+def read_settings(content: bytes) -> Settings:
+    user, protocols = read(content)
+    if user is None:
+        raise ReadBackError("a user's answer has a <User>")
+    problems: list[str] = []
+    connections = [_connection(p, problems)[0] for p in protocols]
+    if [c.protocol for c in connections] not in (["imap", "smtp"], ["pop3", "smtp"]):
+        raise ReadBackError(f"a user's answer lists {[c.protocol for c in connections]}, expected IMAP or POP3, "
+                            "then SMTP")
+    return Settings(connections[0], connections[1], user["email"], user["name"])
+
+
+def verify_device(content: bytes, org: Organization, device: Device) -> list[str]:
+    user, protocols = read(content)
+    problems: list[str] = []
+    spa = [_connection(p, problems)[1] for p in protocols]
+    settings = read_settings(content)
+    check_connection(problems, settings, device)
+    expect(problems, "<AutoDiscoverSMTPAddress>", settings.email, device.user.email)
+    expect(problems, "<DisplayName>", settings.name, device.user.name)
+    for protocol, value, server in zip(("incoming", "outgoing"), spa, (device.incoming, device.outgoing)):
+        expect(problems, f"{protocol} <SPA>", value, SPA_FOR.get(server.auth, "off"))
+    return problems
+
+
+def verify_domain(content: bytes, org: Organization, subject: DomainDevices) -> list[str]:
+    user, protocols = read(content)
+    problems: list[str] = []
+    if user is not None:
+        problems.append("a domain's answer names a <User>: it is the same for every user")
+    used: dict[str, set[Server]] = {}
+    for device in subject.devices:
+        used.setdefault(device.protocol, set()).add(device.incoming)
+        used.setdefault("smtp", set()).add(device.outgoing)
+    kinds = []
+    for protocol in protocols:
+        connection, spa = _connection(protocol, problems)
+        kinds.append(connection.protocol)
+        if connection.login:
+            problems.append(f"{connection.protocol} has a <LoginName> {connection.login!r}: a domain's answer is no "
+                            "user's")
+        servers = [s for s in used.get(connection.protocol, ())
+                   if (s.host, s.port, s.security) == (connection.host, connection.port, connection.security)
+                   and SPA_FOR.get(s.auth, "off") == spa]
+        if not servers:
+            problems.append(f"{connection.protocol} {connection.host}:{connection.port} {connection.security} "
+                            f"SPA {spa} is no device's server")
+    wanted = [p for p in ("imap", "pop3", "smtp") if p in used]
+    if kinds != wanted:
+        problems.append(f"protocols listed {kinds}, expected {wanted}")
+    return problems
