@@ -203,3 +203,50 @@ def read_managed_preferences(data: bytes) -> dict:
     assert settings["EnterprisePoliciesEnabled"] is True and sorted(settings) == ["EnterprisePoliciesEnabled",
                                                                                  "Preferences"]
     return settings["Preferences"]
+
+
+AUTODISCOVER_NS = {"r": "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006",
+                   "a": "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"}
+
+
+def read_autodiscover(data: bytes) -> dict:
+    """An Outlook Autodiscover (POX) answer with the standard library's parser (after refusing any DTD):
+    {"user": {DisplayName, AutoDiscoverSMTPAddress} or None, "protocols": [{element: text}]}."""
+    import xml.etree.ElementTree as ET
+
+    assert b"<!DOCTYPE" not in data and b"<!ENTITY" not in data
+    root = ET.fromstring(data)
+    assert root.tag == "{%s}Autodiscover" % AUTODISCOVER_NS["r"]
+    (account,) = root.findall("a:Response/a:Account", AUTODISCOVER_NS)
+    assert account.findtext("a:AccountType", namespaces=AUTODISCOVER_NS) == "email"
+    assert account.findtext("a:Action", namespaces=AUTODISCOVER_NS) == "settings"
+    user = root.find("a:Response/a:User", AUTODISCOVER_NS)
+    return {"user": None if user is None else {child.tag.split("}")[1]: child.text for child in user},
+            "protocols": [{child.tag.split("}")[1]: child.text for child in protocol}
+                          for protocol in account.findall("a:Protocol", AUTODISCOVER_NS)]}
+
+
+def read_reg_values(data: bytes) -> dict:
+    """A .reg file as Registry Editor reads one (UTF-16LE with BOM, CRLF): {key: {value name: data}}, where data is
+    an int for dword: and the unescaped text for a quoted string. Any other line fails."""
+    import re
+
+    assert data.startswith(b"\xff\xfe")
+    text = data[2:].decode("utf-16-le")
+    assert "\n" not in text.replace("\r\n", "") and "\r" not in text.replace("\r\n", "")
+    lines = text.split("\r\n")
+    assert lines[0] == "Windows Registry Editor Version 5.00" and lines[1] == "" and lines[-2:] == ["", ""]
+    keys: dict = {}
+    current = None
+    quoted = r'"((?:[^"\\]|\\.)*)"'
+    for line in lines[2:-2]:
+        if line.startswith("["):
+            assert line.endswith("]")
+            current = keys.setdefault(line[1:-1], {})
+            continue
+        match = re.fullmatch(quoted + r'=(?:dword:([0-9a-f]{8})|' + quoted + ")", line)
+        assert match and current is not None, line
+        name = re.sub(r"\\(.)", r"\1", match.group(1))
+        assert name not in current
+        current[name] = int(match.group(2), 16) if match.group(2) else re.sub(r"\\(.)", r"\1", match.group(3))
+    return keys

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from readers import read_autoconfig, read_plist, read_prefs, read_prf
+from readers import read_autoconfig, read_autodiscover, read_plist, read_prefs, read_prf, read_reg_values
 
 from generator import cli, generate, load_inventory
 
@@ -64,6 +64,10 @@ def test_valid_case(case, tmp_path):
         if artifact.kind == "autoconfig":
             assert read_autoconfig(path.read_bytes())["domain"] == artifact.domain
             continue
+        if artifact.kind == "autodiscover":
+            answer = read_autodiscover(path.read_bytes())
+            assert answer["user"] is None and all("LoginName" not in p for p in answer["protocols"])
+            continue
         device = devices[(artifact.user, artifact.device)]
         data = path.read_bytes()
         user = device.user
@@ -79,6 +83,13 @@ def test_valid_case(case, tmp_path):
             assert mail["EmailAccountName"] == user.name and mail["EmailAddress"] == user.email
             assert plist["PayloadOrganization"] == org.name
             assert mail["IncomingMailServerUsername"] == user.login
+        elif artifact.path.endswith("/autodiscover.xml"):
+            answer = read_autodiscover(data)
+            assert answer["user"] == {"DisplayName": user.name, "AutoDiscoverSMTPAddress": user.email}
+            assert {p["LoginName"] for p in answer["protocols"]} == {user.login}
+        elif artifact.path.endswith("/autodiscover.reg"):
+            (values,) = read_reg_values(data).values()
+            assert values["PreferLocalXML"] == 1 and set(values) == {"PreferLocalXML", user.domain}
         else:
             prf = read_prf(data)
             assert prf["account1"]["displayname"] == user.name

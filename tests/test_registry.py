@@ -179,8 +179,8 @@ def test_limit_by_group_removes_stale_files_of_its_members(write_inventory, tmp_
     write_inventory(BASE + two.replace("[desktop, laptop]", "[desktop]"))
     result = generate(folder, out, limit="@g")
     assert sorted(c.path for c in result.changes) == [
-        "a@example.com/handout.html", "a@example.com/laptop/mail.mobileconfig", "a@example.com/laptop/outlook.prf",
-        "a@example.com/laptop/prefs.js"]
+        "a@example.com/handout.html", "a@example.com/laptop/autodiscover.reg", "a@example.com/laptop/autodiscover.xml",
+        "a@example.com/laptop/mail.mobileconfig", "a@example.com/laptop/outlook.prf", "a@example.com/laptop/prefs.js"]
     assert (out / "b@example.com/laptop/prefs.js").exists()
 
 

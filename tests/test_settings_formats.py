@@ -8,7 +8,9 @@ the outgoing server and per user field; a column per format of ``generator.forma
 * ``warning:<code>``: the run warns with that code, and the warning differs between the two values (for a device
   format: its own limitations; for the handout: the warnings it shows or that the run gives for the device);
 * ``chooses:<why>``: the setting selects which files are made or their names, not what they hold;
-* ``asks:<why>``: no file of the format is about one user, and the program asks the user for it.
+* ``asks:<why>``: no file of the format is about one user, and the program asks the user for it;
+* ``points:<why>``: the file is the same for both values: it only points the client at another of the device's
+  files, whose column says where the value goes (Outlook's ``autodiscover.reg`` names its ``autodiscover.xml``).
 
 Each cell is measured from two values of its row, on devices resolved by the real loader, and must be what the
 table claims. A setting or format without its row or column fails. The fleet's formats are each a device format's
@@ -31,35 +33,49 @@ from generator.settings import SETTINGS
 FILE_CHOICE = "chooses:which files a device gets (clients) or their names (thunderbird_file), not what they hold"
 R, C = "rendered", FILE_CHOICE
 NAME_ASKED = "asks:a domain's file is no user's; Thunderbird's setup asks for the name before it reads the file"
+NAME_ASKED_OUTLOOK = "asks:a domain's answer is no user's; Outlook's Add Account asks for the name"
+P = "points:autodiscover.reg names the domain and where its autodiscover.xml is, which holds the rest"
 
-COLUMNS = ("thunderbird", "apple", "outlook", "autoconfig", "handout", "group-handout")
+COLUMNS = ("thunderbird", "apple", "outlook", "outlook-autodiscover", "outlook-autodiscover-reg", "autoconfig",
+           "autodiscover", "handout", "group-handout")
 TABLE: dict[str, tuple[str, ...]] = {
     #                           thunderbird  apple                               outlook
-    #                           autoconfig                                 handout
-    "protocol":                 (R, R, R, R, R),
-    "clients":                  (C, C, C, C, C),
+    #                           outlook-autodiscover                     outlook-autodiscover-reg
+    #                           autoconfig                               autodiscover
+    #                           handout
+    "protocol":                 (R, R, R, R, P, R, R, R),
+    "clients":                  (C, C, C, C, C, C, C, C),
     "bcc_self":                 (R, "warning:apple-no-bcc", "warning:outlook-no-bcc",
-                                 "warning:autoconfig-no-bcc", R),
+                                 "warning:outlook-no-bcc", P,
+                                 "warning:autoconfig-no-bcc", "warning:autodiscover-no-bcc", R),
     "fetch_automatically":      (R, "warning:apple-no-fetch-schedule", "warning:outlook-no-fetch-schedule",
-                                 R, R),
+                                 "warning:outlook-no-fetch-schedule", P,
+                                 R, "warning:autodiscover-no-fetch-schedule", R),
     "check_interval_minutes":   (R, "warning:apple-no-fetch-schedule", "warning:outlook-no-fetch-schedule",
-                                 "warning:autoconfig-no-fetch-schedule", "warning:apple-no-fetch-schedule"),
-    "thunderbird_file":         (C, C, C, C, C),
+                                 "warning:outlook-no-fetch-schedule", P,
+                                 "warning:autoconfig-no-fetch-schedule", "warning:autodiscover-no-fetch-schedule",
+                                 "warning:apple-no-fetch-schedule"),
+    "thunderbird_file":         (C, C, C, C, C, C, C, C),
     "signature":                (R, "warning:apple-no-signature", "warning:outlook-no-signature",
-                                 "warning:autoconfig-no-signature", R),
-    "pop3.leave_on_server":     (R, "warning:apple-no-pop-retention", R, R, "warning:apple-no-pop-retention"),
-    "pop3.delete_after_days":   (R, "warning:apple-no-pop-retention", R, R, "warning:apple-no-pop-retention"),
-    "incoming.host":            (R, R, R, R, R),
-    "incoming.port":            (R, R, R, R, R),
-    "incoming.security":        (R, "warning:apple-tls-mode", "warning:outlook-incoming-starttls", R, R),
-    "incoming.auth":            (R, R, R, R, "warning:handout-no-auth"),
-    "outgoing.host":            (R, R, R, R, R),
-    "outgoing.port":            (R, R, R, R, R),
-    "outgoing.security":        (R, "warning:apple-tls-mode", R, R, R),
-    "outgoing.auth":            (R, R, R, R, "warning:handout-no-auth"),
-    "user.email":               (R, R, R, R, R),
-    "user.name":                (R, R, R, NAME_ASKED, R),
-    "user.login":               (R, R, R, R, R),
+                                 "warning:outlook-no-signature", P,
+                                 "warning:autoconfig-no-signature", "warning:autodiscover-no-signature", R),
+    "pop3.leave_on_server":     (R, "warning:apple-no-pop-retention", R,
+                                 "warning:outlook-autodiscover-pop-retention", P,
+                                 R, "warning:autodiscover-no-pop-retention", "warning:apple-no-pop-retention"),
+    "pop3.delete_after_days":   (R, "warning:apple-no-pop-retention", R,
+                                 "warning:outlook-autodiscover-pop-retention", P,
+                                 R, "warning:autodiscover-no-pop-retention", "warning:apple-no-pop-retention"),
+    "incoming.host":            (R, R, R, R, P, R, R, R),
+    "incoming.port":            (R, R, R, R, P, R, R, R),
+    "incoming.security":        (R, "warning:apple-tls-mode", "warning:outlook-incoming-starttls", R, P, R, R, R),
+    "incoming.auth":            (R, R, R, R, P, R, R, "warning:handout-no-auth"),
+    "outgoing.host":            (R, R, R, R, P, R, R, R),
+    "outgoing.port":            (R, R, R, R, P, R, R, R),
+    "outgoing.security":        (R, "warning:apple-tls-mode", R, R, P, R, R, R),
+    "outgoing.auth":            (R, R, R, R, P, R, R, "warning:handout-no-auth"),
+    "user.email":               (R, R, R, R, R, R, C, R),
+    "user.name":                (R, R, R, R, P, NAME_ASKED, NAME_ASKED_OUTLOOK, R),
+    "user.login":               (R, R, R, R, P, R, "warning:autodiscover-domain-login", R),
 }
 
 # A group's file holds its users' handouts: its column is the handout's.
@@ -141,7 +157,7 @@ def _files(device: Device) -> tuple[tuple[str, str], ...]:
     """The device's files as the run makes them: (format, file name), without those a limitation skips."""
     _, skipped = device_limitations(Inventory(ORG, (device,), (), "inventory.yaml"), device)
     return tuple((fmt.name, fmt.file_name(device)) for fmt in FORMATS
-                 if fmt.scope == DEVICE and fmt.name in device.clients and fmt.name not in skipped)
+                 if fmt.scope == DEVICE and fmt.client in device.clients and fmt.name not in skipped)
 
 
 def _made(fmt: Format, device: Device) -> bool:
@@ -180,10 +196,15 @@ def measure(fmt: Format, row: str, a: Device, b: Device) -> set[str]:
     warned_a, warned_b = _warnings(fmt, a), _warnings(fmt, b)
     kinds.update(f"warning:{code}" for code in set(warned_a) | set(warned_b)
                  if warned_a.get(code) != warned_b.get(code))
+    if fmt.scope == DOMAIN and a.user.domain != b.user.domain:
+        kinds.add(FILE_CHOICE)          # the domain names the file's folder
+    site = Site(ORG)
     if not kinds and row.startswith("user.") and fmt.scope == DOMAIN:
-        site = Site(ORG)
         if fmt.render(site, _subject(fmt, a)) == fmt.render(site, _subject(fmt, b)):
-            kinds.add(NAME_ASKED)
+            kinds.add(NAME_ASKED if fmt.name == "autoconfig" else NAME_ASKED_OUTLOOK)
+    if fmt.scope == DEVICE and _made(fmt, a) and _made(fmt, b) and \
+            fmt.render(site, a) == fmt.render(site, b) and not set(_warnings(fmt, a)) | set(_warnings(fmt, b)):
+        kinds.add(P)
     return kinds
 
 
@@ -199,7 +220,7 @@ def test_the_table_has_a_row_per_setting_and_field_and_a_column_per_format():
         "a fleet format is a device format's fleet form, held by tests/test_fleet.py"
     for cells in TABLE.values():
         for cell in cells:
-            assert cell == "rendered" or cell.split(":", 1)[0] in ("warning", "chooses", "asks"), cell
+            assert cell == "rendered" or cell.split(":", 1)[0] in ("warning", "chooses", "asks", "points"), cell
 
 
 @pytest.mark.parametrize("row", ROWS)

@@ -106,7 +106,7 @@ def _retention(device: Device) -> str:
 
 def limitations_device(org: Organization, device: Device) -> list[Finding]:
     found = client_limitations(org, device)
-    if device.pop3 is not None:
+    if device.pop3 is not None and not any(f.code in SKIPS for f in found):     # said only where the file is made
         found.append(Finding(
             "outlook-autodiscover-pop-retention",
             "Outlook set up from autodiscover.xml: the file cannot say how long POP3 mail stays on the server (the "
@@ -175,12 +175,13 @@ def limitations_domain(org: Organization, subject: DomainDevices) -> list[Findin
             "autodiscover-no-bcc",
             f"{domain}: an Autodiscover answer has no Bcc to the own address; users who set up Outlook from it create "
             "a rule that applies after sending ('Cc the message to' the own address).", None, None, DOMAIN_CLIENT))
-    if any(d.pop3 is not None for d in devices):
+    policies = sorted({_retention(d) for d in devices if d.pop3 is not None})
+    if policies:
         found.append(Finding(
             "autodiscover-no-pop-retention",
             f"{domain}: an Autodiscover answer cannot say how long POP3 mail stays on the server; users who set up a "
-            "POP3 account from it set it by hand (File > Account Settings > Change > More Settings > Advanced).",
-            None, None, DOMAIN_CLIENT))
+            "POP3 account from it set it by hand (File > Account Settings > Change > More Settings > Advanced: "
+            f"{'; or '.join(policies)}).", None, None, DOMAIN_CLIENT))
     schedules = {(d.fetch_automatically, d.check_interval_minutes if d.fetch_automatically else 0) for d in devices}
     if schedules - {OUTLOOK_SCHEDULE}:
         found.append(Finding(
