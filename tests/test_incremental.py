@@ -44,15 +44,16 @@ def _files(out: Path) -> dict[str, bytes]:
 def test_a_rerun_without_changes_renders_nothing_and_writes_nothing(tmp_path):
     inventory, out = _roster(tmp_path / "inv"), tmp_path / "out"
     first = generate(inventory, out)
-    assert first.rendered == len(first.artifacts) == 8 * USERS + 1
+    assert first.rendered == len(first.artifacts) == 12 * USERS + 2
     _age_index(out)
     before = _stamps(out)
     again = generate(inventory, out)
-    # Only the domain's autoconfig file, made from every user, has no fingerprint and is always rendered.
-    assert again.rendered == 1 and again.count("unchanged") == len(first.artifacts) and not again.changes
+    # Only the domain's autoconfig and autodiscover files, made from every user, have no fingerprint and are always
+    # rendered.
+    assert again.rendered == 2 and again.count("unchanged") == len(first.artifacts) and not again.changes
     assert not again.manifest_changed and _stamps(out) == before
     check = generate(inventory, out, check=True)
-    assert check.rendered == 1 and not check.changes
+    assert check.rendered == 2 and not check.changes
     assert [a.to_json() for a in again.artifacts] == [a.to_json() for a in first.artifacts]
 
 
@@ -62,7 +63,7 @@ def test_one_changed_user_renders_only_that_users_files(tmp_path):
     _age_index(out)
     _roster(inventory, rename=7)
     result = generate(inventory, out)
-    assert result.rendered == 8 + 1                 # user7's seven files and handout, and the autoconfig file
+    assert result.rendered == 12 + 2                # user7's eleven files and handout, and the two domain files
     assert "user7@example.com/handout.html" in {c.path for c in result.changes}
     assert all(c.path.startswith("user7@example.com/") for c in result.changes)
     assert b"Renamed 7" in (out / "user7@example.com/handout.html").read_bytes()
@@ -85,7 +86,7 @@ def test_a_file_changed_by_someone_else_is_found_and_replaced(tmp_path):
     assert [(c.path, c.status) for c in result.changes] == [("user3@example.com/laptop/prefs.js", "changed")]
     assert any("changed outside mailprofiles since the last run; it is replaced" in a for a in result.alerts)
     assert target.read_bytes() == original
-    assert result.rendered == 2 * 8 + 1             # the two users whose files differ from the index, and autoconfig
+    assert result.rendered == 2 * 12 + 2            # the two users whose files differ from the index, and the domain's
 
 
 def test_templates_and_product_are_inputs_too(tmp_path, monkeypatch):
@@ -97,7 +98,7 @@ def test_templates_and_product_are_inputs_too(tmp_path, monkeypatch):
     real = thunderbird.render
     replace_format(monkeypatch, "thunderbird", render=lambda site, device: real(site, device))
     result = generate(inventory, out)                # another renderer: every file is rendered again
-    assert result.rendered == 8 * USERS + 1 and not result.changes
+    assert result.rendered == 12 * USERS + 2 and not result.changes
     monkeypatch.undo()
     _age_index(out)
     (inventory / "templates" / "handout").mkdir(parents=True)
@@ -108,7 +109,7 @@ def test_templates_and_product_are_inputs_too(tmp_path, monkeypatch):
     inventory_yaml.write_text(inventory_yaml.read_text(encoding="utf-8") + "templates_dir: templates\n",
                               encoding="utf-8")
     result = generate(inventory, out)
-    assert result.rendered == 8 * USERS + 1
+    assert result.rendered == 12 * USERS + 2
     assert {c.path for c in result.changes} == {f"user{i}@example.com/handout.html" for i in range(USERS)}
 
 
@@ -131,7 +132,7 @@ def test_an_index_that_is_not_ours_is_not_trusted(tmp_path):
     os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     os.utime(planted, (time.time() + 5, time.time() + 5))
     result = generate(inventory, out)
-    assert result.rendered == 8 * USERS + 1
+    assert result.rendered == 12 * USERS + 2
     assert [c.path for c in result.changes] == ["user1@example.com/laptop/prefs.js"]
     assert not index.is_symlink() and index.is_file()    # replaced by a real index of ours
 

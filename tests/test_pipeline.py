@@ -9,7 +9,7 @@ import pytest
 from conftest import BASE, EXAMPLES, ROOT
 from golden_files import assert_matches_golden
 from golden_files import tree as _tree
-from readers import read_plist, read_prefs, read_prf
+from readers import read_autodiscover, read_plist, read_prefs, read_prf, read_reg
 
 from generator import explain, generate, load_inventory
 
@@ -27,10 +27,11 @@ def test_every_artifact_says_what_the_inventory_says(tmp_path):
     devices = {(d.user.email, d.name): d for d in inventory.devices}
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["version"] == 1
-    assert len(manifest["artifacts"]) == len(result.artifacts) == 25
-    assert sorted(e["kind"] for e in manifest["artifacts"]).count("device") == 20
+    assert len(manifest["artifacts"]) == len(result.artifacts) == 36
+    assert sorted(e["kind"] for e in manifest["artifacts"]).count("device") == 30
     assert sorted(e["path"] for e in manifest["artifacts"] if e["kind"] != "device") == [
-        "anna@example.com/handout.html", "autoconfig/example.com/mail/config-v1.1.xml", "ben@example.com/handout.html",
+        "anna@example.com/handout.html", "autoconfig/example.com/mail/config-v1.1.xml",
+        "autodiscover/example.com/autodiscover.xml", "ben@example.com/handout.html",
         "carla@example.com/handout.html", "jurgen.muller@example.com/handout.html"]
     for entry in (e for e in manifest["artifacts"] if e["kind"] == "device"):
         device = devices[(entry["user"], entry["device"])]
@@ -71,6 +72,20 @@ def test_every_artifact_says_what_the_inventory_says(tmp_path):
             assert mail["OutgoingMailServerPortNumber"] == smtp.port
             assert mail["EmailAccountName"] == user.name
             assert mail["EmailAddress"] == user.email
+        elif entry["path"].endswith("/autodiscover.xml"):
+            answer = read_autodiscover(data)
+            assert answer["user"] == {"DisplayName": user.name, "AutoDiscoverSMTPAddress": user.email}
+            (inc, out) = answer["protocols"]
+            assert (inc["Type"], inc["Server"], inc["Port"], inc["LoginName"]) == \
+                (device.protocol.upper(), incoming.host, str(incoming.port), user.login)
+            assert (out["Type"], out["Server"], out["Port"], out["LoginName"]) == \
+                ("SMTP", smtp.host, str(smtp.port), user.login)
+            assert inc["Encryption"] == {"ssl": "SSL", "starttls": "TLS", "none": "None"}[incoming.security]
+            assert out["Encryption"] == {"ssl": "SSL", "starttls": "TLS", "none": "None"}[smtp.security]
+        elif entry["path"].endswith("/autodiscover.reg"):
+            (values,) = read_reg(data).values()
+            assert values == {"PreferLocalXML": 1, user.domain:
+                              f"C:\\ProgramData\\Autodiscover\\{user.email}\\autodiscover.xml"}
         else:
             prf = read_prf(data)
             account = prf["account1"]
@@ -128,11 +143,11 @@ def test_stable_uuids_derived_from_input(tmp_path):
 def test_rerun_rewrites_nothing(tmp_path):
     out = tmp_path / "out"
     first = generate(EXAMPLES, out)
-    assert first.count("created") == 25 and first.manifest_changed
+    assert first.count("created") == 36 and first.manifest_changed
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     inodes = {p: p.stat().st_ino for p in out.rglob("*") if p.is_file()}
     second = generate(EXAMPLES, out)
-    assert second.count("unchanged") == 25 and second.count("changed") == 0
+    assert second.count("unchanged") == 36 and second.count("changed") == 0
     assert not second.manifest_changed
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == stamps
     assert {p: p.stat().st_ino for p in out.rglob("*") if p.is_file()} == inodes
@@ -165,7 +180,7 @@ def test_check_mode_writes_nothing_and_diff_shows_changes(tmp_path, write_invent
     out = tmp_path / "out"
     result = generate(folder, out, check=True, diff=True)
     assert not out.exists()
-    assert result.count("created") == 5      # three device files, the handout and the domain's autoconfig file
+    assert result.count("created") == 8      # five device files, the handout, the domain's autoconfig and autodiscover
     generate(folder, out)
     before = _tree(out)
     (folder / "inventory.yaml").write_text(
@@ -197,8 +212,8 @@ groups: {g: {}}
     assert b"smtp.example.com" in (out / "b@example.com/desktop/prefs.js").read_bytes()
     manifest = json.loads((out / "manifest.json").read_text())
     assert {a["user"] for a in manifest["artifacts"] if "user" in a} == {"a@example.com", "b@example.com"}
-    assert generate(folder, out, limit="@g").count("unchanged") == 4     # a's three device files and handout
-    assert generate(folder, out, limit="b@example.com/desktop").count("changed") == 3
+    assert generate(folder, out, limit="@g").count("unchanged") == 6     # a's five device files and handout
+    assert generate(folder, out, limit="b@example.com/desktop").count("changed") == 4     # the XML names the server
 
 
 def test_layering_order(write_inventory):
@@ -281,9 +296,10 @@ def test_client_limitations_are_reported_in_manifest(tmp_path, write_inventory):
     assert ("laptop", "outlook", "outlook-no-bcc") in codes
     assert ("laptop", "outlook", "outlook-incoming-starttls") in codes
     assert ("desktop", "apple", "apple-no-pop-retention") in codes
-    # the Outlook file for the STARTTLS IMAP laptop is not produced, and the manifest says why
+    # the PRF for the STARTTLS IMAP laptop is not produced, and the manifest says why; the Autodiscover pair is
     assert not (tmp_path / "out" / "a@example.com/laptop/outlook.prf").exists()
-    assert {a.client for a in result.artifacts if a.device == "laptop"} == {"thunderbird", "apple"}
+    assert {a.path.rsplit("/", 1)[1] for a in result.artifacts if a.device == "laptop" and a.client == "outlook"} \
+        == {"autodiscover.xml", "autodiscover.reg"}
 
 
 def test_csv_roster_equivalent_to_inline(write_inventory, tmp_path):
@@ -340,7 +356,7 @@ def test_limit_never_removes_files_of_other_users(tmp_path, write_inventory):
     assert (out / "b@example.com/handout.html").exists()
     assert "b@example.com" in (out / "manifest.json").read_text()
     result = generate(folder, out)                 # without --limit the stale user goes, handout included
-    assert result.count("removed") == 4 and not (out / "b@example.com").exists()
+    assert result.count("removed") == 6 and not (out / "b@example.com").exists()
 
 
 def test_second_concurrent_run_is_refused(tmp_path):

@@ -36,7 +36,8 @@ def test_an_override_is_used_and_named(write_inventory, tmp_path):
     assert "# a@example.com/desktop/outlook.prf: made from template built-in" in result.stdout
     shown = json.loads(run_cli("show", str(folder), "a@example.com", "--json").stdout)
     files = {f["format"]: f["template"] for f in shown["devices"][0]["files"]}
-    assert files == {"thunderbird": str(site / "thunderbird/prefs.js.j2"), "apple": "built-in", "outlook": "built-in"}
+    assert files == {"thunderbird": str(site / "thunderbird/prefs.js.j2"), "apple": "built-in", "outlook": "built-in",
+                     "outlook-autodiscover": "built-in", "outlook-autodiscover-reg": "built-in"}
     table = run_cli("show", str(folder), "a@example.com").stdout
     assert "file (thunderbird)" in table and "prefs.js.j2" in table
 
