@@ -216,7 +216,7 @@ def read_autodiscover(data: bytes) -> dict:
 
     assert b"<!DOCTYPE" not in data and b"<!ENTITY" not in data
     root = ET.fromstring(data)
-    assert root.tag == "{%s}Autodiscover" % AUTODISCOVER_NS["r"]
+    assert root.tag == "{" + AUTODISCOVER_NS["r"] + "}Autodiscover"
     (account,) = root.findall("a:Response/a:Account", AUTODISCOVER_NS)
     assert account.findtext("a:AccountType", namespaces=AUTODISCOVER_NS) == "email"
     assert account.findtext("a:Action", namespaces=AUTODISCOVER_NS) == "settings"
