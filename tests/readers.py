@@ -96,6 +96,12 @@ def connection_settings(client: str, data: bytes) -> dict:
                          mode(mail["OutgoingMailServerUseSSL"], mail["OutgoingMailServerPortNumber"]),
                          mail["OutgoingMailServerUsername"]),
         }
+    if data.startswith(b"<?xml"):
+        # Outlook's Autodiscover answer: Encryption overrides SSL ([MS-OXDSCLI]); TLS is STARTTLS.
+        incoming, outgoing = read_autodiscover(data)["protocols"]
+        modes = {"SSL": "ssl", "TLS": "starttls", "None": "none"}
+        return {direction: (p["Type"].lower(), p["Server"], int(p["Port"]), modes[p["Encryption"]], p["LoginName"])
+                for direction, p in (("incoming", incoming), ("outgoing", outgoing))}
     prf = read_prf(data)
     token = prf["internet account list"]["account1"]
     account = prf["account1"]

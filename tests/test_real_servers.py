@@ -9,7 +9,7 @@ import time
 
 import pytest
 from mailservers import PASSWORD, server_inventory
-from readers import connection_settings, read_autoconfig
+from readers import connection_settings, read_autoconfig, read_autodiscover
 
 from generator import generate
 
@@ -94,7 +94,8 @@ def test_artifacts_log_in_fetch_and_submit(mail_servers, tmp_path, mode):
     context = mail_servers["pki"].client_context()
     before = len(smtp.messages)
     checked = set()
-    devices = [a for a in result.artifacts if a.kind == "device"]
+    # autodiscover.reg names no server: it points Outlook at the autodiscover.xml beside it, which is checked here
+    devices = [a for a in result.artifacts if a.kind == "device" and not a.path.endswith(".reg")]
     for artifact in devices:
         data = (tmp_path / "out" / artifact.path).read_bytes()
         settings = connection_settings(artifact.client, data)
@@ -105,7 +106,7 @@ def test_artifacts_log_in_fetch_and_submit(mail_servers, tmp_path, mode):
         assert b"Seeded message 1" in subject
         _, host, port, got_mode, login = settings["outgoing"]
         _submit(host, port, got_mode, login, artifact.user, context)
-        checked.add((artifact.client, artifact.protocol))
+        checked.add((artifact.client, artifact.protocol, artifact.path.rsplit(".", 1)[1]))
     # The domain's autoconfig file: every server it lists answers, and takes a login of the form it names.
     (autoconfig,) = [a for a in result.artifacts if a.kind == "autoconfig"]
     config = read_autoconfig((tmp_path / "out" / autoconfig.path).read_bytes())
@@ -119,14 +120,32 @@ def test_artifacts_log_in_fetch_and_submit(mail_servers, tmp_path, mode):
     server = config["servers"]["smtp"]
     _submit(server["hostname"], int(server["port"]), modes[server["socketType"]], "ben@example.com",
             "ben@example.com", context)
+    # The domain's Autodiscover answer: every server it lists answers; it names no login, so Outlook offers the
+    # address, which is ben's login.
+    (autodiscover,) = [a for a in result.artifacts if a.kind == "autodiscover"]
+    answer = read_autodiscover((tmp_path / "out" / autodiscover.path).read_bytes())
+    encryption = {"SSL": "ssl", "TLS": "starttls"}
+    assert [p["Type"] for p in answer["protocols"]] == ["IMAP", "POP3", "SMTP"]
+    for protocol in answer["protocols"][:2]:
+        assert "LoginName" not in protocol
+        subject = _fetch(protocol["Type"].lower(), protocol["Server"], int(protocol["Port"]),
+                         encryption[protocol["Encryption"]], "ben@example.com", context)
+        assert b"Seeded message 1" in subject
+    smtp_protocol = answer["protocols"][2]
+    _submit(smtp_protocol["Server"], int(smtp_protocol["Port"]), encryption[smtp_protocol["Encryption"]],
+            "ben@example.com", "ben@example.com", context)
     sent = smtp.messages[before:]
-    assert len(sent) == len(devices) + 1
+    assert len(sent) == len(devices) + 2
+    files = {"thunderbird": "js", "apple": "mobileconfig", "outlook": "prf"}
     if mode == "ssl":
-        assert checked == {(c, p) for c in ("thunderbird", "apple", "outlook") for p in ("imap", "pop3")}
+        assert checked == {(c, p, f) for c, f in files.items() for p in ("imap", "pop3")} | \
+            {("outlook", p, "xml") for p in ("imap", "pop3")}
     else:
-        # A PRF cannot ask for STARTTLS on POP3/IMAP: those Outlook files are not produced, and it is said.
-        assert ("outlook", "imap") not in checked and ("outlook", "pop3") not in checked
+        # A PRF cannot ask for STARTTLS on POP3/IMAP: the PRF is not produced, and it is said; the Autodiscover
+        # answer says STARTTLS (Encryption TLS), and its settings log in.
+        assert ("outlook", "imap", "prf") not in checked and ("outlook", "pop3", "prf") not in checked
         assert any(f.code == "outlook-incoming-starttls" for f in result.findings)
-        assert {(c, p) for c in ("thunderbird", "apple") for p in ("imap", "pop3")} <= checked
+        assert {(c, p, f) for c, f in files.items() if c != "outlook" for p in ("imap", "pop3")} | \
+            {("outlook", p, "xml") for p in ("imap", "pop3")} <= checked
     print(f"{mode}: {len(result.artifacts)} artifacts checked against real servers "
           f"in {time.monotonic() - started:.2f}s")
