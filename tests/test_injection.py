@@ -14,10 +14,10 @@ import yaml
 from conftest import examples
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from readers import read_plist, read_prefs, read_prf
+from readers import read_autodiscover, read_plist, read_prefs, read_prf, read_reg
 
 from generator import InventoryError, load_inventory
-from generator.formats.registry import named
+from generator.formats.registry import of_client
 from generator.textrules import text_problem
 
 PIECES = ['"', "\\", "&", "<", ">", ";", "=", "[", "]", "\r", "\n", "\r\n", "\x00", "\x1b", "\x7f", "\x85",
@@ -48,10 +48,10 @@ def _artifacts(text: str) -> dict:
     out = {}
     for device in inventory.devices:
         for client in device.clients:
-            module = named(client)
-            if any(f.code in module.skips for f in module.limitations(inventory.organization, device)):
-                continue
-            out[(device.name, client)] = module.render(inventory.site, device)
+            for module in of_client(client):
+                if any(f.code in module.skips for f in module.limitations(inventory.organization, device)):
+                    continue
+                out[(device.name, module.name)] = module.render(inventory.site, device)
     return out
 
 
@@ -62,6 +62,11 @@ def _shape(client: str, data: bytes):
     if client == "apple":
         plist = read_plist(data)
         return sorted(plist), sorted(plist["PayloadContent"][0]), len(plist["PayloadContent"])
+    if client == "outlook-autodiscover":
+        answer = read_autodiscover(data)
+        return sorted(answer["user"]), [list(protocol) for protocol in answer["protocols"]]
+    if client == "outlook-autodiscover-reg":
+        return {key: sorted(values) for key, values in read_reg(data).items()}
     return {section: sorted(keys) for section, keys in read_prf(data).items()}
 
 
@@ -75,6 +80,11 @@ def _values(client: str, data: bytes) -> list:
     if client == "apple":
         plist = read_plist(data)
         return list(plist.values()) + list(plist["PayloadContent"][0].values())
+    if client == "outlook-autodiscover":
+        answer = read_autodiscover(data)
+        return list(answer["user"].values()) + [v for protocol in answer["protocols"] for v in protocol.values()]
+    if client == "outlook-autodiscover-reg":
+        return [v for values in read_reg(data).values() for v in values.values()]
     return [v for keys in read_prf(data).values() for v in keys.values()]
 
 
@@ -111,9 +121,11 @@ SETTINGS = settings(max_examples=examples(150), deadline=None, derandomize=True,
 @example("Anna\nuser_pref(\"mail.evil\", 1);")
 @example("[Account1]\r\nAccountName=evil")
 @example("</string><key>IncomingPassword</key><string>x")
+@example("Anna]]></DisplayName><LoginName>x")
 def test_user_name(value):
     # the name is the identity name (Thunderbird), EmailAccountName (Apple), DisplayName (Outlook)
-    _check("users[0].name", value, _inventory(name=value), {"thunderbird": 1, "apple": 1, "outlook": 1})
+    _check("users[0].name", value, _inventory(name=value), {"thunderbird": 1, "apple": 1, "outlook": 1,
+                                                             "outlook-autodiscover": 1, "outlook-autodiscover-reg": 0})
 
 
 @SETTINGS
@@ -121,16 +133,19 @@ def test_user_name(value):
 @example('Müller & Söhne "GmbH" \\ Test')
 def test_organization_name(value):
     # organization (identity) and SMTP description in prefs.js; PayloadOrganization; Organization in the PRF
-    _check("organization.name", value, _inventory(org=value), {"thunderbird": 2, "apple": 1, "outlook": 1})
+    _check("organization.name", value, _inventory(org=value), {"thunderbird": 2, "apple": 1, "outlook": 1,
+                                                                "outlook-autodiscover": 0, "outlook-autodiscover-reg": 0})
 
 
 @SETTINGS
 @given(VALUES)
 @example("EXAMPLE\\anna")
 @example('a"b')
+@example("anna</LoginName><SPA>on</SPA><LoginName>x")
 def test_login(value):
-    # userName + SMTP username; incoming + outgoing username; POP3/IMAP user name
-    _check("users[0].login", value, _inventory(login=value), {"thunderbird": 2, "apple": 2, "outlook": 1})
+    # userName + SMTP username; incoming + outgoing username; POP3/IMAP user name; LoginName of both protocols
+    _check("users[0].login", value, _inventory(login=value), {"thunderbird": 2, "apple": 2, "outlook": 1,
+                                                              "outlook-autodiscover": 2, "outlook-autodiscover-reg": 0})
 
 
 @settings(max_examples=examples(300), deadline=None, derandomize=True)
@@ -163,3 +178,20 @@ def test_ini_value_is_refused_or_reads_back(value):
     line = f"[S]\r\nKey={ini_value(value)}\r\n"
     data = line.encode("ascii") if line.isascii() else b"\xff\xfe" + line.encode("utf-16-le")
     assert read_prf(data) == {"s": {"key": value}}
+
+
+@settings(max_examples=examples(300), deadline=None, derandomize=True)
+@given(VALUES)
+def test_reg_string_is_refused_or_reads_back(value):
+    """The .reg filter: a quoted name or text that Registry Editor reads back as exactly the value, or a refusal."""
+    import pytest as _pytest
+
+    from generator.errors import UnrepresentableValue
+    from generator.formats.render.autodiscover_reg import reg_string
+
+    if text_problem(value) is not None:
+        with _pytest.raises(UnrepresentableValue):
+            reg_string(value)
+        return
+    text = f"Windows Registry Editor Version 5.00\r\n\r\n[K]\r\n{reg_string(value)}={reg_string(value)}\r\n\r\n"
+    assert read_reg(b"\xff\xfe" + text.encode("utf-16-le")) == {"K": {value: value}}
