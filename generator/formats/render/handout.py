@@ -67,9 +67,20 @@ def _device(device: Device, files: tuple[DeviceFile, ...], findings: list[Findin
         "days": pop3.delete_after_days if pop3 is not None else None,
         "bcc": device.bcc_self,
         "sign_in": _sign_in(device),
-        "steps": [{"code": f.code, "client": f.client, "message": f.message} for f in findings
-                  if f.client is not None],
+        "steps": [{"code": f.code, "client": f.client, "message": f.message, "days": _step_days(f, device)}
+                  for f in findings if f.client is not None],
     }
+
+
+def _step_days(finding: Finding, device: Device) -> int | None:
+    """The days a step names: the POP3 days (None: never delete); for Outlook's Autodiscover retention step 0 where
+    nothing is left on the server (the step then says it in the warning's words)."""
+    pop3 = device.pop3
+    if pop3 is None:
+        return None
+    if finding.code == "outlook-autodiscover-pop-retention" and not pop3.leave_on_server:
+        return 0
+    return pop3.delete_after_days
 
 
 AUTH_NAMES = {"cram-md5": "CRAM-MD5 (encrypted password)", "ntlm": "NTLM"}
