@@ -27,7 +27,7 @@ except ImportError:
 # design. `pytest -m "not system"` leaves them out: the fast loop for every change. .ci/run runs both tiers.
 SYSTEM_MODULES = {"test_thunderbird.py", "test_real_servers.py", "test_check_servers.py", "test_benchmark.py",
                   "test_workers.py", "test_thunderbird_oauth2.py", "test_thunderbird_policies.py",
-                  "test_shard_engines.py", "test_autodiscover_automx2.py"}
+                  "test_shard_engines.py", "test_autodiscover_automx2.py", "test_autodiscover_web.py"}
 SYSTEM_TESTS = {
     "test_atomic.py::test_kill_at_many_points_never_loses_output",
     "test_atomic.py::test_a_folder_of_out_on_another_file_system_is_refused_before_the_commit_point",

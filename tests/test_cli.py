@@ -24,10 +24,12 @@ def test_init_validate_generate_show(tmp_path, cli):
     assert "apple-no-bcc" in result.stderr
     again = cli("generate", str(folder), "-o", str(out), "--json")
     recap = json.loads(again.stdout)
-    # 20 device files, 4 handouts and 1 autoconfig file; 10 device and policy warnings, 4 about the autoconfig file,
-    # 5 fetch intervals that Apple (5, 10, 15 minutes) and Outlook (5, 10) profiles cannot carry, once each
-    assert recap["unchanged"] == 25 and recap["changed"] == 0 and recap["created"] == 0
-    assert recap["manifest_changed"] is False and recap["warnings"] == 19
+    # 30 device files (10 of them Outlook's Autodiscover pairs), 4 handouts, 1 autoconfig and 1 autodiscover file;
+    # 10 device and policy warnings, 4 about the autoconfig file, 6 about the domain's Autodiscover answer, 4 POP3
+    # retentions that the Outlook desktops' answers cannot carry, 5 fetch intervals that Apple (5, 10, 15 minutes) and
+    # Outlook (5, 10) profiles cannot carry, once each
+    assert recap["unchanged"] == 36 and recap["changed"] == 0 and recap["created"] == 0
+    assert recap["manifest_changed"] is False and recap["warnings"] == 29
     shown = cli("show", str(folder), "anna@example.com", "--json")
     data = json.loads(shown.stdout)
     desktop = data["devices"][0]["settings"]
@@ -112,17 +114,18 @@ def test_large_runs_are_summarised_not_flooded(tmp_path, cli, write_inventory):
     folder = write_inventory(BASE + "users:\n" + users)
     result = cli("generate", str(folder), "-o", str(tmp_path / "out"))
     assert result.returncode == 0
-    # 120 device files, 30 handouts, 1 autoconfig
-    assert "151 files changed (listed with --verbose or --json)" in result.stdout
+    # 180 device files, 30 handouts, the autoconfig and autodiscover files
+    assert "212 files changed (listed with --verbose or --json)" in result.stdout
     assert "warning: apple-no-bcc: 30 devices, e.g. u0@example.com/phone, u10@example.com/phone, " \
            "u11@example.com/phone, …: Apple's" in result.stderr
     # apple-no-bcc, apple-no-fetch-schedule (twice: once per interval, 10 and 15: a finding of no user is its own
-    # line), apple-no-pop-retention, autoconfig-no-bcc, autoconfig-no-fetch-schedule, outlook-no-fetch-schedule,
-    # pointer
-    assert len(result.stderr.splitlines()) == 8, result.stderr
+    # line), apple-no-pop-retention, autoconfig-no-bcc, autoconfig-no-fetch-schedule, autodiscover-no-bcc,
+    # autodiscover-no-fetch-schedule, autodiscover-no-pop-retention, autodiscover-pop-and-imap,
+    # outlook-autodiscover-pop-retention, outlook-no-fetch-schedule, pointer
+    assert len(result.stderr.splitlines()) == 13, result.stderr
     assert result.stderr.count("warning: apple: apple-no-fetch-schedule:") == 2
     full = json.loads(cli("generate", str(folder), "-o", str(tmp_path / "o2"), "--json").stdout)
-    assert len(full["changes"]) == 151 and len(full["findings"]) == 61 + 4
+    assert len(full["changes"]) == 212 and len(full["findings"]) == 61 + 4 + 4 + 30
 
 
 def test_progress_bar_is_silent_when_not_a_terminal(monkeypatch):

@@ -106,7 +106,9 @@ def test_only_unchanged_regular_files_of_ours_are_removed(site, write_inventory)
     (out / "manifest.json").write_text(json.dumps(manifest))
     write_inventory(BASE + USERS.replace("[desktop, laptop]", "[desktop]"))
     result = generate(folder, out)
-    assert [c.path for c in result.changes if c.status == "removed"] == ["a@example.com/laptop/mail.mobileconfig"]
+    assert [c.path for c in result.changes if c.status == "removed"] == [
+        "a@example.com/laptop/autodiscover.reg", "a@example.com/laptop/autodiscover.xml",
+        "a@example.com/laptop/mail.mobileconfig"]
     assert (out / "a@example.com/laptop/prefs.js").read_text() == "edited by the admin"
     assert (out / "notes.txt").read_text() == "the admin's"
     alerts = "\n".join(result.alerts)
