@@ -143,7 +143,7 @@ def test_interrupted_commit_is_completed_by_the_next_run(tmp_path, monkeypatch):
     assert (out / ".mailprofiles" / "journal.json").exists()
     result = generate(inv2, out)
     assert result.notes == ("completed an interrupted run",)
-    assert result.count("unchanged") == FEW * 7 + 1      # six device files and a handout each, one autoconfig
+    assert result.count("unchanged") == FEW * 11 + 2     # ten device files and a handout each, two domain files
     _consistent(out)
     _no_strays(out)
 

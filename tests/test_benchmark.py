@@ -17,12 +17,12 @@ def test_benchmark_script_prints_its_figures(tmp_path):
                             capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     lines = result.stdout
-    assert "users: 20   files: 162" in lines                 # 7 device files and a handout per user, 1 autoconfig
+    assert "users: 20   files: 243" in lines                 # 11 device files and a handout per user, 2 domain files
     for figure in ("validate:", "generate (cold):", "files/s", "I/O floor", "ratio to the floor:",
                    "% of the cold run", "peak RSS", "pair 1:", "pair 3:", "median of 3 alternating pairs"):
         assert figure in lines, figure
     assert "0 written, output untouched" in lines       # the no-change rerun
-    assert "files rendered, 8 changed" in lines         # one user's name changed: that user's files
-    # Between 10 and 20 users (80 files): one open per staged file (strace is on CI's package list)
+    assert "files rendered, 10 changed" in lines        # one user's name changed: the files that name it
+    # Between 10 and 20 users (120 files): one open per staged file (strace is on CI's package list)
     assert "system calls per file: open 1.00," in lines
     assert list(tmp_path.iterdir()) == [], "the work folder is removed"

@@ -117,7 +117,8 @@ def test_every_format_signs_in_with_oauth2_or_names_why_not(tmp_path, name, prov
         page = (out / device.user.email / "handout.html").read_text(encoding="utf-8")
         assert f"<code>{issuer}</code>" in page and f"your {provider} account" in page
     if "outlook-no-oauth2" in messages:
-        assert "PRF cannot make Outlook sign in with OAuth2" in messages["outlook-no-oauth2"]
+        assert "neither a PRF nor an Autodiscover file can make Outlook sign in with OAuth2" in \
+            messages["outlook-no-oauth2"]
     # Autoconfig: OAuth2 where the inventory says so, no <oAuth2> block (Thunderbird knows the host), verified.
     xml = (out / f"autoconfig/{domain}/mail/config-v1.1.xml").read_bytes()
     wanted = sum(1 for auth in auths.values() if auth == "oauth2")

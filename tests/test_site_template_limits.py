@@ -122,7 +122,7 @@ def test_the_built_in_templates_are_not_bounded(write_inventory, tmp_path, monke
     monkeypatch.setattr(engine, "SITE_CPU_SECONDS", 0.0)
     monkeypatch.setattr(engine, "SITE_OUTPUT_CHARS", 1)
     folder = write_inventory(BASE + USERS)
-    assert generate(folder, tmp_path / "out").rendered == 5      # 3 device files, the handout, autoconfig
+    assert generate(folder, tmp_path / "out").rendered == 8      # 5 device files, the handout, 2 domain files
 
 
 # -- 3: every read through the site folder is confined -------------------------------------------------------------
@@ -215,7 +215,7 @@ def test_a_site_template_that_is_a_link_is_fingerprinted_by_content(write_invent
     out = tmp_path / "out"
     generate(folder, out)
     assert b"Version two" not in (out / "a@example.com/handout.html").read_bytes()
-    assert _rerun(folder, out).rendered == 1        # the autoconfig file is always made; the rest is up to date
+    assert _rerun(folder, out).rendered == 2        # the domain's files are always made; the rest is up to date
     target.write_text(HANDOUT_EN.replace('{% set title = "Your mail setup" %}', '{% set title = "Version two" %}'),
                       encoding="utf-8")
     assert [c.path for c in _rerun(folder, out).changes] == ["a@example.com/handout.html"]
