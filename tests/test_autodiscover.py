@@ -11,7 +11,7 @@ import re
 
 import pytest
 from conftest import BASE
-from readers import read_autodiscover, read_reg
+from readers import read_autodiscover, read_reg_values
 
 from generator import generate, load_inventory
 from generator.formats.registry import named
@@ -71,7 +71,7 @@ def test_the_reg_file_is_what_regedit_writes(write_inventory):
                     "\"PreferLocalXML\"=dword:00000001\r\n"
                     "\"example.com\"=\"C:\\\\ProgramData\\\\Autodiscover\\\\anna.m@example.com\\\\autodiscover.xml\"\r\n"
                     "\r\n")
-    assert read_reg(data) == {"HKEY_CURRENT_USER\\Software\\Microsoft\\Office\\16.0\\Outlook\\AutoDiscover": {
+    assert read_reg_values(data) == {"HKEY_CURRENT_USER\\Software\\Microsoft\\Office\\16.0\\Outlook\\AutoDiscover": {
         "PreferLocalXML": 1, "example.com": "C:\\ProgramData\\Autodiscover\\anna.m@example.com\\autodiscover.xml"}}
 
 
@@ -83,7 +83,7 @@ def test_a_path_with_quotes_and_backslashes_reads_back_and_a_line_break_is_refus
     fmt = named("outlook-autodiscover-reg")
     monkeypatch.setattr(autodiscover_reg, "local_path", lambda device: 'C:\\a "b"\\\\c\\')
     data = fmt.render(inventory.site, device)
-    (values,) = read_reg(data).values()
+    (values,) = read_reg_values(data).values()
     assert values["example.com"] == 'C:\\a "b"\\\\c\\' and set(values) == {"PreferLocalXML", "example.com"}
     monkeypatch.setattr(autodiscover_reg, "local_path", lambda device: 'C:\\x"\r\n"PreferLocalXML"=dword:00000000')
     with pytest.raises(UnrepresentableValue):

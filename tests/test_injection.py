@@ -14,7 +14,7 @@ import yaml
 from conftest import examples
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from readers import read_autodiscover, read_plist, read_prefs, read_prf, read_reg
+from readers import read_autodiscover, read_plist, read_prefs, read_prf, read_reg_values
 
 from generator import InventoryError, load_inventory
 from generator.formats.registry import of_client
@@ -66,7 +66,7 @@ def _shape(client: str, data: bytes):
         answer = read_autodiscover(data)
         return sorted(answer["user"]), [list(protocol) for protocol in answer["protocols"]]
     if client == "outlook-autodiscover-reg":
-        return {key: sorted(values) for key, values in read_reg(data).items()}
+        return {key: sorted(values) for key, values in read_reg_values(data).items()}
     return {section: sorted(keys) for section, keys in read_prf(data).items()}
 
 
@@ -84,7 +84,7 @@ def _values(client: str, data: bytes) -> list:
         answer = read_autodiscover(data)
         return list(answer["user"].values()) + [v for protocol in answer["protocols"] for v in protocol.values()]
     if client == "outlook-autodiscover-reg":
-        return [v for values in read_reg(data).values() for v in values.values()]
+        return [v for values in read_reg_values(data).values() for v in values.values()]
     return [v for keys in read_prf(data).values() for v in keys.values()]
 
 
@@ -194,4 +194,4 @@ def test_reg_string_is_refused_or_reads_back(value):
             reg_string(value)
         return
     text = f"Windows Registry Editor Version 5.00\r\n\r\n[K]\r\n{reg_string(value)}={reg_string(value)}\r\n\r\n"
-    assert read_reg(b"\xff\xfe" + text.encode("utf-16-le")) == {"K": {value: value}}
+    assert read_reg_values(b"\xff\xfe" + text.encode("utf-16-le")) == {"K": {value: value}}

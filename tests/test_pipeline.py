@@ -9,7 +9,7 @@ import pytest
 from conftest import BASE, EXAMPLES, ROOT
 from golden_files import assert_matches_golden
 from golden_files import tree as _tree
-from readers import read_autodiscover, read_plist, read_prefs, read_prf, read_reg
+from readers import read_autodiscover, read_plist, read_prefs, read_prf, read_reg_values
 
 from generator import explain, generate, load_inventory
 
@@ -83,7 +83,7 @@ def test_every_artifact_says_what_the_inventory_says(tmp_path):
             assert inc["Encryption"] == {"ssl": "SSL", "starttls": "TLS", "none": "None"}[incoming.security]
             assert out["Encryption"] == {"ssl": "SSL", "starttls": "TLS", "none": "None"}[smtp.security]
         elif entry["path"].endswith("/autodiscover.reg"):
-            (values,) = read_reg(data).values()
+            (values,) = read_reg_values(data).values()
             assert values == {"PreferLocalXML": 1, user.domain:
                               f"C:\\ProgramData\\Autodiscover\\{user.email}\\autodiscover.xml"}
         else:
