@@ -225,3 +225,21 @@ def test_no_color_turns_off_bold_and_piped_show_is_not_cut(cli, tmp_path):
     assert shown.returncode == 0
     assert any("servers.smtp.host" in line and "smtp2.example.com" in line and "group sales" in line
                for line in shown.stdout.splitlines()), shown.stdout
+
+
+def test_the_other_commands_warnings_are_carried_only_as_well_typed_text(tmp_path, write_inventory):
+    folder = write_inventory(BASE + "users: [{email: a@example.com, devices: [desktop, phone]}]\n")
+    out = tmp_path / "out"
+    generate(folder, out)
+    fleet(folder, out, "jamf-pro")
+    manifest = out / "manifest.json"
+    data = json.loads(manifest.read_text())
+    fleets = [w for w in data["warnings"] if w["command"] == "fleet"]
+    # reformatted by a tool (read whole), with one fleet warning edited by hand: that one is dropped
+    data["warnings"][0] = {**fleets[0], "message": 42}
+    data["warnings"][1] = {**fleets[1], "path": "../elsewhere"}
+    manifest.write_text(json.dumps(data, indent=4))
+    assert generate(folder, out).manifest_changed
+    carried = [w for w in json.loads(manifest.read_text())["warnings"] if w["command"] == "fleet"]
+    assert carried == fleets[2:]
+    assert not generate(folder, out).manifest_changed

@@ -11,7 +11,9 @@ with it byte by byte as it is produced (:class:`Sink`): a run that changes nothi
 nothing, and neither side is ever held in memory whole. Anyone who can write OUT can edit the
 manifest, so the new one never takes an entry from the old one's text: it is made from the
 plan and the run index (``generator/index.py``), and the old one only says what it lists that
-mailprofiles has no record of writing.
+mailprofiles has no record of writing. Its ``warnings`` are each command's (``generate``, ``fleet``):
+a run writes its own and carries the other command's over from the old manifest as it reads them
+(type-checked text, see :func:`warning_entries`; no file is written, kept or removed because of one).
 """
 from __future__ import annotations
 
