@@ -36,6 +36,16 @@ WARNING_CODES: Mapping[str, str] = {
     "outlook-no-cram-md5": "Outlook has no CRAM-MD5",
     "outlook-no-fetch-schedule": "a PRF has no fetch schedule",
     "outlook-no-signature": "a PRF has no signature",
+    # Outlook Autodiscover (formats/render/autodiscover.py)
+    "outlook-autodiscover-pop-retention": "autodiscover.xml cannot say how long POP3 mail stays on the server",
+    "autodiscover-split-domain": "the users of one domain have different servers; one Autodiscover answer names one",
+    "autodiscover-domain-login": "a domain's Autodiscover answer names no login",
+    "autodiscover-pop-and-imap": "a domain's Autodiscover answer lists IMAP and POP3; Outlook sets up one",
+    "autodiscover-no-bcc": "an Autodiscover answer has no Bcc to the own address",
+    "autodiscover-no-pop-retention": "an Autodiscover answer has no POP3 retention",
+    "autodiscover-no-fetch-schedule": "an Autodiscover answer has no check schedule",
+    "autodiscover-no-signature": "an Autodiscover answer has no signature",
+    "autodiscover-no-oauth2": "an Autodiscover answer cannot make Outlook sign in with OAuth2",
     # Thunderbird (formats/render/thunderbird.py)
     "thunderbird-oauth2-custom-provider": "Thunderbird needs an extension to know the own identity provider",
     "thunderbird-userjs-smtp": "a user.js cannot add the outgoing server to a profile in use",

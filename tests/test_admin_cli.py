@@ -243,3 +243,8 @@ def test_the_other_commands_warnings_are_carried_only_as_well_typed_text(tmp_pat
     carried = [w for w in json.loads(manifest.read_text())["warnings"] if w["command"] == "fleet"]
     assert carried == fleets[2:]
     assert not generate(folder, out).manifest_changed
+
+
+def test_the_readme_lists_every_warning_code():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert [code for code in WARNING_CODES if f"`{code}`" not in readme] == []
