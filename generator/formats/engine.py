@@ -132,19 +132,20 @@ def environment(folder: str, autoescape: bool, filters: Filters, site_dir: str |
     """A compiled-once environment for one format's template folder, the site's copy first (``roots``: where
     the site's files may lead; none: the site's folder only)."""
     built_in = jinja2.FileSystemLoader(str(data_dir("templates") / folder))
-    # auto_reload off: a template is read once per run, not checked on disk (a stat) before each file it makes.
     options: dict[str, Any] = dict(undefined=jinja2.StrictUndefined, autoescape=autoescape,
-                                   keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
-                                   auto_reload=False)
+                                   keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     env: jinja2.Environment
     if site_dir:
-        # Site templates are the site's code: they run in the sandbox, bounded.
+        # Site templates are the site's code: they run in the sandbox, bounded. The environment lives as long as
+        # the process, and a process may run many times (the Python API): a site's file is checked on disk before
+        # each use, so an edited template is used by the next run.
         allowed = tuple(Path(root).resolve() for root in roots or (site_dir,))
         site = SiteLoader(Path(site_dir) / folder, allowed, DEFAULT_LIMITS.max_template_bytes)
         env = SiteEnvironment(loader=jinja2.ChoiceLoader([site, built_in]), **options)
     else:
-        # The built-in ones are ours and run without the sandbox's per-attribute checks (a third of the time).
-        env = jinja2.Environment(loader=built_in, **options)
+        # The built-in ones are ours, installed with the package: read once per process, with no stat before each
+        # file they make (auto_reload off), and run without the sandbox's per-attribute checks (a third of the time).
+        env = jinja2.Environment(loader=built_in, auto_reload=False, **options)
     env.filters.update(dict(filters))
     return env
 
