@@ -2,7 +2,8 @@
 
 Loading an inventory needs these words and nothing else of the formats, so they live here, where
 importing them loads no renderer (no Jinja2, no cryptography). The registry (``registry.py``) checks
-on import that it says the same; a new device format adds its name to ``CLIENTS``.
+on import that it says the same; a new client adds the name of its first device format to ``CLIENTS`` (its
+other formats name it in ``of_client``).
 """
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ server:
   maps STARTTLS to ``TLS``). ``TLS`` is STARTTLS, ``SSL`` implicit TLS: ``TLS`` is written only for a server that
   does STARTTLS (a wrong ``TLS`` breaks Outlook silently: stalwart issue 3248). ``SSL`` is ``on`` whenever TLS is
   used, so a client that reads only ``SSL`` fails to connect rather than sending the password in clear (automx2
-  writes ``SSL off`` for STARTTLS: the one difference ``tests/test_autodiscover_automx2.py`` explains);
+  writes ``SSL off`` for STARTTLS, one of the differences ``tests/test_autodiscover_automx2.py`` explains);
 * ``AuthRequired`` ``on``; for SMTP ``UsePOPAuth`` ``on`` (log in with the incoming server's user name and password,
   the PRF's ``SMTPAuthMethod`` 0) and ``SMTPLast`` ``off`` (no POP-before-SMTP).
 
