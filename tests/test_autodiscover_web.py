@@ -1,4 +1,4 @@
-"""The README's nginx configuration answers Outlook's POST with the domain's autodiscover.xml, in a real nginx.
+"""The README's nginx and Apache configurations answer Outlook's POST with the domain's autodiscover.xml, for real.
 
 nginx's static module refuses POST to a file (405); the README's ``location`` block turns that error into the file
 (``error_page 405 =200 $uri``). The test takes that block from the README as it is printed there (only the
@@ -13,9 +13,11 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from conftest import BASE, ROOT
@@ -137,3 +139,62 @@ def test_without_the_error_page_line_nginx_refuses_the_post(answer_file, tmp_pat
         assert _ask(base + "/autodiscover/autodiscover.xml", "GET")[:2] == (200, answer_file.read_bytes())
     finally:
         _stop(process)
+
+
+def _readme_apache() -> list[str]:
+    """The README's Apache example: the lines that answer Outlook (AliasMatch and the <Files> block)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (snippet,) = re.findall(r"```apache\n(.*?)```", readme, re.S)
+    lines = [line.strip() for line in snippet.splitlines()]
+    start = next(i for i, line in enumerate(lines) if line.startswith("<Files"))
+    end = lines.index("</Files>", start)
+    return [line for line in lines if line.startswith("AliasMatch ")] + lines[start:end + 1]
+
+
+def test_the_readme_apache_lines_answer_outlooks_post_with_the_file(answer_file, tmp_path):
+    """A real Apache httpd (Debian's apache2-bin) with the README's lines: its default handler serves the file to
+    POST as to GET."""
+    public = Path(tempfile.mkdtemp(prefix="mailprofiles-apache-"))      # readable by the server's own user
+    try:
+        public.chmod(0o755)
+        served = public / "autodiscover.xml"
+        served.write_bytes(answer_file.read_bytes())
+        served.chmod(0o644)
+        port = free_port()
+        modules = Path("/usr/lib/apache2/modules")
+        directives = [re.sub(r'"/srv/[^"]+"', f'"{served}"', line) for line in _readme_apache()]
+        (tmp_path / "httpd.conf").write_text("\n".join([
+            f"ServerRoot {tmp_path}", f"Listen 127.0.0.1:{port}", "ServerName autodiscover.example.com",
+            f"PidFile {tmp_path / 'httpd.pid'}", f"ErrorLog {tmp_path / 'error.log'}",
+            f"DefaultRuntimeDir {tmp_path}", f"DocumentRoot {public}",
+            *(f"LoadModule {name}_module {modules / f'mod_{name}.so'}" for name in
+              ("mpm_prefork", "authz_core", "alias")),       # ForceType is the core's
+            *(["User nobody", "Group nogroup"] if os.geteuid() == 0 else []),
+            *directives, ""]))
+        process = subprocess.Popen([shutil.which("apache2") or "/usr/sbin/apache2", "-X", "-f",
+                                    str(tmp_path / "httpd.conf")],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    urllib.request.urlopen(base + "/", timeout=5)
+                    break
+                except urllib.error.HTTPError:
+                    break
+                except (urllib.error.URLError, ConnectionError):
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        process.kill()
+                        errors = process.stderr.read().decode() if process.stderr else ""
+                        raise AssertionError(f"apache2 did not start: {errors[-2000:]}") from None
+                    time.sleep(0.1)
+            for path in ("/autodiscover/autodiscover.xml", "/Autodiscover/Autodiscover.xml"):
+                for method in ("POST", "GET"):
+                    status, body, content_type = _ask(base + path, method)
+                    assert (status, body) == (200, answer_file.read_bytes()), (path, method, status)
+                    assert content_type.startswith("application/xml")
+        finally:
+            _stop(process)
+    finally:
+        shutil.rmtree(public, ignore_errors=True)
