@@ -9,6 +9,7 @@ A run that fails before the journal is written leaves OUT as it was.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -157,18 +158,24 @@ def run_plan(plan: Plan, out: Path, check: bool, diff: bool, progress: Progress 
         if check:
             outdir = OutDir.open(out, create=False)
             try:
-                with claimed(outdir, plan.shard, write=False):
+                with _claimed(outdir, plan, write=False):
                     return run(outdir, None)
             finally:
                 if outdir is not None:
                     outdir.close()
         with locked(out) as outdir:
             recovered = recover(outdir)
-            with claimed(outdir, plan.shard, write=True):
+            with _claimed(outdir, plan, write=True):
                 return run(outdir, Stage, *recovered)
     except OSError as exc:   # the file system refused: not a bug, and earlier output is intact
         where = exc.filename or out
         raise OutputError(f"cannot write the output at {where}: {exc.strerror or exc}") from None
+
+
+def _claimed(outdir: OutDir | None, plan: Plan, write: bool) -> contextlib.AbstractContextManager[None]:
+    """The folder's shard checked (and recorded) for a generate run; a fleet run removes only fleet files, which
+    no shard makes, so it may share the folder of any generate run."""
+    return contextlib.nullcontext() if isinstance(plan, FleetPlan) else claimed(outdir, plan.shard, write)
 
 
 @dataclass(frozen=True, slots=True)

@@ -238,6 +238,19 @@ def test_a_sharded_run_that_fails_leaves_no_trace_and_no_claim(tmp_path, monkeyp
         set(_files(empty)) and all(_shared(path) for path in _files(empty))
 
 
+def test_fleet_shares_a_sharded_folder(tmp_path):
+    from generator.pipeline import fleet
+
+    inventory = _roster(tmp_path / "inv", users=6)
+    out = tmp_path / "out"
+    generate(inventory, out, shard="1/2", jobs=1)
+    made = _files(out)
+    assert fleet(inventory, out, "jamf-pro", jobs=1).changes
+    again = generate(inventory, out, shard="1/2", jobs=1)
+    assert not again.changes and {p: b for p, b in _files(out).items() if p in made} == made
+    assert any(path.startswith("fleet/") for path in _files(out))
+
+
 def test_limit_and_shard_select_the_users_both_select(tmp_path):
     inventory = _roster(tmp_path / "inv", users=24)
     for index in range(3):
