@@ -89,13 +89,13 @@ def main() -> None:
                 print(f"round {round_ + 1}: {name}: {seconds:.1f} s   (load average before: {load:.1f})", flush=True)
                 if round_ < args.rounds - 1:
                     shutil.rmtree(out)
+        last = args.rounds - 1
+        whole = _digests(work / f"out-{last}-0")
         medians = {name: statistics.median(values) for name, values in times.items()}
         base = medians["1 process (--jobs 1)"]
         for name, median in medians.items():
-            print(f"median {name}: {median:.1f} s = {args.users * 8 / median:,.0f} files/s, "
+            print(f"median {name}: {median:.1f} s = {(len(whole) + 1) / median:,.0f} files/s, "
                   f"speed-up {base / median:.2f}x")
-        last = args.rounds - 1
-        whole = _digests(work / f"out-{last}-0")
         union: dict[str, str] = {}
         for shard in range(args.shards):
             part = _digests(work / f"out-{last}-1" / f"shard-{shard}")
