@@ -9,7 +9,7 @@ import pytest
 from conftest import examples, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from readers import read_plist, read_prefs, read_prf
+from readers import read_autodiscover, read_plist, read_prefs, read_prf, read_reg_values
 
 from generator import generate
 
@@ -50,10 +50,18 @@ def test_provider_settings_round_trip(tmp_path, name, devices):
             assert (mail["IncomingMailServerHostName"], mail["IncomingMailServerPortNumber"]) == (
                 wanted_in["host"], wanted_in["port"])
             assert (mail["OutgoingMailServerHostName"], mail["OutgoingMailServerPortNumber"]) == (smtp["host"], smtp["port"])
-        elif artifact.client == "outlook":
+        elif artifact.client == "outlook" and artifact.path.endswith(".prf"):
             account = read_prf(content)["account1"]
             assert account["smtpserver"] == smtp["host"] and int(account["smtpport"]) == smtp["port"]
             assert int(account["smtpsecureconnection"]) == {"none": 0, "ssl": 1, "starttls": 2}[smtp["security"]]
+        elif artifact.client == "outlook" and artifact.path.endswith(".xml"):
+            protocols = {p["Type"]: p for p in read_autodiscover(content)["protocols"]}
+            assert (protocols["SMTP"]["Server"], int(protocols["SMTP"]["Port"])) == (smtp["host"], smtp["port"])
+            incoming = protocols[artifact.protocol.upper()]
+            assert (incoming["Server"], int(incoming["Port"])) == (wanted_in["host"], wanted_in["port"])
+        elif artifact.client == "outlook":
+            (values,) = read_reg_values(content).values()          # the .reg that points Outlook at the file above
+            assert values["PreferLocalXML"] == 1 and values[data["domains"][0]].endswith("\\autodiscover.xml")
         else:
             continue
         checked += 1
