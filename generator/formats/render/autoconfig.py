@@ -27,7 +27,7 @@ AUTHENTICATION = {"password": "password-cleartext", "cram-md5": "password-encryp
 EMAILADDRESS, EMAILLOCALPART = "%EMAILADDRESS%", "%EMAILLOCALPART%"
 
 
-def _choose(servers: list[tuple[Server, Device]]) -> tuple[Server, dict[Server, set[str]]]:
+def choose(servers: list[tuple[Server, Device]]) -> tuple[Server, dict[Server, set[str]]]:
     """The server most devices use (ties: the first in sort order), and every variant with its groups."""
     # Devices mostly share their server objects: count by object first, then merge equal servers.
     by_object: dict[int, tuple[Server, list[int], set[tuple[str, ...]]]] = {}
@@ -48,12 +48,27 @@ def _choose(servers: list[tuple[Server, Device]]) -> tuple[Server, dict[Server, 
     return chosen, variants
 
 
-def _by_protocol(devices: tuple[Device, ...]) -> dict[str, list[tuple[Server, Device]]]:
+def by_protocol(devices: tuple[Device, ...]) -> dict[str, list[tuple[Server, Device]]]:
     found: dict[str, list[tuple[Server, Device]]] = {"imap": [], "pop3": [], "smtp": []}
     for device in devices:
         found[device.protocol].append((device.incoming, device))
         found["smtp"].append((device.outgoing, device))
     return found
+
+
+def split_servers(devices: tuple[Device, ...]) -> list[tuple[str, Server, str]]:
+    """The protocols whose users of one domain have different servers: (protocol, the server a domain-wide file
+    names, every server with the groups that use it, as text)."""
+    split = []
+    for protocol, servers in by_protocol(devices).items():
+        if not servers:
+            continue
+        chosen, variants = choose(servers)
+        if len(variants) > 1:
+            listing = "; ".join(f"{s.host}:{s.port} {s.security} for {', '.join(sorted(g))}"
+                                for s, g in sorted(variants.items(), key=lambda item: (item[0].host, item[0].port)))
+            split.append((protocol, chosen, listing))
+    return split
 
 
 def username(devices: tuple[Device, ...]) -> tuple[str, list[str]]:
@@ -69,18 +84,12 @@ def username(devices: tuple[Device, ...]) -> tuple[str, list[str]]:
 def limitations(org: Organization, subject: DomainDevices) -> list[Finding]:
     domain, devices = subject.domain, subject.devices
     found = []
-    for protocol, servers in _by_protocol(devices).items():
-        if not servers:
-            continue
-        chosen, variants = _choose(servers)
-        if len(variants) > 1:
-            listing = "; ".join(f"{s.host}:{s.port} {s.security} for {', '.join(sorted(g))}"
-                                for s, g in sorted(variants.items(), key=lambda item: (item[0].host, item[0].port)))
-            found.append(Finding(
-                "autoconfig-split-domain",
-                f"{domain}: the users of one domain have different {protocol} servers ({listing}); one autoconfig "
-                f"file lists one, {chosen.host}:{chosen.port}. Users of the other groups need their own files "
-                "(the handout lists their settings).", None, None, CLIENT))
+    for protocol, chosen, listing in split_servers(devices):
+        found.append(Finding(
+            "autoconfig-split-domain",
+            f"{domain}: the users of one domain have different {protocol} servers ({listing}); one autoconfig "
+            f"file lists one, {chosen.host}:{chosen.port}. Users of the other groups need their own files "
+            "(the handout lists their settings).", None, None, CLIENT))
     form, odd = username(devices)
     if odd:
         found.append(Finding(
@@ -173,14 +182,14 @@ def _pop3_policy(devices: list[Device]) -> dict[str, Any]:
 
 def render(site: Site, subject: DomainDevices) -> bytes:
     """``subject``: a mail domain and the devices of its users."""
-    by_protocol = _by_protocol(subject.devices)
+    servers = by_protocol(subject.devices)
     incoming = []
     for protocol in ("imap", "pop3"):
-        if by_protocol[protocol]:
-            chosen, _ = _choose(by_protocol[protocol])
-            users = [d for _, d in by_protocol[protocol]]
+        if servers[protocol]:
+            chosen, _ = choose(servers[protocol])
+            users = [d for _, d in servers[protocol]]
             incoming.append(_server(chosen, _pop3_policy(users) if protocol == "pop3" else None))
-    outgoing, _ = _choose(by_protocol["smtp"])
+    outgoing, _ = choose(servers["smtp"])
     listed = [s for s in incoming] + [_server(outgoing)]
     context = {"domain": subject.domain, "org": site.organization, "incoming": incoming,
                "outgoing": listed[-1], "username": username(subject.devices)[0],

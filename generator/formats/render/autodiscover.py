@@ -45,8 +45,7 @@ from ...model import Device, Finding, Organization, Server, Site
 from ...paths import safe_component
 from ..engine import render_text
 from ..subjects import DomainDevices
-from .autoconfig import _by_protocol as by_protocol
-from .autoconfig import _choose as choose
+from .autoconfig import by_protocol, choose, split_servers
 from .outlook import CLIENT, client_limitations
 
 FOLDER = "outlook-autodiscover"
@@ -141,18 +140,12 @@ def render_domain(site: Site, subject: DomainDevices) -> bytes:
 def limitations_domain(org: Organization, subject: DomainDevices) -> list[Finding]:
     domain, devices = subject.domain, subject.devices
     found = []
-    for protocol, servers in by_protocol(devices).items():
-        if not servers:
-            continue
-        chosen, variants = choose(servers)
-        if len(variants) > 1:
-            listing = "; ".join(f"{s.host}:{s.port} {s.security} for {', '.join(sorted(g))}"
-                                for s, g in sorted(variants.items(), key=lambda item: (item[0].host, item[0].port)))
-            found.append(Finding(
-                "autodiscover-split-domain",
-                f"{domain}: the users of one domain have different {protocol} servers ({listing}); the domain's "
-                f"Autodiscover answer names one, {chosen.host}:{chosen.port}. Users of the other groups use their "
-                "own files (OUT/<user>/<device>/autodiscover.xml and autodiscover.reg).", None, None, DOMAIN_CLIENT))
+    for protocol, chosen, listing in split_servers(devices):
+        found.append(Finding(
+            "autodiscover-split-domain",
+            f"{domain}: the users of one domain have different {protocol} servers ({listing}); the domain's "
+            f"Autodiscover answer names one, {chosen.host}:{chosen.port}. Users of the other groups use their "
+            "own files (OUT/<user>/<device>/autodiscover.xml and autodiscover.reg).", None, None, DOMAIN_CLIENT))
     others = sorted({d.user.email for d in devices if d.user.login != d.user.email})
     if others:
         found.append(Finding(
