@@ -4,11 +4,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import BASE, replace_format
+from conftest import BASE, INSTALLED, ROOT, replace_format
 
 from generator import generate
 from generator.pipeline import GenerateResult
@@ -137,25 +139,44 @@ def test_an_index_that_is_not_ours_is_not_trusted(tmp_path):
     assert not index.is_symlink() and index.is_file()    # replaced by a real index of ours
 
 
+# The runs with workers happen in a process of their own: workers are forked only from a process with one thread,
+# and the test process may have others (the real servers of the system tier run in threads).
+PARALLEL_RUNS = """
+import json, sys
+from generator import generate
+from generator.output import workers
+workers.MIN_UNITS_PER_WORKER = 8              # workers for 60 users, not only from 256 on
+inventory, one, many, jobs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+serial = generate(inventory, one, jobs=1)
+started = []
+start = workers.Renderer._start
+def counting(self, remaining):
+    start(self, remaining)
+    started.append(len(self.workers))
+workers.Renderer._start = counting
+parallel = generate(inventory, many, jobs=jobs)
+print(json.dumps({"started": max(started),
+                  "changes": [[c.path for c in run.changes] for run in (serial, parallel)],
+                  "artifacts": [[a.to_json() for a in run.artifacts] for run in (serial, parallel)]}))
+"""
+
+
 @pytest.mark.parametrize("jobs", [2])
-def test_workers_write_the_same_bytes_in_the_same_order(tmp_path, jobs, monkeypatch):
-    from generator.output import workers
+def test_workers_write_the_same_bytes_in_the_same_order(tmp_path, jobs):
     inventory = _roster(tmp_path / "inv", users=60)
-    monkeypatch.setattr(workers, "MIN_UNITS_PER_WORKER", 8)   # workers for 60 users, not only from 256 on
     one, many = tmp_path / "one", tmp_path / "many"
-    serial = generate(inventory, one, jobs=1)
-    started: list[int] = []
-    start = workers.Renderer._start
-    monkeypatch.setattr(workers.Renderer, "_start",
-                        lambda self, remaining: (start(self, remaining), started.append(len(self.workers)))[0])
-    parallel = generate(inventory, many, jobs=jobs)
-    assert max(started) == jobs                           # the parallel run did render in worker processes
+    env = dict(os.environ, **({} if INSTALLED else {"PYTHONPATH": str(ROOT)}))
+    ran = subprocess.run([sys.executable, "-c", PARALLEL_RUNS, str(inventory), str(one), str(many), str(jobs)],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert ran.returncode == 0, ran.stderr
+    runs = json.loads(ran.stdout)
+    assert runs["started"] == jobs                           # the parallel run did render in worker processes
+    serial_artifacts, parallel_artifacts = runs["artifacts"]
+    assert runs["changes"][0] == runs["changes"][1] and serial_artifacts == parallel_artifacts
     assert _files(one) == _files(many)
-    assert [c.path for c in serial.changes] == [c.path for c in parallel.changes]
-    assert [a.to_json() for a in serial.artifacts] == [a.to_json() for a in parallel.artifacts]
     index = [json.loads(line) for line in (many / ".mailprofiles/index").read_text().splitlines()[1:]]
     assert [e["path"] for e in index] == sorted(e["path"] for e in index) == [
-        a.path for a in parallel.artifacts]
+        a["path"] for a in parallel_artifacts]
     for entry in index:
         data = (many / entry["path"]).read_bytes()
         assert (len(data), (many / entry["path"]).stat().st_mtime_ns) == (entry["size"], entry["mtime_ns"])
