@@ -468,3 +468,15 @@ class HostileSmtp:
         self.stopped.set()
         self.thread.join(self.seconds + 5)
         self.sock.close()
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """End a server started as a child process (automx2, nginx, Apache): SIGTERM, then SIGKILL after 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if process.stderr:
+        process.stderr.close()

@@ -35,7 +35,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from mailservers import free_port
+from mailservers import free_port, stop_process
 from readers import read_autodiscover
 
 from generator import generate
@@ -113,14 +113,7 @@ def automx2(tmp_path):
             assert db.execute("UPDATE server SET user_name = '%EMAILLOCALPART%'").rowcount == 3
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr:
-            process.stderr.close()
+        stop_process(process)
 
 
 def _ask(base: str, address: str) -> dict:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import BASE, ROOT
-from mailservers import free_port
+from mailservers import free_port, stop_process
 
 from generator import generate
 
@@ -87,15 +87,13 @@ http {{
     return process, base
 
 
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    if process.stderr:
-        process.stderr.close()
+def _serves(base: str, answer_file: Path) -> None:
+    """Outlook's POST (and a GET) at both spellings of the path get the answer file as XML."""
+    for path in ("/autodiscover/autodiscover.xml", "/Autodiscover/Autodiscover.xml"):
+        for method in ("POST", "GET"):
+            status, body, content_type = _ask(base + path, method)
+            assert (status, body) == (200, answer_file.read_bytes()), (path, method, status)
+            assert content_type.startswith("application/xml")
 
 
 def _ask(url: str, method: str) -> tuple[int, bytes, str]:
@@ -121,13 +119,9 @@ def test_the_readme_nginx_location_answers_outlooks_post_with_the_file(answer_fi
     location = re.sub(r"alias [^;]+;", f"alias {answer_file};", location)
     process, base = _nginx(tmp_path, location)
     try:
-        for path in ("/autodiscover/autodiscover.xml", "/Autodiscover/Autodiscover.xml"):
-            for method in ("POST", "GET"):
-                status, body, content_type = _ask(base + path, method)
-                assert (status, body) == (200, answer_file.read_bytes()), (path, method, status)
-                assert content_type.startswith("application/xml")
+        _serves(base, answer_file)
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 def test_without_the_error_page_line_nginx_refuses_the_post(answer_file, tmp_path):
@@ -138,7 +132,7 @@ def test_without_the_error_page_line_nginx_refuses_the_post(answer_file, tmp_pat
         assert _ask(base + "/autodiscover/autodiscover.xml", "POST")[0] == 405, (tmp_path / "error.log").read_text()
         assert _ask(base + "/autodiscover/autodiscover.xml", "GET")[:2] == (200, answer_file.read_bytes())
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 def _readme_apache() -> list[str]:
@@ -189,12 +183,8 @@ def test_the_readme_apache_lines_answer_outlooks_post_with_the_file(answer_file,
                         errors = process.stderr.read().decode() if process.stderr else ""
                         raise AssertionError(f"apache2 did not start: {errors[-2000:]}") from None
                     time.sleep(0.1)
-            for path in ("/autodiscover/autodiscover.xml", "/Autodiscover/Autodiscover.xml"):
-                for method in ("POST", "GET"):
-                    status, body, content_type = _ask(base + path, method)
-                    assert (status, body) == (200, answer_file.read_bytes()), (path, method, status)
-                    assert content_type.startswith("application/xml")
+            _serves(base, answer_file)
         finally:
-            _stop(process)
+            stop_process(process)
     finally:
         shutil.rmtree(public, ignore_errors=True)

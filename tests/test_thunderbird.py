@@ -10,14 +10,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from mailservers import PASSWORD, server_inventory
-from thunderbird_profile import make_profile
+from thunderbird_profile import make_profile, stop
 
 from generator import generate
 
@@ -49,17 +48,7 @@ def _run_until(binary: str, profile: Path, home: Path, log: Path, offset: int, p
                 break
             time.sleep(0.5)
     finally:
-        if graceful and proc.poll() is None:   # a clean quit writes prefs.js, as a user's quit would
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
+        stop(proc, graceful)
     tail = (home / "thunderbird.log").read_text(errors="replace")[-2000:]
     raise AssertionError(f"Thunderbird did not get there: {pattern!r}\ndovecot: {text[-2000:]}\nthunderbird: {tail}")
 

@@ -12,14 +12,13 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from mailservers import PASSWORD, server_inventory
-from thunderbird_profile import make_profile, private_installation
+from thunderbird_profile import make_profile, private_installation, stop
 
 from generator import generate
 from generator.formats.verify.thunderbird_policies import read_json, read_mobileconfig, read_reg
@@ -153,17 +152,7 @@ def _run(binary: Path, profile: Path, home: Path, log: Path, offset: int, patter
                 break
             time.sleep(0.5)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
+        stop(proc)
     tail = (home / "thunderbird.log").read_text(errors="replace")[-2000:]
     assert done, f"Thunderbird did not get there: {pattern!r}\ndovecot: {text[-2000:]}\nthunderbird: {tail}"
     return text, _prefs_file(profile / "prefs.js")

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
@@ -135,3 +136,19 @@ def private_installation(folder: Path, cfg: str, policies: bytes | None = None) 
         'pref("general.config.obscure_value", 0);\npref("general.config.sandbox_enabled", false);\n')
     (folder / "mailprofiles-test.cfg").write_text("// The test AutoConfig script\n" + cfg)
     return folder / "thunderbird-bin"
+
+
+def stop(proc: subprocess.Popen, graceful: bool = True) -> None:
+    """End a Thunderbird started in a process group of its own: a quit first when ``graceful`` (a clean quit
+    writes prefs.js, as a user's quit would), then SIGKILL to whatever of the group is left."""
+    if graceful and proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
