@@ -100,6 +100,13 @@ def test_a_path_with_quotes_and_backslashes_reads_back_and_a_line_break_is_refus
     ("<Action>settings</Action>", "<Action>redirectAddr</Action>", "<Action>settings</Action>"),
     ("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n",
      "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<!DOCTYPE x [<!ENTITY e \"x\">]>\n", "cannot be read"),
+    ("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n",
+     "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<!DOCTYPE x [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;\">]>\n",
+     "cannot be read"),
+    ("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n",
+     "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>\n", "cannot be read"),
+    ("<Server>imap.example.com</Server>", "<Server>&e;</Server>", "cannot be read"),
+    ("<Port>993</Port>", "<Port>993</Port><Port>143</Port>", "<Protocol> needs exactly one <Port>"),
     ("<DisplayName>Anna Muster</DisplayName>", "<DisplayName>Mallory</DisplayName>", "<DisplayName> is 'Mallory'"),
 ])
 def test_the_xml_verifier_refuses_what_breaks_the_answer(write_inventory, old, new, problem):

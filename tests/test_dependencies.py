@@ -22,11 +22,11 @@ SECURITY_FLOORS = {
     # Inventories are untrusted YAML: 5.4 removed arbitrary code through full_load (CVE-2020-14343); 6.0.1
     # is the first 6.x that builds on current Python and Cython.
     "pyyaml": ((6, 0, 1), "untrusted YAML (CVE-2020-14343), builds on current Python"),
-    # import-autoconfig and the verifiers read untrusted XML only through defusedxml.
+    # import-autoconfig reads untrusted XML only through defusedxml.
     "defusedxml": ((0, 7, 1), "untrusted XML (entity expansion, external entities)"),
     "asn1crypto": ((1, 5, 1), "re-reads the CMS signature of every signed profile"),
-    # The verifiers parse every handout, profile and autoconfig file with libxml2 (no DTD, no entities, no network):
-    # 5.4.0's wheels moved to libxml2 2.13.8 for several CVEs, 6.0.2's to 2.14.6, the newest fixed release.
+    # The verifiers parse every handout, profile, autoconfig and Autodiscover file with libxml2 (no DTD, no
+    # entities, no network): 5.4.0's wheels moved to libxml2 2.13.8 for several CVEs, 6.0.2's to 2.14.6, the newest fixed release.
     "lxml": ((6, 0, 2), "libxml2 in the wheels with its parser fixes (2.14.6)"),
 }
 TEST_FLOORS = {

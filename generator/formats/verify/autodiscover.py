@@ -1,4 +1,5 @@
-"""Outlook's Autodiscover answer (POX), read back with defusedxml (no DTD, no entities) and checked against the model.
+"""Outlook's Autodiscover answer (POX), read back with libxml2 (through lxml: no DTD, no entity expanded, no network)
+and checked against the model; the reading of one file is made once and shared by the verifier and ``read_settings``.
 
 The vocabulary is restated from Microsoft's specification ([MS-OXDSCLI] 2.2.4, the POX response, and Microsoft's
 "POX Autodiscover XML elements" pages), not imported from the renderer: the two namespaces, ``AccountType`` email,
@@ -7,10 +8,10 @@ which overrides ``SSL``.
 """
 from __future__ import annotations
 
-from xml.etree.ElementTree import Element
+from functools import lru_cache
+from typing import Any
 
-import defusedxml.ElementTree as SafeET
-from defusedxml import DefusedXmlException
+from lxml import etree
 
 from ...errors import ReadBackError
 from ...model import Device, Organization, Server
@@ -29,6 +30,11 @@ PROTOCOL_CHILDREN = ("Type", "Server", "Port", "DomainRequired", "LoginName", "S
 ONE_OF_EACH = ("Type", "Server", "Port", "DomainRequired", "SPA", "SSL", "Encryption", "AuthRequired")
 SMTP_ONLY = {"UsePOPAuth": "on", "SMTPLast": "off"}
 SPA_FOR = {"ntlm": "on"}       # SPA is NTLM; every other login is a plain one inside TLS
+# Comments and processing instructions are no part of the answer (as Outlook and ElementTree read it); an entity is
+# never expanded, nothing is loaded, and a document type declaration is refused after parsing.
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+                          remove_comments=True, remove_pis=True)
+Element = Any       # an lxml element
 
 
 def parse(content: bytes) -> Element:
@@ -37,23 +43,32 @@ def parse(content: bytes) -> Element:
     if b"\r" in content:
         raise ReadBackError("a line ends with CR: the file is written with LF")
     try:
-        root: Element = SafeET.fromstring(content, forbid_dtd=True)
-    except (SafeET.ParseError, DefusedXmlException) as exc:
+        root = etree.fromstring(content, _PARSER)
+    except etree.XMLSyntaxError as exc:
         raise ReadBackError(f"the XML cannot be read: {exc}") from None
+    if root.getroottree().docinfo.doctype:
+        raise ReadBackError("the XML cannot be read: it has a document type declaration (DTD), which an "
+                            "Autodiscover answer never has")
     return root
 
 
-def _one(parent: Element, tag: str, required: bool = True) -> Element | None:
-    found = parent.findall(tag)
+def _children(parent: Element) -> dict[str, list[Element]]:
+    """The elements below ``parent``, by tag (one pass over them)."""
+    found: dict[str, list[Element]] = {}
+    for child in parent:
+        found.setdefault(child.tag, []).append(child)
+    return found
+
+
+def _text(parent: Element, tag: str, required: bool = True, children: dict[str, list[Element]] | None = None) \
+        -> str | None:
+    """The text of the one ``tag`` below ``parent`` (``children``: its elements by tag, where already known)."""
+    found = (children if children is not None else _children(parent)).get(NS_A + tag, [])
     if len(found) > 1 or (required and not found):
-        raise ReadBackError(f"<{parent.tag.split('}')[-1]}> needs exactly one <{tag.split('}')[-1]}>")
-    return found[0] if found else None
-
-
-def _text(parent: Element, tag: str, required: bool = True) -> str | None:
-    element = _one(parent, NS_A + tag, required)
-    if element is None:
+        raise ReadBackError(f"<{parent.tag.split('}')[-1]}> needs exactly one <{tag}>")
+    if not found:
         return None
+    element = found[0]
     if len(element):
         raise ReadBackError(f"<{tag}> holds elements, not text")
     text = element.text or ""
@@ -62,8 +77,10 @@ def _text(parent: Element, tag: str, required: bool = True) -> str | None:
     return text
 
 
+@lru_cache(maxsize=16)
 def read(content: bytes) -> tuple[dict[str, str] | None, list[dict[str, str]]]:
-    """(the <User> as {name, email} or None, each <Protocol> as {element: text})."""
+    """(the <User> as {name, email} or None, each <Protocol> as {element: text}); read once per file (the verifier
+    and ``read_settings`` share it: neither changes it)."""
     root = parse(content)
     if root.tag != NS + "Autodiscover" or set(root.attrib):
         raise ReadBackError(f"the root is {root.tag}, not <Autodiscover> in the 2006 response namespace")
@@ -80,7 +97,9 @@ def read(content: bytes) -> tuple[dict[str, str] | None, list[dict[str, str]]]:
             raise ReadBackError("<User> must hold exactly <DisplayName> and <AutoDiscoverSMTPAddress>")
         user = {"name": str(_text(element, "DisplayName")), "email": str(_text(element, "AutoDiscoverSMTPAddress"))}
     account = response[-1]
-    if _text(account, "AccountType") != "email" or _text(account, "Action") != "settings":
+    in_account = _children(account)
+    if _text(account, "AccountType", children=in_account) != "email" or \
+            _text(account, "Action", children=in_account) != "settings":
         raise ReadBackError("<Account> must say <AccountType>email</AccountType> and <Action>settings</Action>")
     protocols = []
     for child in account:
@@ -92,7 +111,8 @@ def read(content: bytes) -> tuple[dict[str, str] | None, list[dict[str, str]]]:
                    or not c.tag.startswith(NS_A)}
         if unknown:
             raise ReadBackError(f"<Protocol> holds elements we never write: {sorted(unknown)}")
-        values = {tag: _text(child, tag, tag in ONE_OF_EACH) for tag in PROTOCOL_CHILDREN}
+        children = _children(child)
+        values = {tag: _text(child, tag, tag in ONE_OF_EACH, children) for tag in PROTOCOL_CHILDREN}
         protocols.append({tag: value for tag, value in values.items() if value is not None})
     return user, protocols
 
@@ -120,7 +140,9 @@ def _connection(protocol: dict[str, str], problems: list[str]) -> tuple[Connecti
                       protocol.get("LoginName", "")), protocol["SPA"]
 
 
+@lru_cache(maxsize=16)
 def read_settings(content: bytes) -> Settings:
+    """The connection of a user's answer (read once per file: the verifier's reading and the cross-check's)."""
     user, protocols = read(content)
     if user is None:
         raise ReadBackError("a user's answer has a <User>")
