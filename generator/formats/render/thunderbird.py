@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 
 from ...model import Device, Finding, Organization, Site
 from ...oauth2 import needs_own_provider
@@ -18,13 +19,19 @@ AUTH_METHOD = {"password": 3, "cram-md5": 4, "ntlm": 6, "oauth2": 10}
 
 
 def js_literal(value: object) -> str:
-    """A JavaScript literal: strings quoted and escaped, ints and booleans bare."""
-    if isinstance(value, bool) or isinstance(value, int):
-        return json.dumps(value)
+    """A JavaScript literal: strings quoted and escaped, ints and booleans bare (what ``json.dumps`` writes)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
     if not isinstance(value, str):
         raise TypeError(f"prefs.js cannot carry {type(value).__name__}")
-    # json.dumps escapes \\, " and every control character; U+2028/U+2029 end a line in old JS parsers.
-    return json.dumps(value, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    # json's own string encoder (that of json.dumps with ensure_ascii=False) escapes \\, " and every control
+    # character; U+2028/U+2029 end a line in old JS parsers.
+    return _quoted(value).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+_quoted: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def custom_provider_finding(device: Device) -> list[Finding]:

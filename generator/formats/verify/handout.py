@@ -48,12 +48,9 @@ class Article:
 
 @dataclass(slots=True)
 class Page:
-    text: str               # the visible text as a browser runs it together, blanks folded
     lang: list[str]         # the <html lang> values
     problems: list[str]     # what a self-contained page must not have
-    codes: list[str]        # the text of each <code>
-    steps: list[int]        # per <section>: the <li> of its <ol>
-    articles: list[Article]  # the users' handouts, in order
+    articles: list[Article]  # the users' handouts, in order (what is checked of a page is in them)
 
 
 def _text(element: Any) -> str:
@@ -71,15 +68,20 @@ def _loads(root: Any) -> list[str]:
         if name.startswith("on"):
             problems.append(f"<{tag}> has the event handler {name}")
         elif name == "style":
-            if _CSS_EXTERNAL.search(attribute):
+            if _css_loads(attribute):
                 problems.append(f"<{tag} style> loads from elsewhere")
         elif _EXTERNAL.match(attribute):
             problems.append(f"<{tag} {name}> loads {str(attribute)[:60]!r} from elsewhere")
     if any(meta.get("http-equiv") is not None for meta in root.iter("meta")):
         problems.append("<meta http-equiv> is not allowed")
-    if any(_CSS_EXTERNAL.search(_text(sheet)) for sheet in root.iter("style")):
+    if any(_css_loads(_text(sheet)) for sheet in root.iter("style")):
         problems.append("the style sheet loads from elsewhere (url() or @import)")
     return problems
+
+
+def _css_loads(css: str) -> bool:
+    """CSS that loads from elsewhere: ``url(`` or ``@import`` (neither is there without its ``(`` or ``@``)."""
+    return ("(" in css or "@" in css) and _CSS_EXTERNAL.search(css) is not None
 
 
 def _steps(root: Any) -> list[int]:
@@ -105,13 +107,12 @@ def read(content: bytes) -> Page:
         raise ReadBackError(f"the page cannot be parsed: {exc}") from None
     if root is None or root.tag != "html":
         raise ReadBackError("the page has no <html> element")
-    problems, steps = _loads(root), _steps(root)
-    codes = [_text(code) for code in root.iter("code")]
+    problems = _loads(root)
     etree.strip_elements(root, "style", with_tail=False)     # the style sheet is no text on the page
     articles = [Article(article.get("lang") or "", " ".join(_text(article).split()),
                         [_text(code) for code in article.iter("code")], _steps(article))
                 for article in root.iter("article")]
-    return Page(" ".join(_text(root).split()), [root.get("lang") or ""], problems, codes, steps, articles)
+    return Page([root.get("lang") or ""], problems, articles)
 
 
 # How the page names the security after the port: the same words in every language, but for "none".
