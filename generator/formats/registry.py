@@ -82,7 +82,9 @@ class Format(Generic[S]):
     # Device formats: the connection, read back (None from a file that names no IMAP/POP3/SMTP connection)
     read_settings: Callable[[bytes], Settings | None] | None = None
     # What it cannot express: for a device, from its settings and servers alone (user and device are only
-    # stamped on each finding), so devices with the same resolved values share the work (tests/test_registry.py)
+    # stamped on each finding), so devices with the same resolved values share the work (tests/test_registry.py);
+    # for a user's file, what names no user from the user's devices' settings and servers alone, so users whose
+    # devices are resolved alike share it (``plan/planner.py`` all_findings)
     limitations: Callable[[Organization, S], list[Finding]] = no_limitations
     skips: frozenset[str] = field(default_factory=frozenset)     # limitation codes that mean "not produced"
     show: Callable[[bytes], str] = show_text
@@ -191,15 +193,43 @@ if CLIENTS != tuple(fmt.name for fmt in FORMATS if fmt.scope == DEVICE and not f
     raise ImportError("formats/vocabulary.py names other device formats or per-user files than the registry")
 
 
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    """``FORMATS`` by scope and by client, made once per value of ``FORMATS`` (a test may swap the table)."""
+
+    formats: tuple[ScopedFormat, ...]
+    scopes: dict[str, tuple[Format[Any], ...]]
+    clients: dict[str, tuple[Format[Device], ...]]
+
+
+_tables: _Tables | None = None
+
+
+def _lookup() -> _Tables:
+    global _tables
+    tables = _tables
+    if tables is None or tables.formats is not FORMATS:
+        scopes: dict[str, list[Format[Any]]] = {}
+        for fmt in FORMATS:
+            scopes.setdefault(str(fmt.scope), []).append(fmt)
+        devices = cast("list[Format[Device]]", scopes.get(str(DEVICE), []))
+        clients: dict[str, list[Format[Device]]] = {}
+        for fmt in devices:
+            clients.setdefault(fmt.client, []).append(fmt)
+        tables = _tables = _Tables(FORMATS, {scope: tuple(found) for scope, found in scopes.items()},
+                                   {client: tuple(found) for client, found in clients.items()})
+    return tables
+
+
 def by_scope(scope: Scope[S]) -> tuple[Format[S], ...]:
     """The formats of one scope, in registry order."""
-    return cast("tuple[Format[S], ...]", tuple(fmt for fmt in FORMATS if fmt.scope == scope))
+    return cast("tuple[Format[S], ...]", _lookup().scopes.get(str(scope), ()))
 
 
 def of_client(client: str) -> tuple[Format[Device], ...]:
     """The device formats made for a client (a value of ``clients``), in registry order: the one named after it
     first."""
-    return tuple(fmt for fmt in by_scope(DEVICE) if fmt.client == client)
+    return _lookup().clients.get(client, ())
 
 
 def named(name: str) -> Format[Any]:

@@ -9,8 +9,9 @@ memory. Verification failures are collected; the pipeline refuses to commit when
 from __future__ import annotations
 
 import hashlib
+from array import array
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,13 +20,13 @@ import jinja2
 from ..errors import Diagnostic, Location, SiteTemplateError, UnrepresentableValue
 from ..formats import registry
 from ..formats.engine import template_origin
-from ..formats.registry import DEVICE, FLEET, GROUP, USER, Format, UserDevices, by_scope, no_limitations, of_client
+from ..formats.registry import DEVICE, FLEET, GROUP, USER, Format, Scope, UserDevices, by_scope, no_limitations, of_client
 from ..formats.verify import Settings, cross_check
 from ..model import Device, Finding, Inventory, Site
 from ..output.manifest import ArtifactRecord
 from ..paths import artifact_path, safe_component
 from .fingerprint import device_text, fingerprint, run_salt
-from .scopes import TARGETS, Target, user_target, users_of
+from .scopes import TARGETS, Target, findings_of, user_target, users_of
 from .selection import Patterns, matches, matches_device
 from .shard import Shard
 
@@ -77,32 +78,126 @@ def all_findings(inventory: Inventory, skipped: dict[int, set[str]] | None = Non
     """The inventory's policy warnings plus what every format cannot express, sorted, once each.
 
     ``skipped`` (by ``id`` of the device) receives the formats not produced for a device, where there are any.
+
+    A device format's limitations depend on the device's settings and servers only (the user and device are
+    stamped on them), and a per-user format's on its user's devices' settings and servers
+    (``formats/registry.py``): devices, and users, resolved alike share the work. The findings are sorted user
+    first, so each user's are gathered and sorted on their own, and the users put in order of their address.
     """
-    found = set(inventory.findings)
-    # Limitations depend on a device's settings and servers only (the user and device are stamped on them):
-    # devices that share their resolved values share the work.
-    shared: dict[tuple[int, int, int, str], tuple[list[Finding], set[str]]] = {}
-    for device in inventory.devices:
-        key = (id(device.values), id(device.incoming), id(device.outgoing), device.profile)
-        if key not in shared:
-            shared[key] = device_limitations(inventory, device)
-            found.update(shared[key][0])
-        else:
-            user, name = device.user.email, device.name
-            # A finding without a user is said once per run (not stamped): e.g. Apple's fetch interval
-            found.update(Finding(f.code, f.message, user, name, f.client) if f.user is not None else f
-                         for f in shared[key][0])
-        not_made = shared[key][1]
-        if not_made and skipped is not None:
-            skipped[id(device)] = not_made
-    per_device = tuple(sorted(found, key=Finding.sort_key))
-    for scope, targets in TARGETS.items():
-        for fmt in by_scope(scope):
-            if fmt.limitations is no_limitations:
+    general: set[Finding] = set()        # of no user: said once per run
+    stray: list[Finding] = []            # of another user than the one at hand (then everything is sorted at once)
+    flat: list[Finding] = []             # each user's device findings, user by user, in the inventory's order
+    emails: list[str] = []
+    starts = array("q")                 # where each user's findings start in ``flat``
+    kinds = _Kinds(inventory)
+    user_formats = [fmt for fmt in by_scope(USER) if fmt.limitations is not no_limitations]
+    said: set[tuple[Any, ...]] = set()  # (user format, kinds of the user's devices) whose findings name no user
+    for user, devices in users_of(inventory):
+        email = user.email
+        emails.append(email)
+        starts.append(len(flat))
+        shape = []
+        for device in devices:
+            kind, stamped, not_made = kinds.of(device)
+            shape.append(kind)
+            for finding in stamped:
+                if finding.user == email:
+                    flat.append(finding)
+                elif finding.user is None:
+                    general.add(finding)
+                else:
+                    stray.append(finding)
+            if not_made and skipped is not None:
+                skipped[id(device)] = not_made
+        for fmt in user_formats:
+            seen = (fmt.name, *shape)
+            if seen in said:
                 continue
+            own = sorted({*flat[starts[-1]:], *findings_of(inventory.findings, email)}, key=Finding.sort_key)
+            found = fmt.limitations(inventory.organization, user_target(fmt, user, devices, tuple(own)).subject)
+            if all(finding.user is None for finding in found):
+                said.add(seen)
+            _route(found, general, stray)
+    starts.append(len(flat))
+    users = _by_user(inventory.findings, flat, emails, starts, general, stray)
+    del flat
+    for scope, targets in TARGETS.items():
+        if scope != USER:
+            _scope_findings(inventory, scope, targets, tuple(users) if scope == GROUP else (), general, stray)
+    ordered = sorted(general, key=Finding.sort_key) + users
+    if stray:
+        ordered = sorted(set(ordered).union(stray), key=Finding.sort_key)
+    return inventory.acknowledged(ordered)
+
+
+class _Kinds:
+    """Devices by kind (the same settings and servers), with what the formats of a kind's first device say."""
+
+    def __init__(self, inventory: Inventory):
+        self.inventory = inventory
+        self.kinds: dict[tuple[int, int, int, str], int] = {}
+        self.limits: list[tuple[list[Finding], set[str]]] = []
+
+    def of(self, device: Device) -> tuple[int, list[Finding], set[str]]:
+        """The device's kind, its findings (a kind's, with the device's user and name) and the formats not made."""
+        key = (id(device.values), id(device.incoming), id(device.outgoing), device.profile)
+        kind = self.kinds.get(key)
+        if kind is None:
+            kind = self.kinds[key] = len(self.limits)
+            self.limits.append(device_limitations(self.inventory, device))
+            return kind, *self.limits[kind]
+        found, not_made = self.limits[kind]
+        email, name = device.user.email, device.name
+        # A finding without a user is said once per run (not stamped): e.g. Apple's fetch interval
+        return kind, [Finding(f.code, f.message, email, name, f.client) if f.user is not None else f
+                      for f in found], not_made
+
+
+def _scope_findings(inventory: Inventory, scope: Scope[Any], targets: Callable[..., Iterator[Target]],
+                    per_device: tuple[Finding, ...], general: set[Finding], stray: list[Finding]) -> None:
+    """What the formats of a scope that is not per user cannot express (``per_device``: the users' findings, for a
+    group's file, which holds its users' pages)."""
+    for fmt in by_scope(scope):
+        if fmt.limitations is not no_limitations:
             for target in targets(inventory, fmt, None, per_device):
-                found.update(fmt.limitations(inventory.organization, target.subject))
-    return inventory.acknowledged(sorted(found, key=Finding.sort_key))
+                _route(fmt.limitations(inventory.organization, target.subject), general, stray)
+
+
+def _route(findings: list[Finding], general: set[Finding], stray: list[Finding]) -> None:
+    for finding in findings:
+        if finding.user is None:
+            general.add(finding)
+        else:
+            stray.append(finding)
+
+
+def _by_user(lints: tuple[Finding, ...], flat: list[Finding], emails: list[str], starts: array[int],
+             general: set[Finding], stray: list[Finding]) -> list[Finding]:
+    """Every user's findings (the policy lints, sorted by user, and the user's span of ``flat``), once each, in the
+    order of :meth:`Finding.sort_key`. A lint of no user goes to ``general``; of a user without devices, or
+    of an address listed twice, to ``stray``."""
+    out: list[Finding] = []
+    at, count = 0, len(lints)
+    while at < count and not lints[at].user:
+        general.add(lints[at])
+        at += 1
+    last = ""
+    for index in sorted(range(len(emails)), key=emails.__getitem__):
+        email = emails[index]
+        own = flat[starts[index]:starts[index + 1]]
+        if email == last:
+            stray.extend(own)
+            continue
+        last = email
+        while at < count and (lints[at].user or "") < email:
+            stray.append(lints[at])
+            at += 1
+        while at < count and lints[at].user == email:
+            own.append(lints[at])
+            at += 1
+        out.extend(sorted(dict.fromkeys(own), key=Finding.sort_key))
+    stray.extend(lints[at:])
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,10 +49,15 @@ def user_devices(user: User, devices: tuple[Device, ...], findings: tuple[Findin
     return UserDevices(user, devices, findings, tuple(handout_files(device, findings) for device in devices))
 
 
-def _by(inventory: Inventory, key: Callable[[Device], str]) -> dict[str, list[Device]]:
+def _by_domain(inventory: Inventory) -> dict[str, list[Device]]:
     grouped: dict[str, list[Device]] = defaultdict(list)
+    user: User | None = None
+    devices: list[Device] = []
     for device in inventory.devices:
-        grouped[key(device)].append(device)
+        if device.user is not user:       # a user's devices are listed together: one domain
+            user = device.user
+            devices = grouped[user.domain]
+        devices.append(device)
     return grouped
 
 
@@ -90,7 +95,7 @@ def domain_targets(inventory: Inventory, fmt: Format[DomainDevices], patterns: P
                    findings: tuple[Finding, ...]) -> Iterator[Target]:
     if patterns:
         return   # made from every user of a domain: --limit leaves it as it is
-    for domain, devices in sorted(_by(inventory, lambda d: d.user.domain).items()):
+    for domain, devices in sorted(_by_domain(inventory).items()):
         path = fmt.filename.format(domain=safe_component(domain))
         yield Target(DomainDevices(domain, tuple(devices)), path, {"domain": domain})
 

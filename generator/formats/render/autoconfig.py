@@ -8,9 +8,11 @@ follow no rule, the Bcc of mobile devices, "never delete") is reported as a warn
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from ...model import Device, Finding, OAuth2, Organization, Server, Site
+from ...model import Device, Finding, OAuth2, Organization, Server, Site, User
 from ...oauth2 import needs_own_provider
 from ..engine import render_text
 from ..subjects import DomainDevices
@@ -56,14 +58,64 @@ def by_protocol(devices: tuple[Device, ...]) -> dict[str, list[tuple[Server, Dev
     return found
 
 
-def split_servers(devices: tuple[Device, ...]) -> list[tuple[str, Server, str]]:
+@dataclass(frozen=True, slots=True)
+class Census:
+    """A domain's devices as its domain-wide files see them, counted rather than listed: one device of each kind
+    (the same settings, servers, own identity provider and user groups) with how many there are, and the users
+    whose login is not their address. A domain of a million devices has a handful of kinds."""
+
+    kinds: tuple[tuple[Device, int], ...]     # in the order of their first device
+    other_logins: dict[str, str]              # email -> login, where they differ
+    local_logins: bool                        # every login is the local part of its address
+
+
+def census(devices: Iterable[Device]) -> Census:
+    kinds: dict[tuple[int, int, int, int, tuple[str, ...]], list[Any]] = {}
+    others: dict[str, str] = {}
+    local = True
+    last: User | None = None
+    groups: tuple[str, ...] = ()
+    for device in devices:
+        user = device.user
+        if user is not last:          # a user's devices are listed together
+            last, groups = user, user.groups
+            if user.login != user.email:
+                others[user.email] = user.login
+            if local and user.login != user.email.rpartition("@")[0]:
+                local = False
+        key = (id(device.values), id(device.incoming), id(device.outgoing), id(device.oauth2), groups)
+        seen = kinds.get(key)
+        if seen is None:
+            kinds[key] = [device, 1]
+        else:
+            seen[1] += 1
+    return Census(tuple((device, count) for device, count in kinds.values()), others, local)
+
+
+def _variants(kinds: Iterable[tuple[Server, int, tuple[str, ...]]]) -> tuple[Server, dict[Server, set[str]]]:
+    """:func:`choose` of counted servers."""
+    variants: dict[Server, set[str]] = {}
+    counts: Counter[Server] = Counter()
+    for server, count, groups in kinds:
+        counts[server] += count
+        variants.setdefault(server, set()).update(groups or ("(no group)",))
+    chosen = sorted(counts, key=lambda s: (-counts[s], s.host, s.port, s.security, s.auth))[0]
+    return chosen, variants
+
+
+def split_servers(devices: tuple[Device, ...] | Census) -> list[tuple[str, Server, str]]:
     """The protocols whose users of one domain have different servers: (protocol, the server a domain-wide file
     names, every server with the groups that use it, as text)."""
+    counted = devices if isinstance(devices, Census) else census(devices)
+    servers: dict[str, list[tuple[Server, int, tuple[str, ...]]]] = {"imap": [], "pop3": [], "smtp": []}
+    for device, count in counted.kinds:
+        servers.setdefault(device.protocol, []).append((device.incoming, count, device.user.groups))
+        servers["smtp"].append((device.outgoing, count, device.user.groups))
     split = []
-    for protocol, servers in by_protocol(devices).items():
-        if not servers:
+    for protocol, found in servers.items():
+        if not found:
             continue
-        chosen, variants = choose(servers)
+        chosen, variants = _variants(found)
         if len(variants) > 1:
             listing = "; ".join(f"{s.host}:{s.port} {s.security} for {', '.join(sorted(g))}"
                                 for s, g in sorted(variants.items(), key=lambda item: (item[0].host, item[0].port)))
@@ -82,33 +134,34 @@ def username(devices: tuple[Device, ...]) -> tuple[str, list[str]]:
 
 
 def limitations(org: Organization, subject: DomainDevices) -> list[Finding]:
-    domain, devices = subject.domain, subject.devices
+    domain, counted = subject.domain, census(subject.devices)
+    kinds = [device for device, _ in counted.kinds]
     found = []
-    for protocol, chosen, listing in split_servers(devices):
+    for protocol, chosen, listing in split_servers(counted):
         found.append(Finding(
             "autoconfig-split-domain",
             f"{domain}: the users of one domain have different {protocol} servers ({listing}); one autoconfig "
             f"file lists one, {chosen.host}:{chosen.port}. Users of the other groups need their own files "
             "(the handout lists their settings).", None, None, CLIENT))
-    form, odd = username(devices)
+    odd = [] if not counted.other_logins or counted.local_logins else sorted(counted.other_logins)
     if odd:
         found.append(Finding(
             "autoconfig-custom-logins",
             f"{domain}: logins follow no rule that the file can carry (%EMAILADDRESS% or %EMAILLOCALPART%); it "
-            f"says {form}, so these users must type their login by hand: {', '.join(odd[:10])}"
+            f"says {EMAILADDRESS}, so these users must type their login by hand: {', '.join(odd[:10])}"
             + (f" and {len(odd) - 10} more" if len(odd) > 10 else ""), None, None, CLIENT))
-    if any(d.bcc_self for d in devices):
+    if any(d.bcc_self for d in kinds):
         found.append(Finding(
             "autoconfig-no-bcc",
             f"{domain}: the autoconfig format has no Bcc to the own address; users who set up a mobile device from "
             "it must turn on the Bcc by hand (Account Settings > Copies & Folders).", None, None, CLIENT))
-    if any(d.pop3 is not None and d.pop3.leave_on_server and d.pop3.delete_after_days is None for d in devices):
+    if any(d.pop3 is not None and d.pop3.leave_on_server and d.pop3.delete_after_days is None for d in kinds):
         found.append(Finding(
             "autoconfig-pop-keep-forever",
             f"{domain}: the autoconfig format cannot say 'never delete from the server'; Thunderbird then removes "
             "mail from the server after its own default (14 days): users must clear that setting by hand.",
             None, None, CLIENT))
-    schedules = sorted({(d.fetch_automatically, d.check_interval_minutes) for d in devices
+    schedules = sorted({(d.fetch_automatically, d.check_interval_minutes) for d in kinds
                         if (d.fetch_automatically, d.check_interval_minutes) != THUNDERBIRD_SCHEDULE},
                        key=lambda schedule: (schedule[0], schedule[1]))
     if schedules:
@@ -119,22 +172,22 @@ def limitations(org: Organization, subject: DomainDevices) -> list[Finding]:
             "up from it checks at start-up and every 10 minutes (Thunderbird's defaults), but devices of this domain "
             f"should check {wanted}: their users set it by hand (Account Settings > Server Settings).",
             None, None, CLIENT))
-    if any(d.signature is not None for d in devices):
+    if any(d.signature is not None for d in kinds):
         found.append(Finding(
             "autoconfig-no-signature",
             f"{domain}: the autoconfig format has no signature; users who set up a program from it enter theirs by "
             "hand (Account Settings > signature text).", None, None, CLIENT))
-    policies = {_policy(d) for d in devices if d.pop3 is not None}
-    if len(policies) > 1:
-        kept = _pop3_policy([d for d in devices if d.pop3 is not None])
+    pop3 = [(d, count) for d, count in counted.kinds if d.pop3 is not None]
+    if len({_policy(d) for d, _ in pop3}) > 1:
+        kept = _counted_pop3_policy(pop3)
         found.append(Finding(
             "autoconfig-split-pop-policy",
             f"{domain}: the POP3 devices of one domain keep mail on the server differently; one autoconfig file says "
             f"one way (leave on server: {kept['leave']}, days: {kept['days'] or 'none'}, download on check: "
             f"{kept['biff']}). Users of the other devices set it by hand (Account Settings > Server Settings).",
             None, None, CLIENT))
-    own = own_provider(devices, [{"host": s.host} for d in devices for s in (d.incoming, d.outgoing)
-                                 if needs_own_provider(s)])
+    hosts = {s.host for d in kinds for s in (d.incoming, d.outgoing) if needs_own_provider(s)}
+    own = _counted_provider(counted.kinds, hosts) if hosts else None
     if own is not None:
         found.append(Finding(
             "autoconfig-oauth2-provider",
@@ -143,6 +196,26 @@ def limitations(org: Organization, subject: DomainDevices) -> list[Finding]:
             "the provider's Thunderbird extension (see thunderbird-oauth2-custom-provider) before users set up "
             "their accounts from this file.", None, None, CLIENT))
     return found
+
+
+def _counted_provider(kinds: Iterable[tuple[Device, int]], hosts: set[str]) -> OAuth2 | None:
+    """:func:`own_provider` of counted devices."""
+    counts: Counter[OAuth2] = Counter()
+    for device, count in kinds:
+        if device.oauth2 is not None and hosts & {device.incoming.host, device.outgoing.host}:
+            counts[device.oauth2] += count
+    return sorted(counts, key=lambda o: (-counts[o], o.issuer, o.client_id, o.scopes))[0] if counts else None
+
+
+def _counted_pop3_policy(kinds: Iterable[tuple[Device, int]]) -> dict[str, Any]:
+    """:func:`_pop3_policy` of counted devices."""
+    policies: Counter[tuple[bool, int | None, bool]] = Counter()
+    for device, count in kinds:
+        assert device.pop3 is not None
+        policies[(device.pop3.leave_on_server, device.pop3.delete_after_days, device.fetch_automatically)] += count
+    leave, days, biff = sorted(policies, key=lambda p: (-policies[p], str(p)))[0]
+    return {"leave": "true" if leave else "false", "days": days if leave else None,
+            "biff": "true" if biff else "false"}
 
 
 # What Thunderbird does for an account set up from an autoconfig file: check at start-up and every 10 minutes.

@@ -45,7 +45,7 @@ from ...model import Device, Finding, Organization, Server, Site
 from ...paths import safe_component
 from ..engine import render_text
 from ..subjects import DomainDevices
-from .autoconfig import by_protocol, choose, split_servers
+from .autoconfig import by_protocol, census, choose, split_servers
 from .outlook import CLIENT, client_limitations
 
 FOLDER = "outlook-autodiscover"
@@ -138,15 +138,16 @@ def render_domain(site: Site, subject: DomainDevices) -> bytes:
 
 
 def limitations_domain(org: Organization, subject: DomainDevices) -> list[Finding]:
-    domain, devices = subject.domain, subject.devices
+    domain, counted = subject.domain, census(subject.devices)
+    devices = [device for device, _ in counted.kinds]     # what follows reads each kind of device once
     found = []
-    for protocol, chosen, listing in split_servers(devices):
+    for protocol, chosen, listing in split_servers(counted):
         found.append(Finding(
             "autodiscover-split-domain",
             f"{domain}: the users of one domain have different {protocol} servers ({listing}); the domain's "
             f"Autodiscover answer names one, {chosen.host}:{chosen.port}. Users of the other groups use their "
             "own files (OUT/<user>/<device>/autodiscover.xml and autodiscover.reg).", None, None, DOMAIN_CLIENT))
-    others = sorted({d.user.email for d in devices if d.user.login != d.user.email})
+    others = sorted(counted.other_logins)
     if others:
         found.append(Finding(
             "autodiscover-domain-login",
