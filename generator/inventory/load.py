@@ -23,13 +23,17 @@ from ..textrules import text_problem
 from .acknowledged import check_acknowledge
 from .bounds import DEFAULT_LIMITS, OUTSIDE, Limits, confined, confined_files, roots_of
 from .checks import Report, Seen, UserEntry, check_layer, check_names, check_organization, check_user
-from .lints import lint_user
+from .lints import Lints
 from .oauth2_block import check_oauth2
 from .profiles import Profile, read_profiles
 from .read import Document, format_path, load_yaml
 from .resolve import Base, Layer, Resolver
 from .roster import iter_csv_users
 from .schema import RowCheck, schema_diagnostics
+
+
+def _user_of(finding: Finding) -> str:
+    return finding.user or ""
 
 
 def find_inventory_file(path: Path) -> Path:
@@ -83,17 +87,20 @@ def load_inventory(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Invento
     devices: list[Device] = []
     findings: list[Finding] = []
     seen = Seen()
+    clean: set[object] = set()
+    lints = Lints()
     for entry in _users(base.doc, base.data, base.bad_users, base.usable, limits, report):
-        if not check_user(entry, groups, profiles, seen, report) or resolver is None:
+        if not check_user(entry, groups, profiles, seen, report, clean) or resolver is None:
             continue
         before = len(report.errors)
         user, user_devices = resolver.user(entry, report)
         if len(report.errors) == before:
-            findings.extend(lint_user(user, user_devices))
+            findings.extend(sorted(lints.of(user, user_devices), key=Finding.sort_key))
         devices.extend(user_devices)
+    del seen, clean, lints
     fail_if(report.errors, limits.max_diagnostics)
     assert resolver is not None   # no error, so the base was resolved
-    findings.sort(key=Finding.sort_key)
+    findings.sort(key=_user_of)   # stable: each user's are together and sorted, so this is Finding.sort_key's order
     return Inventory(resolver.base.organization, tuple(devices), tuple(findings), str(base.doc.file),
                      base.templates, base.template_roots, base.acknowledge, base.group_acknowledge)
 
@@ -192,9 +199,10 @@ def _users(doc: Document, data: dict[str, Any], bad_users: set[int], usable: Cal
     check = RowCheck()
     try:
         for row in iter_csv_users(csv_path, shown_path(csv_path), limits):
-            entry = UserEntry(row.data, row.where_path, row.field)
+            entry = UserEntry(row.data, row.where_path, row.field, row.shape)
             problems = list(row.problems) or (
-                [] if check.valid(row.data) else schema_diagnostics(row.data, "user", entry.where, entry.field))
+                [] if check.valid(row.data, row.shape) else schema_diagnostics(row.data, "user", entry.where,
+                                                                              entry.field))
             if problems:
                 report.errors.extend(problems)
                 continue

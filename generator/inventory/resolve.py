@@ -72,6 +72,9 @@ class Resolver:
         self._interned: dict[object, object] = {}
         self._plain: dict[tuple[str, tuple[str, ...]],
                           tuple[Server, Server, tuple[Any, ...], Provenance, OAuth2 | None]] = {}
+        # Roster rows of one shape (UserEntry.shape) whose devices are all plain: their devices but the user
+        self._shaped: dict[object, tuple[tuple[str, str, Server, Server, tuple[Any, ...], Provenance,
+                                               OAuth2 | None], ...]] = {}
 
     def _intern(self, value: Any) -> Any:
         return self._interned.setdefault(value, value)
@@ -90,17 +93,35 @@ class Resolver:
             self._base_values[key] = cached
         return cached
 
+    MAX_SHAPES = 4096
+
     def user(self, entry: UserEntry, report: Report) -> tuple[User, list[Device]]:
         data = entry.data
         user = User(email=data["email"], name=data.get("name", data["email"]), login=data.get("login", data["email"]),
-                    groups=tuple(data.get("groups") or ()),
+                    groups=self._intern(tuple(data.get("groups") or ())),
                     language=data.get("language", self.base.organization.language))
+        shaped = self._shaped.get(entry.shape) if entry.shape is not None else None
+        if shaped is not None:
+            return user, [Device(user, *device) for device in shaped]
         devices = []
         for index, raw in enumerate(data["devices"]):
             device = self._device(entry, user, index, raw, report)
             if device is not None:
                 devices.append(device)
+        if entry.shape is not None and len(devices) == len(data["devices"]) and \
+                all(self._is_plain(entry.data, device_entry(raw)[0]) for raw in data["devices"]):
+            if len(self._shaped) >= self.MAX_SHAPES:
+                self._shaped.clear()
+            self._shaped[entry.shape] = tuple((d.name, d.profile, d.incoming, d.outgoing, d.values, d.provenance,
+                                               d.oauth2) for d in devices)
         return user, devices
+
+    @staticmethod
+    def _is_plain(data: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
+        """Does the device resolve as every device of its profile and groups (neither its user nor its entry sets
+        anything)?"""
+        return not (data.get("settings") or data.get("servers") or spec.get("settings") or spec.get("servers")
+                    or "clients" in spec)
 
     def _device(self, entry: UserEntry, user: User, index: int, raw: str | dict[str, Any],
                 report: Report) -> Device | None:
@@ -108,8 +129,7 @@ class Resolver:
         name = spec.get("name", spec["profile"])
         # A device whose user and entry set nothing resolves exactly as every such device of its profile and
         # groups: the first one is resolved in full, the others share its servers, values and provenance.
-        plain = not (entry.data.get("settings") or entry.data.get("servers") or spec.get("settings")
-                     or spec.get("servers") or "clients" in spec)
+        plain = self._is_plain(entry.data, spec)
         key = (spec["profile"], user.groups)
         if plain and key in self._plain:
             incoming, outgoing, values, provenance, oauth2 = self._plain[key]

@@ -41,6 +41,7 @@ class CsvRow:
     file: str
     columns: dict[str, int]      # column name -> 1-based column index
     problems: tuple[Diagnostic, ...] = ()    # what the row's cells break beyond the user schema (e.g. clients)
+    shape: tuple[str, ...] | None = None     # the row's cells but the user's own (email, name, login), as written
 
     def where(self, column: str | None) -> Location:
         return Location(self.file, self.line, self.columns.get(column, 1) if column else 1)
@@ -125,6 +126,7 @@ def iter_csv_users(path: Path, shown: str, limits: Limits = DEFAULT_LIMITS) -> I
                             delimiter=separator, strict=True)
         try:
             names, columns = _header(next(reader, None), shown, limits, skipped + 1, separator)
+            rows = _Rows(columns)
             row_no = 0
             for record in reader:
                 if not any(cell.strip() for cell in record):
@@ -139,8 +141,8 @@ def iter_csv_users(path: Path, shown: str, limits: Limits = DEFAULT_LIMITS) -> I
                     raise InventoryError([Diagnostic(
                         f"row {row_no} has {len(record)} fields, the header has {len(names)}",
                         Location(shown, line, 1), hint=hint)])
-                data, problems = _row_data(record, columns, shown, line, row_no)
-                yield CsvRow(row_no, line, data, shown, columns, problems)
+                shape, data, problems = rows.data(record, shown, line, row_no)
+                yield CsvRow(row_no, line, data, shown, columns, problems, shape)
         except csv.Error as exc:
             raise InventoryError([Diagnostic(f"CSV syntax error: {exc}",
                                              Location(shown, reader.line_num + skipped, 1))]) from None
@@ -208,6 +210,43 @@ def _other_separator(text: str) -> str | None:
             if before and not before[-1].isalnum() and before[-1] not in "_-\"'":
                 return before[-1]
     return None
+
+
+OWN_COLUMNS = frozenset({"email", "name", "login"})
+"""The columns that are the user's own; a large roster repeats the others (groups, devices, clients, language)."""
+
+
+class _Rows:
+    """Rows to user data. The cells besides the user's own are parsed once for every row that has the same ones: such
+    rows share their lists (``groups``, ``devices``), which nothing changes."""
+
+    MAX_REMEMBERED = 4096
+
+    def __init__(self, columns: dict[str, int]):
+        self.columns = columns
+        self.shared = tuple(index - 1 for name, index in columns.items() if name not in OWN_COLUMNS)
+        self.remembered: dict[tuple[str, ...], dict[str, Any]] = {}
+
+    def data(self, record: list[str], shown: str, line: int,
+             row: int) -> tuple[tuple[str, ...], dict[str, Any], tuple[Diagnostic, ...]]:
+        shape = tuple(record[index] for index in self.shared)
+        parsed = self.remembered.get(shape)
+        if parsed is None:
+            data, problems = _row_data(record, self.columns, shown, line, row)
+            if not problems:
+                if len(self.remembered) >= self.MAX_REMEMBERED:
+                    self.remembered.clear()
+                self.remembered[shape] = {key: value for key, value in data.items() if key not in OWN_COLUMNS}
+            return shape, data, problems
+        data = {}
+        for name, index in self.columns.items():     # in the order of the columns, as _row_data
+            if name in parsed:
+                data[name] = parsed[name]
+            elif name in OWN_COLUMNS:
+                cell = record[index - 1].strip()
+                if cell:
+                    data[name] = cell
+        return shape, data, ()
 
 
 def _row_data(record: list[str], columns: dict[str, int], shown: str, line: int,
