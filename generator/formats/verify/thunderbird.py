@@ -83,6 +83,13 @@ def _value(text: str, where: str) -> bool | int | str:
     raise ReadBackError(f"{where}: value {text!r} is not a bare int, bare boolean or string literal")
 
 
+# A line as the renderer's lines are, read in one match: a plain name, then a bare boolean or integer or a string
+# without escapes or characters a string may not hold raw. Any other line takes the general path below, which
+# reads these lines to the same values.
+_PLAIN_LINE = re.compile(r'user_pref\("([A-Za-z0-9._\-]+)", (?:(true)|(false)|(-?(?:0|[1-9][0-9]*))|'
+                         r'"([^"\\\x00-\x1f\u2028\u2029]*)")\);')
+
+
 @lru_cache(maxsize=16)
 def parse_prefs(content: bytes) -> dict[str, bool | int | str]:
     """Every pref of a prefs.js file. Only ``user_pref`` lines, ``//`` comments and blank lines are allowed."""
@@ -93,19 +100,30 @@ def parse_prefs(content: bytes) -> dict[str, bool | int | str]:
     if "\r" in text:
         raise ReadBackError("prefs.js contains a CR character")
     prefs: dict[str, bool | int | str] = {}
+    plain_line = _PLAIN_LINE.fullmatch
     for number, line in enumerate(text.split("\n"), start=1):
-        where = f"line {number}"
-        if not line.strip() or line.startswith("//"):
-            continue
-        match = _LINE.match(line)
-        if not match:
-            raise ReadBackError(f"{where}: not a user_pref line: {line[:80]!r}")
-        name = _string(match.group(1), where)
-        if not name.isascii() or not _NAME.fullmatch(name):
-            raise ReadBackError(f"{where}: pref name {name!r} has characters outside [A-Za-z0-9._-]")
+        plain = plain_line(line)
+        value: bool | int | str
+        if plain is not None:
+            name, kind = plain.group(1), plain.lastindex
+            value = True if kind == 2 else False if kind == 3 else int(plain.group(4)) if kind == 4 \
+                else plain.group(5)
+        else:
+            if not line.strip() or line.startswith("//"):
+                continue
+            where = f"line {number}"
+            match = _LINE.match(line)
+            if not match:
+                raise ReadBackError(f"{where}: not a user_pref line: {line[:80]!r}")
+            name = _string(match.group(1), where)
+            if not name.isascii() or not _NAME.fullmatch(name):
+                raise ReadBackError(f"{where}: pref name {name!r} has characters outside [A-Za-z0-9._-]")
+            if name in prefs:
+                raise ReadBackError(f"{where}: pref {name!r} is set twice")
+            value = _value(match.group(2).strip(), where)
         if name in prefs:
-            raise ReadBackError(f"{where}: pref {name!r} is set twice")
-        prefs[name] = _value(match.group(2).strip(), where)
+            raise ReadBackError(f"line {number}: pref {name!r} is set twice")
+        prefs[name] = value
     return prefs
 
 
