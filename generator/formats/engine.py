@@ -27,7 +27,7 @@ import signal
 import threading
 import time
 import weakref
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, MutableMapping
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -126,6 +126,28 @@ def _check_binop(operator: str, left: Any, right: Any) -> None:
                             f"{SITE_OUTPUT_CHARS:,}")
 
 
+class BuiltInEnvironment(jinja2.Environment):
+    """The built-in templates' environment: ``a.b`` on a dict (the renderers' data) is its key ``b`` at once.
+
+    Jinja looks for an attribute first, and on a dict that look fails, raising an exception, before the key is
+    found: a fifth of a page's time. The answer is the same: a name of a dict's own attributes (``items``) is
+    still looked up as Jinja does."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute in obj and attribute not in _DICT_ATTRIBUTES:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        """A template's globals as one dict, not a ChainMap over the environment's: each ``{% import %}`` compares
+        their names with the importing context's, in Python code for a ChainMap. The environment's globals are
+        never changed after it is made (``environment``), so a copy says the same."""
+        return {**self.globals, **(d or {})}
+
+
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
 @cache
 def environment(folder: str, autoescape: bool, filters: Filters, site_dir: str | None,
                 roots: tuple[str, ...] = ()) -> jinja2.Environment:
@@ -145,7 +167,7 @@ def environment(folder: str, autoescape: bool, filters: Filters, site_dir: str |
     else:
         # The built-in ones are ours, installed with the package: read once per process, with no stat before each
         # file they make (auto_reload off), and run without the sandbox's per-attribute checks (a third of the time).
-        env = jinja2.Environment(loader=built_in, auto_reload=False, **options)
+        env = BuiltInEnvironment(loader=built_in, auto_reload=False, **options)
     env.filters.update(dict(filters))
     return env
 

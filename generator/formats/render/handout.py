@@ -31,55 +31,45 @@ def inline_code(text: str) -> Markup:
     return Markup("".join(part if index % 2 == 0 else f"<code>{part}</code>" for index, part in enumerate(parts)))
 
 
-class Fields(dict[str, Any]):
-    """The page's data: a dict whose keys are also its attributes, so that a template's ``device.name`` finds the
-    value at once (Jinja looks for an attribute before a key, and on a plain dict every such look fails first, a
-    fifth of the page's time). No key is the name of a dict method."""
-
-    def __init__(self, **values: Any) -> None:
-        super().__init__(values)
-        self.__dict__ = self
+def _server(server: Server, login: str) -> dict[str, Any]:
+    return {"protocol": server.protocol.upper(), "host": server.host, "port": server.port,
+            "security": SECURITY_WORDS[server.security], "login": login}
 
 
-def _server(server: Server, login: str) -> Fields:
-    return Fields(protocol=server.protocol.upper(), host=server.host, port=server.port,
-                  security=SECURITY_WORDS[server.security], login=login)
-
-
-def _sign_in(device: Device) -> Fields | None:
+def _sign_in(device: Device) -> dict[str, Any] | None:
     """Where the device signs in through the browser (OAuth2): the provider's name and host; None for passwords."""
     found = device_sign_ins(device)
     if not found:
         return None
     _, first = found[0]
-    return Fields(provider=first.known.name if first.known is not None else device.user.domain,
-                  issuer=first.issuer, tenant=first.known is not None and first.known.organization_approval,
-                  password_too=len(found) < 2)
+    return {"provider": first.known.name if first.known is not None else device.user.domain,
+            "issuer": first.issuer, "tenant": first.known is not None and first.known.organization_approval,
+            "password_too": len(found) < 2}
 
 
-def _device(device: Device, files: tuple[DeviceFile, ...], findings: list[Finding]) -> Fields:
+def _device(device: Device, files: tuple[DeviceFile, ...], findings: list[Finding]) -> dict[str, Any]:
     # A client with no file at all: one line saying so; a file not made beside others of its client (Outlook: a PRF
     # where the Autodiscover pair is made) is named as left out.
     clients_made = {file.format for file in files if file.made}
-    files_shown = [Fields(format=file.format, path=f"{device.name}/{file.name}", install=file.install,
-                          skipped=not file.made, instead=not file.made and file.format in clients_made)
+    files_shown = [{"format": file.format, "path": f"{device.name}/{file.name}", "install": file.install,
+                    "skipped": not file.made, "instead": not file.made and file.format in clients_made}
                    for index, file in enumerate(files)
                    if file.made or file.format in clients_made
                    or all(other.format != file.format for other in files[:index])]
     pop3 = device.pop3
-    return Fields(
-        name=device.name,
-        profile=device.profile,
-        files=files_shown,
-        incoming=_server(device.incoming, device.user.login),
-        outgoing=_server(device.outgoing, device.user.login),
-        archive=pop3 is not None and pop3.leave_on_server,
-        days=pop3.delete_after_days if pop3 is not None else None,
-        bcc=device.bcc_self,
-        sign_in=_sign_in(device),
-        steps=[Fields(code=f.code, client=f.client, message=f.message, days=_step_days(f, device))
-               for f in findings if f.client is not None],
-    )
+    return {
+        "name": device.name,
+        "profile": device.profile,
+        "files": files_shown,
+        "incoming": _server(device.incoming, device.user.login),
+        "outgoing": _server(device.outgoing, device.user.login),
+        "archive": pop3 is not None and pop3.leave_on_server,
+        "days": pop3.delete_after_days if pop3 is not None else None,
+        "bcc": device.bcc_self,
+        "sign_in": _sign_in(device),
+        "steps": [{"code": f.code, "client": f.client, "message": f.message, "days": _step_days(f, device)}
+                  for f in findings if f.client is not None],
+    }
 
 
 def _step_days(finding: Finding, device: Device) -> int | None:
@@ -117,18 +107,18 @@ def _no_auth(devices: Iterable[Device]) -> list[Finding]:
         "you deploy.", None, None, FOLDER) for protocol, auth in methods]
 
 
-def _page(subject: UserDevices) -> Fields:
+def _page(subject: UserDevices) -> dict[str, Any]:
     """One user's handout as plain data for ``page.j2``."""
     by_device: dict[str, list[Finding]] = {}
     for finding in subject.findings:
         if finding.device is not None:
             by_device.setdefault(finding.device, []).append(finding)
-    return Fields(
-        user=subject.user,
-        lang=subject.user.language,
-        devices=[_device(d, files, by_device.get(d.name, [])) for d, files in zip(subject.devices, subject.files)],
-        notices=[Fields(code=f.code, message=f.message) for f in subject.findings if f.device is None],
-    )
+    return {
+        "user": subject.user,
+        "lang": subject.user.language,
+        "devices": [_device(d, files, by_device.get(d.name, [])) for d, files in zip(subject.devices, subject.files)],
+        "notices": [{"code": f.code, "message": f.message} for f in subject.findings if f.device is None],
+    }
 
 
 def render(site: Site, subject: UserDevices) -> bytes:
