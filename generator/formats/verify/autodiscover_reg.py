@@ -10,6 +10,7 @@ problem, never skipped. The expected path is restated from the README (not impor
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from ...errors import ReadBackError
 from ...model import Device, Organization
@@ -25,8 +26,10 @@ _UNESCAPE = re.compile(r"\\([\\\"])")
 Values = dict[str, tuple[str, str | int]]     # lower-cased name -> (name as written, text or dword)
 
 
+@lru_cache(maxsize=16)
 def read(content: bytes) -> dict[str, Values]:
-    """Every key of the file with its values: {key: {lower-cased name: (name, str for REG_SZ | int for DWORD)}}."""
+    """Every key of the file with its values: {key: {lower-cased name: (name, str for REG_SZ | int for DWORD)}};
+    read once per file (the verifier and ``read_settings`` share it: neither changes it)."""
     if not content.startswith(b"\xff\xfe"):
         raise ReadBackError("the file does not start with the UTF-16LE byte-order mark (FF FE) of regedit's files")
     try:
