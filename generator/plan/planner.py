@@ -357,8 +357,8 @@ class Plan:
         """Render and verify the unit's files; the files of one device are cross-checked against each other.
 
         The cycle collector is paused meanwhile: rendering and verifying leave no garbage in cycles (what they
-        make is freed as soon as it is dropped), yet every few hundred objects made would start a collection
-        that finds nothing, a fifth of the time. It runs again once the unit is done.
+        make is freed as soon as it is dropped; tests/test_plan_render.py), yet every few hundred objects made
+        would start a collection that finds nothing, a fifth of the time. It runs again once the unit is done.
         """
         collecting = gc.isenabled()
         gc.disable()
