@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from .formats.signing import Signer
 from .inventory.bounds import DEFAULT_LIMITS, Limits
 from .inventory.load import load_inventory
 from .model import Finding
+from .output.changelog import ChangeLog
 from .output.execute import Executor, Outcome
 from .output.index import Index
 from .output.manifest import ArtifactRecord, Previous
@@ -45,7 +46,8 @@ UNFINISHED = ("an earlier run stopped after its commit point, so the output is p
 @dataclass(frozen=True, slots=True)
 class GenerateResult:
     artifacts: tuple[ArtifactRecord, ...]
-    changes: tuple[Change, ...]          # created, changed and removed files
+    changes: Sequence[Change]            # created, changed and removed files, in path order (a ChangeLog: a large
+                                         # run's list is read back from a temporary file, not held in memory)
     unchanged: int                       # how many artifacts were already up to date
     findings: tuple[Finding, ...]
     manifest_changed: bool
@@ -69,6 +71,8 @@ class GenerateResult:
     def count(self, status: str) -> int:
         if status == UNCHANGED:
             return self.unchanged
+        if isinstance(self.changes, ChangeLog):
+            return self.changes.count_of(status)
         return sum(1 for c in self.changes if c.status == status)
 
     def _counts(self) -> dict[str, Any]:
@@ -215,7 +219,7 @@ class _Run:
         pending = staging is None and unfinished(outdir)
         alerts = (*recovered, *previous.report(), *plan.unmatched(), *found.outside, *(found.kept if stage is None else kept),
                   *((UNFINISHED,) if pending else ()))
-        return GenerateResult(tuple(found.records or ()), tuple(found.changes), found.unchanged,
+        return GenerateResult(tuple(found.records or ()), found.changes, found.unchanged,
                               plan.selected_findings(), found.manifest_changed, stage is None, notes, alerts, pending,
                               found.rendered, self.strict_failed)
 

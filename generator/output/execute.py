@@ -25,6 +25,7 @@ from ..formats.registry import named, show_text
 from ..model import Finding
 from ..plan.planner import Item, Plan, Progress, Rendered
 from . import reconcile
+from .changelog import ChangeLog
 from .index import INDEX, Index
 from .manifest import (
     MANIFEST,
@@ -50,7 +51,7 @@ Payload = dict[str, Any] | bytes        # a manifest entry, or its JSON as the i
 @dataclass(slots=True)
 class Outcome:
     records: list[ArtifactRecord] | None = None       # every planned artifact, when asked for
-    changes: list[Change] = field(default_factory=list)    # created, changed and removed files
+    changes: ChangeLog = field(default_factory=ChangeLog)  # created, changed and removed files, in path order
     kept: list[str] = field(default_factory=list)         # stale paths that are not ours to delete
     outside: list[str] = field(default_factory=list)      # files changed by someone else since the last run
     unchanged: int = 0
@@ -98,6 +99,14 @@ class Executor:
         groups = {d.user.email.casefold(): d.user.groups for d in plan.inventory.devices} if plan.patterns else {}
         self.scope = Scope(plan.kinds, plan.known_kinds(), plan.patterns, groups)
         self._outside = 0
+        self._pending: list[Change] = []    # the changes of the unit at hand, handed to the log sorted
+
+    def _settle(self) -> None:
+        """Hand the changes found since the last call to the log, sorted by path."""
+        if self._pending:
+            self._pending.sort(key=lambda change: change.path)
+            self.result.changes.extend(self._pending)
+            self._pending.clear()
 
     def run(self, findings: tuple[Finding, ...], jobs: int, progress: Progress | None,
             old_index: int | None) -> Outcome:
@@ -126,7 +135,8 @@ class Executor:
         if self._outside > MAX_OUTSIDE_SHOWN:
             self.result.outside.append(f"... and {self._outside - MAX_OUTSIDE_SHOWN:,} more files changed outside "
                                        "mailprofiles")
-        self.result.changes.sort(key=lambda c: c.path)
+        self._settle()
+        self.result.changes.finish()
         return self.result
 
     def _entries(self, jobs: int, progress: Progress | None) -> Iterator[Payload]:
@@ -160,6 +170,7 @@ class Executor:
         for line in merge.rest():
             ours.add(line[0]["path"])
             carried = self._stale(line)
+            self._settle()
             if carried is not None:
                 self._index_lines.append(carried.line)
                 yield carried.entry
@@ -204,6 +215,7 @@ class Executor:
             if entry[0]["path"] not in ours:
                 self._claimed(entry)
         out.sort(key=lambda triple: triple[0])
+        self._settle()
         for _, payload, index_line in out:
             if index_line is not None:
                 self._index_lines.append(index_line)
@@ -232,7 +244,7 @@ class Executor:
             if planned.staged:           # a worker wrote it to the staging folder already
                 assert self.stage is not None and work.fresh is not None
                 self.stage.adopt(planned.record.path, work.fresh)
-                result.changes.append(Change(planned.record.path, CREATED))
+                self._pending.append(Change(planned.record.path, CREATED))
                 record = planned.record
             else:
                 record = self._compare(planned.record, planned.content, planned.format.show,
@@ -264,7 +276,7 @@ class Executor:
                     f"{'would be' if self.stage is None else 'is'} replaced by the generated file")
         shown_diff = (f"# {path}: made from template {template}\n" + unified_diff(
             path, show(old) if old is not None else None, show(content))) if self.diff else ""
-        self.result.changes.append(Change(path, status, shown_diff))
+        self._pending.append(Change(path, status, shown_diff))
         if self.stage is not None:
             size, mtime_ns = self.stage.add(path, content, fresh)
             return dataclasses.replace(record, size=size, mtime_ns=mtime_ns)
@@ -282,7 +294,7 @@ class Executor:
         elif reason is None and outdir is not None:
             old = outdir.read(path) if self.diff else None
             shown = unified_diff(path, _show(decision.entry, old), None) if old is not None else ""
-            self.result.changes.append(Change(path, REMOVED, shown))
+            self._pending.append(Change(path, REMOVED, shown))
             if self.stage is not None:
                 self.stage.remove(path, decision.sha256)
         return None
