@@ -3,6 +3,8 @@
 Used where the other side is not ours (a mail server that drips one byte every half second,
 or answers EHLO with an endless list of lines): whatever it does, the parent gets an answer
 within the deadline and its own memory stays untouched.
+
+Also here: :func:`read_at_most`, a read whose memory follows what is read, not the bound.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 from types import ModuleType
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 resource: ModuleType | None
 try:
@@ -22,6 +24,19 @@ except ImportError:  # pragma: no cover - Windows
 T = TypeVar("T")
 
 MEMORY_CAP = 128 * 1024 * 1024   # bytes the child may add to what it inherited
+
+
+def read_at_most(handle: BinaryIO, limit: int) -> bytes:
+    """At most ``limit`` bytes of ``handle``, read in blocks. ``read(limit)`` would reserve ``limit`` bytes before
+    reading (64 MiB for a mount table of a few KiB, 512 MiB for a small manifest)."""
+    blocks, size = [], 0
+    while size < limit:
+        block = handle.read(min(1 << 20, limit - size))
+        if not block:
+            break
+        blocks.append(block)
+        size += len(block)
+    return b"".join(blocks)
 
 
 class Overrun(Exception):

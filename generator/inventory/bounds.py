@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..bounded import read_at_most
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -90,7 +92,7 @@ def read_regular(path: Path, max_bytes: int, *, nofollow: bool = False) -> bytes
             return Unreadable("too_big", size=st.st_size)
         os.set_blocking(fd, True)
         with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read(max_bytes + 1)
+            data = read_at_most(handle, max_bytes + 1)
     except OSError as exc:
         return Unreadable("error", exc.strerror or str(exc))
     finally:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from ..bounded import read_at_most
 from ..errors import OutputError
 from ..model import Finding
 from ..paths import safe_relative
@@ -202,7 +203,7 @@ class Previous(SortedLines):
         with os.fdopen(self.fd, "rb", closefd=False) as handle:
             head = handle.read(len(_HEADER))
             if head != _HEADER:
-                yield from self._whole(head + handle.read(MAX_MANIFEST_BYTES + 1 - len(head)))
+                yield from self._whole(head + read_at_most(handle, MAX_MANIFEST_BYTES + 1 - len(head)))
                 return
             yield from self.lines(handle)
             if handle.readline(MAX_LINE_BYTES).strip() == _WARNINGS_KEY:

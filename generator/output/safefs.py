@@ -16,6 +16,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..bounded import read_at_most
 from ..errors import OutputError
 from ..paths import safe_relative
 
@@ -268,7 +269,7 @@ def _mount_points(fd: int) -> list[str] | None:
     try:
         real = os.readlink(f"/proc/self/fd/{fd}")
         with open("/proc/self/mountinfo", "rb") as handle:
-            table = handle.read(MAX_MOUNTINFO_BYTES)
+            table = read_at_most(handle, MAX_MOUNTINFO_BYTES)
     except OSError:
         return None
     prefix = real.rstrip("/") + "/"

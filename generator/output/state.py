@@ -15,6 +15,7 @@ import re
 import stat
 from collections.abc import Iterable, Iterator
 
+from ..bounded import read_at_most
 from ..errors import OutputError
 from ..paths import safe_relative
 from .safefs import OutDir, describe
@@ -109,7 +110,8 @@ class State:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_size > limit:
                 raise ValueError(f"{name} is not a regular file of ours below {limit:,} bytes")
-            return os.read(fd, limit + 1)
+            with os.fdopen(fd, "rb", closefd=False) as handle:
+                return read_at_most(handle, limit + 1)
         finally:
             os.close(fd)
 
