@@ -112,22 +112,27 @@ _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-
 
 
 
-def _stray(text: str | None) -> bool:
-    """Text beside the elements of a container (a plist, dict or array holds only elements and blanks)."""
-    return text is not None and text != "" and not text.isspace()
-
-
 def _elements(element: Any) -> list[Any]:
-    """The elements of a container, refusing any text between them."""
+    """The elements of a container, refusing any text between them (a plist, dict or array holds only elements
+    and blanks)."""
     children = list(element)
-    if _stray(element.text) or any(_stray(child.tail) for child in children):
+    text = element.text
+    if text and not text.isspace():
         raise ReadBackError(f"text between the elements of a <{element.tag}>")
+    for child in children:
+        tail = child.tail
+        if tail and not tail.isspace():
+            raise ReadBackError(f"text between the elements of a <{element.tag}>")
     return children
 
 
 def _value(element: Any) -> Any:
     """One plist value, read from its element."""
     tag = element.tag
+    if tag == "string":             # most values: read first
+        if len(element):
+            raise ReadBackError("<string> where a plist value goes")
+        return element.text or ""
     if tag == "dict":
         return _dict(element)
     if tag == "array":
@@ -135,8 +140,6 @@ def _value(element: Any) -> Any:
     if not isinstance(tag, str) or len(element):
         raise ReadBackError(f"<{tag if isinstance(tag, str) else 'entity'}> where a plist value goes")
     text = element.text or ""
-    if tag == "string":
-        return text
     if tag in ("true", "false"):
         if text:
             raise ReadBackError(f"<{tag}/> holds text")
@@ -163,14 +166,13 @@ def _dict(element: Any) -> dict[str, Any]:
     if len(children) % 2:
         raise ReadBackError("a <dict> has a key without a value")
     found: dict[str, Any] = {}
-    for index in range(0, len(children), 2):
-        key = children[index]
+    for key, value in zip(children[::2], children[1::2]):
         if key.tag != "key" or len(key):
             raise ReadBackError(f"<{key.tag}> where a <key> goes in a <dict>")
         name = key.text or ""
         if name in found:
             raise ReadBackError(f"key {name} appears twice in a <dict>")
-        found[name] = _value(children[index + 1])
+        found[name] = _value(value)
     return found
 
 
