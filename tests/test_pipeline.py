@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
@@ -138,6 +139,14 @@ def test_stable_uuids_derived_from_input(tmp_path):
         uuids.add(plist["PayloadContent"][0]["PayloadUUID"])
         assert plist["PayloadIdentifier"].startswith("com.example.")
     assert len(uuids) == 2 * len(list((tmp_path / "a").rglob("*.mobileconfig")))
+
+
+@pytest.mark.parametrize("parts", [("com.example", "a@example.com", "laptop", "profile"),
+                                   ("ORG", "Ünïcödé@Example.COM", "iPhone 15", "mail"), ("",), ("x\ny", "ß", "😀")])
+def test_a_stable_uuid_is_the_uuid5_of_its_parts(parts):
+    from generator.formats.render.uuids import NAMESPACE, stable_uuid
+
+    assert stable_uuid(*parts) == str(uuid.uuid5(NAMESPACE, "\n".join(p.casefold() for p in parts))).upper()
 
 
 def test_rerun_rewrites_nothing(tmp_path):
