@@ -1,7 +1,7 @@
 """Benchmark: generate N users cold and warm, validate them, and write the same bytes as the I/O floor.
 
-    python benchmarks/run.py 20000 [--pairs 3] [--syscall-users 1000] [--format-costs]
-                                   [--memory-users 100000,200000] [--plan-users 1000000] [--workdir DIR] [--keep]
+    python benchmarks/run.py 20000,100000 [--pairs 3] [--syscall-users 1000] [--format-costs]
+                                          [--memory-users 200000] [--plan-users 1000000] [--workdir DIR] [--keep]
 
 Every figure is measured in the same run on the same machine, so the ratios hold on a busy
 machine too: files/s of the cold run against the floor (the very same files written with
@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 INVENTORY = """organization: {name: Benchmark GmbH, identifier: com.example.bench}
@@ -230,12 +231,69 @@ def _median(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
 
 
+def measure_size(args: argparse.Namespace, work: Path, inventory: Path, users: int,
+                 generate: Callable[[Path, Path], list[str]], reruns: bool) -> int:
+    """Validate, the alternating cold generate / I/O floor pairs and (``reruns``) the reruns at one roster size;
+    prints them and returns the cold runs' highest peak RSS (largest process, KiB)."""
+    command = [sys.executable, "-m", "generator"]
+    validate_s, validate_rss, _, _ = run(command + ["validate", str(inventory)])
+    pairs: list[tuple[float, int, int, float]] = []
+    files = 0
+    out, floor_out = work / "out", work / "floor"
+    for _ in range(args.pairs):
+        if out.exists():
+            shutil.rmtree(out)
+        cold_s, cold_rss, cold_tree, _ = run(generate(out, inventory))
+        if floor_out.exists():
+            shutil.rmtree(floor_out)
+        floor_s, files = floor(out, floor_out)
+        pairs.append((cold_s, cold_rss, cold_tree, floor_s))
+        print(f"  ({users:,} users: pair {len(pairs)} measured)", file=sys.stderr)
+    shutil.rmtree(floor_out)
+    cold_s = _median([p[0] for p in pairs])
+    ratios = [p[3] / p[0] for p in pairs]
+    print(f"users: {users:,}   files: {files:,}")
+    print(f"validate: {validate_s:.2f} s, peak RSS {validate_rss / 1024:.0f} MiB")
+    for number, (pair_s, pair_rss, pair_tree, floor_s) in enumerate(pairs, start=1):
+        print(f"pair {number}: generate (cold) {pair_s:.2f} s, {files / pair_s:,.0f} files/s, peak RSS "
+              f"{pair_rss / 1024:.0f} MiB (largest process), {pair_tree / 1024:.0f} MiB (all processes, sampled); "
+              f"I/O floor (open/write/close, same bytes) {floor_s:.2f} s, {files / floor_s:,.0f} files/s; "
+              f"ratio {floor_s / pair_s:.2f}x")
+    print(f"generate (cold): median {cold_s:.2f} s, {files / cold_s:,.0f} files/s, peak RSS "
+          f"{max(p[1] for p in pairs) / 1024:.0f} MiB (largest process, the highest of the pairs)")
+    print(f"I/O floor: median {_median([p[3] for p in pairs]):.2f} s")
+    print(f"ratio to the floor: {_median(ratios):.2f}x (median of {len(pairs)} alternating pairs: "
+          f"{', '.join(f'{r:.2f}' for r in ratios)})")
+    if reruns:
+        before = _stamps(out)
+        warm_s, warm_rss, warm_tree, warm_json = run(generate(out, inventory))
+        warm = json.loads(warm_json)
+        untouched = _stamps(out) == before
+        check_s, _, _, _ = run(generate(out, inventory) + ["--check"])
+        roster = (inventory / "users.csv").read_text(encoding="utf-8")
+        (inventory / "users.csv").write_text(roster.replace("user1@example.com,User 1,", "user1@example.com,Usr 1,"),
+                                             encoding="utf-8")
+        one_s, _, _, one_json = run(generate(out, inventory))
+        one = json.loads(one_json)
+        print(f"generate (no change): {warm_s:.2f} s = {100 * warm_s / cold_s:.0f} % of the cold run, "
+              f"{warm['rendered']:,} files rendered, {warm['created'] + warm['changed'] + warm['removed']} written, "
+              f"output {'untouched' if untouched else 'TOUCHED'}, peak RSS {warm_rss / 1024:.0f} MiB "
+              f"({warm_tree / 1024:.0f} MiB all processes)")
+        print(f"generate --check (no change): {check_s:.2f} s = {100 * check_s / cold_s:.0f} % of the cold run")
+        print(f"generate (one user changed): {one_s:.2f} s, {one['rendered']:,} files rendered, "
+              f"{one['changed']} changed")
+    shutil.rmtree(out)
+    sys.stdout.flush()
+    return max(p[1] for p in pairs)
+
+
 def main() -> None:
     if sys.argv[1:2] == ["--format-costs"]:
         format_costs(Path(sys.argv[2]))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("users", type=int)
+    parser.add_argument("users", help="roster size, or sizes separated by commas (e.g. 20000,100000): the pairs are "
+                                          "measured at each, the reruns at the first")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--jobs", type=int, default=0, help="worker processes (0: one per core)")
@@ -246,90 +304,52 @@ def main() -> None:
     parser.add_argument("--plan-users", type=int, default=0,
                         help="also validate a roster of this many users (e.g. 1000000): time and peak RSS")
     parser.add_argument("--memory-users", type=str, default="",
-                        help="also run a cold generate at these roster sizes (e.g. 100000,200000): peak RSS per user")
+                        help="also run a cold generate at these roster sizes (e.g. 200000): the memory per user is "
+                             "taken between the smallest and the largest size measured")
     parser.add_argument("--format-costs", action="store_true", help="print each format's render and verify cost")
     args = parser.parse_args()
+    sizes = [int(n) for n in args.users.split(",")]
     work = Path(tempfile.mkdtemp(prefix="mailprofiles-bench-", dir=args.workdir))
     command = [sys.executable, "-m", "generator"]
-    inventory = work / "inventory"
 
-    def generate(out: Path, users_inventory: Path = inventory) -> list[str]:
+    def generate(out: Path, users_inventory: Path) -> list[str]:
         return command + ["generate", str(users_inventory), "-o", str(out), "--json", "--jobs", str(args.jobs)]
 
     try:
-        write_inventory(inventory, args.users)
-        validate_s, validate_rss, _, _ = run(command + ["validate", str(inventory)])
-        pairs: list[tuple[float, int, int, float]] = []
-        files = 0
-        for _ in range(args.pairs):
-            out = work / "out"
-            if out.exists():
-                shutil.rmtree(out)
-            cold_s, cold_rss, cold_tree, _ = run(generate(out))
-            if (work / "floor").exists():
-                shutil.rmtree(work / "floor")
-            floor_s, files = floor(out, work / "floor")
-            pairs.append((cold_s, cold_rss, cold_tree, floor_s))
-        out = work / "out"
-        before = _stamps(out)
-        warm_s, warm_rss, warm_tree, warm_json = run(generate(out))
-        warm = json.loads(warm_json)
-        untouched = _stamps(out) == before
-        check_s, _, _, _ = run(generate(out) + ["--check"])
-        roster = (inventory / "users.csv").read_text(encoding="utf-8")
-        (inventory / "users.csv").write_text(roster.replace("user1@example.com,User 1,", "user1@example.com,Usr 1,"),
-                                             encoding="utf-8")
-        one_s, _, _, one_json = run(generate(out))
-        one = json.loads(one_json)
-        shutil.rmtree(work / "floor")
-        cold_s = _median([p[0] for p in pairs])
-        ratios = [p[3] / p[0] for p in pairs]
-        print(f"users: {args.users:,}   files: {files:,}   cores: {os.cpu_count()}")
-        print(f"validate: {validate_s:.2f} s, peak RSS {validate_rss / 1024:.0f} MiB")
-        for number, (pair_s, pair_rss, pair_tree, floor_s) in enumerate(pairs, start=1):
-            print(f"pair {number}: generate (cold) {pair_s:.2f} s, {files / pair_s:,.0f} files/s, peak RSS "
-                  f"{pair_rss / 1024:.0f} MiB (largest process), {pair_tree / 1024:.0f} MiB (all processes, sampled); "
-                  f"I/O floor (open/write/close, same bytes) {floor_s:.2f} s, {files / floor_s:,.0f} files/s; "
-                  f"ratio {floor_s / pair_s:.2f}x")
-        print(f"generate (cold): median {cold_s:.2f} s, {files / cold_s:,.0f} files/s, peak RSS "
-              f"{max(p[1] for p in pairs) / 1024:.0f} MiB (largest process, the highest of the pairs)")
-        print(f"I/O floor: median {_median([p[3] for p in pairs]):.2f} s")
-        print(f"ratio to the floor: {_median(ratios):.2f}x (median of {len(pairs)} alternating pairs: "
-              f"{', '.join(f'{r:.2f}' for r in ratios)})")
-        print(f"generate (no change): {warm_s:.2f} s = {100 * warm_s / cold_s:.0f} % of the cold run, "
-              f"{warm['rendered']:,} files rendered, {warm['created'] + warm['changed'] + warm['removed']} written, "
-              f"output {'untouched' if untouched else 'TOUCHED'}, peak RSS {warm_rss / 1024:.0f} MiB "
-              f"({warm_tree / 1024:.0f} MiB all processes)")
-        print(f"generate --check (no change): {check_s:.2f} s = {100 * check_s / cold_s:.0f} % of the cold run")
-        print(f"generate (one user changed): {one_s:.2f} s, {one['rendered']:,} files rendered, "
-              f"{one['changed']} changed")
-        shutil.rmtree(out)
+        print(f"cores: {os.cpu_count()}   jobs: {args.jobs or 'one per core'}   pairs: {args.pairs}   "
+              f"load before: {os.getloadavg()[0]:.2f}")
+        sys.stdout.flush()
+        cold_rss: list[tuple[int, int]] = []
+        for number, users in enumerate(sizes):
+            inventory = work / f"inventory-{users}"
+            write_inventory(inventory, users)
+            cold_rss.append((users, measure_size(args, work, inventory, users, generate, reruns=number == 0)))
         if args.syscall_users:
-            sizes = (max(1, args.syscall_users // 2), args.syscall_users)
-            print(f"system calls per file: {syscalls_per_file(work, sizes, args.jobs)}")
+            syscall_sizes = (max(1, args.syscall_users // 2), args.syscall_users)
+            print(f"system calls per file: {syscalls_per_file(work, syscall_sizes, args.jobs)}")
         if args.format_costs:
             print("CPU per file, best of 3 rounds over up to 200 files of each format:")
             sys.stdout.flush()
-            subprocess.run([sys.executable, __file__, "--format-costs", str(inventory)], check=True, env=_environment())
-        if args.memory_users:
-            measured = []
-            for users in (int(n) for n in args.memory_users.split(",")):
-                folder, target = work / f"memory-{users}", work / f"memory-{users}-out"
-                write_inventory(folder, users)
-                seconds, rss, tree, _ = run(generate(target, folder))
-                shutil.rmtree(target)
-                measured.append((users, rss))
-                print(f"generate (cold) at {users:,} users: {seconds:.2f} s, peak RSS {rss / 1024:.0f} MiB (largest "
-                      f"process), {tree / 1024:.0f} MiB (all processes, sampled)")
-            if len(measured) >= 2:
-                (u1, r1), (u2, r2) = measured[0], measured[-1]
-                print(f"generate (cold) memory per user: {(r2 - r1) * 1024 / (u2 - u1):,.0f} bytes "
-                      f"(between {u1:,} and {u2:,} users)")
+            subprocess.run([sys.executable, __file__, "--format-costs", str(work / f"inventory-{sizes[0]}")],
+                           check=True, env=_environment())
+        for users in (int(n) for n in args.memory_users.split(",") if n) if args.memory_users else ():
+            folder, target = work / f"memory-{users}", work / f"memory-{users}-out"
+            write_inventory(folder, users)
+            seconds, rss, tree, _ = run(generate(target, folder))
+            shutil.rmtree(target)
+            cold_rss.append((users, rss))
+            print(f"generate (cold) at {users:,} users: {seconds:.2f} s, peak RSS {rss / 1024:.0f} MiB (largest "
+                  f"process), {tree / 1024:.0f} MiB (all processes, sampled)")
+        if len({users for users, _ in cold_rss}) >= 2:
+            (u1, r1), (u2, r2) = min(cold_rss), max(cold_rss)
+            print(f"generate (cold) memory per user: {(r2 - r1) * 1024 / (u2 - u1):,.0f} bytes (peak RSS of the "
+                  f"largest process, between {u1:,} and {u2:,} users)")
         if args.plan_users:
             folder = work / "plan"
             write_inventory(folder, args.plan_users)
             seconds, rss, _, _ = run(command + ["validate", str(folder)])
             print(f"plan only (validate) at {args.plan_users:,} users: {seconds:.2f} s, peak RSS {rss / 1024:.0f} MiB")
+        print(f"load after: {os.getloadavg()[0]:.2f}")
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
