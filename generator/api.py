@@ -29,7 +29,7 @@ class Validation:
 def validate(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Validation:
     """Every problem of an inventory: errors (then no inventory), or the warnings that ``generate`` would give."""
     try:
-        inventory = load_inventory(path, limits)
+        inventory = load_inventory(path, limits, compact=True)
     except InventoryError as exc:
         return Validation(None, exc.diagnostics, (), exc.more)
     return Validation(inventory, (), all_findings(inventory))

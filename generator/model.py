@@ -1,9 +1,11 @@
 """The resolved, typed model: what renderers consume. Everything is frozen."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from array import array
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from .codes import acknowledge
 from .errors import Location
@@ -105,15 +107,9 @@ Provenance = tuple[tuple[str, Source], ...]
 
 
 @dataclass(frozen=True, slots=True)
-class Device:
-    """One device of one user, with every setting resolved.
+class DeviceKind:
+    """What a device is besides its user and name: every device resolved from the same layers shares one."""
 
-    ``values`` holds one value per row of the settings table, in table order (None where a
-    setting does not apply); devices resolved from the same layers share one tuple.
-    """
-
-    user: User
-    name: str
     profile: str
     incoming: Server
     outgoing: Server
@@ -121,8 +117,55 @@ class Device:
     provenance: Provenance = field(repr=False)   # (setting path, source), sorted; not an input of any file
     oauth2: OAuth2 | None = None    # the own identity provider, when a server signs in with OAuth2 at an unknown host
 
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Device:
+    """One device of one user, with every setting resolved.
+
+    ``values`` holds one value per row of the settings table, in table order (None where a
+    setting does not apply). Devices resolved from the same layers share their :class:`DeviceKind`
+    (profile, servers, values, provenance, identity provider): a device is its user, its name and its
+    kind, three references, for a roster of a million users.
+    """
+
+    user: User
+    name: str
+    kind: DeviceKind
+
+    @property
+    def profile(self) -> str:
+        return self.kind.profile
+
+    @property
+    def incoming(self) -> Server:
+        return self.kind.incoming
+
+    @property
+    def outgoing(self) -> Server:
+        return self.kind.outgoing
+
+    @property
+    def values(self) -> tuple[Any, ...]:
+        return self.kind.values
+
+    @property
+    def provenance(self) -> Provenance:
+        """(setting path, source), sorted; not an input of any file."""
+        return self.kind.provenance
+
+    @property
+    def oauth2(self) -> OAuth2 | None:
+        """The own identity provider, when a server signs in with OAuth2 at an unknown host."""
+        return self.kind.oauth2
+
+    def __repr__(self) -> str:     # as when every field was the device's own (a fleet file's fingerprint shows it)
+        kind = self.kind
+        return (f"Device(user={self.user!r}, name={self.name!r}, profile={kind.profile!r}, "
+                f"incoming={kind.incoming!r}, outgoing={kind.outgoing!r}, values={kind.values!r}, "
+                f"oauth2={kind.oauth2!r})")
+
     def setting(self, name: str) -> Any:
-        return self.values[INDEX[name]]
+        return self.kind.values[INDEX[name]]
 
     @property
     def key(self) -> str:
@@ -177,6 +220,78 @@ class Device:
         return rows
 
 
+Layout = tuple[tuple[str, DeviceKind], ...]
+"""A user's devices but the user: each device's name and kind."""
+
+
+class Roster(Sequence[Device]):
+    """Devices held compactly: each user once, with the layout of the user's devices (users whose devices are
+    resolved alike share one), and a :class:`Device` made each time one is read. What ``validate`` keeps of a
+    roster of a million users; ``generate`` keeps the devices themselves (it tells them apart by identity)."""
+
+    __slots__ = ("users", "layouts", "ends", "_shared")
+
+    def __init__(self) -> None:
+        self.users: list[User] = []
+        self.layouts: list[Layout] = []
+        self.ends = array("q")                        # the number of devices up to and including each user's
+        self._shared: dict[tuple[tuple[str, int], ...], Layout] = {}
+
+    def add(self, user: User, devices: Iterable[Device]) -> None:
+        """A user and the user's devices (which are not kept)."""
+        layout = tuple((device.name, device.kind) for device in devices)
+        if not layout:
+            return      # a user is among the devices through them
+        key = tuple((name, id(kind)) for name, kind in layout)     # the kinds stay alive in the layout shared
+        self.users.append(user)
+        self.layouts.append(self._shared.setdefault(key, layout))
+        self.ends.append((self.ends[-1] if self.ends else 0) + len(layout))
+
+    def add_layout(self, user: User, layout: Layout) -> None:
+        """A user and the layout of the user's devices (one that other users share)."""
+        if layout:
+            self.users.append(user)
+            self.layouts.append(layout)
+            self.ends.append((self.ends[-1] if self.ends else 0) + len(layout))
+
+    def by_user(self) -> Iterator[tuple[User, Layout]]:
+        return zip(self.users, self.layouts)
+
+    def part(self, users: Iterable[int]) -> Roster:
+        """The devices of some users (by their place here), in that order."""
+        part = Roster()
+        for index in users:
+            part.users.append(self.users[index])
+            part.layouts.append(self.layouts[index])
+            part.ends.append((part.ends[-1] if part.ends else 0) + len(self.layouts[index]))
+        return part
+
+    def __len__(self) -> int:
+        return self.ends[-1] if self.ends else 0
+
+    def __iter__(self) -> Iterator[Device]:
+        for user, layout in zip(self.users, self.layouts):
+            for name, kind in layout:
+                yield Device(user, name, kind)
+
+    @overload
+    def __getitem__(self, index: int) -> Device: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Device, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Device | tuple[Device, ...]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("device index out of range")
+        at = bisect_right(self.ends, index)
+        name, kind = self.layouts[at][index - (self.ends[at - 1] if at else 0)]
+        return Device(self.users[at], name, kind)
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """A warning about the pattern or a client that cannot express part of it."""
@@ -219,7 +334,7 @@ class Inventory:
     """The whole resolved inventory."""
 
     organization: Organization
-    devices: tuple[Device, ...]
+    devices: tuple[Device, ...] | Roster      # a Roster from ``validate``, which keeps no Device
     findings: tuple[Finding, ...]
     source: str
     templates_dir: str | None = None

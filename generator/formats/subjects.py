@@ -15,6 +15,7 @@ subject types from here (``plan/scopes.py`` makes them, and imports the registry
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 
@@ -45,7 +46,7 @@ class DomainDevices:
     """The subject of a per-domain format: a mail domain and the devices of its users."""
 
     domain: str
-    devices: tuple[Device, ...]
+    devices: Sequence[Device]        # a tuple, or from ``validate`` a Roster (model.py)
 
 
 @dataclass(frozen=True, slots=True)

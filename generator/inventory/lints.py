@@ -6,31 +6,40 @@ also gets what they send; every connection is encrypted.
 """
 from __future__ import annotations
 
-from ..model import DEFAULT_PORTS, Device, Finding, User, usual_port
+from ..model import DEFAULT_PORTS, Device, Finding, Layout, User, usual_port
 
 
 class Lints:
-    """:func:`lint_user` for many users: users whose devices are alike (names, settings, servers) get the same
-    warnings, each with the user's address."""
+    """:func:`lint_user` for many users, sorted (:meth:`Finding.sort_key`): users whose devices are alike (names,
+    settings, servers) get the same warnings, each with the user's address."""
 
     MAX_REMEMBERED = 4096
 
     def __init__(self) -> None:
-        # devices alike -> (the devices, which keep the ids alive, and the first user's warnings), or None where a
+        # devices alike -> (what keeps the ids of the key alive, the first user's warnings), or None where a
         # warning says more of its user than the address
-        self.remembered: dict[tuple[tuple[str, int, int, int], ...], tuple[list[Device], list[Finding]] | None] = {}
+        self.remembered: dict[object, tuple[object, list[Finding]] | None] = {}
 
     def of(self, user: User, devices: list[Device]) -> list[Finding]:
-        key = tuple((d.name, id(d.values), id(d.incoming), id(d.outgoing)) for d in devices)
+        return self._of(user, tuple((d.name, id(d.kind)) for d in devices), devices, None)
+
+    def of_layout(self, user: User, layout: Layout) -> list[Finding]:
+        """The same for devices given as a layout (``model.Roster``)."""
+        return self._of(user, id(layout), None, layout)
+
+    def _of(self, user: User, key: object, devices: list[Device] | None, layout: Layout | None) -> list[Finding]:
         known = self.remembered.get(key)
         if known is not None:
             email = user.email
             return [Finding(f.code, f.message, email, f.device, f.client) for f in known[1]]
-        found = lint_user(user, devices)
+        if devices is None:
+            assert layout is not None
+            devices = [Device(user, name, kind) for name, kind in layout]
+        found = sorted(lint_user(user, devices), key=Finding.sort_key)
         if len(self.remembered) >= self.MAX_REMEMBERED:
             self.remembered.clear()
         alike = all(f.user == user.email and user.email not in f.message for f in found)
-        self.remembered[key] = (devices, found) if alike else None
+        self.remembered[key] = (layout or devices, found) if alike else None
         return found
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Diagnostic, FieldPath, InventoryError, Location, excerpt, fail_if, shown_path, within
-from ..model import Acknowledged, Device, Finding, Inventory, Organization
+from ..model import Acknowledged, Device, Finding, Inventory, Organization, Roster
 from ..textrules import text_problem
 from .acknowledged import check_acknowledge
 from .bounds import DEFAULT_LIMITS, OUTSIDE, Limits, confined, confined_files, roots_of
@@ -77,14 +77,15 @@ class Prepared:
     group_acknowledge: tuple[tuple[str, Acknowledged], ...] = ()    # each group's
 
 
-def load_inventory(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Inventory:
+def load_inventory(path: str | Path, limits: Limits = DEFAULT_LIMITS, compact: bool = False) -> Inventory:
     """Load, validate and resolve an inventory file or directory.
 
-    Raises :class:`InventoryError` carrying every problem found.
+    ``compact``: the devices are held as a :class:`Roster` (``validate``: a million users in a few hundred bytes
+    each) instead of a tuple of devices. Raises :class:`InventoryError` carrying every problem found.
     """
     base = prepare(path, limits)
     report, groups, profiles, resolver = base.report, base.groups, base.profiles, base.resolver
-    devices: list[Device] = []
+    devices: list[Device] | Roster = Roster() if compact else []
     findings: list[Finding] = []
     seen = Seen()
     clean: set[object] = set()
@@ -92,16 +93,26 @@ def load_inventory(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Invento
     for entry in _users(base.doc, base.data, base.bad_users, base.usable, limits, report):
         if not check_user(entry, groups, profiles, seen, report, clean) or resolver is None:
             continue
+        if isinstance(devices, Roster) and (layout := resolver.shaped(entry)) is not None:
+            # a roster row whose like was resolved before: no Device is made
+            user = resolver.person(entry)
+            findings.extend(lints.of_layout(user, layout))
+            devices.add_layout(user, layout)
+            continue
         before = len(report.errors)
         user, user_devices = resolver.user(entry, report)
         if len(report.errors) == before:
-            findings.extend(sorted(lints.of(user, user_devices), key=Finding.sort_key))
-        devices.extend(user_devices)
+            findings.extend(lints.of(user, user_devices))
+        if isinstance(devices, Roster):
+            devices.add(user, user_devices)
+        else:
+            devices.extend(user_devices)
     del seen, clean, lints
     fail_if(report.errors, limits.max_diagnostics)
     assert resolver is not None   # no error, so the base was resolved
     findings.sort(key=_user_of)   # stable: each user's are together and sorted, so this is Finding.sort_key's order
-    return Inventory(resolver.base.organization, tuple(devices), tuple(findings), str(base.doc.file),
+    return Inventory(resolver.base.organization, devices if isinstance(devices, Roster) else tuple(devices),
+                     tuple(findings), str(base.doc.file),
                      base.templates, base.template_roots, base.acknowledge, base.group_acknowledge)
 
 

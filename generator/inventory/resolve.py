@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import FieldPath, Location, Where, within
 from ..formats.vocabulary import CLIENTS
-from ..model import DEFAULT_PORTS, Device, OAuth2, Organization, Provenance, Server, Source, User
+from ..model import DEFAULT_PORTS, Device, DeviceKind, Layout, OAuth2, Organization, Server, Source, User
 from ..oauth2 import needs_own_provider
 from ..settings import REQUIRED, SETTINGS
 from .checks import Report, UserEntry, device_entry
@@ -70,11 +70,9 @@ class Resolver:
         self.base = base
         self._base_values: dict[tuple[str, tuple[str, ...]], Values] = {}
         self._interned: dict[object, object] = {}
-        self._plain: dict[tuple[str, tuple[str, ...]],
-                          tuple[Server, Server, tuple[Any, ...], Provenance, OAuth2 | None]] = {}
-        # Roster rows of one shape (UserEntry.shape) whose devices are all plain: their devices but the user
-        self._shaped: dict[object, tuple[tuple[str, str, Server, Server, tuple[Any, ...], Provenance,
-                                               OAuth2 | None], ...]] = {}
+        self._plain: dict[tuple[str, tuple[str, ...]], DeviceKind] = {}
+        # Roster rows of one shape (UserEntry.shape) whose devices are all plain: each device's name and kind
+        self._shaped: dict[object, Layout] = {}
 
     def _intern(self, value: Any) -> Any:
         return self._interned.setdefault(value, value)
@@ -95,14 +93,23 @@ class Resolver:
 
     MAX_SHAPES = 4096
 
-    def user(self, entry: UserEntry, report: Report) -> tuple[User, list[Device]]:
+    def shaped(self, entry: UserEntry) -> Layout | None:
+        """The layout of the user's devices when a roster row of its shape was resolved before (each device plain)."""
+        return self._shaped.get(entry.shape) if entry.shape is not None else None
+
+    def person(self, entry: UserEntry) -> User:
+        """The user alone."""
         data = entry.data
-        user = User(email=data["email"], name=data.get("name", data["email"]), login=data.get("login", data["email"]),
+        return User(email=data["email"], name=data.get("name", data["email"]), login=data.get("login", data["email"]),
                     groups=self._intern(tuple(data.get("groups") or ())),
                     language=data.get("language", self.base.organization.language))
-        shaped = self._shaped.get(entry.shape) if entry.shape is not None else None
+
+    def user(self, entry: UserEntry, report: Report) -> tuple[User, list[Device]]:
+        data = entry.data
+        user = self.person(entry)
+        shaped = self.shaped(entry)
         if shaped is not None:
-            return user, [Device(user, *device) for device in shaped]
+            return user, [Device(user, name, kind) for name, kind in shaped]
         devices = []
         for index, raw in enumerate(data["devices"]):
             device = self._device(entry, user, index, raw, report)
@@ -112,8 +119,7 @@ class Resolver:
                 all(self._is_plain(entry.data, device_entry(raw)[0]) for raw in data["devices"]):
             if len(self._shaped) >= self.MAX_SHAPES:
                 self._shaped.clear()
-            self._shaped[entry.shape] = tuple((d.name, d.profile, d.incoming, d.outgoing, d.values, d.provenance,
-                                               d.oauth2) for d in devices)
+            self._shaped[entry.shape] = tuple((self._intern(d.name), d.kind) for d in devices)
         return user, devices
 
     @staticmethod
@@ -132,11 +138,10 @@ class Resolver:
         plain = self._is_plain(entry.data, spec)
         key = (spec["profile"], user.groups)
         if plain and key in self._plain:
-            incoming, outgoing, values, provenance, oauth2 = self._plain[key]
-            return Device(user, name, spec["profile"], incoming, outgoing, values, provenance, oauth2)
+            return Device(user, name, self._plain[key])
         device = self._resolve(entry, user, index, spec, name, report)
         if plain and device is not None:
-            self._plain[key] = (device.incoming, device.outgoing, device.values, device.provenance, device.oauth2)
+            self._plain[key] = device.kind
         return device
 
     def _resolve(self, entry: UserEntry, user: User, index: int, spec: dict[str, Any], name: str,
@@ -184,9 +189,9 @@ class Resolver:
         resolved = tuple(self._value(setting.name, plain, setting.default) if setting.applies(plain) else None
                          for setting in SETTINGS)
         provenance = tuple(sorted((key, source) for key, (_, source) in values.items()))
-        return Device(user=user, name=name, profile=spec["profile"], incoming=self._intern(incoming),
-                      outgoing=self._intern(outgoing), values=self._intern(resolved),
-                      provenance=self._intern(provenance), oauth2=oauth2)
+        kind = DeviceKind(profile=spec["profile"], incoming=self._intern(incoming), outgoing=self._intern(outgoing),
+                          values=self._intern(resolved), provenance=self._intern(provenance), oauth2=oauth2)
+        return Device(user=user, name=name, kind=kind)
 
     def _own_provider(self, groups: tuple[str, ...]) -> OAuth2 | None:
         """The ``oauth2:`` block of the user's last group that has one, else the inventory's."""

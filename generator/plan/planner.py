@@ -23,7 +23,7 @@ from ..formats import registry
 from ..formats.engine import template_origin
 from ..formats.registry import DEVICE, FLEET, GROUP, USER, Format, Scope, UserDevices, by_scope, no_limitations, of_client
 from ..formats.verify import Settings, cross_check
-from ..model import Device, Finding, Inventory, Site
+from ..model import Device, Finding, Inventory, Layout, Roster, Site, User
 from ..output.manifest import ArtifactRecord
 from ..paths import artifact_path, safe_component
 from .fingerprint import device_text, fingerprint, run_salt
@@ -85,43 +85,18 @@ def all_findings(inventory: Inventory, skipped: dict[int, set[str]] | None = Non
     (``formats/registry.py``): devices, and users, resolved alike share the work. The findings are sorted user
     first, so each user's are gathered and sorted on their own, and the users put in order of their address.
     """
-    general: set[Finding] = set()        # of no user: said once per run
-    stray: list[Finding] = []            # of another user than the one at hand (then everything is sorted at once)
-    flat: list[Finding] = []             # each user's device findings, user by user, in the inventory's order
-    emails: list[str] = []
-    starts = array("q")                 # where each user's findings start in ``flat``
-    kinds = _Kinds(inventory)
-    user_formats = [fmt for fmt in by_scope(USER) if fmt.limitations is not no_limitations]
-    said: set[tuple[Any, ...]] = set()  # (user format, kinds of the user's devices) whose findings name no user
-    for user, devices in users_of(inventory):
-        email = user.email
-        emails.append(email)
-        starts.append(len(flat))
-        shape = []
-        for device in devices:
-            kind, stamped, not_made = kinds.of(device)
-            shape.append(kind)
-            for finding in stamped:
-                if finding.user == email:
-                    flat.append(finding)
-                elif finding.user is None:
-                    general.add(finding)
-                else:
-                    stray.append(finding)
-            if not_made and skipped is not None:
-                skipped[id(device)] = not_made
-        for fmt in user_formats:
-            seen = (fmt.name, *shape)
-            if seen in said:
-                continue
-            own = sorted({*flat[starts[-1]:], *findings_of(inventory.findings, email)}, key=Finding.sort_key)
-            found = fmt.limitations(inventory.organization, user_target(fmt, user, devices, tuple(own)).subject)
-            if all(finding.user is None for finding in found):
-                said.add(seen)
-            _route(found, general, stray)
-    starts.append(len(flat))
-    users = _by_user(inventory.findings, flat, emails, starts, general, stray)
-    del flat
+    gather = _Gather(inventory, skipped)
+    every = inventory.devices
+    if isinstance(every, Roster):
+        for user, layout in every.by_user():
+            gather.user(user, None, layout)
+    else:
+        for user, devices in users_of(inventory):
+            gather.user(user, devices, None)
+    general, stray = gather.general, gather.stray
+    gather.starts.append(len(gather.flat))
+    users = _by_user(inventory.findings, gather.flat, gather.emails, gather.starts, general, stray)
+    del gather
     for scope, targets in TARGETS.items():
         if scope != USER:
             _scope_findings(inventory, scope, targets, tuple(users) if scope == GROUP else (), general, stray)
@@ -131,27 +106,95 @@ def all_findings(inventory: Inventory, skipped: dict[int, set[str]] | None = Non
     return inventory.acknowledged(ordered)
 
 
+class _Gather:
+    """Every user's device findings (and a user's file's), user by user, for :func:`all_findings` to sort."""
+
+    def __init__(self, inventory: Inventory, skipped: dict[int, set[str]] | None):
+        self.inventory, self.skipped = inventory, skipped
+        self.general: set[Finding] = set()   # of no user: said once per run
+        self.stray: list[Finding] = []       # of another user than the one at hand (then all are sorted at once)
+        self.flat: list[Finding] = []        # each user's device findings, user by user, in the inventory's order
+        self.emails: list[str] = []
+        self.starts = array("q")            # where each user's findings start in ``flat``
+        self.kinds = _Kinds(inventory)
+        self.user_formats = [fmt for fmt in by_scope(USER) if fmt.limitations is not no_limitations]
+        self.said: set[tuple[Any, ...]] = set()     # (user format, kinds of a user's devices): said, of no user
+        # A Roster's layouts (by id) once a user of each was gathered: (device name, kind) and the kinds alone
+        self.layouts: dict[int, tuple[tuple[tuple[str, int], ...], tuple[int, ...]]] = {}
+
+    def user(self, user: User, devices: tuple[Device, ...] | None, layout: Layout | None) -> None:
+        """One user's findings, from the user's devices or (a Roster's) their layout."""
+        email = user.email
+        self.emails.append(email)
+        self.starts.append(len(self.flat))
+        known = self.layouts.get(id(layout)) if layout is not None else None
+        if known is None:
+            if devices is None:
+                assert layout is not None
+                devices = tuple(Device(user, name, kind) for name, kind in layout)
+            shape = tuple(self._device(device, email) for device in devices)
+            if layout is not None:
+                self.layouts[id(layout)] = (tuple((d.name, kind) for d, kind in zip(devices, shape)), shape)
+        else:
+            named, shape = known
+            limits, flat = self.kinds.limits, self.flat
+            for name, kind in named:     # no device of the layout is the first of its kind: each is stamped
+                flat.extend(Finding(f.code, f.message, email, name, f.client) for f in limits[kind][0]
+                            if f.user is not None)
+        for fmt in self.user_formats:
+            seen = (fmt.name, *shape)
+            if seen in self.said:
+                continue
+            if devices is None:
+                assert layout is not None
+                devices = tuple(Device(user, name, kind) for name, kind in layout)
+            own = sorted({*self.flat[self.starts[-1]:], *findings_of(self.inventory.findings, email)},
+                         key=Finding.sort_key)
+            found = fmt.limitations(self.inventory.organization, user_target(fmt, user, devices, tuple(own)).subject)
+            if all(finding.user is None for finding in found):
+                self.said.add(seen)
+            _route(found, self.general, self.stray)
+
+    def _device(self, device: Device, email: str) -> int:
+        kind, stamped, not_made = self.kinds.of(device)
+        for finding in stamped:
+            if finding.user == email:
+                self.flat.append(finding)
+            elif finding.user is None:
+                self.general.add(finding)
+            else:
+                self.stray.append(finding)
+        if not_made and self.skipped is not None:
+            self.skipped[id(device)] = not_made
+        return kind
+
+
 class _Kinds:
     """Devices by kind (the same settings and servers), with what the formats of a kind's first device say."""
 
     def __init__(self, inventory: Inventory):
         self.inventory = inventory
         self.kinds: dict[tuple[int, int, int, str], int] = {}
+        self.known: dict[int, int] = {}     # id of a DeviceKind -> its kind here (kinds alike are one)
         self.limits: list[tuple[list[Finding], set[str]]] = []
 
     def of(self, device: Device) -> tuple[int, list[Finding], set[str]]:
         """The device's kind, its findings (a kind's, with the device's user and name) and the formats not made."""
-        key = (id(device.values), id(device.incoming), id(device.outgoing), device.profile)
-        kind = self.kinds.get(key)
+        resolved = device.kind
+        kind = self.known.get(id(resolved))
         if kind is None:
-            kind = self.kinds[key] = len(self.limits)
-            self.limits.append(device_limitations(self.inventory, device))
-            return kind, *self.limits[kind]
+            key = (id(resolved.values), id(resolved.incoming), id(resolved.outgoing), resolved.profile)
+            kind = self.kinds.get(key)
+            if kind is None:
+                kind = self.kinds[key] = self.known[id(resolved)] = len(self.limits)
+                self.limits.append(device_limitations(self.inventory, device))
+                return kind, *self.limits[kind]
+            self.known[id(resolved)] = kind
         found, not_made = self.limits[kind]
         email, name = device.user.email, device.name
-        # A finding without a user is said once per run (not stamped): e.g. Apple's fetch interval
-        return kind, [Finding(f.code, f.message, email, name, f.client) if f.user is not None else f
-                      for f in found], not_made
+        # A finding without a user is said once per run (not stamped: its kind's first device said it), e.g.
+        # Apple's fetch interval
+        return kind, [Finding(f.code, f.message, email, name, f.client) for f in found if f.user is not None], not_made
 
 
 def _scope_findings(inventory: Inventory, scope: Scope[Any], targets: Callable[..., Iterator[Target]],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 from ..formats.registry import DOMAIN, GROUP, ORGANIZATION, USER, Format, Scope, of_client
 from ..formats.subjects import DomainDevices, GroupUsers, UserDevices
 from ..inventory.checks import NO_GROUP
-from ..model import Device, DeviceFile, Finding, Inventory, User
+from ..model import Device, DeviceFile, Finding, Inventory, Roster, User
 from ..paths import safe_component
 from .selection import Patterns, matches
 
@@ -49,22 +49,33 @@ def user_devices(user: User, devices: tuple[Device, ...], findings: tuple[Findin
     return UserDevices(user, devices, findings, tuple(handout_files(device, findings) for device in devices))
 
 
-def _by_domain(inventory: Inventory) -> dict[str, list[Device]]:
+def _by_domain(inventory: Inventory) -> dict[str, Sequence[Device]]:
+    every = inventory.devices
+    if isinstance(every, Roster):
+        users: dict[str, list[int]] = defaultdict(list)
+        for index, someone in enumerate(every.users):
+            users[someone.domain].append(index)
+        return {domain: every.part(indexes) for domain, indexes in users.items()}
     grouped: dict[str, list[Device]] = defaultdict(list)
     user: User | None = None
     devices: list[Device] = []
-    for device in inventory.devices:
+    for device in every:
         if device.user is not user:       # a user's devices are listed together: one domain
             user = device.user
             devices = grouped[user.domain]
         devices.append(device)
-    return grouped
+    return {domain: tuple(devices) for domain, devices in grouped.items()}
 
 
 def users_of(inventory: Inventory) -> Iterator[tuple[User, tuple[Device, ...]]]:
     """Each user with all of the user's devices, in the inventory's order (loading adds a user's devices
     together, so they are next to each other)."""
-    for _, run in groupby(inventory.devices, key=lambda device: device.user.email):
+    every = inventory.devices
+    if isinstance(every, Roster):
+        for user, layout in every.by_user():
+            yield user, tuple(Device(user, name, kind) for name, kind in layout)
+        return
+    for _, run in groupby(every, key=lambda device: device.user.email):
         devices = tuple(run)
         yield devices[0].user, devices
 
@@ -97,7 +108,7 @@ def domain_targets(inventory: Inventory, fmt: Format[DomainDevices], patterns: P
         return   # made from every user of a domain: --limit leaves it as it is
     for domain, devices in sorted(_by_domain(inventory).items()):
         path = fmt.filename.format(domain=safe_component(domain))
-        yield Target(DomainDevices(domain, tuple(devices)), path, {"domain": domain})
+        yield Target(DomainDevices(domain, devices), path, {"domain": domain})
 
 
 def organization_targets(inventory: Inventory, fmt: Format[Inventory], patterns: Patterns,

@@ -8,11 +8,11 @@ follow no rule, the Bcc of mobile devices, "never delete") is reported as a warn
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ...model import Device, Finding, OAuth2, Organization, Server, Site, User
+from ...model import Device, Finding, OAuth2, Organization, Roster, Server, Site, User
 from ...oauth2 import needs_own_provider
 from ..engine import render_text
 from ..subjects import DomainDevices
@@ -50,7 +50,7 @@ def choose(servers: list[tuple[Server, Device]]) -> tuple[Server, dict[Server, s
     return chosen, variants
 
 
-def by_protocol(devices: tuple[Device, ...]) -> dict[str, list[tuple[Server, Device]]]:
+def by_protocol(devices: Sequence[Device]) -> dict[str, list[tuple[Server, Device]]]:
     found: dict[str, list[tuple[Server, Device]]] = {"imap": [], "pop3": [], "smtp": []}
     for device in devices:
         found[device.protocol].append((device.incoming, device))
@@ -70,9 +70,29 @@ class Census:
 
 
 def census(devices: Iterable[Device]) -> Census:
-    kinds: dict[tuple[int, int, int, int, tuple[str, ...]], list[Any]] = {}
+    kinds: dict[tuple[int, tuple[str, ...]], list[Any]] = {}
     others: dict[str, str] = {}
     local = True
+    if isinstance(devices, Roster):     # users alike are counted, then their devices
+        layouts: dict[tuple[int, tuple[str, ...]], list[Any]] = {}
+        for user, layout in devices.by_user():
+            if user.login != user.email:
+                others[user.email] = user.login
+            if local and user.login != user.email.rpartition("@")[0]:
+                local = False
+            counted = layouts.get((id(layout), user.groups))
+            if counted is None:
+                layouts[(id(layout), user.groups)] = [user, layout, 1]
+            else:
+                counted[2] += 1
+        for user, layout, count in layouts.values():
+            for name, kind in layout:
+                seen = kinds.get((id(kind), user.groups))
+                if seen is None:
+                    kinds[(id(kind), user.groups)] = [Device(user, name, kind), count]
+                else:
+                    seen[1] += count
+        return Census(tuple((device, count) for device, count in kinds.values()), others, local)
     last: User | None = None
     groups: tuple[str, ...] = ()
     for device in devices:
@@ -83,7 +103,7 @@ def census(devices: Iterable[Device]) -> Census:
                 others[user.email] = user.login
             if local and user.login != user.email.rpartition("@")[0]:
                 local = False
-        key = (id(device.values), id(device.incoming), id(device.outgoing), id(device.oauth2), groups)
+        key = (id(device.kind), groups)
         seen = kinds.get(key)
         if seen is None:
             kinds[key] = [device, 1]
@@ -103,7 +123,7 @@ def _variants(kinds: Iterable[tuple[Server, int, tuple[str, ...]]]) -> tuple[Ser
     return chosen, variants
 
 
-def split_servers(devices: tuple[Device, ...] | Census) -> list[tuple[str, Server, str]]:
+def split_servers(devices: Sequence[Device] | Census) -> list[tuple[str, Server, str]]:
     """The protocols whose users of one domain have different servers: (protocol, the server a domain-wide file
     names, every server with the groups that use it, as text)."""
     counted = devices if isinstance(devices, Census) else census(devices)
@@ -123,7 +143,7 @@ def split_servers(devices: tuple[Device, ...] | Census) -> list[tuple[str, Serve
     return split
 
 
-def username(devices: tuple[Device, ...]) -> tuple[str, list[str]]:
+def username(devices: Sequence[Device]) -> tuple[str, list[str]]:
     """The user-name form, and the users whose login follows neither rule."""
     users = {d.user.email: d.user.login for d in devices}
     if all(login == email for email, login in users.items()):
@@ -234,7 +254,7 @@ def _server(server: Server, pop3: dict[str, Any] | None = None) -> dict[str, Any
             "own_provider": needs_own_provider(server)}
 
 
-def own_provider(devices: tuple[Device, ...], servers: list[dict[str, Any]]) -> OAuth2 | None:
+def own_provider(devices: Sequence[Device], servers: list[dict[str, Any]]) -> OAuth2 | None:
     """The own identity provider of the file's OAuth2 servers at unknown hosts: the one most of the domain's devices
     that use those servers name (ties: the first by issuer); None when no listed server needs one."""
     if not servers:
