@@ -175,40 +175,11 @@ def check_user(entry: UserEntry, groups: Mapping[str, Any] | None, profiles: Map
 
     ``clean``: the shapes of roster rows whose groups and devices passed (``UserEntry.shape``), checked once."""
     before = len(report.errors)
-    data, where, name_of = entry.data, entry.where, entry.field
-    for key in ("email", "name", "login"):
-        if key in data:
-            problem = textrules.text_problem(data[key])
-            if problem:
-                report.error(problem, where((key,)), name_of((key,)))
-    email = data["email"]
-    problem = textrules.email_problem(email)
-    if problem:
-        report.error(f"{email!r} is not a valid email address: it {problem}", where(("email",)), name_of(("email",)))
-    else:
-        _safe_name(email, where(("email",)), name_of(("email",)), report)
-    login = data.get("login", email)
-    problem = textrules.login_problem(login) if "login" in data else None
-    if problem:
-        report.error(f"login {login!r} {problem}", where(("login",)), name_of(("login",)))
-    here = where(("email",))
-    folded = email.casefold()
-    if folded in seen.emails:
-        report.error(f"email {email!r} is used twice", where(("email",)), name_of(("email",)),
-                     f"first used at {seen.emails[folded]}")
-    else:
-        seen.emails[folded] = here
-    login_key = login.casefold()
-    if len(report.errors) > before:
-        pass  # an invalid or duplicate email: a login clash would only repeat it
-    elif login_key in seen.logins and seen.logins[login_key] != here:
-        report.error(f"login {login!r} is used twice", where(("login",) if "login" in data else ("email",)),
-                     name_of(("login",)), f"first used at {seen.logins[login_key]}")
-    else:
-        seen.logins[login_key] = here
+    _check_person(entry, seen, report)
     if clean is not None and entry.shape is not None and entry.shape in clean:
         return len(report.errors) == before
     rest = len(report.errors)
+    data, where, name_of = entry.data, entry.where, entry.field
     if groups is not None:
         for index, group in enumerate(data.get("groups") or ()):
             if group not in groups:
@@ -220,6 +191,47 @@ def check_user(entry: UserEntry, groups: Mapping[str, Any] | None, profiles: Map
     if clean is not None and entry.shape is not None and len(report.errors) == rest:
         clean.add(entry.shape)
     return len(report.errors) == before
+
+
+def _check_person(entry: UserEntry, seen: Seen, report: Report) -> None:
+    """The user's own fields: text, address, login, and that neither is used twice."""
+    before = len(report.errors)
+    data, where, name_of = entry.data, entry.where, entry.field
+    for key in ("email", "name", "login"):
+        if key in data:
+            problem = textrules.text_problem(data[key])
+            if problem:
+                report.error(problem, where((key,)), name_of((key,)))
+    email = data["email"]
+    problem = textrules.email_problem(email)
+    if problem:
+        report.error(f"{email!r} is not a valid email address: it {problem}", where(("email",)), name_of(("email",)))
+    else:
+        try:
+            safe_component(email)
+        except UnsafeName as exc:
+            report.error(f"cannot make a safe file name: {exc}", where(("email",)), name_of(("email",)), SAFE_NAME_HINT)
+    login = data.get("login", email)
+    problem = textrules.login_problem(login) if "login" in data else None
+    if problem:
+        report.error(f"login {login!r} {problem}", where(("login",)), name_of(("login",)))
+    here = where(("email",))
+    folded = email.casefold()
+    if folded == email:
+        folded = email      # one string, not two, for each of a million addresses
+    if folded in seen.emails:
+        report.error(f"email {email!r} is used twice", where(("email",)), name_of(("email",)),
+                     f"first used at {seen.emails[folded]}")
+    else:
+        seen.emails[folded] = here
+    login_key = folded if login == email else login.casefold()
+    if len(report.errors) > before:
+        pass  # an invalid or duplicate email: a login clash would only repeat it
+    elif login_key in seen.logins and seen.logins[login_key] != here:
+        report.error(f"login {login!r} is used twice", where(("login",) if "login" in data else ("email",)),
+                     name_of(("login",)), f"first used at {seen.logins[login_key]}")
+    else:
+        seen.logins[login_key] = here
 
 
 def device_entry(entry: str | dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -280,13 +292,3 @@ def _device_name_problem(name: str) -> tuple[str, str] | None:
 
 
 SAFE_NAME_HINT = "use a shorter name, or one with fewer characters outside a-z 0-9 . _ @ + -"
-
-
-def _safe_name(name: str, location: Location, field_name: str, report: Report) -> bool:
-    """A user or device name must become a file name; say so at its place when it cannot."""
-    try:
-        safe_component(name)
-    except UnsafeName as exc:
-        report.error(f"cannot make a safe file name: {exc}", location, field_name, SAFE_NAME_HINT)
-        return False
-    return True
