@@ -30,6 +30,7 @@ PROTOCOL_CHILDREN = ("Type", "Server", "Port", "DomainRequired", "LoginName", "S
 ONE_OF_EACH = ("Type", "Server", "Port", "DomainRequired", "SPA", "SSL", "Encryption", "AuthRequired")
 SMTP_ONLY = {"UsePOPAuth": "on", "SMTPLast": "off"}
 SPA_FOR = {"ntlm": "on"}       # SPA is NTLM; every other login is a plain one inside TLS
+_PROTOCOL_TAGS = frozenset(NS_A + tag for tag in PROTOCOL_CHILDREN)
 # Comments and processing instructions are no part of the answer (as Outlook and ElementTree read it); an entity is
 # never expanded, nothing is loaded, and a document type declaration is refused after parsing.
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
@@ -107,11 +108,16 @@ def read(content: bytes) -> tuple[dict[str, str] | None, list[dict[str, str]]]:
             continue
         if child.tag != NS_A + "Protocol":
             raise ReadBackError(f"<Account> holds <{child.tag.split('}')[-1]}>, which is no POP3/IMAP account's")
-        unknown = {c.tag.split("}")[-1] for c in child if c.tag.removeprefix(NS_A) not in PROTOCOL_CHILDREN
-                   or not c.tag.startswith(NS_A)}
+        children: dict[str, list[Element]] = {}
+        unknown = set()
+        for element in child:       # one pass: each element's tag read once
+            tag = element.tag
+            if tag in _PROTOCOL_TAGS:
+                children.setdefault(tag, []).append(element)
+            else:
+                unknown.add(tag.split("}")[-1])
         if unknown:
             raise ReadBackError(f"<Protocol> holds elements we never write: {sorted(unknown)}")
-        children = _children(child)
         values = {tag: _text(child, tag, tag in ONE_OF_EACH, children) for tag in PROTOCOL_CHILDREN}
         protocols.append({tag: value for tag, value in values.items() if value is not None})
     return user, protocols
