@@ -26,6 +26,7 @@ TYPE_TAGS = {
              "rootfolder": "PT_UNICODE,0x1101"},
 }
 TOKENS = {"i_mail": "POP3", "imap_i_mail": "IMAP"}
+_TAGS = {kind: {**COMMON_TAGS, **tags} for kind, tags in TYPE_TAGS.items()}     # every tag of an account type
 INSTRUCTIONS = {"uniqueservice", "defaultaccount"}
 SMTP_SECURITY = {0: "none", 1: "ssl", 2: "starttls"}
 LEAVE, REMOVE_AFTER, REMOVE_ON_NUKE = 0x1, 0x2, 0x4
@@ -48,6 +49,8 @@ def decode(content: bytes) -> str:
 Section = dict[str, Any]           # lower-cased key -> (key as written, value); "__name__" -> the name
 Sections = dict[str, Section]
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
+_HEX = re.compile(r"0x[0-9A-Fa-f]+")
+_DECIMAL = re.compile(r"-?[0-9]+")
 
 
 @lru_cache(maxsize=16)
@@ -100,10 +103,10 @@ def _long(section: Section, key: str) -> int:
         raise ReadBackError(f"key {key} is missing")
     text = section[key][1]
     if key == "leaveonserver":
-        if not re.fullmatch(r"0x[0-9A-Fa-f]+", text):
+        if not _HEX.fullmatch(text):
             raise ReadBackError(f"LeaveOnServer {text!r} is not 0x-hex")
         return int(text, 16)
-    if not re.fullmatch(r"-?[0-9]+", text):
+    if not _DECIMAL.fullmatch(text):
         raise ReadBackError(f"{section[key][0]} {text!r} is not a decimal integer")
     return int(text)
 
@@ -122,7 +125,7 @@ def _account(sections: Sections) -> tuple[str, Section]:
     account_type = mapping.get("accounttype", ("", ""))[1]
     if account_type != kind:
         raise ReadBackError(f"[{token}] AccountType is {account_type!r}, expected {kind}")
-    tags = dict(COMMON_TAGS, **TYPE_TAGS[kind])
+    tags = _TAGS[kind]
     for key, entry in mapping.items():
         if key in ("__name__", "accounttype"):
             continue
