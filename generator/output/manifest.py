@@ -56,11 +56,24 @@ class ArtifactRecord:
     mtime_ns: int | None = None      # it was written with
 
     def to_json(self) -> dict[str, str | bool]:
+        """The manifest entry: kind, the fields that apply (user, group, device, profile, client, protocol,
+        domain, in this order), path, sha256, and ``signed`` when it is (written out field by field: made for
+        every file of a run)."""
         data: dict[str, str | bool] = {"kind": self.kind}
-        for key in ("user", "group", "device", "profile", "client", "protocol", "domain"):
-            value = getattr(self, key)
-            if value is not None:
-                data[key] = value
+        if self.user is not None:
+            data["user"] = self.user
+        if self.group is not None:
+            data["group"] = self.group
+        if self.device is not None:
+            data["device"] = self.device
+        if self.profile is not None:
+            data["profile"] = self.profile
+        if self.client is not None:
+            data["client"] = self.client
+        if self.protocol is not None:
+            data["protocol"] = self.protocol
+        if self.domain is not None:
+            data["domain"] = self.domain
         data["path"] = self.path
         data["sha256"] = self.sha256
         if self.signed:
