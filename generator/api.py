@@ -9,7 +9,7 @@ from pathlib import Path
 from .errors import Diagnostic, InventoryError
 from .inventory.bounds import DEFAULT_LIMITS, Limits
 from .inventory.load import load_inventory
-from .model import Device, Finding, Inventory
+from .model import Device, Finding, Inventory, Roster
 from .plan.planner import all_findings
 
 
@@ -25,6 +25,18 @@ class Validation:
     @property
     def valid(self) -> bool:
         return self.inventory is not None
+
+    @property
+    def users(self) -> int:
+        """How many users have devices (0 when not valid), without making a device."""
+        if self.inventory is None:
+            return 0
+        devices = self.inventory.devices
+        return len(devices.users) if isinstance(devices, Roster) else len({d.user.email for d in devices})
+
+    @property
+    def devices(self) -> int:
+        return 0 if self.inventory is None else len(self.inventory.devices)
 
 
 def validate(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Validation:

@@ -86,16 +86,19 @@ def all_findings(inventory: Inventory, skipped: dict[int, set[str]] | None = Non
     first, so each user's are gathered and sorted on their own, and the users put in order of their address.
     """
     gather = _Gather(inventory, skipped)
+    general, stray = gather.general, gather.stray
     every = inventory.devices
     if isinstance(every, Roster):
-        for user, layout in every.by_user():
-            gather.user(user, None, layout)
+        users = _by_user(inventory.findings, [user.email for user in every.users], _roster_findings(gather, every),
+                         general, stray)
     else:
         for user, devices in users_of(inventory):
             gather.user(user, devices, None)
-    general, stray = gather.general, gather.stray
-    gather.starts.append(len(gather.flat))
-    users = _by_user(inventory.findings, gather.flat, gather.emails, gather.starts, general, stray)
+        flat, starts = gather.flat, gather.starts
+        starts.append(len(flat))
+        users = _by_user(inventory.findings, gather.emails, lambda index: (flat[starts[index]:starts[index + 1]], False),
+                         general, stray)
+        del flat, starts
     del gather
     for scope, targets in TARGETS.items():
         if scope != USER:
@@ -215,11 +218,42 @@ def _route(findings: list[Finding], general: set[Finding], stray: list[Finding])
             stray.append(finding)
 
 
-def _by_user(lints: tuple[Finding, ...], flat: list[Finding], emails: list[str], starts: array[int],
+def _roster_findings(gather: _Gather, roster: Roster) -> Callable[[int], tuple[list[Finding], bool]]:
+    """A Roster's users' device findings, by the user's place: the first user of each layout of devices is gathered
+    (in the inventory's order, which decides the first device of each kind); the others' are their layout's, stamped
+    with their address when they are asked for, already in order and once each (True)."""
+    firsts: dict[int, list[Finding]] = {}
+    for index, (user, layout) in enumerate(roster.by_user()):
+        known = gather.layouts.get(id(layout))
+        if known is not None and all((fmt.name, *known[1]) in gather.said for fmt in gather.user_formats):
+            continue
+        start = len(gather.flat)
+        gather.user(user, None, layout)
+        firsts[index] = gather.flat[start:]
+        del gather.flat[start:]
+    limits, layouts = gather.kinds.limits, gather.layouts
+    ordered: dict[int, list[tuple[str, Finding]]] = {}     # by layout: (device, finding) in the findings' order
+
+    def findings(index: int) -> tuple[list[Finding], bool]:
+        if index in firsts:
+            return firsts[index], False
+        layout = roster.layouts[index]
+        stamps = ordered.get(id(layout))
+        if stamps is None:
+            stamps = [(name, f) for name, kind in layouts[id(layout)][0] for f in limits[kind][0] if f.user is not None]
+            stamps.sort(key=lambda stamp: (stamp[0], stamp[1].client or "", stamp[1].code, stamp[1].message))
+            ordered[id(layout)] = stamps
+        email = roster.users[index].email
+        return [Finding(f.code, f.message, email, name, f.client) for name, f in stamps], True
+    return findings
+
+
+def _by_user(lints: tuple[Finding, ...], emails: list[str], own: Callable[[int], tuple[list[Finding], bool]],
              general: set[Finding], stray: list[Finding]) -> list[Finding]:
-    """Every user's findings (the policy lints, sorted by user, and the user's span of ``flat``), once each, in the
-    order of :meth:`Finding.sort_key`. A lint of no user goes to ``general``; of a user without devices, or
-    of an address listed twice, to ``stray``."""
+    """Every user's findings (the policy lints, sorted by user, and ``own``: a user's device findings by the user's
+    place, and whether they are in order and once each already), once each, in the order of
+    :meth:`Finding.sort_key`. A lint of no user goes to ``general``; of a user without devices, or of an address
+    listed twice, to ``stray``."""
     out: list[Finding] = []
     at, count = 0, len(lints)
     while at < count and not lints[at].user:
@@ -228,18 +262,20 @@ def _by_user(lints: tuple[Finding, ...], flat: list[Finding], emails: list[str],
     last = ""
     for index in sorted(range(len(emails)), key=emails.__getitem__):
         email = emails[index]
-        own = flat[starts[index]:starts[index + 1]]
+        found, ready = own(index)
         if email == last:
-            stray.extend(own)
+            stray.extend(found)
             continue
         last = email
         while at < count and (lints[at].user or "") < email:
             stray.append(lints[at])
             at += 1
-        while at < count and lints[at].user == email:
-            own.append(lints[at])
-            at += 1
-        out.extend(sorted(dict.fromkeys(own), key=Finding.sort_key))
+        if at < count and lints[at].user == email:
+            found, ready = list(found), False
+            while at < count and lints[at].user == email:
+                found.append(lints[at])
+                at += 1
+        out.extend(found if ready else sorted(dict.fromkeys(found), key=Finding.sort_key))
     stray.extend(lints[at:])
     return out
 
