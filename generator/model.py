@@ -243,6 +243,8 @@ class Roster(Sequence[Device]):
         if not layout:
             return      # a user is among the devices through them
         key = tuple((name, id(kind)) for name, kind in layout)     # the kinds stay alive in the layout shared
+        if len(self._shared) >= 4096 and key not in self._shared:
+            self._shared.clear()        # a roster whose users are all different shares nothing: remember a few
         self.users.append(user)
         self.layouts.append(self._shared.setdefault(key, layout))
         self.ends.append((self.ends[-1] if self.ends else 0) + len(layout))

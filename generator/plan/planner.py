@@ -122,26 +122,27 @@ class _Gather:
         self.kinds = _Kinds(inventory)
         self.user_formats = [fmt for fmt in by_scope(USER) if fmt.limitations is not no_limitations]
         self.said: set[tuple[Any, ...]] = set()     # (user format, kinds of a user's devices): said, of no user
-        # A Roster's layouts (by id) once a user of each was gathered: (device name, kind) and the kinds alone
-        self.layouts: dict[int, tuple[tuple[tuple[str, int], ...], tuple[int, ...]]] = {}
+        # A Roster's users' devices, by the ids of their DeviceKinds, once a user with them was gathered: their kinds
+        self.layouts: dict[tuple[int, ...], tuple[int, ...]] = {}
 
-    def user(self, user: User, devices: tuple[Device, ...] | None, layout: Layout | None) -> None:
-        """One user's findings, from the user's devices or (a Roster's) their layout."""
+    def user(self, user: User, devices: tuple[Device, ...] | None, layout: Layout | None,
+             key: tuple[int, ...] = ()) -> None:
+        """One user's findings, from the user's devices or (a Roster's) their layout, whose ``key`` is :func:`_key`."""
         email = user.email
         self.emails.append(email)
         self.starts.append(len(self.flat))
-        known = self.layouts.get(id(layout)) if layout is not None else None
-        if known is None:
+        shape = self.layouts.get(key) if layout is not None else None
+        if shape is None:
             if devices is None:
                 assert layout is not None
                 devices = tuple(Device(user, name, kind) for name, kind in layout)
             shape = tuple(self._device(device, email) for device in devices)
             if layout is not None:
-                self.layouts[id(layout)] = (tuple((d.name, kind) for d, kind in zip(devices, shape)), shape)
+                self.layouts[key] = shape
         else:
-            named, shape = known
+            assert layout is not None
             limits, flat = self.kinds.limits, self.flat
-            for name, kind in named:     # no device of the layout is the first of its kind: each is stamped
+            for (name, _), kind in zip(layout, shape):    # no device is the first of its kind: each is stamped
                 flat.extend(Finding(f.code, f.message, email, name, f.client) for f in limits[kind][0]
                             if f.user is not None)
         for fmt in self.user_formats:
@@ -218,21 +219,40 @@ def _route(findings: list[Finding], general: set[Finding], stray: list[Finding])
             stray.append(finding)
 
 
+def _key(layout: Layout) -> tuple[int, ...]:
+    """A layout's DeviceKinds (by id: the Roster keeps them), what its devices' findings come from."""
+    return tuple(id(kind) for _, kind in layout)
+
+
+MAX_REMEMBERED = 4096
+
+
 def _roster_findings(gather: _Gather, roster: Roster) -> Callable[[int], tuple[list[Finding], bool]]:
-    """A Roster's users' device findings, by the user's place: the first user of each layout of devices is gathered
-    (in the inventory's order, which decides the first device of each kind); the others' are their layout's, stamped
-    with their address when they are asked for, already in order and once each (True)."""
+    """A Roster's users' device findings, by the user's place: the first user of each set of kinds of devices is
+    gathered (in the inventory's order, which decides the first device of each kind); the others' are stamped from
+    their kinds with their address and devices' names when they are asked for, in order and once each (True)."""
     firsts: dict[int, list[Finding]] = {}
+    keys: dict[int, tuple[int, ...]] = {}      # by id of a layout (users alike share one), a few at a time
+
+    def key_of(layout: Layout) -> tuple[int, ...]:
+        key = keys.get(id(layout))
+        if key is None:
+            if len(keys) >= MAX_REMEMBERED:
+                keys.clear()
+            key = keys[id(layout)] = _key(layout)
+        return key
+
     for index, (user, layout) in enumerate(roster.by_user()):
-        known = gather.layouts.get(id(layout))
-        if known is not None and all((fmt.name, *known[1]) in gather.said for fmt in gather.user_formats):
+        key = key_of(layout)
+        shape = gather.layouts.get(key)
+        if shape is not None and all((fmt.name, *shape) in gather.said for fmt in gather.user_formats):
             continue
         start = len(gather.flat)
-        gather.user(user, None, layout)
+        gather.user(user, None, layout, key)
         firsts[index] = gather.flat[start:]
         del gather.flat[start:]
-    limits, layouts = gather.kinds.limits, gather.layouts
-    ordered: dict[int, list[tuple[str, Finding]]] = {}     # by layout: (device, finding) in the findings' order
+    limits, shapes = gather.kinds.limits, gather.layouts
+    ordered: dict[int, list[tuple[str, Finding]]] = {}     # by id of a layout: (device, finding), in order
 
     def findings(index: int) -> tuple[list[Finding], bool]:
         if index in firsts:
@@ -240,8 +260,11 @@ def _roster_findings(gather: _Gather, roster: Roster) -> Callable[[int], tuple[l
         layout = roster.layouts[index]
         stamps = ordered.get(id(layout))
         if stamps is None:
-            stamps = [(name, f) for name, kind in layouts[id(layout)][0] for f in limits[kind][0] if f.user is not None]
+            stamps = [(name, f) for (name, _), kind in zip(layout, shapes[key_of(layout)]) for f in limits[kind][0]
+                      if f.user is not None]
             stamps.sort(key=lambda stamp: (stamp[0], stamp[1].client or "", stamp[1].code, stamp[1].message))
+            if len(ordered) >= MAX_REMEMBERED:
+                ordered.clear()
             ordered[id(layout)] = stamps
         email = roster.users[index].email
         return [Finding(f.code, f.message, email, name, f.client) for name, f in stamps], True

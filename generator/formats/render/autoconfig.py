@@ -70,29 +70,11 @@ class Census:
 
 
 def census(devices: Iterable[Device]) -> Census:
+    if isinstance(devices, Roster):
+        return _roster_census(devices)
     kinds: dict[tuple[int, tuple[str, ...]], list[Any]] = {}
     others: dict[str, str] = {}
     local = True
-    if isinstance(devices, Roster):     # users alike are counted, then their devices
-        layouts: dict[tuple[int, tuple[str, ...]], list[Any]] = {}
-        for user, layout in devices.by_user():
-            if user.login != user.email:
-                others[user.email] = user.login
-            if local and user.login != user.email.rpartition("@")[0]:
-                local = False
-            counted = layouts.get((id(layout), user.groups))
-            if counted is None:
-                layouts[(id(layout), user.groups)] = [user, layout, 1]
-            else:
-                counted[2] += 1
-        for user, layout, count in layouts.values():
-            for name, kind in layout:
-                seen = kinds.get((id(kind), user.groups))
-                if seen is None:
-                    kinds[(id(kind), user.groups)] = [Device(user, name, kind), count]
-                else:
-                    seen[1] += count
-        return Census(tuple((device, count) for device, count in kinds.values()), others, local)
     last: User | None = None
     groups: tuple[str, ...] = ()
     for device in devices:
@@ -109,6 +91,39 @@ def census(devices: Iterable[Device]) -> Census:
             kinds[key] = [device, 1]
         else:
             seen[1] += 1
+    return Census(tuple((device, count) for device, count in kinds.values()), others, local)
+
+
+def _roster_census(roster: Roster) -> Census:
+    """The census of a Roster: its users alike (the same kinds of devices, the same groups) counted, then their
+    devices."""
+    others: dict[str, str] = {}
+    local = True
+    alike: dict[tuple[tuple[int, ...], tuple[str, ...]], list[Any]] = {}
+    keys: dict[int, tuple[int, ...]] = {}      # by id of a layout (users alike share one): its kinds, by id
+    for user, layout in roster.by_user():
+        if user.login != user.email:
+            others[user.email] = user.login
+        if local and user.login != user.email.rpartition("@")[0]:
+            local = False
+        key = keys.get(id(layout))
+        if key is None:
+            if len(keys) >= 4096:
+                keys.clear()
+            key = keys[id(layout)] = tuple(id(kind) for _, kind in layout)
+        counted = alike.get((key, user.groups))
+        if counted is None:
+            alike[(key, user.groups)] = [user, layout, 1]
+        else:
+            counted[2] += 1
+    kinds: dict[tuple[int, tuple[str, ...]], list[Any]] = {}
+    for user, layout, count in alike.values():
+        for name, kind in layout:
+            seen = kinds.get((id(kind), user.groups))
+            if seen is None:
+                kinds[(id(kind), user.groups)] = [Device(user, name, kind), count]
+            else:
+                seen[1] += count
     return Census(tuple((device, count) for device, count in kinds.values()), others, local)
 
 
