@@ -102,6 +102,9 @@ class RowCheck:
         self.required = tuple(schema.get("required", ()))
         self.properties = {key: _Validator(sub) for key, sub in schema.get("properties", {}).items()} if exact else None
         self.remembered: dict[tuple[str, object], bool] = {}
+        self.leaves: dict[tuple[str, object], bool] = {}     # the validator's answers for parts of values
+        self.structure = {key: _Structure(sub, self.leaves) for key, sub in schema.get("properties", {}).items()} \
+            if exact else {}
         # Properties that are plain strings with length bounds: checked by len() (code points, as the
         # validator counts them); a string property with any other keyword goes through the validator.
         self.lengths: dict[str, tuple[int, float]] = {}
@@ -133,10 +136,59 @@ class RowCheck:
             if answer is None:
                 if len(self.remembered) >= self.MAX_REMEMBERED:
                     self.remembered.clear()
-                answer = self.remembered[memo] = bool(check.is_valid(value))
+                if len(self.leaves) >= self.MAX_REMEMBERED:
+                    self.leaves.clear()
+                answer = self.remembered[memo] = self.structure[key].valid(value)
             if not answer:
                 return False
         return True
+
+
+_TYPES: dict[str, type] = {"string": str, "object": dict, "array": list}
+
+
+class _Structure:
+    """Is a value valid against a subschema? Decided by its structure where the subschema only says the type, the
+    keys, the length of strings and lists, the items, or one of branches told apart by their type (a list of
+    devices, each a name or a mapping); anything else by the validator, whose answer is remembered per value. So a
+    value that differs from the others only in a string (a device's name) costs no walk through the validator."""
+
+    def __init__(self, schema: dict[str, Any], remembered: dict[tuple[str, object], bool]):
+        self.remembered = remembered
+        self.kind = "other"
+        keys = set(schema) - {"title", "description"}
+        kind = schema.get("type")
+        if kind == "string" and keys <= {"type", "minLength", "maxLength"}:
+            self.kind, self.low, self.high = "string", schema.get("minLength", 0), schema.get("maxLength", float("inf"))
+        elif kind == "object" and keys <= {"type", "properties", "additionalProperties", "required"} \
+                and schema.get("additionalProperties") is False:
+            self.kind, self.required = "object", tuple(schema.get("required", ()))
+            self.properties = {key: _Structure(sub, remembered) for key, sub in schema.get("properties", {}).items()}
+        elif kind == "array" and keys <= {"type", "items", "minItems"} and isinstance(schema.get("items"), dict):
+            self.kind, self.low, self.items = "array", schema.get("minItems", 0), _Structure(schema["items"], remembered)
+        elif keys == {"oneOf"}:
+            kinds = [branch.get("type") for branch in schema["oneOf"]]
+            if all(k in _TYPES for k in kinds) and len(set(kinds)) == len(kinds):   # one branch per type
+                self.kind = "one"
+                self.branches = {_TYPES[str(k)]: _Structure(b, remembered) for k, b in zip(kinds, schema["oneOf"])}
+        if self.kind == "other":
+            self.validator = _Validator(schema)
+
+    def valid(self, value: Any) -> bool:
+        if self.kind == "string":
+            return isinstance(value, str) and self.low <= len(value) <= self.high
+        if self.kind == "object":
+            return isinstance(value, dict) and all(key in value for key in self.required) and all(
+                key in self.properties and self.properties[key].valid(item) for key, item in value.items())
+        if self.kind == "array":
+            return isinstance(value, list) and len(value) >= self.low and all(self.items.valid(v) for v in value)
+        if self.kind == "one":
+            return any(branch.valid(value) for kind, branch in self.branches.items() if isinstance(value, kind))
+        memo = (f"{id(self)}", _frozen(value))
+        answer = self.remembered.get(memo)
+        if answer is None:
+            answer = self.remembered[memo] = bool(self.validator.is_valid(value))
+        return answer
 
 
 def _frozen(value: Any) -> object:
