@@ -194,7 +194,7 @@ class _Run:
     def __call__(self, outdir: OutDir | None, staging: type[Stage] | None, notes: tuple[str, ...] = (),
                  recovered: tuple[str, ...] = ()) -> GenerateResult:
         plan = self.plan
-        previous = Previous(outdir)
+        previous = Previous(outdir, plan.command)
         stage = staging(outdir) if staging is not None and outdir is not None else None
         state = stage.state if stage is not None else State.open(outdir, create=False) if outdir is not None else None
         index = Index(state)

@@ -14,6 +14,8 @@ from generator.codes import WARNING_CODES
 from generator.errors import EXIT_CODES, InventoryError, shown_path
 from generator.formats.registry import CLIENTS, named
 from generator.formats.render.apple_oauth2 import OAUTH2_KINDS
+from generator.output.manifest import Previous
+from generator.output.safefs import OutDir
 from generator.pipeline import fleet, generate
 
 ROSTER_INVENTORY = BASE + "users_file: users.csv\n"
@@ -196,6 +198,27 @@ def test_generate_and_fleet_sharing_a_folder_each_keep_their_findings(tmp_path, 
     warnings = json.loads((out / "manifest.json").read_text())["warnings"]
     commands = [w["command"] for w in warnings]
     assert commands == sorted(commands) and set(commands) == {"fleet", "generate"}
+
+
+def test_a_rerun_holds_only_the_other_commands_warnings_of_the_old_manifest(tmp_path, write_inventory):
+    """The old manifest's warnings of the run's own command are made again, so they are not kept while the run
+    reads the old manifest: a large roster's warnings are not held twice."""
+    folder = write_inventory(BASE + "users: [{email: a@example.com, devices: [desktop, phone]}]\n")
+    out = tmp_path / "out"
+    generate(folder, out)
+    fleet(folder, out, "jamf-pro")
+    written = json.loads((out / "manifest.json").read_text())["warnings"]
+    outdir = OutDir.open(out, create=False)
+    assert outdir is not None
+    for command, other in (("generate", "fleet"), ("fleet", "generate")):
+        previous = Previous(outdir, command)
+        try:
+            assert sum(1 for _ in previous) > 0
+            assert previous.warnings == [w for w in written if w["command"] == other] != []
+            assert previous.others(command) == previous.warnings
+        finally:
+            previous.close()
+    outdir.close()
 
 
 # ---------------------------------------------------------------- paths and styles

@@ -104,12 +104,11 @@ def validate(inventories: list[Path] = typer.Argument(..., help="Inventory files
                 except typer.Exit:
                     pass
             continue
-        devices = result.inventory.devices
-        users = len({d.user.email for d in devices})
+        users, devices = result.users, result.devices
         warnings = sum(1 for f in result.findings if f.acknowledged is None)
         reports.append({"inventory": name, "ok": not (strict and warnings), "valid": True, "users": users,
-                        "devices": len(devices), "warnings": warnings, "acknowledged": len(result.findings) - warnings,
-                        "findings": [f.to_json() for f in result.findings]})
+                        "devices": devices, "warnings": warnings, "acknowledged": len(result.findings) - warnings,
+                        "findings": [f.to_json() for f in result.findings] if machine else []})
         if machine:
             continue
         if not quiet or strict:
@@ -117,7 +116,7 @@ def validate(inventories: list[Path] = typer.Argument(..., help="Inventory files
         if strict and warnings:
             err.print(f"error: {name}: --strict: {warnings:,} warnings are not acknowledged")
         if not quiet:
-            out.print(f"{name}: valid ({users:,} users, {len(devices):,} devices, {warnings:,} warnings"
+            out.print(f"{name}: valid ({users:,} users, {devices:,} devices, {warnings:,} warnings"
                       f"{acknowledged_line(result.findings)})")
     valid = all(r["valid"] for r in reports)
     failed_strict = any(not r["ok"] for r in reports if r["valid"])

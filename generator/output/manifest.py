@@ -203,11 +203,15 @@ class Previous(SortedLines):
     not list (an unsafe one counts as malformed: call :meth:`unsafe`).
     """
 
-    def __init__(self, outdir: OutDir | None):
+    def __init__(self, outdir: OutDir | None, command: str | None = None):
+        """``command``: the run's; the old manifest's warnings of that command are not kept (the run makes its
+        own), so a large roster's warnings are not held twice."""
         super().__init__(outdir.open_regular(MANIFEST, MAX_MANIFEST_BYTES) if outdir is not None else None,
                          _HEADER, lambda entry, raw: well_typed(entry))
         self.notes: list[str] = []
         self.warnings: list[dict[str, Any]] = []    # the old manifest's warnings, once its entries are read
+        self._command = command
+        self._ours = b'{"command": ' + json.dumps(command).encode() + b"," if command is not None else None
         self._shown = outdir.shown(MANIFEST) if outdir is not None else MANIFEST
 
     def __iter__(self) -> Iterator[Entry]:
@@ -226,11 +230,13 @@ class Previous(SortedLines):
                     self._warning(line[:-1] if line.endswith(b",") else line)
 
     def _warning(self, raw: bytes | dict[str, Any]) -> None:
+        if self._ours is not None and isinstance(raw, bytes) and raw.startswith(self._ours):
+            return        # the run's own command's, as this program writes them: not even parsed
         try:
             entry = json.loads(raw) if isinstance(raw, bytes) else raw
         except ValueError:
             return
-        if well_typed_warning(entry):
+        if well_typed_warning(entry) and (self._command is None or entry["command"] != self._command):
             self.warnings.append(entry)
 
     def others(self, command: str) -> list[dict[str, Any]]:
