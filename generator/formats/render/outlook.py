@@ -63,6 +63,8 @@ MAPPING = {
 
 def ini_value(value: object) -> str:
     """An INI value. The format has no escape, so a value that would not read back is refused."""
+    if type(value) is int:
+        return str(value)
     if isinstance(value, bool):
         raise TypeError("PRF flags are written as 0/1 integers, not booleans")
     if isinstance(value, int):
@@ -186,8 +188,13 @@ def context(org: Organization, device: Device) -> dict[str, object]:
         "token": ACCOUNT_TOKEN[device.protocol],
         "account_type": ACCOUNT_TYPE[device.protocol],
         "account": account,
-        "mapping": [(key.format(p=p), tag) for key, tag in MAPPING[device.protocol]],
+        "mapping": list(_MAPPING_LINES[device.protocol]),
     }
+
+
+# The mapping lines of each account type, with its key prefix put in (made once).
+_MAPPING_LINES = {protocol: tuple((key.format(p=KEY_PREFIX[protocol]), tag) for key, tag in lines)
+                  for protocol, lines in MAPPING.items()}
 
 
 def render(site: Site, device: Device) -> bytes:

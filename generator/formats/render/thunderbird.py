@@ -20,6 +20,8 @@ AUTH_METHOD = {"password": 3, "cram-md5": 4, "ntlm": 6, "oauth2": 10}
 
 def js_literal(value: object) -> str:
     """A JavaScript literal: strings quoted and escaped, ints and booleans bare (what ``json.dumps`` writes)."""
+    if type(value) is str:
+        return _quoted(value).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):

@@ -176,6 +176,77 @@ def _dict(element: Any) -> dict[str, Any]:
     return found
 
 
+_SCALARS = frozenset({"string", "integer", "true", "false"})
+
+
+def _quick_dict(element: Any) -> dict[str, Any] | None:  # noqa: C901 - the reader above, in one function
+    """What :func:`_dict` reads from a <dict> of keys and values that are strings, integers, booleans, arrays and
+    dicts, in one pass over the children; None for anything else, and for anything :func:`_dict` refuses (which
+    it then reads again, to say what is wrong)."""
+    text = element.text
+    if text and not text.isspace():
+        return None
+    found: dict[str, Any] = {}
+    children = iter(element)
+    for key in children:
+        value = next(children, None)
+        if value is None or key.tag != "key" or len(key):
+            return None
+        tail = key.tail
+        if tail and not tail.isspace():
+            return None
+        tail = value.tail
+        if tail and not tail.isspace():
+            return None
+        name = key.text or ""
+        if name in found:
+            return None
+        tag = value.tag
+        if tag in _SCALARS and len(value):
+            return None
+        if tag == "string":
+            found[name] = value.text or ""
+        elif tag == "integer":
+            number = value.text
+            if not number or not number.isdigit() or not number.isascii():
+                return None
+            found[name] = int(number)
+        elif tag == "true" or tag == "false":
+            if value.text:
+                return None
+            found[name] = tag == "true"
+        elif tag == "dict":
+            inner = _quick_dict(value)
+            if inner is None:
+                return None
+            found[name] = inner
+        elif tag == "array":
+            items = _quick_array(value)
+            if items is None:
+                return None
+            found[name] = items
+        else:
+            return None
+    return found
+
+
+def _quick_array(element: Any) -> list[Any] | None:
+    """What :func:`_value` reads from an <array> of dicts; None for anything else."""
+    text = element.text
+    if text and not text.isspace():
+        return None
+    items = []
+    for child in element:
+        tail = child.tail
+        if child.tag != "dict" or (tail and not tail.isspace()):
+            return None
+        inner = _quick_dict(child)
+        if inner is None:
+            return None
+        items.append(inner)
+    return items
+
+
 @lru_cache(maxsize=16)
 def parse(content: bytes) -> dict[str, Any]:
     if not content.startswith(b"<?xml"):
@@ -186,6 +257,12 @@ def parse(content: bytes) -> dict[str, Any]:
         raise ReadBackError(f"the plist cannot be read: {exc}") from None
     if root.tag != "plist" or len(root) != 1:
         raise ReadBackError("the root is not a <plist> holding one value")
+    value = root[0]
+    tail, text = value.tail, root.text
+    if value.tag == "dict" and not (tail and not tail.isspace()) and not (text and not text.isspace()):
+        quick = _quick_dict(value)
+        if quick is not None:
+            return quick
     try:
         data = _value(_elements(root)[0])
     except (ValueError, binascii.Error) as exc:

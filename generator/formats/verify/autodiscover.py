@@ -78,6 +78,25 @@ def _text(parent: Element, tag: str, required: bool = True, children: dict[str, 
     return text
 
 
+_LOCAL_NAMES = {NS_A + tag: tag for tag in PROTOCOL_CHILDREN}
+
+
+def _quick_protocol(protocol: Element) -> dict[str, str] | None:
+    """What :func:`read` reads from a <Protocol> whose elements are known, each there once, each holding a text
+    without blanks around it, and the required ones all there, in one pass; None for any other (which
+    :func:`read` then reads again, to say what is wrong)."""
+    found: dict[str, str] = {}
+    for element in protocol:
+        tag = _LOCAL_NAMES.get(element.tag)
+        text = element.text
+        if tag is None or tag in found or len(element) or not text or text != text.strip():
+            return None
+        found[tag] = text
+    if not all(tag in found for tag in ONE_OF_EACH):
+        return None
+    return {tag: found[tag] for tag in PROTOCOL_CHILDREN if tag in found}
+
+
 @lru_cache(maxsize=16)
 def read(content: bytes) -> tuple[dict[str, str] | None, list[dict[str, str]]]:
     """(the <User> as {name, email} or None, each <Protocol> as {element: text}); read once per file (the verifier
@@ -108,6 +127,10 @@ def read(content: bytes) -> tuple[dict[str, str] | None, list[dict[str, str]]]:
             continue
         if child.tag != NS_A + "Protocol":
             raise ReadBackError(f"<Account> holds <{child.tag.split('}')[-1]}>, which is no POP3/IMAP account's")
+        quick = _quick_protocol(child)
+        if quick is not None:
+            protocols.append(quick)
+            continue
         children: dict[str, list[Element]] = {}
         unknown = set()
         for element in child:       # one pass: each element's tag read once
@@ -147,13 +170,20 @@ def _connection(protocol: dict[str, str], problems: list[str]) -> tuple[Connecti
 
 
 @lru_cache(maxsize=16)
+def _connections(content: bytes) -> tuple[tuple[tuple[Connection, str], ...], tuple[str, ...]]:
+    """:func:`_connection` of each <Protocol> of the file, and the rule breaks they show; read once per file."""
+    problems: list[str] = []
+    connections = tuple(_connection(p, problems) for p in read(content)[1])
+    return connections, tuple(problems)
+
+
+@lru_cache(maxsize=16)
 def read_settings(content: bytes) -> Settings:
     """The connection of a user's answer (read once per file: the verifier's reading and the cross-check's)."""
     user, protocols = read(content)
     if user is None:
         raise ReadBackError("a user's answer has a <User>")
-    problems: list[str] = []
-    connections = [_connection(p, problems)[0] for p in protocols]
+    connections = [connection for connection, _ in _connections(content)[0]]
     if [c.protocol for c in connections] not in (["imap", "smtp"], ["pop3", "smtp"]):
         raise ReadBackError(f"a user's answer lists {[c.protocol for c in connections]}, expected IMAP or POP3, "
                             "then SMTP")
@@ -161,9 +191,10 @@ def read_settings(content: bytes) -> Settings:
 
 
 def verify_device(content: bytes, org: Organization, device: Device) -> list[str]:
-    user, protocols = read(content)
-    problems: list[str] = []
-    spa = [_connection(p, problems)[1] for p in protocols]
+    read(content)
+    connections, found = _connections(content)
+    problems = list(found)
+    spa = [value for _, value in connections]
     settings = read_settings(content)
     check_connection(problems, settings, device)
     expect(problems, "<AutoDiscoverSMTPAddress>", settings.email, device.user.email)

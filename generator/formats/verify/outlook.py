@@ -28,6 +28,8 @@ TYPE_TAGS = {
 TOKENS = {"i_mail": "POP3", "imap_i_mail": "IMAP"}
 _TAGS = {kind: {**COMMON_TAGS, **tags} for kind, tags in TYPE_TAGS.items()}     # every tag of an account type
 INSTRUCTIONS = {"uniqueservice", "defaultaccount"}
+_NOT_MAPPED = frozenset({"__name__", "accounttype"})      # a mapping section's name and its account type
+_NOT_VALUES = frozenset({"__name__", *INSTRUCTIONS})     # an account section's name and instructions
 SMTP_SECURITY = {0: "none", 1: "ssl", 2: "starttls"}
 LEAVE, REMOVE_AFTER, REMOVE_ON_NUKE = 0x1, 0x2, 0x4
 
@@ -67,28 +69,31 @@ def parse(content: bytes) -> Sections:
     if control:
         raise ReadBackError(f"control character U+{ord(control.group()):04X} in the file")
     sections: Sections = {}
-    current = None
+    current: Section | None = None
     for number, line in enumerate(text.split("\r\n"), start=1):
         stripped = line.strip()
-        if not stripped or stripped.startswith(";"):
+        first = stripped[:1]
+        if first == ";" or not first:
             continue
-        if stripped.startswith("["):
-            if not stripped.endswith("]"):
+        if first == "[":
+            if stripped[-1] != "]":
                 raise ReadBackError(f"line {number}: malformed section header")
             name = stripped[1:-1].strip()
-            if name.lower() in sections:
+            lower = name.lower()
+            if lower in sections:
                 raise ReadBackError(f"line {number}: section [{name}] appears twice")
-            current = sections.setdefault(name.lower(), {"__name__": name})
+            current = sections[lower] = {"__name__": name}
             continue
         if current is None:
             raise ReadBackError(f"line {number}: text outside any section")
-        if "=" not in line:
+        key, equals, value = line.partition("=")
+        if not equals:
             raise ReadBackError(f"line {number}: line without '='")
-        key, _, value = line.partition("=")
-        key, value = key.strip(), value.strip()
-        if key.lower() in current:
+        key = key.strip()
+        lower = key.lower()
+        if lower in current:
             raise ReadBackError(f"line {number}: key {key} appears twice in [{current['__name__']}]")
-        current[key.lower()] = (key, value)
+        current[lower] = (key, value.strip())
     return sections
 
 
@@ -127,23 +132,26 @@ def _account(sections: Sections) -> tuple[str, Section]:
         raise ReadBackError(f"[{token}] AccountType is {account_type!r}, expected {kind}")
     tags = _TAGS[kind]
     for key, entry in mapping.items():
-        if key in ("__name__", "accounttype"):
-            continue
-        shown, tag = entry
-        if tags.get(key) != tag:
-            raise ReadBackError(f"[{token}] maps {shown} to {tag!r}, expected {tags.get(key)!r}")
+        if key not in _NOT_MAPPED:
+            shown, tag = entry
+            if tags.get(key) != tag:
+                raise ReadBackError(f"[{token}] maps {shown} to {tag!r}, expected {tags.get(key)!r}")
     for key, entry in values.items():
-        if key == "__name__" or key in INSTRUCTIONS:
-            continue
-        if key not in mapping:
+        if key not in mapping and key not in _NOT_VALUES:
             raise ReadBackError(f"[{values_name}] key {entry[0]} has no mapping line in [{token}]: Outlook ignores it")
     return kind, values
 
 
 @lru_cache(maxsize=16)
+def _account_of(content: bytes) -> tuple[str, Section]:
+    """:func:`_account` of the file, read once per file (the verifier and ``read_settings`` share it: neither
+    changes it)."""
+    return _account(parse(content))
+
+
+@lru_cache(maxsize=16)
 def read_settings(content: bytes) -> Settings:
-    sections = parse(content)
-    kind, values = _account(sections)
+    kind, values = _account_of(content)
     p = kind.lower()
     in_ssl = _long(values, f"{p}usessl")
     if in_ssl not in (0, 1):
@@ -176,7 +184,7 @@ def verify(content: bytes, org: Organization, device: Device) -> list[str]:
     general = _section(sections, "General")
     expect(problems, "[General] Custom", general.get("custom", ("", ""))[1], "1")
     _section(sections, "Service List")
-    kind, values = _account(sections)
+    kind, values = _account_of(content)
     settings = read_settings(content)
     check_connection(problems, settings, device)
     expect(problems, "EmailAddress", settings.email, device.user.email)
@@ -210,7 +218,5 @@ def verify(content: bytes, org: Organization, device: Device) -> list[str]:
     else:
         expect(problems, "CheckNewImap", _long(values, "checknewimap"), 1 if device.fetch_automatically else 0)
     for section in sections.values():
-        for key in section:
-            if key != "__name__" and "password" in key:
-                problems.append(f"key {section[key][0]} carries a password")
+        problems.extend(f"key {section[key][0]} carries a password" for key in section if "password" in key)
     return problems

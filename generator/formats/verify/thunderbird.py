@@ -90,6 +90,23 @@ _PLAIN_LINE = re.compile(r'user_pref\("([A-Za-z0-9._\-]+)", (?:(true)|(false)|(-
                          r'"([^"\\\x00-\x1f\u2028\u2029]*)")\);')
 
 
+# The same lines, each found in one pass over the text, and the lines that are empty or a comment.
+_PLAIN_LINES = re.compile(f"(?m)^{_PLAIN_LINE.pattern}$")
+_SKIPPED_LINES = re.compile(r"(?m)^(?://[^\n]*)?$")
+
+
+def _plain_prefs(text: str) -> dict[str, bool | int | str] | None:
+    """The prefs of a text whose every line is such a line, empty or a comment, no name twice: what the loop below
+    reads from it; None for any other text (which the loop then reads, to say what is wrong)."""
+    found = _PLAIN_LINES.findall(text)
+    if len(found) + len(_SKIPPED_LINES.findall(text)) != text.count("\n") + 1:
+        return None
+    prefs: dict[str, bool | int | str] = {
+        name: True if true else False if false else int(integer) if integer else string
+        for name, true, false, integer, string in found}
+    return prefs if len(prefs) == len(found) else None
+
+
 @lru_cache(maxsize=16)
 def parse_prefs(content: bytes) -> dict[str, bool | int | str]:
     """Every pref of a prefs.js file. Only ``user_pref`` lines, ``//`` comments and blank lines are allowed."""
@@ -99,6 +116,9 @@ def parse_prefs(content: bytes) -> dict[str, bool | int | str]:
         raise ReadBackError(f"prefs.js is not UTF-8 (byte {exc.start})") from None
     if "\r" in text:
         raise ReadBackError("prefs.js contains a CR character")
+    quick = _plain_prefs(text)
+    if quick is not None:
+        return quick
     prefs: dict[str, bool | int | str] = {}
     plain_line = _PLAIN_LINE.fullmatch
     for number, line in enumerate(text.split("\n"), start=1):
