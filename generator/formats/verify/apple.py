@@ -82,12 +82,25 @@ def _table(*names: str) -> tuple[tuple[str, ...], dict[str, _Rule]]:
                       for key, rule in merged.items()}
 
 
+@cache
+def _plain_types(*names: str) -> tuple[frozenset[str], dict[str, type]]:
+    """The required keys of :func:`_table` as a set, and the type of each key whose rule is a type alone (no
+    allowed values, no format): a value of exactly that type keeps the rule."""
+    required, table = _table(*names)
+    return frozenset(required), {key: rule.expected for key, rule in table.items()
+                                 if rule.expected is not None and rule.rangelist is None and rule.pattern is None}
+
+
 def _check_dict(data: dict[str, Any], names: tuple[str, ...], where: str, problems: list[str]) -> None:
     required, table = _table(*names)
-    for key in required:
-        if key not in data:
-            problems.append(f"{where}: required key {key} is missing")
+    required_set, plain_types = _plain_types(*names)
+    if not required_set <= data.keys():
+        for key in required:
+            if key not in data:
+                problems.append(f"{where}: required key {key} is missing")
     for key, value in data.items():
+        if type(value) is plain_types.get(key):
+            continue
         rule = table.get(key)
         if rule is None:
             problems.append(f"{where}: key {key} is not in Apple's schema")
@@ -315,7 +328,14 @@ def read_settings(content: bytes) -> Settings | None:
     if isinstance(payloads, list) and len(payloads) == 1 and isinstance(payloads[0], dict) and \
             payloads[0].get("PayloadType") in (EAS_TYPE, GOOGLE_TYPE):
         return None
-    return _mail_settings(_mail_payload(data))
+    return _mail_settings_of(content)
+
+
+@lru_cache(maxsize=16)
+def _mail_settings_of(content: bytes) -> Settings:
+    """The connection of the mail payload of a profile's plist, read once per file (the verifier and
+    ``read_settings`` share it: neither changes it)."""
+    return _mail_settings(_mail_payload(parse(content)))
 
 
 def _mail_settings(mail: dict[str, Any]) -> Settings:
@@ -350,7 +370,7 @@ def verify(content: bytes, org: Organization, device: Device) -> list[str]:
         _check_oauth2(problems, mail, payload_type, device)
         expect(problems, "PayloadOrganization", data.get("PayloadOrganization"), org.name)
         return problems
-    settings = _mail_settings(mail)
+    settings = _mail_settings_of(content)
     want_in, want_out = device.incoming, device.outgoing
     got_in, got_out = settings.incoming, settings.outgoing
     expect(problems, "incoming", (got_in.protocol, got_in.host, got_in.port, got_in.tls(), got_in.login),

@@ -115,7 +115,9 @@ def read(content: bytes) -> tuple[dict[str, str] | None, list[dict[str, str]]]:
         element = response[0]
         if sorted(child.tag for child in element) != [NS_A + "AutoDiscoverSMTPAddress", NS_A + "DisplayName"]:
             raise ReadBackError("<User> must hold exactly <DisplayName> and <AutoDiscoverSMTPAddress>")
-        user = {"name": str(_text(element, "DisplayName")), "email": str(_text(element, "AutoDiscoverSMTPAddress"))}
+        in_user = _children(element)
+        user = {"name": str(_text(element, "DisplayName", children=in_user)),
+                "email": str(_text(element, "AutoDiscoverSMTPAddress", children=in_user))}
     account = response[-1]
     in_account = _children(account)
     if _text(account, "AccountType", children=in_account) != "email" or \

@@ -65,7 +65,9 @@ def parse(content: bytes) -> Sections:
     for char in ("\u2028", "\u2029", "\x85"):
         if char in text:
             raise ReadBackError(f"U+{ord(char):04X} in the file")
-    control = _CONTROL.search(text.replace("\r\n", ""))
+    joined = text.replace("\r\n", "")
+    # Printable ASCII holds no control character: the search is needed only for other text.
+    control = None if joined.isascii() and joined.isprintable() else _CONTROL.search(joined)
     if control:
         raise ReadBackError(f"control character U+{ord(control.group()):04X} in the file")
     sections: Sections = {}

@@ -90,23 +90,6 @@ _PLAIN_LINE = re.compile(r'user_pref\("([A-Za-z0-9._\-]+)", (?:(true)|(false)|(-
                          r'"([^"\\\x00-\x1f\u2028\u2029]*)")\);')
 
 
-# The same lines, each found in one pass over the text, and the lines that are empty or a comment.
-_PLAIN_LINES = re.compile(f"(?m)^{_PLAIN_LINE.pattern}$")
-_SKIPPED_LINES = re.compile(r"(?m)^(?://[^\n]*)?$")
-
-
-def _plain_prefs(text: str) -> dict[str, bool | int | str] | None:
-    """The prefs of a text whose every line is such a line, empty or a comment, no name twice: what the loop below
-    reads from it; None for any other text (which the loop then reads, to say what is wrong)."""
-    found = _PLAIN_LINES.findall(text)
-    if len(found) + len(_SKIPPED_LINES.findall(text)) != text.count("\n") + 1:
-        return None
-    prefs: dict[str, bool | int | str] = {
-        name: True if true else False if false else int(integer) if integer else string
-        for name, true, false, integer, string in found}
-    return prefs if len(prefs) == len(found) else None
-
-
 @lru_cache(maxsize=16)
 def parse_prefs(content: bytes) -> dict[str, bool | int | str]:
     """Every pref of a prefs.js file. Only ``user_pref`` lines, ``//`` comments and blank lines are allowed."""
@@ -116,9 +99,6 @@ def parse_prefs(content: bytes) -> dict[str, bool | int | str]:
         raise ReadBackError(f"prefs.js is not UTF-8 (byte {exc.start})") from None
     if "\r" in text:
         raise ReadBackError("prefs.js contains a CR character")
-    quick = _plain_prefs(text)
-    if quick is not None:
-        return quick
     prefs: dict[str, bool | int | str] = {}
     plain_line = _PLAIN_LINE.fullmatch
     for number, line in enumerate(text.split("\n"), start=1):
@@ -192,6 +172,9 @@ def _listed(prefs: Prefs) -> tuple[str, list[str]]:
     return accounts[0], servers
 
 
+_GRAPH_PREFIXES = ("mail.account.", "mail.server.", "mail.identity.", "mail.smtpserver.")
+
+
 def _graph(prefs: Prefs) -> tuple[str, str, str]:
     """Follow accounts -> server/identity -> SMTP server; returns (server, identity, smtp) keys."""
     account, servers = _listed(prefs)
@@ -211,8 +194,7 @@ def _graph(prefs: Prefs) -> tuple[str, str, str]:
     allowed = (f"mail.account.{account}.", f"mail.server.{server}.", f"mail.identity.{identity}.",
                f"mail.smtpserver.{smtp}.")
     for name in prefs:
-        if name.startswith(("mail.account.", "mail.server.", "mail.identity.", "mail.smtpserver.")) and \
-                not name.startswith(allowed) and name != "mail.account.lastKey":
+        if not name.startswith(allowed) and name.startswith(_GRAPH_PREFIXES) and name != "mail.account.lastKey":
             raise ReadBackError(f"pref {name} belongs to no account of the graph")
     return server, identity, smtp
 
@@ -288,7 +270,6 @@ def verify(content: bytes, org: Organization, device: Device) -> list[str]:
     expect(problems, "check_new_mail", _get(prefs, f"mail.server.{server}.check_new_mail", bool),
            device.fetch_automatically)
     expect(problems, "check_time", _get(prefs, f"mail.server.{server}.check_time", int), device.check_interval_minutes)
-    for name in prefs:
-        if "password" in name.lower():
-            problems.append(f"pref {name} carries a password")
+    if "password" in "\n".join(prefs).lower():         # no name holds a line break: one look at them all
+        problems.extend(f"pref {name} carries a password" for name in prefs if "password" in name.lower())
     return problems
