@@ -130,3 +130,31 @@ def test_old_manifest_entries_the_index_does_not_list_are_only_claims():
     assert claim(entry, scope) == Claim(entry[0]["path"], entry[0]["sha256"])
     assert claim(_line(_record("a@example.com/desktop/prefs.js")), scope) is None
     assert claim(({**entry[0], "path": "/etc/passwd"}, entry[1]), scope) == UNSAFE
+
+
+def test_a_line_made_from_the_manifest_entry_is_the_line_of_the_whole_record():
+    """The executor makes a file's index line from its manifest entry's JSON (made once for both): the same bytes as
+    the line of the record's ``index_json``, with and without inputs, signed or not, with text that JSON escapes."""
+    records = [_record("a@example.com/desktop/prefs.js", device="desktop", profile="desktop", client="thunderbird",
+                       protocol="pop3"),
+               _record("domains/ex\u00e4mple.com.xml", kind="domain", inputs=None, domain='ex\u00e4"mple\\.com'),
+               dataclasses.replace(_record("b@example.com/phone/mail.mobileconfig", inputs="fp \u2028\n"), signed=True)]
+    for record in records:
+        written = record.made(hashlib.sha256(b"x").hexdigest(), record.signed).written(12_345, 1_796_212_392_518_701_105)
+        entry = json.dumps(written.to_json(), ensure_ascii=False).encode()
+        assert written.size is not None and written.mtime_ns is not None
+        assert INDEX.line_of(entry, written.inputs, written.size, written.mtime_ns) == INDEX.line(written.index_json() or {})
+
+
+def test_a_record_made_field_by_field_and_pickled_is_the_same_record():
+    """``made``, ``written`` and the record's pickled form (a worker sends one per file) keep every field."""
+    import pickle
+
+    record = ArtifactRecord("device", "a@example.com/phone/mail.mobileconfig", "", user="a@example.com", device="phone",
+                            profile="phone", client="apple", protocol="imap", domain="d", group="g", inputs="fp")
+    made = record.made("ab" * 32, True)
+    assert made == dataclasses.replace(record, sha256="ab" * 32, signed=True)
+    assert made.written(7, 9) == dataclasses.replace(made, size=7, mtime_ns=9)
+    assert made.written(7, 9).written(8, 10) == dataclasses.replace(made, size=8, mtime_ns=10)
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        assert pickle.loads(pickle.dumps(made.written(7, 9), protocol)) == made.written(7, 9)

@@ -11,8 +11,8 @@ the commit.
 """
 from __future__ import annotations
 
-import dataclasses
 import difflib
+import json
 import os
 import stat
 from collections import deque
@@ -81,7 +81,7 @@ def _show(entry: dict[str, Any], content: bytes) -> str:
 @dataclass(slots=True)
 class _Work:
     cut: Slice
-    items: list[Item]
+    items: list[Item] | None            # the unit's files, when the decision needed them (see ``_look``)
     current: bool                       # every file is up to date: nothing to render
     fresh: str | None                   # the unit's folder when it is not in OUT (every file is created)
 
@@ -153,9 +153,9 @@ class Executor:
             for position, unit in enumerate(units):
                 batch.append(self._look(merge.cut(position, unit)))
                 if len(batch) >= CHUNK or position == len(units) - 1:
-                    tasks = [(w.cut.position, w.fresh is not None and stage is not None) for w in batch
-                             if not w.current]
-                    window.append((batch, renderer.submit(tasks, len(units) - position - 1)))
+                    asked = [w for w in batch if not w.current]
+                    tasks = [(w.cut.position, w.fresh is not None and stage is not None) for w in asked]
+                    window.append((batch, renderer.submit(tasks, len(units) - position - 1, [w.items for w in asked])))
                     batch = []
                 while window and (len(window) > renderer.depth or position == len(units) - 1):
                     works, handle = window.popleft()
@@ -178,10 +178,13 @@ class Executor:
             self._claimed(line)
 
     def _look(self, cut: Slice) -> _Work:
-        """Look at what the reconciler needs to know of the unit's files on disk, and let it decide."""
-        items = self.plan.items(cut.unit)
+        """Look at what the reconciler needs to know of the unit's files on disk, and let it decide.
+
+        A unit of which the index lists no file is rendered whatever its files are: its list of files (with their
+        fingerprints) is then made where it is rendered, not here too."""
         current, fresh, outdir = False, None, self.outdir
-        lines = reconcile.expected(items, cut.inside) if outdir is not None else None
+        items = self.plan.items(cut.unit) if outdir is not None and cut.inside else None
+        lines = reconcile.expected(items, cut.inside) if items is not None else None
         if outdir is not None and lines is not None:
             seen = {line["path"]: _seen(outdir, line["path"]) for line in lines}
             current = reconcile.up_to_date(lines, seen, self.uid, self.index.written_ns)
@@ -223,7 +226,7 @@ class Executor:
 
     def _carried_over(self, work: _Work, out: list[tuple[str, Payload, bytes | None]]) -> set[str]:
         """An up-to-date unit: its entries from the plan and the index line of each file, nothing rendered."""
-        assert work.current
+        assert work.current and work.items is not None
         result, cut = self.result, work.cut
         result.unchanged += len(work.items)
         for item in work.items:
@@ -239,7 +242,6 @@ class Executor:
         result.failures.extend(rendered.failures)
         result.template_errors.extend(rendered.template_errors)
         produced = set()
-        inputs = {item.record.path: item.record.inputs for item in work.items}   # workers leave them out
         for planned in rendered.planned:
             if planned.staged:           # a worker wrote it to the staging folder already
                 assert self.stage is not None and work.fresh is not None
@@ -251,8 +253,10 @@ class Executor:
                                        planned.template, cut.inside.get(planned.record.path), work.fresh)
             result.rendered += 1
             produced.add(record.path)
-            fields = dataclasses.replace(record, inputs=inputs.get(record.path)).index_json()
-            out.append((record.path, record.to_json(), self.index.line(fields) if fields is not None else None))
+            entry = json.dumps(record.to_json(), ensure_ascii=False).encode()   # once, for the manifest and the index
+            size, mtime_ns = record.size, record.mtime_ns
+            out.append((record.path, entry, self.index.line_of(entry, record.inputs, size, mtime_ns)
+                        if size is not None and mtime_ns is not None else None))
             if result.records is not None:
                 result.records.append(record)
         return produced
@@ -266,7 +270,7 @@ class Executor:
         if status == UNCHANGED:
             self.result.unchanged += 1
             st = outdir.lstat(path) if outdir is not None else None
-            return record if st is None else dataclasses.replace(record, size=st.st_size, mtime_ns=st.st_mtime_ns)
+            return record if st is None else record.written(st.st_size, st.st_mtime_ns)
         if outside:
             self._outside += 1
             if self._outside <= MAX_OUTSIDE_SHOWN:
@@ -279,7 +283,7 @@ class Executor:
         self._pending.append(Change(path, status, shown_diff))
         if self.stage is not None:
             size, mtime_ns = self.stage.add(path, content, fresh)
-            return dataclasses.replace(record, size=size, mtime_ns=mtime_ns)
+            return record.written(size, mtime_ns)
         return record
 
     def _stale(self, line: Entry) -> Carry | None:

@@ -75,6 +75,15 @@ class Index(SortedLines):
         body = json.dumps(fields, ensure_ascii=False).encode()
         return body[:-1] + _CHECK + _check(self.key, body) + b'"}'
 
+    def line_of(self, entry: bytes, inputs: str | None, size: int, mtime_ns: int) -> bytes:
+        """The same line as :meth:`line` of the file's ``index_json``, from its manifest entry's JSON (made once
+        for both: the index's fields follow the entry's, see ``ArtifactRecord.index_json``)."""
+        fields = b', "size": %d, "mtime_ns": %d}' % (size, mtime_ns)
+        if inputs is not None:
+            fields = b', "inputs": ' + json.dumps(inputs, ensure_ascii=False).encode() + fields
+        body = entry[:-1] + fields
+        return body[:-1] + _CHECK + _check(self.key, body) + b'"}'
+
     @staticmethod
     def manifest_entry(raw: bytes) -> bytes:
         """The file's manifest entry as JSON: a line starts with it (see ``ArtifactRecord.index_json``).

@@ -31,7 +31,7 @@ from typing import Any
 
 from ..errors import WorkerDied
 from ..formats.registry import named
-from ..plan.planner import Plan, Planned, Rendered, Unit
+from ..plan.planner import Item, Plan, Planned, Rendered, Unit
 from .writer import StagingTree
 
 PR_SET_PDEATHSIG = 1
@@ -41,6 +41,7 @@ _shared: tuple[Plan, Sequence[Unit], int] | None = None   # set in the parent ju
 
 Packed = tuple[list[tuple[str, Any, bytes, str, bool]], list[str], list[Any]]
 Task = tuple[int, bool]         # a unit's index, and whether its files go straight to the staging folder
+InProcess = list[tuple[Task, "list[Item] | None"]]    # tasks rendered in this process, with their files where known
 _staging: StagingTree | None = None  # in a worker: the staging folder, opened on first use
 
 
@@ -106,8 +107,7 @@ def _render_chunk(tasks: list[Task]) -> list[Packed]:
 def _staged(staging: StagingTree, planned: Planned) -> Planned:
     """Write a file of a new folder into the staging tree; what goes back is its entry, not its bytes."""
     size, mtime_ns = staging.add(planned.record.path, planned.content)
-    return Planned(dataclasses.replace(planned.record, size=size, mtime_ns=mtime_ns), b"", planned.format,
-                   planned.template, staged=True)
+    return Planned(planned.record.written(size, mtime_ns), b"", planned.format, planned.template, staged=True)
 
 
 def _pack(rendered: Rendered) -> Packed:
@@ -183,12 +183,13 @@ class Renderer:
             theirs.close()            # the worker's end lives in the worker alone: its death reads as end of file
         self.depth = 2 * self.jobs + 2
 
-    def submit(self, tasks: list[Task], remaining: int) -> Handle | list[Task]:
-        """Render ``tasks``, now or in a worker; ``remaining``: units not yet submitted."""
+    def submit(self, tasks: list[Task], remaining: int, items: list[list[Item] | None]) -> Handle | InProcess:
+        """Render ``tasks``, now or in a worker; ``remaining``: units not yet submitted; ``items``: each task's unit's
+        files where the caller has them (a worker makes its own)."""
         self._asked += len(tasks)
         self._start(remaining)
         if not self.workers or not tasks:
-            return tasks
+            return list(zip(tasks, items))
         worker = min(self.workers, key=lambda w: w.waiting)
         try:
             worker.conn.send(tasks)
@@ -197,9 +198,9 @@ class Renderer:
         worker.waiting += 1
         return Handle(worker)
 
-    def result(self, handle: Handle | list[Task]) -> list[Rendered]:
+    def result(self, handle: Handle | InProcess) -> list[Rendered]:
         if isinstance(handle, list):
-            return [self.plan.render(self.units[index]) for index, _ in handle]
+            return [self.plan.render(self.units[index], items) for (index, _), items in handle]
         worker = handle.worker
         exits = {w.process.sentinel: w for w in self.workers}
         while True:

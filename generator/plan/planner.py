@@ -455,8 +455,12 @@ class Plan:
         shown = ", ".join(texts.get(id(d)) or device_text(d, self._shared_text) for d in subject.devices)
         return f"UserDevices({subject.user!r}, [{shown}], {subject.findings!r})"
 
-    def render(self, unit: Unit) -> Rendered:
+    def render(self, unit: Unit, items: list[Item] | None = None) -> Rendered:
         """Render and verify the unit's files; the files of one device are cross-checked against each other.
+
+        ``items``: the unit's files as :meth:`items` gives them, when they are at hand; else they are made here,
+        each with the fingerprint of its inputs (a worker process renders the unit: the parent needs no list of
+        a unit it does not compare with anything).
 
         The cycle collector is paused meanwhile: rendering and verifying leave no garbage in cycles (what they
         make is freed as soon as it is dropped; tests/test_plan_render.py), yet every few hundred objects made
@@ -465,15 +469,15 @@ class Plan:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return self._render_unit(unit)
+            return self._render_unit(unit, self.items(unit) if items is None else items)
         finally:
             if collecting:
                 gc.enable()
 
-    def _render_unit(self, unit: Unit) -> Rendered:
+    def _render_unit(self, unit: Unit, items: list[Item]) -> Rendered:
         out = Rendered()
         readings: dict[int, dict[str, Settings]] = defaultdict(dict)
-        for item in self.items(unit, inputs=False):
+        for item in items:
             planned = self._render(item, out)
             if planned is None:
                 continue
@@ -514,7 +518,8 @@ class Plan:
                 out.failures.extend(f"{label}: {problem}" for problem in problems)
             return None
         signed = fmt.signable and site.signer is not None
-        return Planned(_with_hash(item.record, content, signed), content, fmt, ", ".join(overrides) or "built-in")
+        return Planned(item.record.made(hashlib.sha256(content).hexdigest(), signed or None), content, fmt,
+                       ", ".join(overrides) or "built-in")
 
 
 def _template_error(exc: jinja2.TemplateError | SiteTemplateError, label: str) -> Diagnostic:
@@ -529,10 +534,3 @@ def _template_error(exc: jinja2.TemplateError | SiteTemplateError, label: str) -
     return Diagnostic(f"template error while making {label}: {type(exc).__name__}: {exc.message or exc}",
                       Location(file or "templates", line or 0), hint="fix the site template")
 
-
-def _with_hash(record: ArtifactRecord, content: bytes, signed: bool) -> ArtifactRecord:
-    """The record with the file's hash, made field by field (``dataclasses.replace`` takes three times as long)."""
-    return ArtifactRecord(kind=record.kind, path=record.path, sha256=hashlib.sha256(content).hexdigest(),
-                          user=record.user, device=record.device, profile=record.profile, client=record.client,
-                          protocol=record.protocol, domain=record.domain, signed=signed or None, group=record.group,
-                          inputs=record.inputs, size=record.size, mtime_ns=record.mtime_ns)
