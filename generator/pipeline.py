@@ -22,6 +22,7 @@ from .fleet import FleetPlan, load_fleet
 from .formats.signing import Signer
 from .inventory.bounds import DEFAULT_LIMITS, Limits
 from .inventory.load import load_inventory
+from .jsontext import dumps
 from .model import Finding
 from .output.changelog import ChangeLog
 from .output.execute import Executor, Outcome
@@ -103,13 +104,13 @@ class GenerateResult:
         yield "{"
         separator = "\n  "
         for key, value in {**(head or {}), **self._counts()}.items():
-            yield f"{separator}{json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}"
+            yield f"{separator}{json.dumps(key)}: {dumps(value)}"
             separator = ",\n  "
         for key, items in self._lists().items():
             yield f",\n  {json.dumps(key)}: ["
             inner = "\n    "
             for item in items:
-                yield inner + json.dumps(item, ensure_ascii=False)
+                yield inner + dumps(item)
                 inner = ",\n    "
             yield "\n  ]" if inner != "\n    " else "]"
         if diffs:
@@ -117,8 +118,8 @@ class GenerateResult:
             inner = "\n    "
             for change in self.changes:
                 if change.diff:
-                    yield f"{inner}{json.dumps(change.path, ensure_ascii=False)}: " \
-                          f"{json.dumps(change.diff, ensure_ascii=False)}"
+                    yield f"{inner}{dumps(change.path)}: " \
+                          f"{dumps(change.diff)}"
                     inner = ",\n    "
             yield "\n  }" if inner != "\n    " else "}"
         yield "\n}\n"

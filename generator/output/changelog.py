@@ -21,6 +21,7 @@ import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, overload
 
+from ..jsontext import dumps
 from .reconcile import Change
 
 KEEP = 4096              # changes held as objects before the rest is written to the temporary file
@@ -58,7 +59,7 @@ class ChangeLog(Sequence[Change]):
         if self._spool is None:
             self._spool = tempfile.TemporaryFile(buffering=0, prefix="mailprofiles-changes-")
             weakref.finalize(self, self._spool.close)     # closed with the log (a result can outlive the run)
-        self._buffer.append(json.dumps([change.path, change.status, change.diff], ensure_ascii=False).encode() + b"\n")
+        self._buffer.append(dumps([change.path, change.status, change.diff]).encode() + b"\n")
         if len(self._buffer) >= 1024:
             self._flush()
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 import re
 import stat
 from collections.abc import Iterator
 from typing import Any
 
+from ..jsontext import dumps
 from .manifest import Entry, SortedLines
 from .state import State
 
@@ -72,7 +72,7 @@ class Index(SortedLines):
 
     def line(self, fields: dict[str, Any]) -> bytes:
         """A new line of the index (without its newline), with its check."""
-        body = json.dumps(fields, ensure_ascii=False).encode()
+        body = dumps(fields).encode()
         return body[:-1] + _CHECK + _check(self.key, body) + b'"}'
 
     def line_of(self, entry: bytes, inputs: str | None, size: int, mtime_ns: int) -> bytes:
@@ -80,7 +80,7 @@ class Index(SortedLines):
         for both: the index's fields follow the entry's, see ``ArtifactRecord.index_json``)."""
         fields = b', "size": %d, "mtime_ns": %d}' % (size, mtime_ns)
         if inputs is not None:
-            fields = b', "inputs": ' + json.dumps(inputs, ensure_ascii=False).encode() + fields
+            fields = b', "inputs": ' + dumps(inputs).encode() + fields
         body = entry[:-1] + fields
         return body[:-1] + _CHECK + _check(self.key, body) + b'"}'
 

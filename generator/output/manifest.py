@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 
 from ..bounded import read_at_most
 from ..errors import OutputError
+from ..jsontext import dumps
 from ..model import Finding
 from ..paths import safe_relative
 from .safefs import OutDir
@@ -290,7 +291,7 @@ class Previous(SortedLines):
         for warning in data.get("warnings") or []:
             self._warning(warning)
         for path in sorted(entries):
-            yield entries[path], json.dumps(entries[path], ensure_ascii=False).encode("utf-8")
+            yield entries[path], dumps(entries[path]).encode("utf-8")
 
     def _dropped(self, count: int) -> None:
         self.notes.append(f"ignored {count} malformed entries of {MANIFEST} (wrong types, paths outside the "
@@ -381,6 +382,6 @@ def manifest_chunks(artifacts: Iterable[dict[str, Any] | bytes], warnings: Itera
             yield b'\n  ],\n  "warnings": ['
         separator = b"\n    "
         for item in items:   # an entry as data, or as the JSON it was read as
-            yield separator + (item if isinstance(item, bytes) else json.dumps(item, ensure_ascii=False).encode())
+            yield separator + (item if isinstance(item, bytes) else dumps(item).encode())
             separator = b",\n    "
     yield b"\n  ]\n}\n"

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 
 from ..bounded import read_at_most
 from ..errors import OutputError
+from ..jsontext import dumps
 from ..paths import safe_relative
 from .safefs import OutDir, describe
 
@@ -160,7 +161,7 @@ class JournalWriter:
                 os.unlink(PENDING_JOURNAL, dir_fd=self.state.fd)
             self._fd = self.state.open_new(PENDING_JOURNAL)
             self._buffer.append(b'{"version": 2}\n')
-        self._buffer.append(json.dumps(value, ensure_ascii=False).encode() + b"\n")
+        self._buffer.append(dumps(value).encode() + b"\n")
         if len(self._buffer) >= 512:
             self._flush()
 
