@@ -90,13 +90,14 @@ class GenerateResult:
 
     def _lists(self) -> dict[str, Iterable[Any]]:
         return {
-            "changes": ({"path": c.path, "status": c.status} for c in self.changes),
+            "changes": self.changes,
             "findings": (f.to_json() for f in self.findings),
             "notes": self.notes, "alerts": self.alerts,
         }
 
     def to_json(self) -> dict[str, Any]:
-        return {**self._counts(), **{key: list(items) for key, items in self._lists().items()}}
+        return {**self._counts(), **{key: [item.to_json() if isinstance(item, Change) else item for item in items]
+                                     for key, items in self._lists().items()}}
 
     def json_chunks(self, diffs: bool = False, head: dict[str, Any] | None = None) -> Iterator[str]:
         """:meth:`to_json` (plus ``diffs`` when asked, after the keys of ``head``) as text, item by item: a recap
@@ -110,7 +111,7 @@ class GenerateResult:
             yield f",\n  {json.dumps(key)}: ["
             inner = "\n    "
             for item in items:
-                yield inner + dumps(item)
+                yield inner + (item.text() if isinstance(item, Change) else dumps(item))
                 inner = ",\n    "
             yield "\n  ]" if inner != "\n    " else "]"
         if diffs:

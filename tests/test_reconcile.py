@@ -158,3 +158,22 @@ def test_a_record_made_field_by_field_and_pickled_is_the_same_record():
     assert made.written(7, 9).written(8, 10) == dataclasses.replace(made, size=8, mtime_ns=10)
     for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
         assert pickle.loads(pickle.dumps(made.written(7, 9), protocol)) == made.written(7, 9)
+
+
+def test_a_manifest_entry_as_text_is_its_json():
+    """``entry_text`` (made field by field for every file) is the text of ``to_json``'s dict, whatever fields apply and
+    whatever the text holds; a change's ``text`` is its ``to_json``'s."""
+    from generator.jsontext import dumps
+    from generator.output.reconcile import Change
+
+    odd = 'a"b\\c\u00e4\u2028\n\t\x00\ud800'
+    records = [ArtifactRecord("device", "a@example.com/desktop/prefs.js", "ab" * 32, user="a@example.com",
+                              device="desktop", profile="desktop", client="thunderbird", protocol="pop3"),
+               ArtifactRecord("domain", f"domains/{odd}.xml", "", domain=odd, signed=True),
+               ArtifactRecord("group", "groups/x.html", "cd" * 32, group=odd, user=odd, signed=False),
+               ArtifactRecord(odd, odd, odd, user=odd, device=odd, profile=odd, client=odd, protocol=odd, domain=odd,
+                              group=odd, signed=True, inputs=odd, size=1, mtime_ns=2)]
+    for record in records:
+        assert record.entry_text() == dumps(record.to_json()) == json.dumps(record.to_json(), ensure_ascii=False)
+    for change in (Change("a/b", "created"), Change(odd, odd, "diff")):
+        assert change.text() == json.dumps(change.to_json(), ensure_ascii=False)

@@ -21,7 +21,6 @@ from typing import Any
 
 from ..errors import Diagnostic
 from ..formats.registry import named, show_text
-from ..jsontext import dumps
 from ..model import Finding
 from ..plan.planner import Item, Plan, Progress, Rendered
 from . import reconcile
@@ -253,7 +252,7 @@ class Executor:
                                        planned.template, cut.inside.get(planned.record.path), work.fresh)
             result.rendered += 1
             produced.add(record.path)
-            entry = dumps(record.to_json()).encode()   # once, for the manifest and the index
+            entry = record.entry_text().encode()   # once, for the manifest and the index
             size, mtime_ns = record.size, record.mtime_ns
             out.append((record.path, entry, self.index.line_of(entry, record.inputs, size, mtime_ns)
                         if size is not None and mtime_ns is not None else None))

@@ -98,6 +98,18 @@ class ArtifactRecord:
             data["signed"] = True
         return data
 
+    def entry_text(self) -> str:
+        """``to_json`` as JSON text (the same text as encoding its dict), made field by field: one per file of a run."""
+        parts = ['{"kind": ', dumps(self.kind)]
+        for key, value in (("user", self.user), ("group", self.group), ("device", self.device),
+                           ("profile", self.profile), ("client", self.client), ("protocol", self.protocol),
+                           ("domain", self.domain)):
+            if value is not None:
+                parts += (', "', key, '": ', dumps(value))
+        parts += (', "path": ', dumps(self.path), ', "sha256": ', dumps(self.sha256), ', "signed": true}' if self.signed
+                  else "}")
+        return "".join(parts)
+
     def index_json(self) -> dict[str, str | bool | int] | None:
         """The file's line in the run index (``generator/index.py``); None when it was not written (check mode).
 

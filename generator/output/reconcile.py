@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..jsontext import dumps
 from ..paths import safe_relative
 from ..plan.planner import Item, Unit
 from ..plan.selection import Patterns, matches
@@ -44,6 +45,14 @@ class Change:
     path: str
     status: str
     diff: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        """The change as the recap lists it (its diff is listed apart)."""
+        return {"path": self.path, "status": self.status}
+
+    def text(self) -> str:
+        """``to_json`` as JSON text, made without building the dict: one per file a cold run writes."""
+        return '{"path": ' + dumps(self.path) + ', "status": ' + dumps(self.status) + "}"
 
 
 @dataclass(frozen=True, slots=True)
