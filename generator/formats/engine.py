@@ -35,6 +35,7 @@ from types import FrameType, TracebackType
 from typing import Any, cast
 
 import jinja2
+import markupsafe
 from jinja2.exceptions import SecurityError
 from jinja2.loaders import split_template_path
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -136,7 +137,10 @@ class BuiltInEnvironment(jinja2.Environment):
     def getattr(self, obj: Any, attribute: str) -> Any:
         if type(obj) is dict and attribute in obj and attribute not in _DICT_ATTRIBUTES:
             return obj[attribute]
-        return super().getattr(obj, attribute)
+        found = super().getattr(obj, attribute)
+        if type(found) is jinja2.runtime.Macro and type(obj) is jinja2.environment.TemplateModule:
+            return _once(found)
+        return found
 
     def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
         """A template's globals as one dict, not a ChainMap over the environment's: each ``{% import %}`` compares
@@ -146,6 +150,40 @@ class BuiltInEnvironment(jinja2.Environment):
 
 
 _DICT_ATTRIBUTES = frozenset(dir(dict))
+# The argument types a macro's output is remembered for: immutable values, compared with their type (1, 1.0 and
+# True are equal keys, but not the same text).
+_PLAIN = frozenset((str, int, bool, float, type(None), markupsafe.Markup))
+_ONCE_ENTRIES = 4096
+
+
+class _Once:
+    """A built-in template module's macro (an imported template's, as ``t.step``) called with plain values: made once
+    per distinct values. A built-in macro's output depends on its arguments alone (the module's own values are set
+    when it is imported, once per environment), so the text is the same as the macro would make again."""
+
+    __slots__ = ("macro", "made")
+
+    def __init__(self, macro: jinja2.runtime.Macro) -> None:
+        self.macro = macro
+        self.made: dict[tuple[Any, ...], Any] = {}
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs or not all(type(arg) in _PLAIN for arg in args):
+            return self.macro(*args, **kwargs)
+        key = (*args, *map(type, args))
+        made = self.made.get(key)
+        if made is None:
+            if len(self.made) >= _ONCE_ENTRIES:
+                self.made.clear()
+            made = self.made[key] = self.macro(*args)
+        return made
+
+
+def _once(macro: jinja2.runtime.Macro) -> _Once:
+    once: _Once | None = macro.__dict__.get("_once")
+    if once is None:
+        once = macro.__dict__["_once"] = _Once(macro)
+    return once
 
 
 @cache

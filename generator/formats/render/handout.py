@@ -26,9 +26,19 @@ SECURITY_WORDS = {"ssl": "ssl", "starttls": "starttls", "none": "none"}
 
 def inline_code(text: str) -> Markup:
     """Plain text from the format registry (``&``, ``<``, ``>`` escaped; quotes need no escape between
-    elements), with ``code`` in backquotes shown as <code>."""
-    parts = [escape(part, quote=False) for part in text.split("`")]
-    return Markup("".join(part if index % 2 == 0 else f"<code>{part}</code>" for index, part in enumerate(parts)))
+    elements), with ``code`` in backquotes shown as <code>. Most texts are the same on every page: each is
+    made once (a text that names the user is made per user, and the remembered ones are let go now and then)."""
+    made = _INLINE_CODE.get(text)
+    if made is None:
+        parts = [escape(part, quote=False) for part in text.split("`")]
+        made = Markup("".join(part if index % 2 == 0 else f"<code>{part}</code>" for index, part in enumerate(parts)))
+        if len(_INLINE_CODE) >= 1024:
+            _INLINE_CODE.clear()
+        _INLINE_CODE[text] = made
+    return made
+
+
+_INLINE_CODE: dict[str, Markup] = {}
 
 
 def _server(server: Server, login: str) -> dict[str, Any]:
