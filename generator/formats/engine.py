@@ -35,7 +35,6 @@ from types import FrameType, TracebackType
 from typing import Any, cast
 
 import jinja2
-import markupsafe
 from jinja2.exceptions import SecurityError
 from jinja2.loaders import split_template_path
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -152,7 +151,7 @@ class BuiltInEnvironment(jinja2.Environment):
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 # The argument types a macro's output is remembered for: immutable values, compared with their type (1, 1.0 and
 # True are equal keys, but not the same text).
-_PLAIN = frozenset((str, int, bool, float, type(None), markupsafe.Markup))
+_PLAIN = frozenset((str, int, bool, float, type(None), type(jinja2.filters.do_mark_safe(""))))  # the last: Markup
 _ONCE_ENTRIES = 4096
 
 

@@ -35,8 +35,7 @@ _PARSER = etree.HTMLParser(no_network=True, default_doctype=False)
 # loading attributes and style, from them in Python takes half the time of a predicate in the path).
 _ATTRIBUTES = etree.XPath("//@*")
 _WATCHED = frozenset(("style", *LOADING_ATTRIBUTES))
-# Per <section> the <li> inside an <ol>, in document order (a union of paths is in document order).
-_SECTIONS_AND_STEPS = etree.XPath("descendant-or-self::section | descendant-or-self::li[ancestor::ol]")
+_WALKED = ("meta", "style", *FORBIDDEN_TAGS)
 
 
 @dataclass(slots=True)
@@ -63,9 +62,20 @@ def _text(element: Any) -> str:
     return str(etree.tostring(element, method="text", encoding=str, with_tail=False))
 
 
-def _loads(root: Any) -> list[str]:
-    """What makes the page load or run anything: forbidden tags, event handlers, links and styles to elsewhere."""
-    problems = [f"<{element.tag}> is not allowed in a self-contained page" for element in root.iter(*FORBIDDEN_TAGS)]
+def _loads(root: Any) -> tuple[list[str], bool]:
+    """What makes the page load or run anything: forbidden tags, event handlers, links and styles to elsewhere;
+    and whether a style sheet sits in an ``<article>`` (whose text it must not be part of)."""
+    problems: list[str] = []
+    sheets, meta_equiv = [], False
+    # One walk for the forbidden tags (in document order), <meta> and <style>.
+    for element in root.iter(*_WALKED):
+        tag = element.tag
+        if tag == "meta":
+            meta_equiv = meta_equiv or element.get("http-equiv") is not None
+        elif tag == "style":
+            sheets.append(element)
+        else:
+            problems.append(f"<{tag}> is not allowed in a self-contained page")
     for attribute in _ATTRIBUTES(root):
         name = attribute.attrname
         if not name.startswith("on") and name not in _WATCHED:
@@ -78,11 +88,11 @@ def _loads(root: Any) -> list[str]:
                 problems.append(f"<{tag} style> loads from elsewhere")
         elif _EXTERNAL.match(attribute):
             problems.append(f"<{tag} {name}> loads {str(attribute)[:60]!r} from elsewhere")
-    if any(meta.get("http-equiv") is not None for meta in root.iter("meta")):
+    if meta_equiv:
         problems.append("<meta http-equiv> is not allowed")
-    if any(_css_loads(_text(sheet)) for sheet in root.iter("style")):
+    if any(_css_loads(_text(sheet)) for sheet in sheets):
         problems.append("the style sheet loads from elsewhere (url() or @import)")
-    return problems
+    return problems, any(next(sheet.iterancestors("article"), None) is not None for sheet in sheets)
 
 
 def _css_loads(css: str) -> bool:
@@ -91,14 +101,32 @@ def _css_loads(css: str) -> bool:
 
 
 def _steps(root: Any) -> list[int]:
-    """Per <section>, in document order: the <li> inside an <ol> up to the next <section>."""
+    """Per <section>, in document order: the <li> inside an <ol> (at any depth) up to the next <section>."""
     steps: list[int] = []
-    for element in _SECTIONS_AND_STEPS(root):
+    for element in root.iter("section", "li"):
         if element.tag == "section":
             steps.append(0)
-        elif steps:
+        elif steps and next(element.iterancestors("ol"), None) is not None:
             steps[-1] += 1
     return steps
+
+
+def _folded(article: Any) -> str:
+    """The visible text of an article, blanks folded to one space (what ``str.split`` counts as blank). Most
+    pages have no blank beyond ASCII's: their UTF-8 bytes are folded without a string per word."""
+    if not len(article):
+        return " ".join(str(article.text or "").split())
+    raw = etree.tostring(article, method="text", encoding="utf-8", with_tail=False)
+    if _OTHER_BLANKS.search(raw) is None:
+        return b" ".join(raw.split()).decode("utf-8")
+    return " ".join(raw.decode("utf-8").split())
+
+
+# Every character ``str.split`` takes as a blank that ``bytes.split`` does not (in UTF-8, none of them is made of
+# ASCII blanks); a test holds the list to the Unicode data of the Python that runs it.
+OTHER_BLANKS = "\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
+               "\u2028\u2029\u202f\u205f\u3000"
+_OTHER_BLANKS = re.compile(b"|".join(re.escape(blank.encode("utf-8")) for blank in OTHER_BLANKS))
 
 
 def read(content: bytes) -> Page:
@@ -113,9 +141,10 @@ def read(content: bytes) -> Page:
         raise ReadBackError(f"the page cannot be parsed: {exc}") from None
     if root is None or root.tag != "html":
         raise ReadBackError("the page has no <html> element")
-    problems = _loads(root)
-    etree.strip_elements(root, "style", with_tail=False)     # the style sheet is no text on the page
-    articles = [Article(article.get("lang") or "", " ".join(_text(article).split()),
+    problems, sheet_in_article = _loads(root)
+    if sheet_in_article:
+        etree.strip_elements(root, "style", with_tail=False)     # the style sheet is no text on the page
+    articles = [Article(article.get("lang") or "", _folded(article),
                         [_text(code) for code in article.iter("code")], _steps(article))
                 for article in root.iter("article")]
     return Page([root.get("lang") or ""], problems, articles)
@@ -170,8 +199,7 @@ def _check_user(article: Article, subject: UserDevices) -> list[str]:
         if device.name not in text:
             problems.append(f"device {device.name!r} is not on the page")
         for server in (device.incoming, device.outgoing):
-            shown = re.search(r"\(" + server.protocol.upper() + r"\)\s*" + re.escape(server.host) + r"\s*,\s*\w+\s+"
-                              + str(server.port) + r"\s*,\s*(\S+)", text)
+            shown = _shown(server.protocol, server.host, server.port).search(text)
             if not shown:
                 problems.append(f"{device.name}: {server.protocol} {server.host}:{server.port} is not on the page")
             elif (shown.group(1) if shown.group(1) in SECURITY_WORDS.values() else "none") != \
@@ -188,3 +216,18 @@ def _check_user(article: Article, subject: UserDevices) -> list[str]:
     if article.steps != wanted:
         problems.append(f"manual steps per device: {article.steps}, expected {wanted} (one per warning)")
     return problems
+
+
+def _shown(protocol: str, host: str, port: int) -> re.Pattern[str]:
+    """How the page shows a server: ``(PROTOCOL) host, <word> port, <security>``; compiled once per server."""
+    key = (protocol, host, port)
+    pattern = _SHOWN.get(key)
+    if pattern is None:
+        if len(_SHOWN) >= 1024:
+            _SHOWN.clear()
+        pattern = _SHOWN[key] = re.compile(r"\(" + protocol.upper() + r"\)\s*" + re.escape(host) + r"\s*,\s*\w+\s+"
+                                           + str(port) + r"\s*,\s*(\S+)")
+    return pattern
+
+
+_SHOWN: dict[tuple[str, str, int], re.Pattern[str]] = {}
