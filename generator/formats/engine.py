@@ -131,15 +131,19 @@ class BuiltInEnvironment(jinja2.Environment):
 
     Jinja looks for an attribute first, and on a dict that look fails, raising an exception, before the key is
     found: a fifth of a page's time. The answer is the same: a name of a dict's own attributes (``items``) is
-    still looked up as Jinja does."""
+    still looked up as Jinja does. An imported template's name (``t.title``) is read from the module at once, and
+    its macros make each text once per distinct plain arguments (:class:`_Once`)."""
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        if type(obj) is dict and attribute in obj and attribute not in _DICT_ATTRIBUTES:
-            return obj[attribute]
-        found = super().getattr(obj, attribute)
-        if type(found) is jinja2.runtime.Macro and type(obj) is jinja2.environment.TemplateModule:
-            return _once(found)
-        return found
+        kind = type(obj)
+        if kind is dict:
+            if attribute in obj and attribute not in _DICT_ATTRIBUTES:
+                return obj[attribute]
+        elif kind is jinja2.environment.TemplateModule and attribute in obj.__dict__:
+            # An imported template's name (its own, which no attribute of the class hides)
+            found = obj.__dict__[attribute]
+            return _once(found) if type(found) is jinja2.runtime.Macro else found
+        return super().getattr(obj, attribute)
 
     def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
         """A template's globals as one dict, not a ChainMap over the environment's: each ``{% import %}`` compares
