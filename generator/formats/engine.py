@@ -153,9 +153,9 @@ class BuiltInEnvironment(jinja2.Environment):
 
 
 _DICT_ATTRIBUTES = frozenset(dir(dict))
-# The argument types a macro's output is remembered for: immutable values, compared with their type (1, 1.0 and
-# True are equal keys, but not the same text).
-_PLAIN = frozenset((str, int, bool, float, type(None), type(jinja2.filters.do_mark_safe(""))))  # the last: Markup
+# The argument types a macro's output is remembered for: immutable values, compared with their type (1 and True are
+# equal keys, but not the same text; no float: 0.0 and -0.0 are equal too).
+_PLAIN = frozenset((str, int, bool, type(None), type(jinja2.filters.do_mark_safe(""))))  # the last: Markup
 _ONCE_ENTRIES = 4096
 
 
@@ -171,9 +171,10 @@ class _Once:
         self.made: dict[tuple[Any, ...], Any] = {}
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if kwargs or not all(type(arg) in _PLAIN for arg in args):
+        types = tuple(map(type, args))
+        if kwargs or not _PLAIN.issuperset(types):
             return self.macro(*args, **kwargs)
-        key = (*args, *map(type, args))
+        key = args + types
         made = self.made.get(key)
         if made is None:
             if len(self.made) >= _ONCE_ENTRIES:
