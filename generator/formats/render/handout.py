@@ -15,7 +15,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from ...model import Device, DeviceFile, Finding, Organization, Server, Site
+from ...model import Device, DeviceFile, Finding, Organization, Pop3Policy, Server, Site
 from ...oauth2 import device_sign_ins
 from ..engine import render_text
 from ..subjects import GroupUsers, UserDevices
@@ -66,26 +66,25 @@ def _device(device: Device, files: tuple[DeviceFile, ...], findings: list[Findin
                    for index, file in enumerate(files)
                    if file.made or file.format in clients_made
                    or all(other.format != file.format for other in files[:index])]
-    pop3 = device.pop3
+    pop3, login = device.pop3, device.user.login
     return {
         "name": device.name,
         "profile": device.profile,
         "files": files_shown,
-        "incoming": _server(device.incoming, device.user.login),
-        "outgoing": _server(device.outgoing, device.user.login),
+        "incoming": _server(device.incoming, login),
+        "outgoing": _server(device.outgoing, login),
         "archive": pop3 is not None and pop3.leave_on_server,
         "days": pop3.delete_after_days if pop3 is not None else None,
         "bcc": device.bcc_self,
         "sign_in": _sign_in(device),
-        "steps": [{"code": f.code, "client": f.client, "message": f.message, "days": _step_days(f, device)}
+        "steps": [{"code": f.code, "client": f.client, "message": f.message, "days": _step_days(f, pop3)}
                   for f in findings if f.client is not None],
     }
 
 
-def _step_days(finding: Finding, device: Device) -> int | None:
+def _step_days(finding: Finding, pop3: Pop3Policy | None) -> int | None:
     """The days a step names: the POP3 days (None: never delete); for Outlook's Autodiscover retention step 0 where
     nothing is left on the server (the step then says it in the warning's words)."""
-    pop3 = device.pop3
     if pop3 is None:
         return None
     if finding.code == "outlook-autodiscover-pop-retention" and not pop3.leave_on_server:
