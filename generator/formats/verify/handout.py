@@ -36,6 +36,8 @@ _PARSER = etree.HTMLParser(no_network=True, default_doctype=False)
 _ATTRIBUTES = etree.XPath("//@*")
 _WATCHED = frozenset(("style", *LOADING_ATTRIBUTES))
 _WALKED = ("meta", "style", *FORBIDDEN_TAGS)
+# Per <section> the <li> inside an <ol>, in document order (a union of paths is in document order).
+_SECTIONS_AND_STEPS = etree.XPath("descendant-or-self::section | descendant-or-self::li[ancestor::ol]")
 
 
 @dataclass(slots=True)
@@ -101,32 +103,14 @@ def _css_loads(css: str) -> bool:
 
 
 def _steps(root: Any) -> list[int]:
-    """Per <section>, in document order: the <li> inside an <ol> (at any depth) up to the next <section>."""
+    """Per <section>, in document order: the <li> inside an <ol> up to the next <section>."""
     steps: list[int] = []
-    for element in root.iter("section", "li"):
+    for element in _SECTIONS_AND_STEPS(root):
         if element.tag == "section":
             steps.append(0)
-        elif steps and next(element.iterancestors("ol"), None) is not None:
+        elif steps:
             steps[-1] += 1
     return steps
-
-
-def _folded(article: Any) -> str:
-    """The visible text of an article, blanks folded to one space (what ``str.split`` counts as blank). Most
-    pages have no blank beyond ASCII's: their UTF-8 bytes are folded without a string per word."""
-    if not len(article):
-        return " ".join(str(article.text or "").split())
-    raw = etree.tostring(article, method="text", encoding="utf-8", with_tail=False)
-    if _OTHER_BLANKS.search(raw) is None:
-        return b" ".join(raw.split()).decode("utf-8")
-    return " ".join(raw.decode("utf-8").split())
-
-
-# Every character ``str.split`` takes as a blank that ``bytes.split`` does not (in UTF-8, none of them is made of
-# ASCII blanks); a test holds the list to the Unicode data of the Python that runs it.
-OTHER_BLANKS = "\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
-               "\u2028\u2029\u202f\u205f\u3000"
-_OTHER_BLANKS = re.compile(b"|".join(re.escape(blank.encode("utf-8")) for blank in OTHER_BLANKS))
 
 
 def read(content: bytes) -> Page:
@@ -144,7 +128,7 @@ def read(content: bytes) -> Page:
     problems, sheet_in_article = _loads(root)
     if sheet_in_article:
         etree.strip_elements(root, "style", with_tail=False)     # the style sheet is no text on the page
-    articles = [Article(article.get("lang") or "", _folded(article),
+    articles = [Article(article.get("lang") or "", " ".join(_text(article).split()),
                         [_text(code) for code in article.iter("code")], _steps(article))
                 for article in root.iter("article")]
     return Page([root.get("lang") or ""], problems, articles)
