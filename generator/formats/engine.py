@@ -165,6 +165,9 @@ class _Once:
     when it is imported, once per environment), so the text is the same as the macro would make again."""
 
     __slots__ = ("macro", "made")
+    # Jinja asks each callable whether it wants the context passed (``pass_context`` sets this attribute): the
+    # answer is no, given at once rather than by a failed look-up.
+    jinja_pass_arg = None
 
     def __init__(self, macro: jinja2.runtime.Macro) -> None:
         self.macro = macro
@@ -181,6 +184,9 @@ class _Once:
                 self.made.clear()
             made = self.made[key] = self.macro(*args)
         return made
+
+
+_Once.__call__.jinja_pass_arg = None      # type: ignore[attr-defined]   # Jinja asks the bound method too
 
 
 def _once(macro: jinja2.runtime.Macro) -> _Once:

@@ -61,24 +61,30 @@ def _device(device: Device, files: tuple[DeviceFile, ...], findings: list[Findin
     # A client with no file at all: one line saying so; a file not made beside others of its client (Outlook: a PRF
     # where the Autodiscover pair is made) is named as left out.
     clients_made = {file.format for file in files if file.made}
-    files_shown = [{"format": file.format, "path": f"{device.name}/{file.name}", "install": file.install,
-                    "skipped": not file.made, "instead": not file.made and file.format in clients_made}
-                   for index, file in enumerate(files)
-                   if file.made or file.format in clients_made
-                   or all(other.format != file.format for other in files[:index])]
+    # (path, install, instead, skipped, format): what page.j2 reads of each file, unpacked in its loop
+    file_rows = [(f"{device.name}/{file.name}", file.install, not file.made and file.format in clients_made,
+                  not file.made, file.format)
+                 for index, file in enumerate(files)
+                 if file.made or file.format in clients_made
+                 or all(other.format != file.format for other in files[:index])]
     pop3, login = device.pop3, device.user.login
+    # (code, client, days, message) of each manual step, likewise
+    step_rows = [(f.code, f.client, _step_days(f, pop3), f.message) for f in findings if f.client is not None]
     return {
         "name": device.name,
         "profile": device.profile,
-        "files": files_shown,
+        "files": [{"format": format_, "path": path, "install": install, "skipped": skipped, "instead": instead}
+                  for path, install, instead, skipped, format_ in file_rows],
+        "file_rows": file_rows,
         "incoming": _server(device.incoming, login),
         "outgoing": _server(device.outgoing, login),
         "archive": pop3 is not None and pop3.leave_on_server,
         "days": pop3.delete_after_days if pop3 is not None else None,
         "bcc": device.bcc_self,
         "sign_in": _sign_in(device),
-        "steps": [{"code": f.code, "client": f.client, "message": f.message, "days": _step_days(f, pop3)}
-                  for f in findings if f.client is not None],
+        "steps": [{"code": code, "client": client, "message": message, "days": days}
+                  for code, client, days, message in step_rows],
+        "step_rows": step_rows,
     }
 
 
