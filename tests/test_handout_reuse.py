@@ -7,12 +7,17 @@ import jinja2
 from markupsafe import Markup
 
 from generator.formats.engine import BuiltInEnvironment
-from generator.formats.verify.handout import read
+from generator.formats.verify.handout import OTHER_BLANKS, read
 
 
 def _page(body: str, head: str = "") -> bytes:
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">{head}</head><body>{body}</body></html>'
             ).encode()
+
+
+def test_the_other_blanks_are_python_blanks_beside_xmls_four():
+    assert OTHER_BLANKS == "".join(chr(code) for code in range(sys.maxunicode + 1)
+                                   if chr(code).isspace() and chr(code) not in " \t\r\n")
 
 
 def test_an_articles_text_is_folded_at_every_blank_python_knows():

@@ -113,6 +113,26 @@ def _steps(root: Any) -> list[int]:
     return steps
 
 
+def _folded(article: Any) -> str:
+    """The article's text, its blanks (what ``str.split`` takes for one) folded to one space. Where the text has
+    no blank but XML's four (space, tab, CR, LF), libxml2's ``normalize-space`` says the same without a Python
+    string per word; the bytes that could be part of another blank are picked out first, in C."""
+    raw = etree.tostring(article, method="text", encoding="utf-8", with_tail=False)
+    picked = raw.translate(None, _NOT_IN_OTHER_BLANKS)
+    if picked and any(blank in picked for blank in _OTHER_BLANKS_UTF8):
+        return " ".join(raw.decode("utf-8").split())
+    return str(_NORMALIZED(article))
+
+
+# Every character ``str.split`` takes as a blank beside XML's four; a test holds the list to the Unicode data of
+# the Python that runs it. A text without any byte of their UTF-8 has none of them (with such bytes, it may).
+OTHER_BLANKS = "\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009" \
+               "\u200a\u2028\u2029\u202f\u205f\u3000"
+_OTHER_BLANKS_UTF8 = tuple(blank.encode("utf-8") for blank in OTHER_BLANKS)
+_NOT_IN_OTHER_BLANKS = bytes(sorted(set(range(256)) - set(b"".join(_OTHER_BLANKS_UTF8))))
+_NORMALIZED = etree.XPath("normalize-space(.)", smart_strings=False)
+
+
 def read(content: bytes) -> Page:
     """The page as a browser reads it (UTF-8, as its ``<meta charset>`` says)."""
     try:
@@ -128,7 +148,7 @@ def read(content: bytes) -> Page:
     problems, sheet_in_article = _loads(root)
     if sheet_in_article:
         etree.strip_elements(root, "style", with_tail=False)     # the style sheet is no text on the page
-    articles = [Article(article.get("lang") or "", " ".join(_text(article).split()),
+    articles = [Article(article.get("lang") or "", _folded(article),
                         [_text(code) for code in article.iter("code")], _steps(article))
                 for article in root.iter("article")]
     return Page([root.get("lang") or ""], problems, articles)
