@@ -144,8 +144,9 @@ def test_an_index_that_is_not_ours_is_not_trusted(tmp_path):
 PARALLEL_RUNS = """
 import json, sys
 from generator import generate
-from generator.output import workers
+from generator.output import execute, workers
 workers.MIN_UNITS_PER_WORKER = 8              # workers for 60 users, not only from 256 on
+execute.CHUNK = 4                             # in tasks of 4 units, not one task of all 60
 inventory, one, many, jobs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 serial = generate(inventory, one, jobs=1)
 started = []

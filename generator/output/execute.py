@@ -42,7 +42,7 @@ from .state import STATE
 from .workers import Renderer
 from .writer import Stage
 
-CHUNK = 16                  # units per task for the workers
+CHUNK = 64                  # units per task for the workers (rendered format by format: Plan.render_units)
 MAX_OUTSIDE_SHOWN = 10      # files changed outside mailprofiles named one by one; the rest are counted
 Payload = dict[str, Any] | bytes        # a manifest entry, or its JSON as the index holds it
 

@@ -93,8 +93,8 @@ def _render_chunk(tasks: list[Task]) -> list[Packed]:
     assert _shared is not None
     plan, units, staging_fd = _shared
     out = []
-    for index, write in tasks:
-        rendered = plan.render(units[index])
+    every = plan.render_units([units[index] for index, _ in tasks], [None] * len(tasks))
+    for (_, write), rendered in zip(tasks, every):
         if write and staging_fd >= 0 and not rendered.failures and not rendered.template_errors:
             global _staging
             if _staging is None:
@@ -200,7 +200,7 @@ class Renderer:
 
     def result(self, handle: Handle | InProcess) -> list[Rendered]:
         if isinstance(handle, list):
-            return [self.plan.render(self.units[index], items) for (index, _), items in handle]
+            return self.plan.render_units([self.units[index] for (index, _), _ in handle], [items for _, items in handle])
         worker = handle.worker
         exits = {w.process.sentinel: w for w in self.workers}
         while True:

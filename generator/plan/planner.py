@@ -12,7 +12,7 @@ import gc
 import hashlib
 from array import array
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -337,6 +337,16 @@ class Rendered:
     template_errors: list[Diagnostic] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class _Made:
+    """One item's outcome while a group of units is rendered (see :meth:`Plan.render_units`)."""
+
+    item: Item
+    planned: Planned | None
+    reading: Settings | None
+    problems: Rendered             # its failures and template errors
+
+
 class Plan:
     """Every artifact of one run, within ``--limit`` and ``--shard`` (``shard.py``)."""
 
@@ -461,31 +471,60 @@ class Plan:
         ``items``: the unit's files as :meth:`items` gives them, when they are at hand; else they are made here,
         each with the fingerprint of its inputs (a worker process renders the unit: the parent needs no list of
         a unit it does not compare with anything).
+        """
+        return self.render_units([unit], [items])[0]
+
+    def render_units(self, units: Sequence[Unit], items: Sequence[list[Item] | None]) -> list[Rendered]:
+        """:meth:`render` for several units at once, each unit's ``items`` where they are at hand (else None).
+
+        The files are made format by format across the units (every Apple profile of the units, then every
+        handout, ...), then put back in each unit's order: one format's code and tables, run many times in a
+        row, stay in the processor's caches, where a user's files one after the other (six formats in turn)
+        take about a third more CPU time for the same bytes. Results, failures and their order are the same.
 
         The cycle collector is paused meanwhile: rendering and verifying leave no garbage in cycles (what they
         make is freed as soon as it is dropped; tests/test_plan_render.py), yet every few hundred objects made
-        would start a collection that finds nothing, a fifth of the time. It runs again once the unit is done.
+        would start a collection that finds nothing, a fifth of the time. It runs again once the units are done.
         """
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return self._render_unit(unit, self.items(unit) if items is None else items)
+            lists = [self.items(unit) if given is None else given for unit, given in zip(units, items)]
+            made: list[list[_Made | None]] = [[None] * len(found) for found in lists]
+            by_format: dict[str, list[tuple[list[_Made | None], int, Item]]] = {}
+            for found, slots in zip(lists, made):
+                for position, item in enumerate(found):
+                    by_format.setdefault(item.fmt.name, []).append((slots, position, item))
+            for group in by_format.values():
+                for slots, position, item in group:
+                    slots[position] = self._made(item)
+            return [self._assemble(unit, slots) for unit, slots in zip(units, made)]
         finally:
             if collecting:
                 gc.enable()
 
-    def _render_unit(self, unit: Unit, items: list[Item]) -> Rendered:
+    def _made(self, item: Item) -> _Made:
+        """One file rendered and verified, with what it says of its connection (for the cross-check)."""
+        scratch = Rendered()
+        planned = self._render(item, scratch)
+        reading = item.fmt.read_settings(planned.content) \
+            if planned is not None and item.fmt.scope == DEVICE and item.fmt.read_settings is not None else None
+        return _Made(item, planned, reading, scratch)
+
+    @staticmethod
+    def _assemble(unit: Unit, results: list[_Made | None]) -> Rendered:
+        """A unit's files and problems in the order of its items, then the cross-check of each device's files."""
         out = Rendered()
         readings: dict[int, dict[str, Settings]] = defaultdict(dict)
-        for item in items:
-            planned = self._render(item, out)
-            if planned is None:
+        for result in results:
+            assert result is not None
+            out.failures.extend(result.problems.failures)
+            out.template_errors.extend(result.problems.template_errors)
+            if result.planned is None:
                 continue
-            reading = item.fmt.read_settings(planned.content) \
-                if item.fmt.scope == DEVICE and item.fmt.read_settings is not None else None
-            if reading is not None:     # None: the file names no connection (an Apple Exchange or Google account)
-                readings[id(item.subject)][item.fmt.name] = reading
-            out.planned.append(planned)
+            if result.reading is not None:     # None: the file names no connection (Apple Exchange or Google)
+                readings[id(result.item.subject)][result.item.fmt.name] = result.reading
+            out.planned.append(result.planned)
         for device in unit.devices:
             out.failures.extend(f"{device.user.email} {device.name}: {p}"
                                 for p in cross_check(readings.get(id(device), {})))
