@@ -11,6 +11,15 @@ to run on a shared disk; the no-change rerun as a share of the cold run; each ch
 (sampled from /proc); the system calls per file (strace, between two roster sizes); each
 format's CPU per file; the memory a cold run needs per user; validate at a very large roster.
 mailprofiles runs as a separate process, exactly as an admin runs it.
+
+No tree is deleted between the timed runs (each cold run and each floor writes a folder of its
+own; all are removed at the end), and the page cache is written back (``sync``, not timed) before
+each: on ext4 without a journal, the kernel will not reuse an inode in the first 60 s after its
+deletion (300 s more while its inode table block is dirty) and checks each such inode while it
+looks for a free one (``recently_deleted`` in fs/ext4/ialloc.c), so files created in the minutes
+after 240,000 were deleted cost several times the system time (seen here with perf: 60 % of a
+floor's time in ``recently_deleted``, the floor 2.4 s quiet and 15 to 24 s after a deletion, for
+the same 24,003 files). A run that had to delete for room says so on its line.
 """
 from __future__ import annotations
 
@@ -227,6 +236,36 @@ def _environment() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
 
 
+_TREES: list[Path] = []    # every tree written and not yet deleted, oldest first (see the module's docstring)
+_TREE_BYTES = [0]          # the disk space the largest cold run took so far
+
+
+def _room(work: Path, keep: Path | None = None) -> int:
+    """Delete the oldest trees (never ``keep``) while the disk could not hold one more cold run's tree and
+    2 GiB besides; the number of files deleted (0 when there was room)."""
+    deleted = 0
+    while shutil.disk_usage(work).free < _TREE_BYTES[0] * 1.2 + (2 << 30):
+        oldest = next((tree for tree in _TREES if tree != keep), None)
+        if oldest is None:
+            break
+        _TREES.remove(oldest)
+        deleted += sum(len(names) for _, _, names in os.walk(oldest))
+        shutil.rmtree(oldest)
+    return deleted
+
+
+def _fresh(command: list[str], out: Path, work: Path) -> tuple[float, int, int, bytes, int]:
+    """:func:`run` of a cold run into the new folder ``out``, made room for and written back before it (not
+    timed); also the number of files deleted for room."""
+    freed = _room(work)
+    os.sync()
+    used = shutil.disk_usage(work).used
+    measured = run(command)
+    _TREES.append(out)
+    _TREE_BYTES[0] = max(_TREE_BYTES[0], shutil.disk_usage(work).used - used)
+    return (*measured, freed)
+
+
 def _median(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
 
@@ -239,17 +278,18 @@ def measure_size(args: argparse.Namespace, work: Path, inventory: Path, users: i
     validate_s, validate_rss, _, _ = run(command + ["validate", str(inventory)])
     pairs: list[tuple[float, int, int, float]] = []
     files = 0
-    out, floor_out = work / "out", work / "floor"
-    for _ in range(args.pairs):
-        if out.exists():
-            shutil.rmtree(out)
-        cold_s, cold_rss, cold_tree, _ = run(generate(out, inventory))
-        if floor_out.exists():
-            shutil.rmtree(floor_out)
+    deleted: list[str] = []          # per pair: what had to be deleted for room before it
+    out = work / f"out-{users}-1"
+    for number in range(1, args.pairs + 1):
+        out, floor_out = work / f"out-{users}-{number}", work / f"floor-{users}-{number}"
+        cold_s, cold_rss, cold_tree, _, freed = _fresh(generate(out, inventory), out, work)
+        freed += _room(work, keep=out)
+        os.sync()
         floor_s, files = floor(out, floor_out)
+        _TREES.append(floor_out)
         pairs.append((cold_s, cold_rss, cold_tree, floor_s))
+        deleted.append(f" (after deleting {freed:,} files for room: see the docstring)" if freed else "")
         print(f"  ({users:,} users: pair {len(pairs)} measured)", file=sys.stderr)
-    shutil.rmtree(floor_out)
     cold_s = _median([p[0] for p in pairs])
     ratios = [p[3] / p[0] for p in pairs]
     print(f"users: {users:,}   files: {files:,}")
@@ -258,7 +298,7 @@ def measure_size(args: argparse.Namespace, work: Path, inventory: Path, users: i
         print(f"pair {number}: generate (cold) {pair_s:.2f} s, {files / pair_s:,.0f} files/s, peak RSS "
               f"{pair_rss / 1024:.0f} MiB (largest process), {pair_tree / 1024:.0f} MiB (all processes, sampled); "
               f"I/O floor (open/write/close, same bytes) {floor_s:.2f} s, {files / floor_s:,.0f} files/s; "
-              f"ratio {floor_s / pair_s:.2f}x")
+              f"ratio {floor_s / pair_s:.2f}x{deleted[number - 1]}")
     print(f"generate (cold): median {cold_s:.2f} s, {files / cold_s:,.0f} files/s, peak RSS "
           f"{max(p[1] for p in pairs) / 1024:.0f} MiB (largest process, the highest of the pairs)")
     print(f"I/O floor: median {_median([p[3] for p in pairs]):.2f} s")
@@ -266,13 +306,16 @@ def measure_size(args: argparse.Namespace, work: Path, inventory: Path, users: i
           f"{', '.join(f'{r:.2f}' for r in ratios)})")
     if reruns:
         before = _stamps(out)
+        os.sync()
         warm_s, warm_rss, warm_tree, warm_json = run(generate(out, inventory))
         warm = json.loads(warm_json)
         untouched = _stamps(out) == before
+        os.sync()
         check_s, _, _, _ = run(generate(out, inventory) + ["--check"])
         roster = (inventory / "users.csv").read_text(encoding="utf-8")
         (inventory / "users.csv").write_text(roster.replace("user1@example.com,User 1,", "user1@example.com,Usr 1,"),
                                              encoding="utf-8")
+        os.sync()
         one_s, _, _, one_json = run(generate(out, inventory))
         one = json.loads(one_json)
         print(f"generate (no change): {warm_s:.2f} s = {100 * warm_s / cold_s:.0f} % of the cold run, "
@@ -282,7 +325,6 @@ def measure_size(args: argparse.Namespace, work: Path, inventory: Path, users: i
         print(f"generate --check (no change): {check_s:.2f} s = {100 * check_s / cold_s:.0f} % of the cold run")
         print(f"generate (one user changed): {one_s:.2f} s, {one['rendered']:,} files rendered, "
               f"{one['changed']} changed")
-    shutil.rmtree(out)
     sys.stdout.flush()
     return max(p[1] for p in pairs)
 
@@ -335,11 +377,11 @@ def main() -> None:
         for users in (int(n) for n in args.memory_users.split(",") if n) if args.memory_users else ():
             folder, target = work / f"memory-{users}", work / f"memory-{users}-out"
             write_inventory(folder, users)
-            seconds, rss, tree, _ = run(generate(target, folder))
-            shutil.rmtree(target)
+            seconds, rss, tree, _, freed = _fresh(generate(target, folder), target, work)
             cold_rss.append((users, rss))
             print(f"generate (cold) at {users:,} users: {seconds:.2f} s, peak RSS {rss / 1024:.0f} MiB (largest "
-                  f"process), {tree / 1024:.0f} MiB (all processes, sampled)")
+                  f"process), {tree / 1024:.0f} MiB (all processes, sampled)"
+                  + (f" (after deleting {freed:,} files for room)" if freed else ""))
         if len({users for users, _ in cold_rss}) >= 2:
             (u1, r1), (u2, r2) = min(cold_rss), max(cold_rss)
             print(f"generate (cold) memory per user: {(r2 - r1) * 1024 / (u2 - u1):,.0f} bytes (peak RSS of the "
