@@ -19,7 +19,8 @@ deletion (300 s more while its inode table block is dirty) and checks each such 
 looks for a free one (``recently_deleted`` in fs/ext4/ialloc.c), so files created in the minutes
 after 240,000 were deleted cost several times the system time (seen here with perf: 60 % of a
 floor's time in ``recently_deleted``, the floor 2.4 s quiet and 15 to 24 s after a deletion, for
-the same 24,003 files). A run that had to delete for room says so on its line.
+the same 24,003 files). A run that had to delete for room says so on its line. Before the first
+run the benchmark waits ``--settle`` seconds (65), for what was deleted before it started.
 """
 from __future__ import annotations
 
@@ -349,6 +350,9 @@ def main() -> None:
                         help="also run a cold generate at these roster sizes (e.g. 200000): the memory per user is "
                              "taken between the smallest and the largest size measured")
     parser.add_argument("--format-costs", action="store_true", help="print each format's render and verify cost")
+    parser.add_argument("--settle", type=float, default=65,
+                        help="seconds to wait (after writing the page cache back) before the first run, so that "
+                             "files deleted just before do not slow it down (see the docstring)")
     args = parser.parse_args()
     sizes = [int(n) for n in args.users.split(",")]
     work = Path(tempfile.mkdtemp(prefix="mailprofiles-bench-", dir=args.workdir))
@@ -361,6 +365,8 @@ def main() -> None:
         print(f"cores: {os.cpu_count()}   jobs: {args.jobs or 'one per core'}   pairs: {args.pairs}   "
               f"load before: {os.getloadavg()[0]:.2f}")
         sys.stdout.flush()
+        os.sync()
+        time.sleep(args.settle)
         cold_rss: list[tuple[int, int]] = []
         for number, users in enumerate(sizes):
             inventory = work / f"inventory-{users}"

@@ -13,7 +13,7 @@ def test_benchmark_script_prints_its_figures(tmp_path):
     if not INSTALLED:
         env["PYTHONPATH"] = str(ROOT)
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "20", "--workdir", str(tmp_path),
-                             "--syscall-users", "20"],
+                             "--syscall-users", "20", "--settle", "0"],
                             capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     lines = result.stdout
