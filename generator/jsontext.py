@@ -12,3 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 dumps: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False).encode
+
+quoted: Callable[[str], str] = json.encoder.encode_basestring
+"""A string's JSON text, the same as :data:`dumps` gives for it (which calls this very function for a string), without
+the encoder's checks of the value's type: for text made field by field, a few strings per file of a run."""

@@ -54,4 +54,4 @@ def safe_relative(relative: str) -> bool:
     """Is ``relative`` a plain path below the output folder (no root, drive, backslash, '.' or '..')?"""
     parts = relative.split("/")
     return not (relative.startswith("/") or "\\" in relative or ":" in parts[0]
-                or any(p in ("", ".", "..") for p in parts))
+                or "" in parts or "." in parts or ".." in parts)

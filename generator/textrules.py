@@ -38,10 +38,14 @@ def text_problem(value: str, multiline: bool = False) -> str | None:
     scalar); every other rule still applies, to each line and to the whole.
     """
     if value.isascii() and value.isprintable():
-        chars = ""          # printable ASCII: none of the characters below can be there
-    else:
-        chars = value
-    for index, char in enumerate(chars):
+        # printable ASCII (most values): none of the characters below, no line break, no combining mark, and the
+        # space is its only blank
+        if value[:1] == " " or value[-1:] == " ":
+            return "has leading or trailing blanks"
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            return "is wrapped in quotes, which Outlook would strip"
+        return None
+    for index, char in enumerate(value):
         code = ord(char)
         category = unicodedata.category(char)
         if multiline and char == "\n":

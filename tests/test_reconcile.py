@@ -43,7 +43,8 @@ def _line(record: ArtifactRecord, content: bytes = b"x", mtime_ns: int = 1_000) 
     """A run-index line as an earlier run wrote it for ``content``."""
     written = dataclasses.replace(record, sha256=hashlib.sha256(content).hexdigest(), size=len(content),
                                   mtime_ns=mtime_ns)
-    raw = INDEX.line(written.index_json() or {})
+    assert written.size is not None and written.mtime_ns is not None
+    raw = INDEX.line_of(written.entry_text().encode(), written.inputs, written.size, written.mtime_ns)
     return json.loads(raw), raw
 
 
@@ -132,18 +133,33 @@ def test_old_manifest_entries_the_index_does_not_list_are_only_claims():
     assert claim(({**entry[0], "path": "/etc/passwd"}, entry[1]), scope) == UNSAFE
 
 
-def test_a_line_made_from_the_manifest_entry_is_the_line_of_the_whole_record():
-    """The executor makes a file's index line from its manifest entry's JSON (made once for both): the same bytes as
-    the line of the record's ``index_json``, with and without inputs, signed or not, with text that JSON escapes."""
+def test_a_line_made_from_the_manifest_entry_is_the_entry_with_the_index_fields_and_its_check():
+    """The executor makes a file's index line from its manifest entry's JSON (made once for both): the entry's fields
+    in its order, then ``inputs`` (when there is one), ``size``, ``mtime_ns`` and the keyed ``check`` of the line
+    before it, as one JSON object, with and without inputs, signed or not, with text that JSON escapes; the index
+    reads it back (the entry, the fields and the check), and a line changed anywhere, or under another key, is not
+    trusted."""
     records = [_record("a@example.com/desktop/prefs.js", device="desktop", profile="desktop", client="thunderbird",
                        protocol="pop3"),
                _record("domains/ex\u00e4mple.com.xml", kind="domain", inputs=None, domain='ex\u00e4"mple\\.com'),
                dataclasses.replace(_record("b@example.com/phone/mail.mobileconfig", inputs="fp \u2028\n"), signed=True)]
+    other = Index(None)
     for record in records:
         written = record.made(hashlib.sha256(b"x").hexdigest(), record.signed).written(12_345, 1_796_212_392_518_701_105)
         entry = json.dumps(written.to_json(), ensure_ascii=False).encode()
+        assert entry == written.entry_text().encode()
         assert written.size is not None and written.mtime_ns is not None
-        assert INDEX.line_of(entry, written.inputs, written.size, written.mtime_ns) == INDEX.line(written.index_json() or {})
+        line = INDEX.line_of(entry, written.inputs, written.size, written.mtime_ns)
+        fields = {**written.to_json(), **({"inputs": written.inputs} if written.inputs is not None else {}),
+                  "size": written.size, "mtime_ns": written.mtime_ns}
+        body = json.dumps(fields, ensure_ascii=False).encode()
+        check = hashlib.blake2b(body, key=INDEX.key, digest_size=16).hexdigest()
+        assert line == json.dumps({**fields, "check": check}, ensure_ascii=False).encode()
+        assert Index.manifest_entry(line) == entry
+        assert INDEX._valid(json.loads(line), line)
+        assert not other._valid(json.loads(line), line)
+        edited = line.replace(b"12345", b"12346")
+        assert not INDEX._valid(json.loads(edited), edited)
 
 
 def test_a_record_made_field_by_field_and_pickled_is_the_same_record():

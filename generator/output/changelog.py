@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, overload
 
-from ..jsontext import dumps
+from ..jsontext import quoted
 from .reconcile import Change
 
 KEEP = 4096              # changes held as objects before the rest is written to the temporary file
@@ -48,18 +48,21 @@ class ChangeLog(Sequence[Change]):
             self.append(change)
 
     def append(self, change: Change) -> None:
-        if change.path < self._last:
+        path, status = change.path, change.status
+        if path < self._last:
             self._sorted = False
-        self._last = change.path
-        self._counts[change.status] = self._counts.get(change.status, 0) + 1
+        self._last = path
+        counts = self._counts
+        counts[status] = counts.get(status, 0) + 1
         self._length += 1
-        if len(self._head) < self._keep and self._spool is None:
-            self._head.append(change)
-            return
         if self._spool is None:
+            if len(self._head) < self._keep:
+                self._head.append(change)
+                return
             self._spool = tempfile.TemporaryFile(buffering=0, prefix="mailprofiles-changes-")
             weakref.finalize(self, self._spool.close)     # closed with the log (a result can outlive the run)
-        self._buffer.append(dumps([change.path, change.status, change.diff]).encode() + b"\n")
+        # the text of ``[path, status, diff]`` as JSON, made string by string
+        self._buffer.append(f"[{quoted(path)}, {quoted(status)}, {quoted(change.diff)}]\n".encode())
         if len(self._buffer) >= 1024:
             self._flush()
 

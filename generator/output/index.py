@@ -24,7 +24,7 @@ import stat
 from collections.abc import Iterator
 from typing import Any
 
-from ..jsontext import dumps
+from ..jsontext import quoted
 from .manifest import Entry, SortedLines
 from .state import State
 
@@ -70,23 +70,19 @@ class Index(SortedLines):
             if handle.read(len(self.header)) == self.header:
                 yield from self.lines(handle)
 
-    def line(self, fields: dict[str, Any]) -> bytes:
-        """A new line of the index (without its newline), with its check."""
-        body = dumps(fields).encode()
-        return body[:-1] + _CHECK + _check(self.key, body) + b'"}'
-
     def line_of(self, entry: bytes, inputs: str | None, size: int, mtime_ns: int) -> bytes:
-        """The same line as :meth:`line` of the file's ``index_json``, from its manifest entry's JSON (made once
-        for both: the index's fields follow the entry's, see ``ArtifactRecord.index_json``)."""
+        """A new line of the index (without its newline), with its check: the file's manifest entry's JSON (made once
+        for the manifest and the index) with the index's fields after it, as one JSON object: ``inputs`` when the
+        file has a fingerprint, ``size``, ``mtime_ns`` and the ``check`` of everything before it."""
         fields = b', "size": %d, "mtime_ns": %d}' % (size, mtime_ns)
         if inputs is not None:
-            fields = b', "inputs": ' + dumps(inputs).encode() + fields
+            fields = b', "inputs": ' + quoted(inputs).encode() + fields
         body = entry[:-1] + fields
         return body[:-1] + _CHECK + _check(self.key, body) + b'"}'
 
     @staticmethod
     def manifest_entry(raw: bytes) -> bytes:
-        """The file's manifest entry as JSON: a line starts with it (see ``ArtifactRecord.index_json``).
+        """The file's manifest entry as JSON: a line starts with it (see :meth:`line_of`).
 
         A quote inside a JSON string is escaped, so the last ``, "inputs": `` (or ``, "size": ``)
         is where the fields of the index begin.

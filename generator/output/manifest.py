@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 
 from ..bounded import read_at_most
 from ..errors import OutputError
-from ..jsontext import dumps
+from ..jsontext import dumps, quoted
 from ..model import Finding
 from ..paths import safe_relative
 from .safefs import OutDir
@@ -100,29 +100,23 @@ class ArtifactRecord:
 
     def entry_text(self) -> str:
         """``to_json`` as JSON text (the same text as encoding its dict), made field by field: one per file of a run."""
-        parts = ['{"kind": ', dumps(self.kind)]
-        for key, value in (("user", self.user), ("group", self.group), ("device", self.device),
-                           ("profile", self.profile), ("client", self.client), ("protocol", self.protocol),
-                           ("domain", self.domain)):
-            if value is not None:
-                parts += (', "', key, '": ', dumps(value))
-        parts += (', "path": ', dumps(self.path), ', "sha256": ', dumps(self.sha256), ', "signed": true}' if self.signed
-                  else "}")
-        return "".join(parts)
-
-    def index_json(self) -> dict[str, str | bool | int] | None:
-        """The file's line in the run index (``generator/index.py``); None when it was not written (check mode).
-
-        The manifest entry comes first, so that a line starts with the entry's JSON (``Index.manifest_entry``).
-        """
-        if self.size is None or self.mtime_ns is None:
-            return None
-        data: dict[str, str | bool | int] = dict(self.to_json())
-        if self.inputs is not None:
-            data["inputs"] = self.inputs
-        data["size"] = self.size
-        data["mtime_ns"] = self.mtime_ns
-        return data
+        text = '{"kind": ' + quoted(self.kind)
+        if self.user is not None:
+            text += ', "user": ' + quoted(self.user)
+        if self.group is not None:
+            text += ', "group": ' + quoted(self.group)
+        if self.device is not None:
+            text += ', "device": ' + quoted(self.device)
+        if self.profile is not None:
+            text += ', "profile": ' + quoted(self.profile)
+        if self.client is not None:
+            text += ', "client": ' + quoted(self.client)
+        if self.protocol is not None:
+            text += ', "protocol": ' + quoted(self.protocol)
+        if self.domain is not None:
+            text += ', "domain": ' + quoted(self.domain)
+        return f'{text}, "path": {quoted(self.path)}, "sha256": {quoted(self.sha256)}' + \
+            (', "signed": true}' if self.signed else "}")
 
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..jsontext import dumps
+from ..jsontext import quoted
 from ..paths import safe_relative
 from ..plan.planner import Item, Unit
 from ..plan.selection import Patterns, matches
@@ -52,7 +52,7 @@ class Change:
 
     def text(self) -> str:
         """``to_json`` as JSON text, made without building the dict: one per file a cold run writes."""
-        return '{"path": ' + dumps(self.path) + ', "status": ' + dumps(self.status) + "}"
+        return '{"path": ' + quoted(self.path) + ', "status": ' + quoted(self.status) + "}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -191,26 +191,31 @@ class StagingTree:
     def __init__(self, fd: int):
         self.fd = fd
         self._made: tuple[str, ...] = ()          # the folders of the last file staged, known to exist
+        self._folder = ""                         # ... as one path
 
     def add(self, relative: str, content: bytes) -> tuple[int, int]:
         """Write a new file at ``relative`` (never over one, never through a link): its size and time."""
         if not safe_relative(relative):
             raise OutputError(f"refusing unsafe path {relative!r}")
-        parents = relative.split("/")[:-1]
-        depth = 0
-        for have, want in zip(self._made, parents):
-            if have != want:
-                break
-            depth += 1
-        for index in range(depth, len(parents)):
-            with contextlib.suppress(FileExistsError):
-                os.mkdir("/".join(parents[:index + 1]), 0o755, dir_fd=self.fd)
-        self._made = tuple(parents)
+        folder = relative.rpartition("/")[0]
+        if folder != self._folder:          # else the folders of the last file: they exist
+            parents = folder.split("/") if folder else []
+            depth = 0
+            for have, want in zip(self._made, parents):
+                if have != want:
+                    break
+                depth += 1
+            for index in range(depth, len(parents)):
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir("/".join(parents[:index + 1]), 0o755, dir_fd=self.fd)
+            self._made, self._folder = tuple(parents), folder
         fd = os.open(relative, _CREATE, 0o644, dir_fd=self.fd)
         try:
-            view = memoryview(content)
-            while view:
-                view = view[os.write(fd, view):]
+            written = os.write(fd, content)
+            if written < len(content):
+                view = memoryview(content)[written:]
+                while view:
+                    view = view[os.write(fd, view):]
             st = os.fstat(fd)
             return st.st_size, st.st_mtime_ns
         finally:

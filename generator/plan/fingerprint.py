@@ -92,6 +92,12 @@ def fingerprint(salt: bytes, fmt_name: str, subject: object, text: str | None = 
     return hashlib.sha256(salt + fmt_name.encode() + b"\0" + shown.encode()).hexdigest()[:32]
 
 
+def salted_hash(salt: bytes, fmt_name: str) -> hashlib._Hash:
+    """The hash of a fingerprint of ``fmt_name`` with the text still to come: :func:`fingerprint` is the hex digest of
+    a copy of it with the UTF-8 text added, cut the same way (tests/test_core_fingerprint.py)."""
+    return hashlib.sha256(salt + fmt_name.encode() + b"\0")
+
+
 def device_text(device: Device, shared: dict[int, str]) -> str:
     """A device as its fingerprint sees it: everything but where its values came from.
 

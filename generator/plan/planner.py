@@ -9,11 +9,11 @@ memory. Verification failures are collected; the pipeline refuses to commit when
 from __future__ import annotations
 
 import gc
-import hashlib
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from hashlib import sha256
 from typing import Any
 
 import jinja2
@@ -26,7 +26,7 @@ from ..formats.verify import Settings, cross_check
 from ..model import Device, Finding, Inventory, Layout, Roster, Site, User
 from ..output.manifest import ArtifactRecord
 from ..paths import artifact_path, safe_component
-from .fingerprint import device_text, fingerprint, run_salt
+from .fingerprint import device_text, fingerprint, run_salt, salted_hash
 from .scopes import TARGETS, Target, findings_of, user_target, users_of
 from .selection import Patterns, matches, matches_device
 from .shard import Shard
@@ -344,7 +344,7 @@ class _Made:
     item: Item
     planned: Planned | None
     reading: Settings | None
-    problems: Rendered             # its failures and template errors
+    problems: Rendered | None      # its failures and template errors, when it has any
 
 
 class Plan:
@@ -371,6 +371,7 @@ class Plan:
         self.site = Site(inventory.organization, inventory.templates_dir, signer, inventory.template_roots)
         self.salt = run_salt(self.site)
         self._shared_text: dict[int, str] = {}
+        self._salted: dict[str, Any] = {}        # by format name: see _fingerprint
         self.patterns = patterns
         self.skipped: dict[int, set[str]] = {}
         self.findings = all_findings(inventory, self.skipped)   # every user's: a file may name any of them
@@ -425,24 +426,38 @@ class Plan:
         (unless ``inputs`` is false: rendering does not need them)."""
         found: list[Item] = []
         texts: dict[int, str] = {}
+        device_formats = by_scope(DEVICE)
         for device in unit.devices:
             skipped = self.skipped.get(id(device), ())
             text = device_text(device, self._shared_text) if inputs else ""   # once for the device's formats
             texts[id(device)] = text
-            for fmt in by_scope(DEVICE):
-                if fmt.client in device.clients and fmt.name not in skipped:
-                    record = ArtifactRecord(fmt.manifest_kind, artifact_path(device.user.email, device.name,
-                                                                            fmt.file_name(device)), "",
-                                            user=device.user.email, device=device.name, profile=device.profile,
-                                            client=fmt.client, protocol=device.protocol,
-                                            inputs=fingerprint(self.salt, fmt.name, device, text) if inputs else None)
-                    found.append(Item(fmt, device, record, f"{device.user.email} {device.name} {fmt.name}"))
+            shown = text.encode() if inputs else b""
+            email, name, clients = device.user.email, device.name, device.clients
+            folder = f"{safe_component(email)}/{safe_component(name)}/"       # artifact_path, once per device
+            profile, protocol, label = device.profile, device.protocol, f"{email} {name} "
+            for fmt in device_formats:
+                client = fmt.client
+                if client in clients and fmt.name not in skipped:
+                    record = ArtifactRecord(fmt.manifest_kind, folder + fmt.file_name(device), "", email, name, profile,
+                                            client, protocol, None, None, None,
+                                            self._fingerprint(fmt.name, shown) if inputs else None)
+                    found.append(Item(fmt, device, record, label + fmt.name))
         targets = [*unit.targets, *((fmt, user_target(fmt, unit.user_devices[0].user, unit.user_devices, self.findings))
                                     for fmt in unit.user_formats)]
         for fmt, target in targets:
             found.append(Item(fmt, target.subject, self._record(fmt, target, inputs, texts), target.path))
         found.sort(key=lambda item: item.record.path)
         return found
+
+    def _fingerprint(self, fmt_name: str, shown: bytes) -> str:
+        """``fingerprint(self.salt, fmt_name, subject, text)`` from the text's UTF-8 bytes (a device's, encoded once
+        for its formats), hashed on from the salt and the format's name hashed once per run."""
+        salted = self._salted.get(fmt_name)
+        if salted is None:
+            salted = self._salted[fmt_name] = salted_hash(self.salt, fmt_name)
+        digest = salted.copy()
+        digest.update(shown)
+        return digest.hexdigest()[:32]
 
     def _record(self, fmt: Format[Any], target: Target, inputs: bool, texts: dict[int, str]) -> ArtifactRecord:
         """A target's manifest entry; files made from many users' devices (domain, organization) have no fingerprint,
@@ -505,33 +520,37 @@ class Plan:
 
     def _made(self, item: Item) -> _Made:
         """One file rendered and verified, with what it says of its connection (for the cross-check)."""
-        scratch = Rendered()
-        planned = self._render(item, scratch)
-        reading = item.fmt.read_settings(planned.content) \
-            if planned is not None and item.fmt.scope == DEVICE and item.fmt.read_settings is not None else None
-        return _Made(item, planned, reading, scratch)
+        fmt = item.fmt
+        made = self._render(item)
+        if isinstance(made, Rendered):
+            return _Made(item, None, None, made)
+        reading = fmt.read_settings(made.content) \
+            if fmt.scope == DEVICE and fmt.read_settings is not None else None
+        return _Made(item, made, reading, None)
 
     @staticmethod
     def _assemble(unit: Unit, results: list[_Made | None]) -> Rendered:
         """A unit's files and problems in the order of its items, then the cross-check of each device's files."""
         out = Rendered()
+        planned = out.planned
         readings: dict[int, dict[str, Settings]] = defaultdict(dict)
         for result in results:
             assert result is not None
-            out.failures.extend(result.problems.failures)
-            out.template_errors.extend(result.problems.template_errors)
+            if result.problems is not None:
+                out.failures.extend(result.problems.failures)
+                out.template_errors.extend(result.problems.template_errors)
             if result.planned is None:
                 continue
             if result.reading is not None:     # None: the file names no connection (Apple Exchange or Google)
                 readings[id(result.item.subject)][result.item.fmt.name] = result.reading
-            out.planned.append(result.planned)
+            planned.append(result.planned)
         for device in unit.devices:
             out.failures.extend(f"{device.user.email} {device.name}: {p}"
                                 for p in cross_check(readings.get(id(device), {})))
         return out
 
-    def _render(self, item: Item, out: Rendered) -> Planned | None:
-        """Render and verify one artifact; a failure is recorded in ``out`` and nothing is returned.
+    def _render(self, item: Item) -> Planned | Rendered:
+        """Render and verify one artifact; a failure gives what went wrong, and no file.
 
         A failure of a file made from a site template is the site's input problem (``template_errors``,
         naming the template); of a built-in one, a bug (``failures``).
@@ -540,24 +559,22 @@ class Plan:
         try:
             content = fmt.render(site, subject)
         except UnrepresentableValue as exc:
-            out.failures.append(f"{label}: {exc}")
-            return None
+            return Rendered(failures=[f"{label}: {exc}"])
         except (jinja2.TemplateError, SiteTemplateError) as exc:
-            out.template_errors.append(_template_error(exc, label))
-            return None
+            return Rendered(template_errors=[_template_error(exc, label)])
         problems = fmt.check(content, site.organization, subject)
-        overrides = [o for o in (template_origin(site, t) for t in fmt.templates_used(subject)) if o != "built-in"]
+        # Without a site's templates folder every template is the built-in one (``template_origin``)
+        overrides = [o for o in (template_origin(site, t) for t in fmt.templates_used(subject)) if o != "built-in"] \
+            if site.templates_dir else []
         if problems:
             if overrides:
-                out.template_errors.extend(Diagnostic(
+                return Rendered(template_errors=[Diagnostic(
                     f"the file made from this site template fails its verification ({label}): {problem}",
                     Location(overrides[0]), hint="fix the template, or remove it to use the built-in one")
-                    for problem in problems)
-            else:
-                out.failures.extend(f"{label}: {problem}" for problem in problems)
-            return None
+                    for problem in problems])
+            return Rendered(failures=[f"{label}: {problem}" for problem in problems])
         signed = fmt.signable and site.signer is not None
-        return Planned(item.record.made(hashlib.sha256(content).hexdigest(), signed or None), content, fmt,
+        return Planned(item.record.made(sha256(content).hexdigest(), signed or None), content, fmt,
                        ", ".join(overrides) or "built-in")
 
 
