@@ -208,38 +208,44 @@ def _text(device: Device, key: str, **values: object) -> str:
 def payload(org: Organization, device: Device) -> dict[str, dict[str, object]]:
     """The values of the profile, as plain data for the template."""
     user = device.user
-    profile_uuid = stable_uuid(org.identifier, user.email, device.name, "profile")
-    mail_uuid = stable_uuid(org.identifier, user.email, device.name, "mail")
+    email, login, org_name = user.email, user.login, org.name
+    incoming, outgoing = device.incoming, device.outgoing
+    in_host, out_host = incoming.host, outgoing.host
+    kind = device.protocol
+    texts = TEXTS[user.language]
+    # What the texts put in (each takes the values it names), as :func:`_text` does.
+    values = {"email": email, "name": user.name, "device": device.name,
+              "protocol": "IMAP" if kind == "imap" else "POP3", "in_host": in_host, "out_host": out_host}
+    values["what"] = texts[kind].format_map(values)
+    profile_uuid = stable_uuid(org.identifier, email, device.name, "profile")
     identifier = f"{org.identifier}.mailprofiles.{profile_uuid.lower()}"
-    protocol = "IMAP" if device.protocol == "imap" else "POP3"
     return {
         "profile": {
-            "display_name": f"{org.name}: {user.email} ({device.name})",
-            "description": _text(device, "profile", what=_text(device, device.protocol)),
+            "display_name": f"{org_name}: {email} ({device.name})",
+            "description": texts["profile"].format_map(values),
             "identifier": identifier,
-            "organization": org.name,
+            "organization": org_name,
             "uuid": profile_uuid,
         },
         "mail": {
-            "account_description": f"{org.name} ({user.email})",
+            "account_description": f"{org_name} ({email})",
             "account_name": user.name,
-            "account_type": ACCOUNT_TYPE[device.protocol],
-            "address": user.email,
-            "in_auth": AUTHENTICATION[device.incoming.auth],
-            "in_host": device.incoming.host,
-            "in_port": device.incoming.port,
-            "in_ssl": USE_SSL[device.incoming.security],
-            "in_user": user.login,
-            "out_auth": AUTHENTICATION[device.outgoing.auth],
-            "out_host": device.outgoing.host,
-            "out_port": device.outgoing.port,
-            "out_ssl": USE_SSL[device.outgoing.security],
-            "out_user": user.login,
-            "display_name": _text(device, "mail_display", protocol=protocol),
-            "description": _text(device, "mail_description", protocol=protocol, in_host=device.incoming.host,
-                                 out_host=device.outgoing.host),
+            "account_type": ACCOUNT_TYPE[kind],
+            "address": email,
+            "in_auth": AUTHENTICATION[incoming.auth],
+            "in_host": in_host,
+            "in_port": incoming.port,
+            "in_ssl": USE_SSL[incoming.security],
+            "in_user": login,
+            "out_auth": AUTHENTICATION[outgoing.auth],
+            "out_host": out_host,
+            "out_port": outgoing.port,
+            "out_ssl": USE_SSL[outgoing.security],
+            "out_user": login,
+            "display_name": texts["mail_display"].format_map(values),
+            "description": texts["mail_description"].format_map(values),
             "identifier": f"{identifier}.mail",
-            "uuid": mail_uuid,
+            "uuid": stable_uuid(org.identifier, email, device.name, "mail"),
         },
     }
 

@@ -189,21 +189,17 @@ def _dict(element: Any) -> dict[str, Any]:
     return found
 
 
-_SCALARS = frozenset({"string", "integer", "true", "false"})
-
-
 def _quick_dict(element: Any) -> dict[str, Any] | None:  # noqa: C901 - the reader above, in one function
     """What :func:`_dict` reads from a <dict> of keys and values that are strings, integers, booleans, arrays and
-    dicts, in one pass over the children; None for anything else, and for anything :func:`_dict` refuses (which
-    it then reads again, to say what is wrong)."""
+    dicts, in one pass over the children, taken two at a time; None for anything else, and for anything
+    :func:`_dict` refuses (which it then reads again, to say what is wrong)."""
     text = element.text
     if text and not text.isspace():
         return None
     found: dict[str, Any] = {}
     children = iter(element)
-    for key in children:
-        value = next(children, None)
-        if value is None or key.tag != "key" or len(key):
+    for key, value in zip(children, children):
+        if key.tag != "key" or len(key):
             return None
         tail = key.tail
         if tail and not tail.isspace():
@@ -215,17 +211,17 @@ def _quick_dict(element: Any) -> dict[str, Any] | None:  # noqa: C901 - the read
         if name in found:
             return None
         tag = value.tag
-        if tag in _SCALARS and len(value):
-            return None
         if tag == "string":
+            if len(value):
+                return None
             found[name] = value.text or ""
         elif tag == "integer":
             number = value.text
-            if not number or not number.isdigit() or not number.isascii():
+            if len(value) or not number or not number.isdigit() or not number.isascii():
                 return None
             found[name] = int(number)
         elif tag == "true" or tag == "false":
-            if value.text:
+            if len(value) or value.text:
                 return None
             found[name] = tag == "true"
         elif tag == "dict":
@@ -240,6 +236,8 @@ def _quick_dict(element: Any) -> dict[str, Any] | None:  # noqa: C901 - the read
             found[name] = items
         else:
             return None
+    if len(element) % 2:        # a key without a value: the pairs above left it out
+        return None
     return found
 
 
