@@ -1,6 +1,8 @@
 """Outlook ``.prf``: a profile file for ``outlook.exe /importprf`` and the ImportPRF policy."""
 from __future__ import annotations
 
+from typing import cast
+
 from ...errors import UnrepresentableValue
 from ...model import Device, Finding, Organization, Site
 from ...textrules import text_problem
@@ -195,11 +197,43 @@ def context(org: Organization, device: Device) -> dict[str, object]:
 # The mapping lines of each account type, with its key prefix put in (made once).
 _MAPPING_LINES = {protocol: tuple((key.format(p=KEY_PREFIX[protocol]), tag) for key, tag in lines)
                   for protocol, lines in MAPPING.items()}
+# The same, as the built-in template writes them, by account type.
+_MAPPING_TEXT = {ACCOUNT_TYPE[protocol]: "\n".join(f"{key}={tag}" for key, tag in lines)
+                 for protocol, lines in _MAPPING_LINES.items()}
+
+
+def prepared_lines(values: dict[str, object]) -> tuple[str, str]:
+    """The built-in template's ``[Account1]`` and mapping lines as they are written: the account's keys with each
+    value through ``ini`` (once per distinct value), and the account type's mapping lines (made once)."""
+    written = _WRITTEN
+    lines = []
+    for key, value in cast(list[tuple[str, "str | int"]], values["account"]):
+        if type(value) is int:
+            text = str(value)
+        elif not isinstance(value, str):
+            text = ini_value(value)
+        elif value in written:
+            text = written[value]
+        else:
+            text = ini_value(value)
+            if len(written) >= _WRITTEN_ENTRIES:
+                written.clear()
+            written[value] = text
+        lines.append(f"{key}={text}")
+    return "\n".join(lines), _MAPPING_TEXT[cast(str, values["account_type"])]
+
+
+# Strings already written as INI values (the same text every time: ``ini_value`` depends on the value alone), as
+# a run writes the same organization, host names and flags into every file.
+_WRITTEN: dict[str, str] = {}
+_WRITTEN_ENTRIES = 4096
 
 
 def render(site: Site, device: Device) -> bytes:
     org = site.organization
-    text = render_text(site, CLIENT, "outlook.prf.j2", context(org, device), filters=(("ini", ini_value),))
+    values = context(org, device)
+    values["account_lines"], values["mapping_lines"] = prepared_lines(values)
+    text = render_text(site, CLIENT, "outlook.prf.j2", values, filters=(("ini", ini_value),))
     text = text.replace("\n", "\r\n")
     if text.isascii():
         return text.encode("ascii")

@@ -4,8 +4,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from typing import cast
 
-from ...model import Device, Finding, Organization, Site
+from ...model import Device, Finding, Organization, Pop3Policy, Server, Site, User
 from ...oauth2 import needs_own_provider
 from ..engine import render_text
 
@@ -126,10 +127,80 @@ def filename(device: Device) -> str:
     return str(device.setting("thunderbird_file"))
 
 
+def prepared_lines(values: dict[str, object]) -> tuple[str, str]:
+    """The ``user_pref`` lines of the built-in template around ``mail.identity.<id>.valid`` (which it writes
+    itself): those of the account and its server, and those of the identity and the SMTP server, each value
+    written once as its JavaScript literal (``js``). The template puts them in as they are, a block each."""
+    device = cast(Device, values["device"])
+    user = cast(User, values["user"])
+    incoming, smtp = cast(Server, values["incoming"]), cast(Server, values["smtp"])
+    org = cast(Organization, values["org"])
+    pop3 = cast("Pop3Policy | None", values["pop3"])
+    key = cast(dict[str, str], values["keys"])
+    account, server, identity, smtp_key = key["account"], key["server"], key["identity"], key["smtp"]
+    js = js_literal
+    email, login, org_name, smtp_js = js(user.email), js(user.login), js(org.name), js(smtp_key)
+    fetch = js(device.fetch_automatically)
+    bcc = device.bcc_self
+    if values["append"]:
+        head = (f'user_pref("mail.accountmanager.appendaccounts", {js(account)});\n'
+                'user_pref("mailnews.append_preconfig_accounts.version", 1);\n'
+                f'user_pref("mail.smtpservers.appendsmtpservers", {smtp_js});\n'
+                'user_pref("mail.append_preconfig_smtpservers.version", 1);\n')
+    else:
+        account_js = js(account)
+        head = (f'user_pref("mail.accountmanager.accounts", {account_js});\n'
+                f'user_pref("mail.accountmanager.defaultaccount", {account_js});\n'
+                'user_pref("mail.account.lastKey", 1);\n')
+    at = f'user_pref("mail.server.{server}.'
+    lines = [head,
+             f'user_pref("mail.account.{account}.server", {js(server)});\n'
+             f'user_pref("mail.account.{account}.identities", {js(identity)});\n'
+             f'{at}type", {js(device.protocol)});\n'
+             f'{at}name", {email});\n'
+             f'{at}hostname", {js(incoming.host)});\n'
+             f'{at}port", {js(incoming.port)});\n'
+             f'{at}socketType", {js(values["socket_type"])});\n'
+             f'{at}authMethod", {js(values["auth_method"])});\n'
+             f'{at}userName", {login});\n'
+             f'{at}login_at_startup", {fetch});\n'
+             f'{at}check_new_mail", {fetch});\n'
+             f'{at}check_time", {js(device.check_interval_minutes)});']
+    if pop3:
+        days = pop3.delete_after_days
+        lines.append(f'\n{at}download_on_biff", {fetch});\n'
+                     f'{at}leave_on_server", {js(pop3.leave_on_server)});\n'
+                     f'{at}delete_by_age_from_server", {js(pop3.leave_on_server and days is not None)});')
+        if days is not None:
+            lines.append(f'\n{at}num_days_to_leave_on_server", {js(days)});')
+    at = f'user_pref("mail.identity.{identity}.'
+    rest = [f'{at}fullName", {js(user.name)});\n'
+            f'{at}useremail", {email});\n'
+            f'{at}organization", {org_name});\n'
+            f'{at}smtpServer", {smtp_js});\n'
+            f'{at}doBcc", {js(bcc)});\n'
+            f'{at}doBccList", {email if bcc else js("")});\n']
+    signature = device.signature
+    if signature is not None:
+        rest.append(f'{at}htmlSigFormat", false);\n{at}htmlSigText", {js(signature)});\n')
+    if not values["append"]:
+        rest.append(f'user_pref("mail.smtpservers", {smtp_js});\nuser_pref("mail.smtp.defaultserver", {smtp_js});\n')
+    at = f'user_pref("mail.smtpserver.{smtp_key}.'
+    rest.append(f'{at}type", "smtp");\n'
+                f'{at}description", {org_name});\n'
+                f'{at}hostname", {js(smtp.host)});\n'
+                f'{at}port", {js(smtp.port)});\n'
+                f'{at}try_ssl", {js(values["smtp_try_ssl"])});\n'
+                f'{at}authMethod", {js(values["smtp_auth_method"])});\n'
+                f'{at}username", {login});')
+    return "".join(lines), "".join(rest)
+
+
 def render(site: Site, device: Device) -> bytes:
     org = site.organization
     values = context(org, device)
     values["append"] = filename(device) == "user.js"
     values["keys"] = keys(device) if values["append"] else PREFS_KEYS
+    values["account_prefs"], values["identity_prefs"] = prepared_lines(values)
     text = render_text(site, CLIENT, "prefs.js.j2", values, filters=(("js", js_literal),))
     return text.encode("utf-8")
