@@ -14,7 +14,7 @@ from conftest import EXAMPLES
 
 from generator import load_inventory
 from generator.errors import ReadBackError
-from generator.formats.verify import apple, autodiscover
+from generator.formats.verify import apple, autodiscover, thunderbird
 from generator.plan.planner import Plan
 
 PIECES = ["<", ">", "&", "&amp;", "&lt;", "&#34;", "&#x41;", "&foo;", "\r", "\n", "\t", " ", "\x0b", "\x85", "\xa0",
@@ -28,6 +28,7 @@ PIECES = ["<", ">", "&", "&amp;", "&lt;", "&#34;", "&#x41;", "&foo;", "\r", "\n"
 READERS: list[tuple[str, Callable[[bytes], Any], Any, str]] = [
     ("apple", apple.parse.__wrapped__, apple, "_quick_dict"),
     ("outlook-autodiscover", autodiscover.read.__wrapped__, autodiscover, "_quick_protocol"),
+    ("thunderbird", thunderbird.parse_prefs.__wrapped__, thunderbird, "_quick_prefs"),
 ]
 
 

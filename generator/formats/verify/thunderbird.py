@@ -91,10 +91,11 @@ _PLAIN_LINE = re.compile(r'user_pref\("([A-Za-z0-9._\-]+)", (?:(true)|(false)|(-
                          r'"([^"\\\x00-\x1f\u2028\u2029]*)")\);')
 
 
-# A plain line of the renderer's form with its line feed: name and value text. The line is 17 characters more
-# than the two, so lines found whose lengths add up to the text's are all of the text.
+# A line of the renderer's form with its line feed: a plain name, and a bare boolean or integer or a string whose
+# characters a string may hold raw or escaped (what the escape says is read by ``_string``): name and value text.
+# The line is 17 characters more than the two, so lines found whose lengths add up to the text's are all of it.
 _PLAIN_PAIR = re.compile(r'user_pref\("([A-Za-z0-9._\-]+)", (true|false|-?(?:0|[1-9][0-9]*)|'
-                         r'"[^"\\\x00-\x1f\u2028\u2029]*")\);\n')
+                         r'"(?:[^"\\\x00-\x1f\u2028\u2029]|\\[^\x00-\x1f\u2028\u2029])*")\);\n')
 _PLAIN_FRAME = len('user_pref("", );\n')
 
 
@@ -114,7 +115,16 @@ def _quick_prefs(text: str) -> dict[str, bool | int | str] | None:
     prefs: dict[str, bool | int | str] = {
         name: value[1:-1] if value[0] == '"' else True if value == "true" else False if value == "false"
         else int(value) for name, value in pairs}
-    return prefs if len(prefs) == len(pairs) else None
+    if len(prefs) != len(pairs):
+        return None
+    if "\\" in body:
+        for name, value in pairs:
+            if "\\" in value:
+                try:
+                    prefs[name] = _string(value[1:-1], "")
+                except (ReadBackError, ValueError):     # what the general reader then says, at its line
+                    return None
+    return prefs
 
 
 @lru_cache(maxsize=16)
