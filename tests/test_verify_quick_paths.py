@@ -27,7 +27,7 @@ PIECES = ["<", ">", "&", "&amp;", "&lt;", "&#34;", "&#x41;", "&foo;", "\r", "\n"
 # (format, the reader, the module attribute holding its quick path)
 READERS: list[tuple[str, Callable[[bytes], Any], Any, str]] = [
     ("apple", apple.parse.__wrapped__, apple, "_quick_dict"),
-    ("outlook-autodiscover", autodiscover.read.__wrapped__, autodiscover, "_quick_protocol"),
+    ("outlook-autodiscover", autodiscover.read.__wrapped__, autodiscover, "_quick_read"),
     ("thunderbird", thunderbird.parse_prefs.__wrapped__, thunderbird, "_quick_prefs"),
 ]
 

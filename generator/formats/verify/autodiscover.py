@@ -8,6 +8,7 @@ which overrides ``SSL``.
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -79,30 +80,80 @@ def _text(parent: Element, tag: str, required: bool = True, children: dict[str, 
     return text
 
 
-_LOCAL_NAMES = {NS_A + tag: tag for tag in PROTOCOL_CHILDREN}
-_REQUIRED = frozenset(ONE_OF_EACH)
+# The answer in its plain form: the layout the renderer writes, each value one or more words of characters that
+# need no escape in XML text, or one of the five escapes XML predefines (as ``&amp;`` and ``&#39;``), with single
+# spaces between the words. Such a file is read in one pass of these patterns, without a parser: what it says is
+# plain in its text (no comment, no CDATA, no other entity, no character XML forbids, no blank around a value). Any
+# other file goes to libxml2 (:func:`read`'s general path), which reads it or says what is wrong.
+_ESCAPES = {"&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#34;": '"', "&apos;": "'", "&#39;": "'"}
+_CHARACTERS = r"[^\s<>&\x00-\x1f\x7f-\x9f\ufffe\uffff]"
+_ENTITY = "&(?:amp|lt|gt|quot|#34|apos|#39);"
+# A word: characters and escapes, read without going back (a run of characters ends only at an escape).
+_WORD = f"(?:{_CHARACTERS}|{_ENTITY}){_CHARACTERS}*(?:{_ENTITY}{_CHARACTERS}*)*"
+_VALUE = f"({_WORD}(?: {_WORD})*)"
+_ESCAPE = re.compile("|".join(_ESCAPES))
 
 
-def _quick_protocol(protocol: Element) -> dict[str, str] | None:
-    """What :func:`read` reads from a <Protocol> whose elements are known, each there once, each holding a text
-    without blanks around it, and the required ones all there, in one pass; None for any other (which
-    :func:`read` then reads again, to say what is wrong)."""
-    found: dict[str, str] = {}
-    for element in protocol:
-        tag = _LOCAL_NAMES.get(element.tag)
-        text = element.text
-        if tag is None or tag in found or len(element) or not text or text != text.strip():
-            return None
-        found[tag] = text
-    if not _REQUIRED <= found.keys():
+def _element(indent: int, tag: str, value: str = _VALUE) -> str:
+    return f"{' ' * indent}<{tag}>{value}</{tag}>\n"
+
+
+_QUICK_HEAD = re.compile(
+    '<\\?xml version="1\\.0" encoding="utf-8"\\?>\n'
+    f'<Autodiscover xmlns="{re.escape(NS[1:-1])}">\n'
+    f'  <Response xmlns="{re.escape(NS_A[1:-1])}">\n'
+    f"(?:    <User>\n{_element(6, 'DisplayName')}{_element(6, 'AutoDiscoverSMTPAddress')}    </User>\n)?"
+    f"    <Account>\n{_element(6, 'AccountType', 'email')}{_element(6, 'Action', 'settings')}")
+# One <Protocol>: its elements in the order of PROTOCOL_CHILDREN, the optional ones (LoginName; UsePOPAuth with
+# SMTPLast) in their places.
+_QUICK_PROTOCOL = re.compile(
+    "      <Protocol>\n"
+    + "".join(_element(8, tag) for tag in PROTOCOL_CHILDREN[:4])
+    + f"(?:{_element(8, 'LoginName')})?"
+    + "".join(_element(8, tag) for tag in PROTOCOL_CHILDREN[5:9])
+    + f"(?:{_element(8, 'UsePOPAuth')}{_element(8, 'SMTPLast')})?"
+    + "      </Protocol>\n")
+_QUICK_TAIL = "    </Account>\n  </Response>\n</Autodiscover>\n"
+
+
+def _unescaped(value: str) -> str:
+    return _ESCAPE.sub(lambda found: _ESCAPES[found[0]], value)
+
+
+def _quick_read(content: bytes) -> tuple[dict[str, str] | None, list[dict[str, str]]] | None:
+    """What :func:`read` reads from an answer in its plain form (see above), in one pass; None for any other file
+    (which :func:`read` then reads with libxml2, to read it or say what is wrong)."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
         return None
-    return {tag: found[tag] for tag in PROTOCOL_CHILDREN if tag in found}
+    head = _QUICK_HEAD.match(text)
+    if head is None:
+        return None
+    escaped = "&" in text
+    name, email = head.groups()
+    user = None if name is None else {"name": _unescaped(name), "email": _unescaped(email)} if escaped \
+        else {"name": name, "email": email}
+    protocols = []
+    at = head.end()
+    match = _QUICK_PROTOCOL.match(text, at)
+    while match is not None:
+        protocols.append({tag: _unescaped(value) if escaped else value
+                          for tag, value in zip(PROTOCOL_CHILDREN, match.groups()) if value is not None})
+        at = match.end()
+        match = _QUICK_PROTOCOL.match(text, at)
+    if text[at:] != _QUICK_TAIL:
+        return None
+    return user, protocols
 
 
 @lru_cache(maxsize=16)
 def read(content: bytes) -> tuple[dict[str, str] | None, list[dict[str, str]]]:
     """(the <User> as {name, email} or None, each <Protocol> as {element: text}); read once per file (the verifier
     and ``read_settings`` share it: neither changes it)."""
+    quick = _quick_read(content)
+    if quick is not None:
+        return quick
     root = parse(content)
     if root.tag != NS + "Autodiscover" or set(root.attrib):
         raise ReadBackError(f"the root is {root.tag}, not <Autodiscover> in the 2006 response namespace")
@@ -131,10 +182,6 @@ def read(content: bytes) -> tuple[dict[str, str] | None, list[dict[str, str]]]:
             continue
         if child.tag != NS_A + "Protocol":
             raise ReadBackError(f"<Account> holds <{child.tag.split('}')[-1]}>, which is no POP3/IMAP account's")
-        quick = _quick_protocol(child)
-        if quick is not None:
-            protocols.append(quick)
-            continue
         children: dict[str, list[Element]] = {}
         unknown = set()
         for element in child:       # one pass: each element's tag read once
