@@ -4,9 +4,11 @@ from __future__ import annotations
 import sys
 
 import jinja2
+import markupsafe
 from markupsafe import Markup
 
-from generator.formats.engine import BuiltInEnvironment
+from generator.formats import engine
+from generator.formats.engine import BuiltInEnvironment, SiteEnvironment, escape_value
 from generator.formats.verify.handout import OTHER_BLANKS, read
 
 
@@ -86,3 +88,34 @@ def test_a_modules_macro_with_other_arguments_is_made_each_time():
     text = _module_environment(calls).get_template("page.j2").render(values=values)
     assert text == "[[1]][[1]][{&#39;a&#39;: 1}][{&#39;a&#39;: 1}][1.0][1.0][1][1]"
     assert calls == [[1], [1], {"a": 1}, {"a": 1}, 1.0, 1.0, 1, 1]
+
+
+class _Html:
+    def __html__(self) -> str:
+        return "<i>made</i>"
+
+
+class _Text(str):
+    pass
+
+
+def test_a_built_in_templates_escaping_gives_markupsafes_markup():
+    values = ["", "plain", "<a href='x'>&\"</a>", "“quotes” › ·", Markup("<b>&amp;</b>"), _Text("<s>"), _Html(), 5, 1.5,
+              None, True, ["<"]]
+    for value in values * 2:           # the second time from what was made the first
+        made = escape_value(value)
+        assert made == markupsafe.escape(value) and type(made) is Markup, repr(value)
+    engine._ESCAPED.clear()
+    for number in range(engine._ESCAPED_ENTRIES + 10):
+        assert escape_value(f"<{number}>") == f"&lt;{number}&gt;"
+    assert 0 < len(engine._ESCAPED) <= engine._ESCAPED_ENTRIES
+
+
+def test_only_the_built_in_templates_escape_with_it():
+    source = "{{ value }}|{{ value|e }}"
+    built_in = BuiltInEnvironment(loader=jinja2.DictLoader({"t.j2": source}), autoescape=True)
+    site = SiteEnvironment(loader=jinja2.DictLoader({"t.j2": source}), autoescape=True)
+    for env in (built_in, site):
+        assert env.get_template("t.j2").render(value="<&>") == "&lt;&amp;&gt;|&lt;&amp;&gt;"
+    assert built_in.get_template("t.j2").root_render_func.__globals__["escape"] is escape_value
+    assert site.get_template("t.j2").root_render_func.__globals__["escape"] is markupsafe.escape

@@ -31,7 +31,7 @@ from collections.abc import Callable, Generator, Iterator, MutableMapping
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import CodeType, FrameType, TracebackType
 from typing import Any, cast
 
 import jinja2
@@ -126,6 +126,59 @@ def _check_binop(operator: str, left: Any, right: Any) -> None:
                             f"{SITE_OUTPUT_CHARS:,}")
 
 
+class BuiltInTemplate(jinja2.Template):
+    """A built-in template whose ``{{ value }}`` escapes (autoescaping) with :func:`escape_value`: the same Markup as
+    MarkupSafe's ``escape``, without its calls in Python for the two kinds of value a page is made of."""
+
+    @classmethod
+    def from_code(cls, environment: jinja2.Environment, code: CodeType, globals: MutableMapping[str, Any],
+                  uptodate: Callable[[], bool] | None = None) -> jinja2.Template:
+        template = super().from_code(environment, code, globals, uptodate)
+        # The compiled module's own names (its functions' globals): its ``escape`` is MarkupSafe's
+        names = template.root_render_func.__globals__
+        if names.get("escape") is _ESCAPE:
+            names["escape"] = escape_value
+        return template
+
+
+_ESCAPE: Callable[[Any], Any] = jinja2.filters.FILTERS["escape"]      # MarkupSafe's escape (the ``e`` filter)
+_MARKUP = type(jinja2.filters.do_mark_safe(""))
+_ESCAPED: dict[str, Any] = {}
+_ESCAPED_ENTRIES = 4096
+
+
+def escape_value(value: Any) -> Any:
+    """MarkupSafe's ``escape``: Markup as it is (its ``__html__`` is itself), a ``str`` escaped once per distinct
+    text (most of a page's texts are on every page: its words, paths, hosts), anything else by ``escape``."""
+    kind = type(value)
+    if kind is _MARKUP:
+        return value
+    if kind is not str:
+        return _ESCAPE(value)
+    made = _ESCAPED.get(value)
+    if made is None:
+        if len(_ESCAPED) >= _ESCAPED_ENTRIES:
+            _ESCAPED.clear()
+        made = _ESCAPED[value] = _ESCAPE(value)
+    return made
+
+
+class BuiltInContext(jinja2.runtime.Context):
+    """A built-in template's context: a call of an imported template's macro (:class:`_Once`, which wants no context
+    passed) goes to it at once, not through the search for a ``pass_context`` mark on it and its ``__call__``."""
+
+    def call(__self, __obj: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if type(__obj) is not _Once:
+            return super().call(__obj, *args, **kwargs)
+        kwargs.pop("_block_vars", None)
+        kwargs.pop("_loop_vars", None)
+        try:
+            return __obj(*args, **kwargs)
+        except StopIteration:
+            return __self.environment.undefined("value was undefined because a callable raised a StopIteration "
+                                                "exception")
+
+
 class BuiltInEnvironment(jinja2.Environment):
     """The built-in templates' environment: ``a.b`` on a dict (the renderers' data) is its key ``b`` at once.
 
@@ -133,6 +186,9 @@ class BuiltInEnvironment(jinja2.Environment):
     found: a fifth of a page's time. The answer is the same: a name of a dict's own attributes (``items``) is
     still looked up as Jinja does. An imported template's name (``t.title``) is read from the module at once, and
     its macros make each text once per distinct plain arguments (:class:`_Once`)."""
+
+    template_class = BuiltInTemplate
+    context_class = BuiltInContext
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         kind = type(obj)
@@ -155,7 +211,7 @@ class BuiltInEnvironment(jinja2.Environment):
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 # The argument types a macro's output is remembered for: immutable values, compared with their type (1 and True are
 # equal keys, but not the same text; no float: 0.0 and -0.0 are equal too).
-_PLAIN = frozenset((str, int, bool, type(None), type(jinja2.filters.do_mark_safe(""))))  # the last: Markup
+_PLAIN = frozenset((str, int, bool, type(None), _MARKUP))
 _ONCE_ENTRIES = 4096
 
 

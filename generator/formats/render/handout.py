@@ -57,7 +57,10 @@ def _sign_in(device: Device) -> dict[str, Any] | None:
             "password_too": len(found) < 2}
 
 
-def _device(device: Device, files: tuple[DeviceFile, ...], findings: list[Finding]) -> dict[str, Any]:
+def _device(device: Device, files: tuple[DeviceFile, ...], findings: list[Finding], later: bool,
+            lang: str) -> dict[str, Any]:
+    """A device as plain data; ``later``: not the page's first device (its section names the user again); ``lang``:
+    the page's language."""
     # A client with no file at all: one line saying so; a file not made beside others of its client (Outlook: a PRF
     # where the Autodiscover pair is made) is named as left out.
     clients_made = {file.format for file in files if file.made}
@@ -70,21 +73,32 @@ def _device(device: Device, files: tuple[DeviceFile, ...], findings: list[Findin
     pop3, login = device.pop3, device.user.login
     # (code, client, days, message) of each manual step, likewise
     step_rows = [(f.code, f.client, _step_days(f, pop3), f.message) for f in findings if f.client is not None]
+    incoming, outgoing, sign_in = _server(device.incoming, login), _server(device.outgoing, login), _sign_in(device)
+    archive, days = pop3 is not None and pop3.leave_on_server, pop3.delete_after_days if pop3 is not None else None
+    # What page.j2 reads of the device, in the order its loop unpacks it: one tuple, not a look-up per value (the
+    # arguments of its ``servers`` macro, the login, whether the password hint is shown, the sign-in's arguments)
+    row = (later, device.name, device.profile, file_rows,
+           (lang, incoming["protocol"], incoming["host"], incoming["port"], incoming["security"],
+            outgoing["protocol"], outgoing["host"], outgoing["port"], outgoing["security"]),
+           login, sign_in is None or sign_in["password_too"],
+           None if sign_in is None else (sign_in["provider"], sign_in["issuer"], sign_in["tenant"]),
+           step_rows, archive, days, device.bcc_self)
     return {
         "name": device.name,
         "profile": device.profile,
         "files": [{"format": format_, "path": path, "install": install, "skipped": skipped, "instead": instead}
                   for path, install, instead, skipped, format_ in file_rows],
         "file_rows": file_rows,
-        "incoming": _server(device.incoming, login),
-        "outgoing": _server(device.outgoing, login),
-        "archive": pop3 is not None and pop3.leave_on_server,
-        "days": pop3.delete_after_days if pop3 is not None else None,
+        "incoming": incoming,
+        "outgoing": outgoing,
+        "archive": archive,
+        "days": days,
         "bcc": device.bcc_self,
-        "sign_in": _sign_in(device),
+        "sign_in": sign_in,
         "steps": [{"code": code, "client": client, "message": message, "days": days}
                   for code, client, days, message in step_rows],
         "step_rows": step_rows,
+        "row": row,
     }
 
 
@@ -128,11 +142,18 @@ def _page(subject: UserDevices) -> dict[str, Any]:
     for finding in subject.findings:
         if finding.device is not None:
             by_device.setdefault(finding.device, []).append(finding)
+    lang = subject.user.language
+    devices = [_device(d, files, by_device.get(d.name, []), index > 0, lang)
+               for index, (d, files) in enumerate(zip(subject.devices, subject.files))]
+    notices = [{"code": f.code, "message": f.message} for f in subject.findings if f.device is None]
     return {
         "user": subject.user,
-        "lang": subject.user.language,
-        "devices": [_device(d, files, by_device.get(d.name, [])) for d, files in zip(subject.devices, subject.files)],
-        "notices": [{"code": f.code, "message": f.message} for f in subject.findings if f.device is None],
+        "lang": lang,
+        "devices": devices,
+        "notices": notices,
+        # what page.j2 reads: each device's row, each notice's (code, message)
+        "device_rows": [device["row"] for device in devices],
+        "notice_rows": [(notice["code"], notice["message"]) for notice in notices],
     }
 
 
