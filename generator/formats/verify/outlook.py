@@ -139,9 +139,11 @@ def _account(sections: Sections) -> tuple[str, Section]:
             shown, tag = entry
             if tags.get(key) != tag:
                 raise ReadBackError(f"[{token}] maps {shown} to {tag!r}, expected {tags.get(key)!r}")
-    for key, entry in values.items():
-        if key not in mapping and key not in _NOT_VALUES:
-            raise ReadBackError(f"[{values_name}] key {entry[0]} has no mapping line in [{token}]: Outlook ignores it")
+    if not values.keys() - mapping.keys() <= _NOT_VALUES:      # then the first such key, in the file's order
+        for key, entry in values.items():
+            if key not in mapping and key not in _NOT_VALUES:
+                raise ReadBackError(f"[{values_name}] key {entry[0]} has no mapping line in [{token}]: Outlook "
+                                    "ignores it")
     return kind, values
 
 

@@ -19,6 +19,7 @@ AUTH = {3: "password", 4: "cram-md5", 6: "ntlm", 10: "oauth2"}
 
 
 Prefs = dict[str, bool | int | str]
+_MISSING = object()
 _RAW_FORBIDDEN = re.compile('[\x00-\x1f"\u2028\u2029]')
 _NAME = re.compile(r"[A-Za-z0-9._\-]+")
 _INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
@@ -168,9 +169,11 @@ def parse_prefs(content: bytes) -> dict[str, bool | int | str]:
 
 
 def _get(prefs: Prefs, name: str, kind: type) -> Any:
-    if name not in prefs:
+    value = prefs.get(name, _MISSING)
+    if type(value) is kind:          # the kind itself (a bool is not taken for an int): what the checks below pass
+        return value
+    if value is _MISSING:
         raise ReadBackError(f"missing pref {name}")
-    value = prefs[name]
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise ReadBackError(f"pref {name} must be a bare integer, found {value!r}")
     if kind is not int and not isinstance(value, kind):
