@@ -114,6 +114,8 @@ def _long(section: Section, key: str) -> int:
         if not _HEX.fullmatch(text):
             raise ReadBackError(f"LeaveOnServer {text!r} is not 0x-hex")
         return int(text, 16)
+    if text.isdigit() and text.isascii():      # ASCII digits only: what the pattern below takes without a sign
+        return int(text)
     if not _DECIMAL.fullmatch(text):
         raise ReadBackError(f"{section[key][0]} {text!r} is not a decimal integer")
     return int(text)

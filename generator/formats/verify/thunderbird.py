@@ -93,10 +93,13 @@ _PLAIN_LINE = re.compile(r'user_pref\("([A-Za-z0-9._\-]+)", (?:(true)|(false)|(-
 
 
 # A line of the renderer's form with its line feed: a plain name, and a bare boolean or integer or a string whose
-# characters a string may hold raw or escaped (what the escape says is read by ``_string``): name and value text.
-# The line is 17 characters more than the two, so lines found whose lengths add up to the text's are all of it.
+# characters a string may hold raw (or, in a file with a backslash, escaped: what the escape says is read by
+# ``_string``): name and value text. The line is 17 characters more than the two, so lines found whose lengths add
+# up to the text's are all of it.
 _PLAIN_PAIR = re.compile(r'user_pref\("([A-Za-z0-9._\-]+)", (true|false|-?(?:0|[1-9][0-9]*)|'
-                         r'"(?:[^"\\\x00-\x1f\u2028\u2029]|\\[^\x00-\x1f\u2028\u2029])*")\);\n')
+                         r'"[^"\\\x00-\x1f\u2028\u2029]*")\);\n')
+_ESCAPED_PAIR = re.compile(r'user_pref\("([A-Za-z0-9._\-]+)", (true|false|-?(?:0|[1-9][0-9]*)|'
+                           r'"(?:[^"\\\x00-\x1f\u2028\u2029]|\\[^\x00-\x1f\u2028\u2029])*")\);\n')
 _PLAIN_FRAME = len('user_pref("", );\n')
 
 
@@ -110,7 +113,8 @@ def _quick_prefs(text: str) -> dict[str, bool | int | str] | None:
         if line.strip() and not line.startswith("//"):
             return None
     body = text[start:]
-    pairs = _PLAIN_PAIR.findall(body)
+    escaped = "\\" in body
+    pairs = (_ESCAPED_PAIR if escaped else _PLAIN_PAIR).findall(body)
     if sum(map(len, chain.from_iterable(pairs))) + _PLAIN_FRAME * len(pairs) != len(body):
         return None
     prefs: dict[str, bool | int | str] = {
@@ -118,7 +122,7 @@ def _quick_prefs(text: str) -> dict[str, bool | int | str] | None:
         else int(value) for name, value in pairs}
     if len(prefs) != len(pairs):
         return None
-    if "\\" in body:
+    if escaped:
         for name, value in pairs:
             if "\\" in value:
                 try:
