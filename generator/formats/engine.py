@@ -190,6 +190,22 @@ class BuiltInEnvironment(jinja2.Environment):
     template_class = BuiltInTemplate
     context_class = BuiltInContext
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.loaded: dict[str, jinja2.Template] = {}
+
+    def get_template(self, name: str | jinja2.Template, parent: str | None = None,
+                     globals: MutableMapping[str, Any] | None = None) -> jinja2.Template:
+        """A template as Jinja loads it; without ``auto_reload`` (the built-in templates, read once per process) each
+        name is loaded once and then taken from a dict, not from Jinja's cache, which reorders its entries under a
+        lock at each look-up (a page imports its wording and its parts: several look-ups per file)."""
+        if globals is not None or self.auto_reload or type(name) is not str:
+            return super().get_template(name, parent, globals)
+        found = self.loaded.get(name)
+        if found is None:
+            found = self.loaded[name] = super().get_template(name, parent)
+        return found
+
     def getattr(self, obj: Any, attribute: str) -> Any:
         kind = type(obj)
         if kind is dict:

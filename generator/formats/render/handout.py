@@ -41,65 +41,70 @@ def inline_code(text: str) -> Markup:
 _INLINE_CODE: dict[str, Markup] = {}
 
 
-def _server(server: Server, login: str) -> dict[str, Any]:
-    return {"protocol": server.protocol.upper(), "host": server.host, "port": server.port,
-            "security": SECURITY_WORDS[server.security], "login": login}
+def _server(server: Server) -> tuple[str, str, int, str]:
+    """How the page shows a server: protocol, host, port and security word."""
+    return server.protocol.upper(), server.host, server.port, SECURITY_WORDS[server.security]
 
 
-def _sign_in(device: Device) -> dict[str, Any] | None:
-    """Where the device signs in through the browser (OAuth2): the provider's name and host; None for passwords."""
+def _sign_in(device: Device) -> tuple[str, str, bool, bool] | None:
+    """Where the device signs in through the browser (OAuth2): the provider's name and host, whether the
+    organization must approve the app, and whether a password is typed too; None for passwords."""
     found = device_sign_ins(device)
     if not found:
         return None
     _, first = found[0]
-    return {"provider": first.known.name if first.known is not None else device.user.domain,
-            "issuer": first.issuer, "tenant": first.known is not None and first.known.organization_approval,
-            "password_too": len(found) < 2}
+    return (first.known.name if first.known is not None else device.user.domain, first.issuer,
+            first.known is not None and first.known.organization_approval, len(found) < 2)
 
 
 def _device(device: Device, files: tuple[DeviceFile, ...], findings: list[Finding], later: bool,
-            lang: str) -> dict[str, Any]:
-    """A device as plain data; ``later``: not the page's first device (its section names the user again); ``lang``:
-    the page's language."""
+            lang: str, full: bool) -> tuple[tuple[Any, ...], dict[str, Any] | None]:
+    """What ``page.j2`` reads of a device, as one tuple in the order its loop unpacks it (``later``: not the page's
+    first device, whose section names the user again; ``lang``: the page's language); with ``full``, also the
+    device as a dict, what a site's own templates read (None without)."""
     # A client with no file at all: one line saying so; a file not made beside others of its client (Outlook: a PRF
     # where the Autodiscover pair is made) is named as left out.
     clients_made = {file.format for file in files if file.made}
-    # (path, install, instead, skipped, format): what page.j2 reads of each file, unpacked in its loop
-    file_rows = [(f"{device.name}/{file.name}", file.install, not file.made and file.format in clients_made,
-                  not file.made, file.format)
-                 for index, file in enumerate(files)
-                 if file.made or file.format in clients_made
-                 or all(other.format != file.format for other in files[:index])]
+    name, seen = device.name, set()
+    # (path, install, instead, skipped, format) of each file named
+    file_rows = []
+    for file in files:
+        format_, made = file.format, file.made
+        if made or format_ in clients_made or format_ not in seen:
+            file_rows.append((f"{name}/{file.name}", file.install, not made and format_ in clients_made, not made,
+                              format_))
+        seen.add(format_)
     pop3, login = device.pop3, device.user.login
-    # (code, client, days, message) of each manual step, likewise
+    # (code, client, days, message) of each manual step
     step_rows = [(f.code, f.client, _step_days(f, pop3), f.message) for f in findings if f.client is not None]
-    incoming, outgoing, sign_in = _server(device.incoming, login), _server(device.outgoing, login), _sign_in(device)
+    incoming, outgoing, sign_in = _server(device.incoming), _server(device.outgoing), _sign_in(device)
     archive, days = pop3 is not None and pop3.leave_on_server, pop3.delete_after_days if pop3 is not None else None
-    # What page.j2 reads of the device, in the order its loop unpacks it: one tuple, not a look-up per value (the
-    # arguments of its ``servers`` macro, the login, whether the password hint is shown, the sign-in's arguments)
-    row = (later, device.name, device.profile, file_rows,
-           (lang, incoming["protocol"], incoming["host"], incoming["port"], incoming["security"],
-            outgoing["protocol"], outgoing["host"], outgoing["port"], outgoing["security"]),
-           login, sign_in is None or sign_in["password_too"],
-           None if sign_in is None else (sign_in["provider"], sign_in["issuer"], sign_in["tenant"]),
-           step_rows, archive, days, device.bcc_self)
-    return {
-        "name": device.name,
+    bcc = device.bcc_self
+    # The arguments of page.j2's ``servers`` macro, the login, whether the password hint is shown, the sign-in's
+    # arguments: unpacked, not looked up value by value
+    row = (later, name, device.profile, file_rows, (lang, *incoming, *outgoing), login,
+           sign_in is None or sign_in[3], None if sign_in is None else sign_in[:3], step_rows, archive, days, bcc)
+    if not full:
+        return row, None
+    return row, {
+        "name": name,
         "profile": device.profile,
         "files": [{"format": format_, "path": path, "install": install, "skipped": skipped, "instead": instead}
                   for path, install, instead, skipped, format_ in file_rows],
         "file_rows": file_rows,
-        "incoming": incoming,
-        "outgoing": outgoing,
+        "incoming": dict(zip(_SERVER_KEYS, (*incoming, login))),
+        "outgoing": dict(zip(_SERVER_KEYS, (*outgoing, login))),
         "archive": archive,
         "days": days,
-        "bcc": device.bcc_self,
-        "sign_in": sign_in,
+        "bcc": bcc,
+        "sign_in": None if sign_in is None else dict(zip(("provider", "issuer", "tenant", "password_too"), sign_in)),
         "steps": [{"code": code, "client": client, "message": message, "days": days}
                   for code, client, days, message in step_rows],
         "step_rows": step_rows,
-        "row": row,
     }
+
+
+_SERVER_KEYS = ("protocol", "host", "port", "security", "login")
 
 
 def _step_days(finding: Finding, pop3: Pop3Policy | None) -> int | None:
@@ -136,30 +141,28 @@ def _no_auth(devices: Iterable[Device]) -> list[Finding]:
         "you deploy.", None, None, FOLDER) for protocol, auth in methods]
 
 
-def _page(subject: UserDevices) -> dict[str, Any]:
-    """One user's handout as plain data for ``page.j2``."""
+def _page(subject: UserDevices, full: bool) -> dict[str, Any]:
+    """One user's handout as plain data for ``page.j2`` (its rows); with ``full`` (a site folder, whose templates
+    may read them), also its devices and notices as dicts."""
     by_device: dict[str, list[Finding]] = {}
     for finding in subject.findings:
         if finding.device is not None:
             by_device.setdefault(finding.device, []).append(finding)
     lang = subject.user.language
-    devices = [_device(d, files, by_device.get(d.name, []), index > 0, lang)
+    devices = [_device(d, files, by_device.get(d.name, []), index > 0, lang, full)
                for index, (d, files) in enumerate(zip(subject.devices, subject.files))]
-    notices = [{"code": f.code, "message": f.message} for f in subject.findings if f.device is None]
-    return {
-        "user": subject.user,
-        "lang": lang,
-        "devices": devices,
-        "notices": notices,
-        # what page.j2 reads: each device's row, each notice's (code, message)
-        "device_rows": [device["row"] for device in devices],
-        "notice_rows": [(notice["code"], notice["message"]) for notice in notices],
-    }
+    notice_rows = [(f.code, f.message) for f in subject.findings if f.device is None]
+    page: dict[str, Any] = {"user": subject.user, "lang": lang}
+    if full:
+        page["devices"] = [device for _, device in devices]
+        page["notices"] = [{"code": code, "message": message} for code, message in notice_rows]
+    page["device_rows"], page["notice_rows"] = [row for row, _ in devices], notice_rows
+    return page
 
 
 def render(site: Site, subject: UserDevices) -> bytes:
     """``subject``: the user, the user's devices and the findings of those devices."""
-    page = _page(subject)
+    page = _page(subject, bool(site.templates_dir))
     # ``user``, ``lang``, ``devices`` and ``notices`` also at the top: what a site's own handout.html.j2 reads
     context = {"org": site.organization, "pages": [page], **page}
     text = render_text(site, FOLDER, "handout.html.j2", context, autoescape=True, filters=(("code", inline_code),))
@@ -169,8 +172,9 @@ def render(site: Site, subject: UserDevices) -> bytes:
 def render_group(site: Site, subject: GroupUsers) -> bytes:
     """A group's handouts in one file: each user's page (``page.j2``) in the user's language, one after the
     other; a site template's bounds grow with the number of users."""
+    full = bool(site.templates_dir)
     context = {"org": site.organization, "lang": subject.language, "group": subject.group,
-               "pages": [_page(user) for user in subject.users]}
+               "pages": [_page(user, full) for user in subject.users]}
     text = render_text(site, FOLDER, "group.html.j2", context, autoescape=True, filters=(("code", inline_code),),
                        scale=max(1, len(subject.users)))
     return text.encode("utf-8")
