@@ -1,15 +1,40 @@
 """The resolved, typed model: what renderers consume. Everything is frozen."""
 from __future__ import annotations
 
+import dataclasses
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 from .codes import acknowledge
 from .errors import Location
 from .settings import INDEX, SETTINGS
+
+_Frozen = TypeVar("_Frozen")
+
+
+def quick_init(cls: type[_Frozen]) -> type[_Frozen]:
+    """Give a frozen dataclass with slots an ``__init__`` of the same parameters and defaults that sets each field
+    through its slot's own setter (made for the class, as ``dataclasses`` makes its own): the dataclass's sets each
+    one through ``object.__setattr__``, several times slower, for objects made a few times per file of a run.
+    The instances are the same: frozen, compared and hashed by their fields (tests/test_core_records.py)."""
+    fields = dataclasses.fields(cls)            # type: ignore[arg-type]
+    if any(not f.init or f.default_factory is not dataclasses.MISSING for f in fields) \
+            or hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__}: every field must be set by __init__, with a plain default or none")
+    names = [f.name for f in fields]
+    space: dict[str, Any] = {f"_set_{name}": getattr(cls, name).__set__ for name in names}
+    space.update({f"_default_{f.name}": f.default for f in fields if f.default is not dataclasses.MISSING})
+    params = ", ".join(f.name if f.default is dataclasses.MISSING else f"{f.name}=_default_{f.name}" for f in fields)
+    body = "".join(f"    _set_{name}(self, {name})\n" for name in names)
+    exec(f"def __init__(self, {params}):\n{body}", space)    # noqa: S102 - the class's own field names only
+    init = space["__init__"]
+    init.__qualname__, init.__module__ = f"{cls.__qualname__}.__init__", cls.__module__
+    setattr(cls, "__init__", init)  # noqa: B010 - mypy keeps the dataclass's signature
+    return cls
+
 
 # Standard ports by protocol and security (implicit TLS / STARTTLS or clear).
 DEFAULT_PORTS = {

@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 from ..bounded import read_at_most
 from ..errors import OutputError
 from ..jsontext import dumps, quoted
-from ..model import Finding
+from ..model import Finding, quick_init
 from ..paths import safe_relative
 from .safefs import OutDir
 
@@ -37,6 +37,7 @@ WRITE_BLOCK = 1 << 20        # a new manifest or index is written in blocks of t
 VERSION = 1
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ArtifactRecord:
     """One manifest entry. Fields that do not apply to the artifact's kind are None and not written."""

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..jsontext import quoted
+from ..model import quick_init
 from ..paths import safe_relative
 from ..plan.planner import Item, Unit
 from ..plan.selection import Patterns, matches
@@ -40,6 +41,7 @@ _INDEX_ONLY = 4                 # fields of an up-to-date file's index line beyo
                                 # mtime_ns, check
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Change:
     path: str

@@ -23,7 +23,7 @@ from ..formats import registry
 from ..formats.engine import template_origin
 from ..formats.registry import DEVICE, FLEET, GROUP, USER, Format, Scope, UserDevices, by_scope, no_limitations, of_client
 from ..formats.verify import Settings, cross_check
-from ..model import Device, Finding, Inventory, Layout, Roster, Site, User
+from ..model import Device, Finding, Inventory, Layout, Roster, Site, User, quick_init
 from ..output.manifest import ArtifactRecord
 from ..paths import artifact_path, safe_component
 from .fingerprint import device_text, fingerprint, run_salt, salted_hash
@@ -34,6 +34,7 @@ from .shard import Shard
 Progress = Callable[[int, int], None]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Planned:
     """One rendered and verified artifact."""
@@ -303,6 +304,7 @@ def _by_user(lints: tuple[Finding, ...], emails: list[str], own: Callable[[int],
     return out
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Item:
     """One file to make: its format, subject and manifest entry (no hash yet), before rendering."""
