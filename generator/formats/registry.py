@@ -200,6 +200,7 @@ class _Tables:
     formats: tuple[ScopedFormat, ...]
     scopes: dict[str, tuple[Format[Any], ...]]
     clients: dict[str, tuple[Format[Device], ...]]
+    names: dict[str, Format[Any]]           # the first format of each name
 
 
 _tables: _Tables | None = None
@@ -216,8 +217,11 @@ def _lookup() -> _Tables:
         clients: dict[str, list[Format[Device]]] = {}
         for fmt in devices:
             clients.setdefault(fmt.client, []).append(fmt)
+        names: dict[str, Format[Any]] = {}
+        for fmt in FORMATS:
+            names.setdefault(fmt.name, fmt)
         tables = _tables = _Tables(FORMATS, {scope: tuple(found) for scope, found in scopes.items()},
-                                   {client: tuple(found) for client, found in clients.items()})
+                                   {client: tuple(found) for client, found in clients.items()}, names)
     return tables
 
 
@@ -234,10 +238,7 @@ def of_client(client: str) -> tuple[Format[Device], ...]:
 
 def named(name: str) -> Format[Any]:
     """The format called ``name``; KeyError when there is none."""
-    for fmt in FORMATS:
-        if fmt.name == name:
-            return fmt
-    raise KeyError(name)
+    return _lookup().names[name]
 
 
 __all__ = ["CLIENTS", "DEVICE", "DOMAIN", "FLEET", "FORMATS", "GROUP", "ORGANIZATION", "PER_USER_FILES", "SCOPES", "USER",

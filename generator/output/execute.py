@@ -237,27 +237,29 @@ class Executor:
 
     def _made(self, work: _Work, rendered: Rendered, out: list[tuple[str, Payload, bytes | None]]) -> set[str]:
         """A rendered unit: each file compared with the disk (or adopted from a worker's staging), its entry made."""
-        result, cut = self.result, work.cut
+        result, cut, stage, fresh, line_of = self.result, work.cut, self.stage, work.fresh, self.index.line_of
         result.failures.extend(rendered.failures)
         result.template_errors.extend(rendered.template_errors)
+        records, pending = result.records, self._pending
         produced = set()
         for planned in rendered.planned:
+            record = planned.record
+            path = record.path
             if planned.staged:           # a worker wrote it to the staging folder already
-                assert self.stage is not None and work.fresh is not None
-                self.stage.adopt(planned.record.path, work.fresh)
-                self._pending.append(Change(planned.record.path, CREATED))
-                record = planned.record
+                assert stage is not None and fresh is not None
+                stage.adopt(path, fresh)
+                pending.append(Change(path, CREATED))
             else:
-                record = self._compare(planned.record, planned.content, planned.format.show,
-                                       planned.template, cut.inside.get(planned.record.path), work.fresh)
-            result.rendered += 1
-            produced.add(record.path)
+                record = self._compare(record, planned.content, planned.format.show, planned.template,
+                                       cut.inside.get(path), fresh)
+            produced.add(path)
             entry = record.entry_text().encode()   # once, for the manifest and the index
             size, mtime_ns = record.size, record.mtime_ns
-            out.append((record.path, entry, self.index.line_of(entry, record.inputs, size, mtime_ns)
+            out.append((path, entry, line_of(entry, record.inputs, size, mtime_ns)
                         if size is not None and mtime_ns is not None else None))
-            if result.records is not None:
-                result.records.append(record)
+            if records is not None:
+                records.append(record)
+        result.rendered += len(rendered.planned)
         return produced
 
     def _compare(self, record: ArtifactRecord, content: bytes, show: Any, template: str,
