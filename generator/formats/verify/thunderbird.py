@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from itertools import chain
+from itertools import chain, filterfalse
+from operator import methodcaller
 from typing import Any
 
 from ...errors import ReadBackError
@@ -240,8 +241,8 @@ def _graph(prefs: Prefs) -> tuple[str, str, str]:
     # Every pref must belong to the graph: nothing stray.
     allowed = (f"mail.account.{account}.", f"mail.server.{server}.", f"mail.identity.{identity}.",
                f"mail.smtpserver.{smtp}.")
-    for name in prefs:
-        if not name.startswith(allowed) and name.startswith(_GRAPH_PREFIXES) and name != "mail.account.lastKey":
+    for name in filterfalse(methodcaller("startswith", allowed), prefs):
+        if name.startswith(_GRAPH_PREFIXES) and name != "mail.account.lastKey":
             raise ReadBackError(f"pref {name} belongs to no account of the graph")
     return server, identity, smtp
 
