@@ -1,8 +1,9 @@
-"""The Autodiscover verifier's one-pass reader of an answer in its plain form reads what libxml2 reads.
+"""The Autodiscover verifiers' one-pass readers of a file in its plain form read what their general readers read.
 
-Each case is one answer, read once as the verifier reads it and once with the one-pass reader turned off (libxml2
-alone): the values read, or the error raised, must be the same. The plain values (words of characters that need no
-escape, XML's predefined escapes, non-ASCII letters) must take the one-pass reader; the rest may not.
+Each case is one file, read once as the verifier reads it and once with the one-pass reader turned off (libxml2
+alone for autodiscover.xml, line by line for autodiscover.reg): the values read, or the error raised, must be the
+same. The plain values (in the XML words of characters that need no escape, XML's predefined escapes, non-ASCII
+letters; in the .reg file quoted strings with their two escapes) must take the one-pass reader; the rest may not.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from generator.errors import ReadBackError
 from generator.formats.registry import named
 from generator.formats.subjects import DomainDevices
 from generator.formats.verify import autodiscover
+from generator.formats.verify import autodiscover_reg as verify_reg
 
 PLAIN = ["Anna", "Anna Muster", "O&#39;Brien &amp; Söhne", "a &lt;b&gt; &quot;c&#34; &apos;d", "&amp;lt;", "x&amp;",
          "Łukasz Żółć", "用户", "\U0001f600 \U0010ffff", "a]b", "a=b;c", "A\u200bB"]
@@ -116,3 +118,64 @@ def test_other_answers_read_as_libxml2_reads_them(answers, monkeypatch, change):
         content = answers[0].encode("utf-8").replace(b"Anna Muster", b"Anna" + broken)
         with_quick, without, quick = _both(monkeypatch, content)
         assert with_quick == without and not quick and with_quick[0] == "refused"
+
+
+REG_HEAD = ("Windows Registry Editor Version 5.00\r\n\r\n"
+            "[HKEY_CURRENT_USER\\Software\\Microsoft\\Office\\16.0\\Outlook\\AutoDiscover]\r\n"
+            "\"PreferLocalXML\"=dword:00000001\r\n")
+REG_PLAIN = ["example.com", "C:\\\\ProgramData\\\\Autodiscover\\\\anna@example.com\\\\autodiscover.xml", "a\\\"b", "",
+             "Ünïcödé ß", "a=b", "[x]", "a\\\\\\\"b"]
+REG_OTHER = ["a\\b", "a\"b", "a\\", "PreferLocalXML", "preferlocalxml", "PREFERLOCALXML", "a\rb", "a\nb", "a\r\nb",
+             "a\x00b"]
+
+
+def _reg_outcome(content: bytes) -> Any:
+    try:
+        return ("read", repr(verify_reg.read.__wrapped__(content)))
+    except ReadBackError as exc:
+        return ("refused", str(exc))
+
+
+def _reg_both(monkeypatch: pytest.MonkeyPatch, text: str) -> tuple[Any, Any, bool]:
+    content = b"\xff\xfe" + text.encode("utf-16-le", "surrogatepass")
+    taken = []
+    original = verify_reg._quick_read
+
+    def counted(text: str) -> Any:
+        found = original(text)
+        taken.append(found is not None)
+        return found
+
+    with monkeypatch.context() as patched:
+        patched.setattr(verify_reg, "_quick_read", counted)
+        with_quick = _reg_outcome(content)
+        patched.setattr(verify_reg, "_quick_read", lambda text: None)
+        without = _reg_outcome(content)
+    return with_quick, without, any(taken)
+
+
+def test_the_reg_files_plain_values_take_the_one_pass_reader_and_read_as_line_by_line(monkeypatch):
+    for name in REG_PLAIN + REG_OTHER:
+        for data in REG_PLAIN + REG_OTHER:
+            with_quick, without, quick = _reg_both(monkeypatch, f'{REG_HEAD}"{name}"="{data}"\r\n\r\n')
+            assert with_quick == without, (name, data)
+            if name in REG_PLAIN and data in REG_PLAIN:
+                assert quick and with_quick[0] == "read", (name, data)
+    assert verify_reg.read(f'\ufeff{REG_HEAD}"a\\\\b\\"c"="C:\\\\x"\r\n\r\n'.encode("utf-16-le")) == {
+        "hkey_current_user\\software\\microsoft\\office\\16.0\\outlook\\autodiscover": {
+            "preferlocalxml": ("PreferLocalXML", 1), "a\\b\"c": ("a\\b\"c", "C:\\x")}}
+
+
+@pytest.mark.parametrize("change", [
+    lambda t: t, lambda t: t.replace("\r\n", "\n"), lambda t: t.replace("\r\n", "\r"), lambda t: t[:-2],
+    lambda t: t + "\r\n", lambda t: t.replace("00000001", "00000000"), lambda t: t.replace("dword", "DWORD"),
+    lambda t: t.replace("[HKEY_CURRENT_USER", "[hkey_current_user"), lambda t: t.replace("\"=\"", "\"=dword:00000001\"x"),
+    lambda t: t.replace('"example.com"="x"', '"example.com"=dword:0000000a'),
+    lambda t: t.replace("\r\n\r\n[", "\r\n\r\n[HKEY_LOCAL_MACHINE\\X]\r\n[", 1),
+    lambda t: t.replace('"x"\r\n', '"x"\r\n"other"="y"\r\n'), lambda t: t.replace('"x"\r\n', '"x"\r\n"example.com"="y"\r\n'),
+    lambda t: t.replace('"PreferLocalXML"', '"preferlocalxml"'), lambda t: t.replace('"example.com"="x"', '"example.com" = "x"'),
+    lambda t: t.replace("5.00", "4.00"), lambda t: "REGEDIT4" + t[t.index("\r\n"):], lambda t: t.replace("x", "\ud800"),
+], ids=lambda change: "")
+def test_other_reg_files_read_as_line_by_line(monkeypatch, change):
+    with_quick, without, _ = _reg_both(monkeypatch, change(f'{REG_HEAD}"example.com"="x"\r\n\r\n'))
+    assert with_quick == without

@@ -197,27 +197,40 @@ def read(content: bytes) -> tuple[dict[str, str] | None, list[dict[str, str]]]:
     return user, protocols
 
 
+_ON_OFF_TAGS = ("DomainRequired", "SPA", "SSL", "AuthRequired", *SMTP_ONLY)
+
+
 def _connection(protocol: dict[str, str], problems: list[str]) -> tuple[Connection, str]:
-    """The connection a Protocol describes, and its SPA value; rule breaks go to ``problems``."""
+    """The connection a Protocol describes, and its SPA value; rule breaks go to ``problems`` (each message made
+    only where there is one)."""
     kind = protocol["Type"]
     if kind not in TYPES:
         raise ReadBackError(f"<Type>{kind}</Type> is not IMAP, POP3 or SMTP")
-    if not protocol["Port"].isdigit() or not 1 <= int(protocol["Port"]) <= 65535:
-        raise ReadBackError(f"{kind} <Port> {protocol['Port']!r} is not 1..65535")
-    if protocol["Encryption"] not in ENCRYPTION:
+    port = protocol["Port"]
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ReadBackError(f"{kind} <Port> {port!r} is not 1..65535")
+    security = ENCRYPTION.get(protocol["Encryption"])
+    if security is None:
         raise ReadBackError(f"{kind} <Encryption> {protocol['Encryption']!r} is not None, SSL, TLS or Auto")
-    security = ENCRYPTION[protocol["Encryption"]]
-    for tag in ("DomainRequired", "SPA", "SSL", "AuthRequired", *SMTP_ONLY):
-        if tag in protocol and protocol[tag] not in ON_OFF:
-            problems.append(f"{kind} <{tag}> is {protocol[tag]!r}, not on or off")
+    for tag in _ON_OFF_TAGS:
+        value = protocol.get(tag)
+        if value is not None and value not in ON_OFF:
+            problems.append(f"{kind} <{tag}> is {value!r}, not on or off")
     # Encryption overrides SSL; SSL still says whether TLS is used, for a client that reads only SSL.
-    expect(problems, f"{kind} <SSL>", protocol["SSL"], "off" if security == "none" else "on")
-    expect(problems, f"{kind} <DomainRequired>", protocol["DomainRequired"], "off")
-    expect(problems, f"{kind} <AuthRequired>", protocol["AuthRequired"], "on")
+    ssl = "off" if security == "none" else "on"
+    if protocol["SSL"] != ssl:
+        expect(problems, f"{kind} <SSL>", protocol["SSL"], ssl)
+    if protocol["DomainRequired"] != "off":
+        expect(problems, f"{kind} <DomainRequired>", protocol["DomainRequired"], "off")
+    if protocol["AuthRequired"] != "on":
+        expect(problems, f"{kind} <AuthRequired>", protocol["AuthRequired"], "on")
+    smtp = kind == "SMTP"
     for tag, wanted in SMTP_ONLY.items():
-        expect(problems, f"{kind} <{tag}>", protocol.get(tag), wanted if kind == "SMTP" else None)
-    return Connection(TYPES[kind], protocol["Server"], int(protocol["Port"]), security,
-                      protocol.get("LoginName", "")), protocol["SPA"]
+        found = protocol.get(tag)
+        if found != (wanted if smtp else None):
+            expect(problems, f"{kind} <{tag}>", found, wanted if smtp else None)
+    return Connection(TYPES[kind], protocol["Server"], int(port), security, protocol.get("LoginName", "")), \
+        protocol["SPA"]
 
 
 @lru_cache(maxsize=16)
@@ -242,16 +255,19 @@ def read_settings(content: bytes) -> Settings:
 
 
 def verify_device(content: bytes, org: Organization, device: Device) -> list[str]:
-    read(content)
-    connections, found = _connections(content)
-    problems = list(found)
-    spa = [value for _, value in connections]
+    connections, found = _connections(content)     # reads the file first: what cannot be read is said first
     settings = read_settings(content)
+    problems = list(found)
     check_connection(problems, settings, device)
-    expect(problems, "<AutoDiscoverSMTPAddress>", settings.email, device.user.email)
-    expect(problems, "<DisplayName>", settings.name, device.user.name)
-    for protocol, value, server in zip(("incoming", "outgoing"), spa, (device.incoming, device.outgoing)):
-        expect(problems, f"{protocol} <SPA>", value, SPA_FOR.get(server.auth, "off"))
+    user = device.user
+    if settings.email != user.email:
+        expect(problems, "<AutoDiscoverSMTPAddress>", settings.email, user.email)
+    if settings.name != user.name:
+        expect(problems, "<DisplayName>", settings.name, user.name)
+    for what, (_, value), server in zip(("incoming", "outgoing"), connections, (device.incoming, device.outgoing)):
+        wanted = SPA_FOR.get(server.auth, "off")
+        if value != wanted:
+            expect(problems, f"{what} <SPA>", value, wanted)
     return problems
 
 

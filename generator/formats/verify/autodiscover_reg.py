@@ -22,8 +22,31 @@ KEY = "HKEY_CURRENT_USER\\Software\\Microsoft\\Office\\16.0\\Outlook\\AutoDiscov
 _QUOTED = r'"((?:[^"\\]|\\[\\"])*)"'
 _VALUE = re.compile(_QUOTED + r"=(?:dword:([0-9a-f]{8})|" + _QUOTED + r")")
 _UNESCAPE = re.compile(r"\\([\\\"])")
+_KEY_FOLDED = KEY.casefold()
+_PREFER_LOCAL = ("PreferLocalXML", 1)
 
 Values = dict[str, tuple[str, str | int]]     # lower-cased name -> (name as written, text or dword)
+# The file in its plain form: the header, the one key, PreferLocalXML and one text value, each line as regedit
+# writes it. Such a file is read by one match (it has no other line to read, no bare CR or LF: every character of
+# a quoted string is neither); any other goes through the line-by-line reading.
+_QUICK = re.compile(re.escape(f"{HEADER}\r\n\r\n[{KEY}]\r\n\"PreferLocalXML\"=dword:00000001\r\n")
+                    + r'"((?:[^"\\\r\n]|\\[\\"])*)"="((?:[^"\\\r\n]|\\[\\"])*)"\r\n\r\n')
+
+
+def _quick_read(text: str) -> dict[str, Values] | None:
+    """What :func:`read` reads from the decoded text of a file in its plain form; None for any other."""
+    match = _QUICK.fullmatch(text)
+    if match is None:
+        return None
+    name, data = match.groups()
+    if "\\" in name:
+        name = _UNESCAPE.sub(r"\1", name)
+    if "\\" in data:
+        data = _UNESCAPE.sub(r"\1", data)
+    folded = name.casefold()
+    if folded == "preferlocalxml":
+        return None         # a value set twice: the line-by-line reading says so
+    return {_KEY_FOLDED: {"preferlocalxml": ("PreferLocalXML", 1), folded: (name, data)}}
 
 
 @lru_cache(maxsize=16)
@@ -36,6 +59,9 @@ def read(content: bytes) -> dict[str, Values]:
         text = content[2:].decode("utf-16-le")
     except UnicodeDecodeError as exc:
         raise ReadBackError(f"invalid UTF-16LE at byte {exc.start + 2}") from None
+    quick = _quick_read(text)
+    if quick is not None:
+        return quick
     if re.search(r"\r(?!\n)|(?<!\r)\n", text):
         raise ReadBackError("a line ends without CRLF (bare CR or LF)")
     lines = text.split("\r\n")
@@ -71,14 +97,18 @@ def read_settings(content: bytes) -> Settings | None:
 def verify(content: bytes, org: Organization, device: Device) -> list[str]:
     keys = read(content)
     problems: list[str] = []
-    if list(keys) != [KEY.casefold()]:
+    if len(keys) != 1 or _KEY_FOLDED not in keys:
         return [f"keys {list(keys)}, expected only {KEY!r}"]
-    values = keys[KEY.casefold()]
+    values = keys[_KEY_FOLDED]
     domain = device.user.domain
     path = f"C:\\ProgramData\\Autodiscover\\{safe_component(device.user.email)}\\autodiscover.xml"
-    expect(problems, "PreferLocalXML", values.get("preferlocalxml"), ("PreferLocalXML", 1))
-    expect(problems, f"the value named {domain!r}", values.get(domain), (domain, path))
-    extra = sorted(set(values) - {"preferlocalxml", domain})
+    found = values.get("preferlocalxml")
+    if found != _PREFER_LOCAL:
+        expect(problems, "PreferLocalXML", found, _PREFER_LOCAL)
+    found = values.get(domain)
+    if found != (domain, path):
+        expect(problems, f"the value named {domain!r}", found, (domain, path))
+    extra = values.keys() - {"preferlocalxml", domain}
     if extra:
-        problems.append(f"values that are not ours: {extra}")
+        problems.append(f"values that are not ours: {sorted(extra)}")
     return problems
