@@ -41,6 +41,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from markupsafe import Markup, escape
+
 from ...model import Device, Finding, Organization, Server, Site
 from ...paths import safe_component
 from ..engine import render_text
@@ -115,25 +117,68 @@ def limitations_device(org: Organization, device: Device) -> list[Finding]:
     return found
 
 
-def _context(site: Site, protocols: list[dict[str, Any]], user: dict[str, str] | None) -> dict[str, Any]:
-    return {"org": site.organization, "protocols": protocols, "user": user}
+# A server's <Protocol> elements before and after its <LoginName> (the only one that names the user), as the built-in
+# template writes them, each value escaped as XML autoescaping escapes it: made once per server, by the fields
+# ``_protocol`` reads.
+_SERVER_ELEMENTS: dict[tuple[str, str, int, str, str], tuple[str, str]] = {}
+_SERVER_ENTRIES = 4096
+
+
+def _server_elements(server: Server) -> tuple[str, str]:
+    key = (server.protocol, server.host, server.port, server.security, server.auth)
+    found = _SERVER_ELEMENTS.get(key)
+    if found is None:
+        values = _protocol(server, None)
+        before = ("      <Protocol>\n"
+                  f"        <Type>{escape(values['type'])}</Type>\n"
+                  f"        <Server>{escape(values['host'])}</Server>\n"
+                  f"        <Port>{escape(values['port'])}</Port>\n"
+                  "        <DomainRequired>off</DomainRequired>\n")
+        after = (f"        <SPA>{escape(values['spa'])}</SPA>\n"
+                 f"        <SSL>{escape(values['ssl'])}</SSL>\n"
+                 f"        <Encryption>{escape(values['encryption'])}</Encryption>\n"
+                 "        <AuthRequired>on</AuthRequired>\n"
+                 + ("        <UsePOPAuth>on</UsePOPAuth>\n        <SMTPLast>off</SMTPLast>\n" if values["smtp"] else "")
+                 + "      </Protocol>\n")
+        if len(_SERVER_ELEMENTS) >= _SERVER_ENTRIES:
+            _SERVER_ELEMENTS.clear()
+        found = _SERVER_ELEMENTS[key] = (before, after)
+    return found
+
+
+def protocol_elements(servers: list[Server], login: str | None) -> Markup:
+    """The built-in template's <Protocol> elements, one per server in order, with the ``LoginName`` where a login is
+    given (the same text as the template's ``protocols`` would make, each value escaped once)."""
+    login_element = "" if login is None else f"        <LoginName>{escape(login)}</LoginName>\n"
+    parts: list[str] = []
+    for server in servers:
+        before, after = _server_elements(server)
+        parts += (before, login_element, after)
+    return Markup("".join(parts))
+
+
+def _context(site: Site, servers: list[Server], login: str | None, user: dict[str, str] | None) -> dict[str, Any]:
+    """The template's values: ``org``, ``user`` and ``protocol_elements`` (what the built-in template reads), and
+    with a site folder, whose templates may read them, ``protocols`` (each server as a dict, ``_protocol``)."""
+    values: dict[str, Any] = {"org": site.organization, "user": user,
+                              "protocol_elements": protocol_elements(servers, login)}
+    if site.templates_dir:
+        values["protocols"] = [_protocol(server, login) for server in servers]
+    return values
 
 
 def render_device(site: Site, device: Device) -> bytes:
-    login = device.user.login
-    protocols = [_protocol(device.incoming, login), _protocol(device.outgoing, login)]
-    user = {"name": device.user.name, "email": device.user.email}
-    return render_text(site, FOLDER, "autodiscover.xml.j2", _context(site, protocols, user),
-                       autoescape=True).encode("utf-8")
+    user = device.user
+    context = _context(site, [device.incoming, device.outgoing], user.login, {"name": user.name, "email": user.email})
+    return render_text(site, FOLDER, "autodiscover.xml.j2", context, autoescape=True).encode("utf-8")
 
 
 def render_domain(site: Site, subject: DomainDevices) -> bytes:
     """``subject``: a mail domain and the devices of its users. IMAP is listed before POP3, as in the autoconfig
     file; Outlook sets up one of the listed incoming protocols."""
     servers = by_protocol(subject.devices)
-    protocols = [_protocol(choose(servers[protocol])[0], None) for protocol in ("imap", "pop3", "smtp")
-                 if servers[protocol]]
-    return render_text(site, FOLDER, "autodiscover.xml.j2", _context(site, protocols, None),
+    chosen = [choose(servers[protocol])[0] for protocol in ("imap", "pop3", "smtp") if servers[protocol]]
+    return render_text(site, FOLDER, "autodiscover.xml.j2", _context(site, chosen, None, None),
                        autoescape=True).encode("utf-8")
 
 

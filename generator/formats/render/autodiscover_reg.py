@@ -35,13 +35,27 @@ TEMPLATE = f"{FOLDER}/autodiscover.reg.j2"
 
 def reg_string(value: object) -> str:
     """A quoted .reg name or REG_SZ text: ``\\`` and ``"`` escaped; what has no escape (line breaks and other
-    control characters) is refused."""
+    control characters) is refused. A string is written once per distinct text (the domain is in every file)."""
+    if type(value) is str:
+        written = _WRITTEN.get(value)
+        if written is not None:
+            return written
     if not isinstance(value, str):
         raise TypeError(f"a .reg string cannot carry {type(value).__name__}")
     problem = text_problem(value)
-    if problem or any(ch in value for ch in "\r\n\x00"):
+    if problem or "\r" in value or "\n" in value or "\x00" in value:
         raise UnrepresentableValue(f"value {value!r} cannot be written to a .reg file: {problem or 'a line break'}")
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    written = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if type(value) is str:
+        if len(_WRITTEN) >= _WRITTEN_ENTRIES:
+            _WRITTEN.clear()
+        _WRITTEN[value] = written
+    return written
+
+
+# Strings already written (``reg_string`` depends on the value alone).
+_WRITTEN: dict[str, str] = {}
+_WRITTEN_ENTRIES = 4096
 
 
 def limitations(org: Organization, device: Device) -> list[Finding]:
