@@ -64,7 +64,8 @@ def read_servers(content: bytes) -> tuple[str, list[dict[str, Any]]]:
                                        ("outgoingServer", "smtp")}:
             raise ReadBackError(f"<{element.tag} type={kind!r}> is not an IMAP, POP3 or SMTP server")
         values = {tag: _text(element, tag) for tag in SERVER_ELEMENTS}
-        if not values["port"].isdigit() or not 1 <= int(values["port"]) <= 65535:
+        port = values["port"]
+        if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
             raise ReadBackError(f"{kind} port {values['port']!r} is not 1..65535")
         if values["socketType"] not in SOCKETS or values["authentication"] not in AUTH:
             raise ReadBackError(f"{kind}: socketType {values['socketType']!r} or authentication "
@@ -158,7 +159,7 @@ def _known(host: str) -> bool:
 def _policy(pop3: dict[str, str]) -> tuple[bool, int | None, bool]:
     """(leave on server, days or None, download on biff) as the <pop3> block says."""
     days = pop3.get("daysToLeaveMessagesOnServer")
-    if days is not None and not days.isdigit():
+    if days is not None and not (days.isascii() and days.isdigit()):
         raise ReadBackError(f"<daysToLeaveMessagesOnServer> {days!r} is not a number of days")
     return pop3.get("leaveMessagesOnServer") == "true", int(days) if days is not None else None, \
         pop3.get("downloadOnBiff") == "true"

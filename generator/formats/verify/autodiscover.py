@@ -207,7 +207,7 @@ def _connection(protocol: dict[str, str], problems: list[str]) -> tuple[Connecti
     if kind not in TYPES:
         raise ReadBackError(f"<Type>{kind}</Type> is not IMAP, POP3 or SMTP")
     port = protocol["Port"]
-    if not port.isdigit() or not 1 <= int(port) <= 65535:
+    if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
         raise ReadBackError(f"{kind} <Port> {port!r} is not 1..65535")
     security = ENCRYPTION.get(protocol["Encryption"])
     if security is None:
