@@ -2,6 +2,8 @@
 as naming and fingerprinting each file on its own (a rerun skips what an earlier run made)."""
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from conftest import ROOT
 
@@ -29,11 +31,14 @@ def test_each_device_file_has_the_path_and_fingerprint_of_its_own(folder):
     assert len(checked) > 2
 
 
-def test_a_salted_hash_continued_with_the_text_is_the_fingerprint():
+def test_a_fingerprint_is_the_salt_the_format_a_nul_and_the_text_hashed():
+    """The byte layout is what every run index holds: a change re-renders every file of every output folder."""
     for name, text in (("apple", "Device('a')"), ("handout", "caf\u00e9 \u2028"), ("x", "")):
+        layout = hashlib.sha256(b"salt" + name.encode() + b"\0" + text.encode()).hexdigest()[:32]
         digest = salted_hash(b"salt", name).copy()
         digest.update(text.encode())
-        assert digest.hexdigest()[:32] == fingerprint(b"salt", name, None, text)
+        assert digest.hexdigest()[:32] == fingerprint(b"salt", name, None, text) == layout
+    assert fingerprint(b"salt", "apple", ("a", 1)) == fingerprint(b"salt", "apple", None, "('a', 1)")
 
 
 @pytest.mark.parametrize(("value", "problem"), [

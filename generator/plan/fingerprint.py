@@ -88,8 +88,9 @@ def run_salt(site: Site) -> bytes:
 def fingerprint(salt: bytes, fmt_name: str, subject: object, text: str | None = None) -> str:
     """The fingerprint of one file: the run's salt, the format and the subject (``text``: its representation,
     when the caller has it already)."""
-    shown = repr(subject) if text is None else text
-    return hashlib.sha256(salt + fmt_name.encode() + b"\0" + shown.encode()).hexdigest()[:32]
+    digest = salted_hash(salt, fmt_name)
+    digest.update((repr(subject) if text is None else text).encode())
+    return digest.hexdigest()[:32]
 
 
 def salted_hash(salt: bytes, fmt_name: str) -> hashlib._Hash:

@@ -435,7 +435,7 @@ class Plan:
             texts[id(device)] = text
             shown = text.encode() if inputs else b""
             email, name, clients = device.user.email, device.name, device.clients
-            folder = f"{safe_component(email)}/{safe_component(name)}/"       # artifact_path, once per device
+            folder = artifact_path(email, name, "")                          # once per device
             profile, protocol, label = device.profile, device.protocol, f"{email} {name} "
             for fmt in device_formats:
                 client = fmt.client
