@@ -25,6 +25,7 @@ run the benchmark waits ``--settle`` seconds (65), for what was deleted before i
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -36,6 +37,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 INVENTORY = """organization: {name: Benchmark GmbH, identifier: com.example.bench}
 servers:
@@ -78,9 +80,36 @@ def _tree_memory(pid: int) -> tuple[int, int]:
     return total, largest
 
 
-def run(command: list[str]) -> tuple[float, int, int, bytes]:
+def _machine_cpu() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the whole machine since boot, from /proc/stat (0, 0 where it cannot be read):
+    busy is user, nice, system, interrupts and steal, the kernel's writeback included."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [int(field) for field in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / ticks, sum(fields) / ticks
+
+
+@dataclasses.dataclass(frozen=True)
+class Cpu:
+    """CPU seconds of a measured stretch: user and system of the process tree, and how many of the machine's
+    cores were busy on average (whoever used them: the kernel's writeback of the page cache counts there)."""
+
+    user: float
+    system: float
+    cores_busy: float
+
+    def __str__(self) -> str:
+        return f"CPU {self.user + self.system:.1f} s (user {self.user:.1f}, system {self.system:.1f}), " \
+               f"{self.cores_busy:.2f} of {os.cpu_count()} cores busy"
+
+
+def run(command: list[str], cpu: list[Cpu] | None = None) -> tuple[float, int, int, bytes]:
     """(seconds, peak RSS of the largest process in KiB, peak RSS of the process tree in KiB, stdout) of one
-    command.
+    command; ``cpu`` gets its :class:`Cpu` (the process and every worker it waited for).
 
     Both are sampled from /proc every 20 ms: the first is the kernel's high-water mark (VmHWM) of each
     process, which holds the peak between samples; the second sums the child and its worker processes
@@ -88,6 +117,7 @@ def run(command: list[str]) -> tuple[float, int, int, bytes]:
     a child started by vfork inherits the high-water mark of this process, which is not the child's own.
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        busy, _ = _machine_cpu()
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=out, stderr=err, env=_environment())
         peak = [0, 0]
@@ -102,6 +132,8 @@ def run(command: list[str]) -> tuple[float, int, int, bytes]:
         sampler.start()
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
+        if cpu is not None:
+            cpu.append(Cpu(usage.ru_utime, usage.ru_stime, (_machine_cpu()[0] - busy) / seconds))
         stop.set()
         sampler.join()
         process.returncode = code = os.waitstatus_to_exitcode(status)
@@ -114,14 +146,18 @@ def run(command: list[str]) -> tuple[float, int, int, bytes]:
         return seconds, peak[0], peak[1], out.read()
 
 
-def floor(source: Path, target: Path, batch: int = 20_000) -> tuple[float, int]:
+def floor(source: Path, target: Path, batch: int = 20_000) -> tuple[float, int, Cpu]:
     """Write every file of ``source`` below ``target`` with open/write/close (each file's folder made first).
 
     The bytes are read in batches of ``batch`` files before the batch is written, and only the writing is
-    timed: the floor is what writing the very same files costs, and this process stays small."""
-    seconds, count, pending = 0.0, 0, []
+    timed: the floor is what writing the very same files costs, and this process stays small. Its
+    :class:`Cpu` is that of the timed writing."""
+    seconds, count = 0.0, 0
+    pending: list[tuple[Path, bytes]] = []
+    spent = [0.0, 0.0, 0.0]         # user, system, the machine's busy seconds
 
     def write_batch() -> float:
+        before, busy = os.times(), _machine_cpu()[0]
         started = time.perf_counter()
         for relative, data in pending:
             path = target / relative
@@ -129,7 +165,11 @@ def floor(source: Path, target: Path, batch: int = 20_000) -> tuple[float, int]:
             with open(path, "wb") as handle:
                 handle.write(data)
         pending.clear()
-        return time.perf_counter() - started
+        took, after = time.perf_counter() - started, os.times()
+        spent[0] += after.user - before.user
+        spent[1] += after.system - before.system
+        spent[2] += _machine_cpu()[0] - busy
+        return took
 
     for root, dirs, names in os.walk(source):
         dirs[:] = sorted(d for d in dirs if d != ".mailprofiles")
@@ -140,7 +180,7 @@ def floor(source: Path, target: Path, batch: int = 20_000) -> tuple[float, int]:
             if len(pending) >= batch:
                 seconds += write_batch()
     seconds += write_batch()
-    return seconds, count
+    return seconds, count, Cpu(spent[0], spent[1], spent[2] / seconds if seconds else 0.0)
 
 
 def _stamps(folder: Path) -> str:
@@ -172,7 +212,7 @@ def format_costs(inventory: Path, files: int = 200, rounds: int = 3) -> None:
                 samples[item.fmt.name].append((item.fmt, item.subject, item.fmt.render(plan.site, item.subject)))
     org = plan.site.organization
 
-    def verify(fmt, subject, content):
+    def verify(fmt: Any, subject: Any, content: bytes) -> None:
         assert not fmt.check(content, org, subject)
         if fmt.read_settings is not None:
             fmt.read_settings(content)
@@ -255,13 +295,13 @@ def _room(work: Path, keep: Path | None = None) -> int:
     return deleted
 
 
-def _fresh(command: list[str], out: Path, work: Path) -> tuple[float, int, int, bytes, int]:
+def _fresh(command: list[str], out: Path, work: Path, cpu: list[Cpu]) -> tuple[float, int, int, bytes, int]:
     """:func:`run` of a cold run into the new folder ``out``, made room for and written back before it (not
     timed); also the number of files deleted for room."""
     freed = _room(work)
     os.sync()
     used = shutil.disk_usage(work).used
-    measured = run(command)
+    measured = run(command, cpu)
     _TREES.append(out)
     _TREE_BYTES[0] = max(_TREE_BYTES[0], shutil.disk_usage(work).used - used)
     return (*measured, freed)
@@ -278,17 +318,20 @@ def measure_size(args: argparse.Namespace, work: Path, inventory: Path, users: i
     command = [sys.executable, "-m", "generator"]
     validate_s, validate_rss, _, _ = run(command + ["validate", str(inventory)])
     pairs: list[tuple[float, int, int, float]] = []
+    cpus: list[tuple[Cpu, Cpu]] = []     # per pair: the cold run's and the floor's
     files = 0
     deleted: list[str] = []          # per pair: what had to be deleted for room before it
     out = work / f"out-{users}-1"
     for number in range(1, args.pairs + 1):
         out, floor_out = work / f"out-{users}-{number}", work / f"floor-{users}-{number}"
-        cold_s, cold_rss, cold_tree, _, freed = _fresh(generate(out, inventory), out, work)
+        measured: list[Cpu] = []
+        cold_s, cold_rss, cold_tree, _, freed = _fresh(generate(out, inventory), out, work, measured)
         freed += _room(work, keep=out)
         os.sync()
-        floor_s, files = floor(out, floor_out)
+        floor_s, files, floor_cpu = floor(out, floor_out)
         _TREES.append(floor_out)
         pairs.append((cold_s, cold_rss, cold_tree, floor_s))
+        cpus.append((measured[0], floor_cpu))
         deleted.append(f" (after deleting {freed:,} files for room: see the docstring)" if freed else "")
         print(f"  ({users:,} users: pair {len(pairs)} measured)", file=sys.stderr)
     cold_s = _median([p[0] for p in pairs])
@@ -300,6 +343,10 @@ def measure_size(args: argparse.Namespace, work: Path, inventory: Path, users: i
               f"{pair_rss / 1024:.0f} MiB (largest process), {pair_tree / 1024:.0f} MiB (all processes, sampled); "
               f"I/O floor (open/write/close, same bytes) {floor_s:.2f} s, {files / floor_s:,.0f} files/s; "
               f"ratio {floor_s / pair_s:.2f}x{deleted[number - 1]}")
+        cold_cpu, floor_cpu = cpus[number - 1]
+        print(f"  pair {number} CPU: generate {cold_cpu}; I/O floor {floor_cpu}; generate's CPU per file "
+              f"{1e6 * (cold_cpu.user + cold_cpu.system) / files:.0f} us, the floor's "
+              f"{1e6 * (floor_cpu.user + floor_cpu.system) / files:.0f} us")
     print(f"generate (cold): median {cold_s:.2f} s, {files / cold_s:,.0f} files/s, peak RSS "
           f"{max(p[1] for p in pairs) / 1024:.0f} MiB (largest process, the highest of the pairs)")
     print(f"I/O floor: median {_median([p[3] for p in pairs]):.2f} s")
@@ -383,10 +430,11 @@ def main() -> None:
         for users in (int(n) for n in args.memory_users.split(",") if n) if args.memory_users else ():
             folder, target = work / f"memory-{users}", work / f"memory-{users}-out"
             write_inventory(folder, users)
-            seconds, rss, tree, _, freed = _fresh(generate(target, folder), target, work)
+            spent: list[Cpu] = []
+            seconds, rss, tree, _, freed = _fresh(generate(target, folder), target, work, spent)
             cold_rss.append((users, rss))
-            print(f"generate (cold) at {users:,} users: {seconds:.2f} s, peak RSS {rss / 1024:.0f} MiB (largest "
-                  f"process), {tree / 1024:.0f} MiB (all processes, sampled)"
+            print(f"generate (cold) at {users:,} users: {seconds:.2f} s, {spent[0]}, peak RSS {rss / 1024:.0f} MiB "
+                  f"(largest process), {tree / 1024:.0f} MiB (all processes, sampled)"
                   + (f" (after deleting {freed:,} files for room)" if freed else ""))
         if len({users for users, _ in cold_rss}) >= 2:
             (u1, r1), (u2, r2) = min(cold_rss), max(cold_rss)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -21,6 +22,9 @@ def test_benchmark_script_prints_its_figures(tmp_path):
     for figure in ("validate:", "generate (cold):", "files/s", "I/O floor", "ratio to the floor:",
                    "% of the cold run", "peak RSS", "pair 1:", "pair 3:", "median of 3 alternating pairs"):
         assert figure in lines, figure
+    for number in (1, 2, 3):                            # each pair's CPU: the cold run's and the floor's
+        assert re.search(rf"pair {number} CPU: generate CPU [0-9.]+ s \(user [0-9.]+, system [0-9.]+\), [0-9.]+ of "
+                         rf"[0-9]+ cores busy; I/O floor CPU [0-9.]+ s .* generate's CPU per file [0-9]+ us", lines), number
     assert "0 written, output untouched" in lines       # the no-change rerun
     assert "files rendered, 10 changed" in lines        # one user's name changed: the files that name it
     # Between 10 and 20 users (120 files): one open per staged file (strace is on CI's package list)
