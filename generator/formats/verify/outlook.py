@@ -71,6 +71,60 @@ def parse(content: bytes) -> Sections:
     control = None if joined.isascii() and joined.isprintable() else _CONTROL.search(joined)
     if control:
         raise ReadBackError(f"control character U+{ord(control.group()):04X} in the file")
+    # A line that starts with "[" opens a section: the file cut there, each piece read once per distinct text.
+    pieces = ("\r\n" + text).split("\r\n[")
+    if _preamble(pieces[0]):
+        sections: Sections = {}
+        for piece in pieces[1:]:
+            read = _piece(piece)
+            if read is None or read[0] in sections:
+                break
+            sections[read[0]] = dict(read[1])
+        else:
+            return sections
+    return _lines(text)
+
+
+@lru_cache(maxsize=4)
+def _preamble(piece: str) -> bool:
+    """Whether the lines before the first line that starts with "[" are all comments or blank."""
+    for line in piece.split("\r\n"):
+        first = line.strip()[:1]
+        if first and first != ";":
+            return False
+    return True
+
+
+@lru_cache(maxsize=256)
+def _piece(piece: str) -> tuple[str, Section] | None:
+    """(lower-cased name, section) of a section header without its "[" and the lines up to the next line that
+    starts with "[", read as :func:`_lines` reads them; None for anything :func:`_lines` would refuse or read
+    otherwise (a header later in a line's text), which it then reads, to say what is wrong."""
+    lines = piece.split("\r\n")
+    header = ("[" + lines[0]).strip()
+    if header[-1] != "]":
+        return None
+    name = header[1:-1].strip()
+    section: Section = {"__name__": name}
+    for line in lines[1:]:
+        first = line.strip()[:1]
+        if first == ";" or not first:
+            continue
+        if first == "[":
+            return None
+        key, equals, value = line.partition("=")
+        if not equals:
+            return None
+        key = key.strip()
+        lower = key.lower()
+        if lower in section:
+            return None
+        section[lower] = (key, value.strip())
+    return name.lower(), section
+
+
+def _lines(text: str) -> Sections:
+    """The sections of the file, line by line, saying where a line breaks the rules."""
     sections: Sections = {}
     current: Section | None = None
     for number, line in enumerate(text.split("\r\n"), start=1):
