@@ -87,3 +87,37 @@ def test_rows_alike_with_a_problem_each_are_each_reported(write_inventory):
     assert shown.count("device name 'desktop' is used twice for this user") == 2
     assert "row 9, column 'devices'" in shown and "row 15, column 'devices'" in shown
     assert "email 'u3@example.com' is used twice" in shown
+
+
+# A user's own cells that each break one check (the schema, text, address, file name, login, used twice)
+OWN_PROBLEMS = [
+    ("'q1@example.com'", "", ""), ("q2@@example.com", "", ""), ("q3@192.0.2.1", "", ""), ("q4@exämple.com", "", ""),
+    ("a" * 65 + "@example.com", "", ""), ("!" * 64 + "@example.com", "", ""), ("q7@example.com", "N" * 201, ""),
+    ("q8@example.com", "\"Quoted\"", ""), ("q9@example.com", "Bidi\u202eName", ""), ("q10@example.com", "", "lo gin"),
+    ("q11@example.com", "", "lo\u3000gin"), ("q12@example.com", "", "BOSS"), ("q13@example.com", "", "ok0@example.com"),
+    ("OK1@EXAMPLE.COM", "", ""), ("boss@example.org", "", ""), ("q16@example.com", "", "x" * 255), ("ab", "", ""),
+    ("q18@example.com", "", "q18@example.com"),
+]
+
+
+def _quoted(cell: str) -> str:
+    return '"' + cell.replace('"', '""') + '"'
+
+
+@pytest.mark.parametrize("alike", [True, False])
+def test_a_row_alike_to_a_clean_one_gets_every_error_of_its_own_cells(write_inventory, alike):
+    """A row whose cells but the user's own are those of a row loaded without a problem is checked for its own
+    cells all the same: the errors are those of the same rows when none is alike to a clean one."""
+    def roster(devices: str) -> str:
+        lines = ["email,name,login,devices"]
+        for index, (email, name, login) in enumerate(OWN_PROBLEMS):
+            lines.append(f"ok{index}@example.com,,,desktop")
+            lines.append(",".join(map(_quoted, (email, name, login, devices))))
+        return "\n".join(lines) + "\n"
+    errors = [d.format() for d in validate(write_inventory(INVENTORY, users__csv=roster(
+        "desktop" if alike else "laptop"))).errors]
+    # each row but the last (its login is its own address) has its error, at its line
+    assert sorted({int(error.split(":")[1]) for error in errors}) == list(range(3, 2 * len(OWN_PROBLEMS), 2))
+    if alike:
+        assert [error.replace("desktop", "laptop") for error in errors] == [
+            d.format() for d in validate(write_inventory(INVENTORY, users__csv=roster("laptop"))).errors]

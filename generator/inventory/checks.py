@@ -70,10 +70,16 @@ class UserEntry:
 
 @dataclass(slots=True)
 class Seen:
-    """Emails and logins already used, case-insensitively, with where they were first used."""
+    """Emails and logins already used, case-insensitively, with where they were first used: a place, or the line of
+    a roster row (its email cell: ``file`` and ``column``)."""
 
-    emails: dict[str, Location] = field(default_factory=dict)
-    logins: dict[str, Location] = field(default_factory=dict)
+    emails: dict[str, Location | int] = field(default_factory=dict)
+    logins: dict[str, Location | int] = field(default_factory=dict)
+    file: str = ""
+    column: int = 1
+
+    def place(self, at: Location | int) -> Location:
+        return Location(self.file, at, self.column) if isinstance(at, int) else at
 
 
 def check_organization(org: Mapping[str, str], where: Where, report: Report) -> None:
@@ -223,15 +229,15 @@ def _check_person(entry: UserEntry, seen: Seen, report: Report) -> None:
         folded = email      # one string, not two, for each of a million addresses
     if folded in seen.emails:
         report.error(f"email {email!r} is used twice", where(("email",)), name_of(("email",)),
-                     f"first used at {seen.emails[folded]}")
+                     f"first used at {seen.place(seen.emails[folded])}")
     else:
         seen.emails[folded] = here
     login_key = folded if login == email else login.casefold()
     if len(report.errors) > before:
         pass  # an invalid or duplicate email: a login clash would only repeat it
-    elif login_key in seen.logins and seen.logins[login_key] != here:
+    elif login_key in seen.logins and seen.place(seen.logins[login_key]) != here:
         report.error(f"login {login!r} is used twice", where(("login",) if "login" in data else ("email",)),
-                     name_of(("login",)), f"first used at {seen.logins[login_key]}")
+                     name_of(("login",)), f"first used at {seen.place(seen.logins[login_key])}")
     else:
         seen.logins[login_key] = here
 

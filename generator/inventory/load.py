@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Diagnostic, FieldPath, InventoryError, Location, excerpt, fail_if, shown_path, within
-from ..model import Acknowledged, Device, Finding, Inventory, Organization, Roster
+from ..model import Acknowledged, Device, Finding, Inventory, Layout, Organization, Roster, User
 from ..textrules import text_problem
 from .acknowledged import check_acknowledge
+from .alike import AlikeRows
 from .bounds import DEFAULT_LIMITS, OUTSIDE, Limits, confined, confined_files, roots_of
 from .checks import Report, Seen, UserEntry, check_layer, check_names, check_organization, check_user
 from .lints import Lints
@@ -28,7 +29,7 @@ from .oauth2_block import check_oauth2
 from .profiles import Profile, read_profiles
 from .read import Document, format_path, load_yaml
 from .resolve import Base, Layer, Resolver
-from .roster import iter_csv_users
+from .roster import CsvRecords
 from .schema import RowCheck, schema_diagnostics
 
 
@@ -84,36 +85,76 @@ def load_inventory(path: str | Path, limits: Limits = DEFAULT_LIMITS, compact: b
     each) instead of a tuple of devices. Raises :class:`InventoryError` carrying every problem found.
     """
     base = prepare(path, limits)
-    report, groups, profiles, resolver = base.report, base.groups, base.profiles, base.resolver
-    devices: list[Device] | Roster = Roster() if compact else []
-    findings: list[Finding] = []
-    seen = Seen()
-    clean: set[object] = set()
-    lints = Lints()
-    for entry in _users(base.doc, base.data, base.bad_users, base.usable, limits, report):
-        if not check_user(entry, groups, profiles, seen, report, clean) or resolver is None:
-            continue
-        if isinstance(devices, Roster) and (layout := resolver.shaped(entry)) is not None:
-            # a roster row whose like was resolved before: no Device is made
-            user = resolver.person(entry)
-            findings.extend(lints.of_layout(user, layout))
-            devices.add_layout(user, layout)
-            continue
-        before = len(report.errors)
-        user, user_devices = resolver.user(entry, report)
-        if len(report.errors) == before:
-            findings.extend(lints.of(user, user_devices))
-        if isinstance(devices, Roster):
-            devices.add(user, user_devices)
-        else:
-            devices.extend(user_devices)
-    del seen, clean, lints
+    loading = _Loading(base, compact)
+    for entry in _users(base.doc, base.data, base.bad_users, base.usable, limits, base.report, loading.alike):
+        loading.add(entry)
+    report, resolver, devices, findings = base.report, base.resolver, loading.devices, loading.findings
+    del loading
     fail_if(report.errors, limits.max_diagnostics)
     assert resolver is not None   # no error, so the base was resolved
     findings.sort(key=_user_of)   # stable: each user's are together and sorted, so this is Finding.sort_key's order
     return Inventory(resolver.base.organization, devices if isinstance(devices, Roster) else tuple(devices),
                      tuple(findings), str(base.doc.file),
                      base.templates, base.template_roots, base.acknowledge, base.group_acknowledge)
+
+
+class _Loading:
+    """Stages 2 to 4 for one user after another, into the devices and the findings; and the roster's rows alike
+    (:mod:`alike`), which skip what their like went through."""
+
+    def __init__(self, base: Prepared, compact: bool):
+        self.report, self.groups, self.profiles, self.resolver = base.report, base.groups, base.profiles, base.resolver
+        self.devices: list[Device] | Roster = Roster() if compact else []
+        self.findings: list[Finding] = []
+        self.seen = Seen()
+        self.clean: set[object] = set()
+        self.lints = Lints()
+        self.rows: AlikeRows | None = None
+
+    def add(self, entry: UserEntry) -> None:
+        """One user, through stages 2 to 4."""
+        report, resolver = self.report, self.resolver
+        before = len(report.errors)
+        if not check_user(entry, self.groups, self.profiles, self.seen, report, self.clean) or resolver is None:
+            return
+        if isinstance(self.devices, Roster) and (layout := resolver.shaped(entry)) is not None:
+            # a roster row whose like was resolved before: no Device is made
+            user = resolver.person(entry)
+            self._add_layout(user, layout)
+        else:
+            user, user_devices = resolver.user(entry, report)
+            if len(report.errors) == before:
+                self.findings.extend(self.lints.of(user, user_devices))
+            if isinstance(self.devices, Roster):
+                self.devices.add(user, user_devices)
+            else:
+                self.devices.extend(user_devices)
+        if self.rows is not None and entry.shape is not None and len(report.errors) == before \
+                and (layout := resolver.shaped(entry)) is not None:
+            self.rows.learn(entry.shape, user, layout)   # the rows alike to this one skip what it went through
+
+    def _add_layout(self, user: User, layout: Layout) -> None:
+        if isinstance(self.devices, Roster):
+            self.findings.extend(self.lints.of_layout(user, layout))
+            self.devices.add_layout(user, layout)
+        else:
+            user_devices = [Device(user, name, kind) for name, kind in layout]
+            self.findings.extend(self.lints.of(user, user_devices))
+            self.devices.extend(user_devices)
+
+    def alike(self, records: CsvRecords, check: RowCheck) -> Callable[[int, list[str]], bool] | None:
+        """What loads a row of the roster alike to one before (True), or None when no row can be."""
+        if self.resolver is None or not AlikeRows.usable(records.columns, check.lengths):
+            return None
+        self.rows = rows = AlikeRows(records.shown, records.columns, check.lengths, self.seen)
+
+        def row(line: int, record: list[str]) -> bool:
+            found = rows.user(line, record)
+            if found is None:
+                return False
+            self._add_layout(*found)
+            return True
+        return row
 
 
 def prepare(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Prepared:
@@ -194,8 +235,11 @@ def user_entries(base: Prepared, limits: Limits = DEFAULT_LIMITS) -> Iterator[Us
 
 
 def _users(doc: Document, data: dict[str, Any], bad_users: set[int], usable: Callable[[str], bool],
-           limits: Limits, report: Report) -> Iterator[UserEntry]:
-    """The inline users that passed the schema, then the roster's rows, each checked against the user schema."""
+           limits: Limits, report: Report, alike: _Alike | None = None) -> Iterator[UserEntry]:
+    """The inline users that passed the schema, then the roster's rows, each checked against the user schema.
+
+    ``alike``: for the roster once its header is read, what loads a row alike to one before and says so (the row
+    is then not yielded)."""
     if usable("users"):
         for index, user in enumerate(data["users"]):
             if index not in bad_users:
@@ -208,8 +252,15 @@ def _users(doc: Document, data: dict[str, Any], bad_users: set[int], usable: Cal
                      "keep the roster beside the inventory, or allow its folder with --allow-path")
         return
     check = RowCheck()
+    records = CsvRecords(csv_path, shown_path(csv_path), limits)
+    quick: Callable[[int, list[str]], bool] | None = None
     try:
-        for row in iter_csv_users(csv_path, shown_path(csv_path), limits):
+        for row_no, line, record in records:
+            if row_no == 1 and alike is not None:
+                quick = alike(records, check)
+            if quick is not None and quick(line, record):
+                continue
+            row = records.row(row_no, line, record)
             entry = UserEntry(row.data, row.where_path, row.field, row.shape)
             problems = list(row.problems) or (
                 [] if check.valid(row.data, row.shape) else schema_diagnostics(row.data, "user", entry.where,
@@ -224,3 +275,6 @@ def _users(doc: Document, data: dict[str, Any], bad_users: set[int], usable: Cal
             report.error(f"{exc.diagnostics[0].message}: {shown_path(csv_path)}", doc.where(("users_file",)), "users_file")
         else:
             report.errors.extend(exc.diagnostics)
+
+
+_Alike = Callable[[CsvRecords, RowCheck], Callable[[int, list[str]], bool] | None]

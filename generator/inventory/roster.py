@@ -97,55 +97,86 @@ def _bounded_lines(handle: io.BufferedReader, shown: str, limits: Limits) -> Ite
         yield text
 
 
+class CsvRecords:
+    """A roster's rows as records (lists of cells), with their row and line numbers; the header is read when the
+    first row is asked for, and :attr:`columns` then holds each known column's 1-based index. Blank rows are
+    skipped; structural problems raise :class:`InventoryError`. :meth:`row` makes a record a :class:`CsvRow`."""
+
+    def __init__(self, path: Path, shown: str, limits: Limits = DEFAULT_LIMITS):
+        self.path, self.shown, self.limits = path, shown, limits
+        self.columns: dict[str, int] = {}
+        self._rows = _Rows({})
+
+    def __iter__(self) -> Iterator[tuple[int, int, list[str]]]:
+        """(row, line, record) for each row that is not blank."""
+        path, shown, limits = self.path, self.shown, self.limits
+        try:
+            size = path.stat().st_size
+        except OSError:
+            raise InventoryError([Diagnostic("roster file not found", Location(shown))]) from None
+        if size > limits.max_csv_bytes:
+            raise InventoryError([Diagnostic(
+                f"roster file is {size:,} bytes, more than the limit of {limits.max_csv_bytes:,} bytes",
+                Location(shown))])
+        if not path.is_file():
+            raise InventoryError([Diagnostic("roster path is not a regular file", Location(shown))])
+        try:
+            handle = open(path, "rb")
+        except OSError as exc:
+            raise InventoryError([Diagnostic(f"cannot read roster file: {exc.strerror}", Location(shown))]) from None
+        with handle:
+            lines = _bounded_lines(handle, shown, limits)
+            first = next(lines, None)
+            skipped = 0
+            marker = first.strip() if first is not None else ""
+            if marker.startswith("sep=") and len(marker) == 5 and marker[4] in SEPARATORS:
+                separator, skipped, first = marker[4], 1, next(lines, None)     # Excel's "sep=;" line
+            else:
+                separator = sniff_separator(first or "")
+            reader = csv.reader(itertools.chain([first] if first is not None else [], lines),
+                                delimiter=separator, strict=True)
+            try:
+                names, self.columns = _header(next(reader, None), shown, limits, skipped + 1, separator)
+                self._rows = _Rows(self.columns)
+                width = len(names)
+                row_no = 0
+                for record in reader:
+                    if len(record) != width or not record[0] or record[0].isspace():
+                        if _blank(record):
+                            continue
+                        if len(record) != width:
+                            raise _field_count(record, width, separator, row_no + 1,
+                                               Location(shown, reader.line_num + skipped, 1))
+                    row_no += 1
+                    yield row_no, reader.line_num + skipped, record
+            except csv.Error as exc:
+                raise InventoryError([Diagnostic(f"CSV syntax error: {exc}",
+                                                 Location(shown, reader.line_num + skipped, 1))]) from None
+
+    def row(self, row_no: int, line: int, record: list[str]) -> CsvRow:
+        shape, data, problems = self._rows.data(record, self.shown, line, row_no)
+        return CsvRow(row_no, line, data, self.shown, self.columns, problems, shape)
+
+
+def _blank(record: list[str]) -> bool:
+    """Is every cell of the record blank (spaces at most)? Such a row is skipped."""
+    return not any(cell and not cell.isspace() for cell in record)
+
+
+def _field_count(record: list[str], width: int, separator: str, row_no: int, where: Location) -> InventoryError:
+    hint = ""
+    if separator == ";" and len(record) > width:
+        hint = ("with ';' between the columns, a cell that lists several groups or devices is "
+                'quoted: "desktop;laptop"')
+    return InventoryError([Diagnostic(f"row {row_no} has {len(record)} fields, the header has {width}", where,
+                                      hint=hint)])
+
+
 def iter_csv_users(path: Path, shown: str, limits: Limits = DEFAULT_LIMITS) -> Iterator[CsvRow]:
     """Stream a CSV roster row by row. Structural problems raise :class:`InventoryError`."""
-    try:
-        size = path.stat().st_size
-    except OSError:
-        raise InventoryError([Diagnostic("roster file not found", Location(shown))]) from None
-    if size > limits.max_csv_bytes:
-        raise InventoryError([Diagnostic(
-            f"roster file is {size:,} bytes, more than the limit of {limits.max_csv_bytes:,} bytes",
-            Location(shown))])
-    if not path.is_file():
-        raise InventoryError([Diagnostic("roster path is not a regular file", Location(shown))])
-    try:
-        handle = open(path, "rb")
-    except OSError as exc:
-        raise InventoryError([Diagnostic(f"cannot read roster file: {exc.strerror}", Location(shown))]) from None
-    with handle:
-        lines = _bounded_lines(handle, shown, limits)
-        first = next(lines, None)
-        skipped = 0
-        marker = first.strip() if first is not None else ""
-        if marker.startswith("sep=") and len(marker) == 5 and marker[4] in SEPARATORS:
-            separator, skipped, first = marker[4], 1, next(lines, None)     # Excel's "sep=;" line
-        else:
-            separator = sniff_separator(first or "")
-        reader = csv.reader(itertools.chain([first] if first is not None else [], lines),
-                            delimiter=separator, strict=True)
-        try:
-            names, columns = _header(next(reader, None), shown, limits, skipped + 1, separator)
-            rows = _Rows(columns)
-            row_no = 0
-            for record in reader:
-                if not any(cell.strip() for cell in record):
-                    continue
-                row_no += 1
-                line = reader.line_num + skipped
-                if len(record) != len(names):
-                    hint = ""
-                    if separator == ";" and len(record) > len(names):
-                        hint = ("with ';' between the columns, a cell that lists several groups or devices is "
-                                'quoted: "desktop;laptop"')
-                    raise InventoryError([Diagnostic(
-                        f"row {row_no} has {len(record)} fields, the header has {len(names)}",
-                        Location(shown, line, 1), hint=hint)])
-                shape, data, problems = rows.data(record, shown, line, row_no)
-                yield CsvRow(row_no, line, data, shown, columns, problems, shape)
-        except csv.Error as exc:
-            raise InventoryError([Diagnostic(f"CSV syntax error: {exc}",
-                                             Location(shown, reader.line_num + skipped, 1))]) from None
+    records = CsvRecords(path, shown, limits)
+    for row_no, line, record in records:
+        yield records.row(row_no, line, record)
 
 
 def sniff_separator(header: str) -> str:
