@@ -144,7 +144,8 @@ class Executor:
         merge = Merge(self.index, self.previous)        # the old manifest: claims only (see reconcile.py)
         stage = self.stage
         renderer = Renderer(self.plan, units, jobs,
-                            stage.staging_fd if stage is not None and not self.diff else None)
+                            stage.staging_fd if stage is not None and not self.diff else None,
+                            self.index.line_of if self.result.records is None else None)
         window: deque[tuple[list[_Work], Any]] = deque()
         batch: list[_Work] = []
         done = 0
@@ -242,6 +243,14 @@ class Executor:
         result.template_errors.extend(rendered.template_errors)
         records, pending = result.records, self._pending
         produced = set()
+        if rendered.staged:              # written by a worker, entries and index lines made there
+            assert stage is not None and fresh is not None
+            stage.adopt(rendered.staged[0][0], fresh)     # the folder is journaled once, at its first file
+            for path, entry, index_line in rendered.staged:
+                pending.append(Change(path, CREATED))
+                produced.add(path)
+                out.append((path, entry, index_line))
+            result.rendered += len(rendered.staged)
         for planned in rendered.planned:
             record = planned.record
             path = record.path

@@ -337,6 +337,8 @@ class Rendered:
     planned: list[Planned] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     template_errors: list[Diagnostic] = field(default_factory=list)
+    # files a worker process wrote to the staging folder itself: (path, manifest entry JSON, index line)
+    staged: list[tuple[str, bytes, bytes]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
