@@ -302,9 +302,22 @@ def render_text(site: Site, folder: str, template: str, context: dict[str, Any],
     """
     env = environment(folder, autoescape, filters, site.templates_dir, site.template_roots)
     if not site.templates_dir:
-        return env.get_template(template).render(context)
+        return _render_built_in(env.get_template(template), context)
     assert site.templates_dir is not None
     return _render_site(env, template, context, str(Path(site.templates_dir) / folder / template), scale)
+
+
+def _render_built_in(template: jinja2.Template, context: dict[str, Any]) -> str:
+    """``template.render(context)`` for a built-in template, the same text and errors, with its context made at
+    once: ``render`` copies the data twice (into a dict, then merged with the template's globals by keyword) for
+    every file made."""
+    env = template.environment
+    globals = template.globals
+    made = env.context_class(env, {**globals, **context}, template.name, template.blocks, globals=globals)
+    try:
+        return "".join(template.root_render_func(made))
+    except Exception:
+        env.handle_exception()
 
 
 def _render_site(env: jinja2.Environment, name: str, context: dict[str, Any], where: str, scale: int = 1) -> str:

@@ -22,8 +22,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, overload
 
 from ..jsontext import quoted
-from .reconcile import Change
+from .reconcile import CHANGED, CREATED, REMOVED, Change
 
+_QUOTED = {status: quoted(status) for status in (CREATED, CHANGED, REMOVED)}
 KEEP = 4096              # changes held as objects before the rest is written to the temporary file
 
 
@@ -44,8 +45,27 @@ class ChangeLog(Sequence[Change]):
         self._sorted = True
 
     def extend(self, changes: Iterable[Change]) -> None:
-        for change in changes:
+        """:meth:`append` for each change; once the log spools, the changes' lines are made here in one loop."""
+        rest = iter(changes)
+        while self._spool is None:
+            change = next(rest, None)
+            if change is None:
+                return
             self.append(change)
+        counts, buffer, last, added = self._counts, self._buffer, self._last, 0
+        for change in rest:
+            path, status = change.path, change.status
+            if path < last:
+                self._sorted = False
+            last = path
+            counts[status] = counts.get(status, 0) + 1
+            added += 1
+            buffer.append(f"[{quoted(path)}, {_QUOTED.get(status) or quoted(status)}, {quoted(change.diff)}]\n"
+                          .encode())
+        self._last = last
+        self._length += added
+        if len(buffer) >= 1024:
+            self._flush()
 
     def append(self, change: Change) -> None:
         path, status = change.path, change.status

@@ -43,6 +43,7 @@ from .workers import Renderer
 from .writer import Stage
 
 CHUNK = 64                  # units per task for the workers (rendered format by format: Plan.render_units)
+WRITE_ENTRIES = 256         # manifest chunks gathered before they are written
 MAX_OUTSIDE_SHOWN = 10      # files changed outside mailprofiles named one by one; the rest are counted
 Payload = dict[str, Any] | bytes        # a manifest entry, or its JSON as the index holds it
 
@@ -117,11 +118,12 @@ class Executor:
         index_sink.write(self.index.header)
         try:
             warnings = warning_entries(self.plan.command, findings, lambda: self.previous.others(self.plan.command))
+            chunks: list[bytes] = []       # written a few hundred entries at a time (the same bytes)
             for chunk in manifest_chunks(self._entries(jobs, progress), warnings):
-                sink.write(chunk)
-                for line in self._index_lines:
-                    index_sink.write(line + b"\n")
-                self._index_lines.clear()
+                chunks.append(chunk)
+                if len(chunks) >= WRITE_ENTRIES:
+                    self._write(sink, index_sink, chunks)
+            self._write(sink, index_sink, chunks)
             self.result.manifest_changed = sink.finish()
             self.result.index_changed = index_sink.finish()
             if self.index.dropped and self.outdir is not None:
@@ -137,6 +139,17 @@ class Executor:
         self._settle()
         self.result.changes.finish()
         return self.result
+
+    def _write(self, sink: Sink, index_sink: Sink, chunks: list[bytes]) -> None:
+        """The manifest's chunks so far, and the index lines made meanwhile."""
+        if chunks:
+            sink.write(b"".join(chunks))
+            chunks.clear()
+        lines = self._index_lines
+        if lines:
+            lines.append(b"")
+            index_sink.write(b"\n".join(lines))
+            lines.clear()
 
     def _entries(self, jobs: int, progress: Progress | None) -> Iterator[Payload]:
         """The new manifest's artifact entries, in path order, while rendering and staging."""
