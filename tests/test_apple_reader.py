@@ -71,3 +71,28 @@ def test_one_pass_reader_takes_plain_profiles_and_leaves_the_rest():
 
 def test_a_key_without_a_value_is_refused():
     assert _outcome(_plist(CASES["a key without a value"])) == ("refused", "a <dict> has a key without a value")
+
+
+BLANKS = {
+    "blanks as a string's only content": "<dict><key>A</key><string>  </string></dict>",
+    "blanks before an entity": "<dict><key>A</key><string>  &amp;  </string></dict>",
+    "blanks before a character reference": "<dict><key>A</key><string> &#32;</string></dict>",
+    "blanks before a CDATA section": "<dict><key>A</key><string>  <![CDATA[x]]></string></dict>",
+    "blanks before a comment": "<dict><key>A</key><string>  <!-- c -->x</string></dict>",
+    "blanks before a processing instruction": "<dict><key>A</key><string>  <?p?>x</string></dict>",
+    "blanks in a boolean": "<dict><key>A</key><true> </true></dict>",
+    "blanks in an empty dict": "<dict>\n\t</dict>",
+    "text between elements": "<dict>\n\t<key>A</key> x <string>y</string></dict>",
+}
+
+
+@pytest.mark.parametrize("body", BLANKS.values(), ids=BLANKS.keys())
+def test_blanks_read_as_with_every_text_node(body: str) -> None:
+    """Profiles are parsed without the text nodes of blanks between elements where that changes no value read:
+    what is read (or refused) is what the parser that keeps every text node gives."""
+    content = _plist(body)
+    try:
+        full: tuple[str, Any] = ("read", apple._value(apple._elements(apple.etree.fromstring(content, apple._PARSER))[0]))
+    except ReadBackError as exc:
+        full = ("refused", str(exc))
+    assert _outcome(content) == full

@@ -119,6 +119,12 @@ def _check_dict(data: dict[str, Any], names: tuple[str, ...], where: str, proble
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
                           remove_comments=True, remove_pis=True)
+# The same parser without the text nodes of blanks between elements (libxml2 drops a run of blanks that ends where
+# an element starts or ends and is neither an element's only content nor next to other text): for a profile with
+# no comment, processing instruction, CDATA section or internal DTD subset, whose blanks the readers below would
+# pass over anyway, or where they refuse the element either way.
+_LEAN_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+                               remove_comments=True, remove_pis=True, remove_blank_text=True)
 _INTEGER = re.compile(r"[+-]?(?:[0-9]+|0x[0-9A-Fa-f]+)")
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
 
@@ -263,7 +269,9 @@ def parse(content: bytes) -> dict[str, Any]:
     if not content.startswith(b"<?xml"):
         raise ReadBackError("the profile does not start with an XML declaration")
     try:
-        root = etree.fromstring(content, _PARSER)
+        lean = content.count(b"<!") == 1 and content.count(b"<?") == 1 and b"<!DOCTYPE" in content and \
+            b"[" not in content
+        root = etree.fromstring(content, _LEAN_PARSER if lean else _PARSER)
     except etree.XMLSyntaxError as exc:
         raise ReadBackError(f"the plist cannot be read: {exc}") from None
     if root.tag != "plist" or len(root) != 1:
