@@ -119,7 +119,7 @@ def _folded(article: Any) -> str:
     string per word; the bytes that could be part of another blank are picked out first, in C."""
     raw = etree.tostring(article, method="text", encoding="utf-8", with_tail=False)
     picked = raw.translate(None, _NOT_IN_OTHER_BLANKS)
-    if picked and any(blank in picked for blank in _OTHER_BLANKS_UTF8):
+    if picked and _ANY_OTHER_BLANK.search(picked) is not None:
         return " ".join(raw.decode("utf-8").split())
     return str(_NORMALIZED(article))
 
@@ -130,6 +130,8 @@ OTHER_BLANKS = "\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u
                "\u200a\u2028\u2029\u202f\u205f\u3000"
 _OTHER_BLANKS_UTF8 = tuple(blank.encode("utf-8") for blank in OTHER_BLANKS)
 _NOT_IN_OTHER_BLANKS = bytes(sorted(set(range(256)) - set(b"".join(_OTHER_BLANKS_UTF8))))
+# Any of their UTF-8 forms, in one search of the picked bytes (a few dozen where the text has typographic marks).
+_ANY_OTHER_BLANK = re.compile(b"|".join(re.escape(blank) for blank in _OTHER_BLANKS_UTF8))
 _NORMALIZED = etree.XPath("normalize-space(.)", smart_strings=False)
 
 
@@ -148,8 +150,10 @@ def read(content: bytes) -> Page:
     problems, sheet_in_article = _loads(root)
     if sheet_in_article:
         etree.strip_elements(root, "style", with_tail=False)     # the style sheet is no text on the page
+    # A <code> without child elements (each of a page's) is its .text (None where it is empty)
     articles = [Article(article.get("lang") or "", _folded(article),
-                        [_text(code) for code in article.iter("code")], _steps(article))
+                        [code.text or "" if not len(code) else _text(code) for code in article.iter("code")],
+                        _steps(article))
                 for article in root.iter("article")]
     return Page([root.get("lang") or ""], problems, articles)
 
@@ -199,11 +203,17 @@ def _check_user(article: Article, subject: UserDevices) -> list[str]:
             problems.append(f"{needed!r} is not on the page")
     if user.login not in article.codes:
         problems.append(f"the login {user.login!r} is not on the page (as code)")
+    # A user's devices mostly share their servers: each server is looked for once on the page
+    found: dict[tuple[str, str, int], re.Match[str] | None] = {}
     for device in subject.devices:
         if device.name not in text:
             problems.append(f"device {device.name!r} is not on the page")
         for server in (device.incoming, device.outgoing):
-            shown = _shown(server.protocol, server.host, server.port).search(text)
+            key = (server.protocol, server.host, server.port)
+            if key in found:
+                shown = found[key]
+            else:
+                shown = found[key] = _shown(*key).search(text)
             if not shown:
                 problems.append(f"{device.name}: {server.protocol} {server.host}:{server.port} is not on the page")
             elif (shown.group(1) if shown.group(1) in SECURITY_WORDS.values() else "none") != \
