@@ -104,6 +104,7 @@ class Pop3Policy:
     delete_after_days: int | None   # None: never delete from the server
 
 
+@quick_init     # one for each user of a roster (a million for ``validate``)
 @dataclass(frozen=True, slots=True)
 class User:
     email: str
@@ -319,6 +320,7 @@ class Roster(Sequence[Device]):
         return Device(self.users[at], name, kind)
 
 
+@quick_init     # several for each user of a roster
 @dataclass(frozen=True, slots=True)
 class Finding:
     """A warning about the pattern or a client that cannot express part of it."""
