@@ -56,7 +56,7 @@ def test_the_records_of_a_run_keep_every_field():
     assert pickle.loads(pickle.dumps(record)) == record
     assert Change("p", "created") == Change("p", "created", "") and Change("p", "created").diff == ""
     planned = Planned(record, b"x", None)   # type: ignore[arg-type]
-    assert (planned.template, planned.staged) == ("built-in", False)
+    assert planned.template == "built-in"
     assert Item(None, "s", record, "l").label == "l"   # type: ignore[arg-type]
     with pytest.raises(dataclasses.FrozenInstanceError):
         record.path = "q"   # type: ignore[misc]

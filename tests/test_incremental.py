@@ -147,7 +147,7 @@ from generator import generate
 from generator.output import execute, workers
 workers.MIN_UNITS_PER_WORKER = 8              # workers for 60 users, not only from 256 on
 execute.CHUNK = 4                             # in tasks of 4 units, not one task of all 60
-inventory, one, many, jobs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+inventory, one, many, lean, jobs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
 serial = generate(inventory, one, jobs=1)
 started = []
 start = workers.Renderer._start
@@ -156,8 +156,10 @@ def counting(self, remaining):
     started.append(len(self.workers))
 workers.Renderer._start = counting
 parallel = generate(inventory, many, jobs=jobs)
-print(json.dumps({"started": max(started),
-                  "changes": [[c.path for c in run.changes] for run in (serial, parallel)],
+lean_run = generate(inventory, lean, jobs=jobs, records=False)     # as the command line runs: no records kept
+print(json.dumps({"started": max(started), "lean": (lean_run.rendered, len(lean_run.artifacts)),
+                  "changes": [[c.path for c in run.changes] for run in (serial, parallel, lean_run)],
+                  "written": [[a.path, a.size, a.mtime_ns] for a in parallel.artifacts],
                   "artifacts": [[a.to_json() for a in run.artifacts] for run in (serial, parallel)]}))
 """
 
@@ -165,16 +167,22 @@ print(json.dumps({"started": max(started),
 @pytest.mark.parametrize("jobs", [2])
 def test_workers_write_the_same_bytes_in_the_same_order(tmp_path, jobs):
     inventory = _roster(tmp_path / "inv", users=60)
-    one, many = tmp_path / "one", tmp_path / "many"
+    one, many, lean = tmp_path / "one", tmp_path / "many", tmp_path / "lean"
     env = dict(os.environ, **({} if INSTALLED else {"PYTHONPATH": str(ROOT)}))
-    ran = subprocess.run([sys.executable, "-c", PARALLEL_RUNS, str(inventory), str(one), str(many), str(jobs)],
+    ran = subprocess.run([sys.executable, "-c", PARALLEL_RUNS, str(inventory), str(one), str(many), str(lean), str(jobs)],
                          capture_output=True, text=True, env=env, timeout=300)
     assert ran.returncode == 0, ran.stderr
     runs = json.loads(ran.stdout)
     assert runs["started"] == jobs                           # the parallel run did render in worker processes
     serial_artifacts, parallel_artifacts = runs["artifacts"]
-    assert runs["changes"][0] == runs["changes"][1] and serial_artifacts == parallel_artifacts
-    assert _files(one) == _files(many)
+    assert runs["changes"][0] == runs["changes"][1] == runs["changes"][2] and serial_artifacts == parallel_artifacts
+    assert _files(one) == _files(many) == _files(lean)
+    assert runs["lean"] == [len(parallel_artifacts), 0]
+    for path, size, mtime_ns in runs["written"]:       # the records a worker sent back hold what it wrote
+        assert (size, mtime_ns) == ((many / path).stat().st_size, (many / path).stat().st_mtime_ns)
+    lean_index = [json.loads(line) for line in (lean / ".mailprofiles/index").read_text().splitlines()[1:]]
+    assert [(e["path"], e["sha256"], e["size"]) for e in lean_index] == [
+        (a["path"], a["sha256"], (lean / a["path"]).stat().st_size) for a in parallel_artifacts]
     index = [json.loads(line) for line in (many / ".mailprofiles/index").read_text().splitlines()[1:]]
     assert [e["path"] for e in index] == sorted(e["path"] for e in index) == [
         a["path"] for a in parallel_artifacts]

@@ -158,7 +158,7 @@ class Executor:
         stage = self.stage
         renderer = Renderer(self.plan, units, jobs,
                             stage.staging_fd if stage is not None and not self.diff else None,
-                            self.index.line_of if self.result.records is None else None)
+                            self.index.entry_and_line, self.result.records is not None)
         window: deque[tuple[list[_Work], Any]] = deque()
         batch: list[_Work] = []
         done = 0
@@ -251,7 +251,7 @@ class Executor:
 
     def _made(self, work: _Work, rendered: Rendered, out: list[tuple[str, Payload, bytes | None]]) -> set[str]:
         """A rendered unit: each file compared with the disk (or adopted from a worker's staging), its entry made."""
-        result, cut, stage, fresh, line_of = self.result, work.cut, self.stage, work.fresh, self.index.line_of
+        result, cut, stage, fresh, made = self.result, work.cut, self.stage, work.fresh, self.index.entry_and_line
         result.failures.extend(rendered.failures)
         result.template_errors.extend(rendered.template_errors)
         records, pending = result.records, self._pending
@@ -259,26 +259,20 @@ class Executor:
         if rendered.staged:              # written by a worker, entries and index lines made there
             assert stage is not None and fresh is not None
             stage.adopt(rendered.staged[0][0], fresh)     # the folder is journaled once, at its first file
-            for path, entry, index_line in rendered.staged:
+            for path, entry, index_line, written in rendered.staged:
                 pending.append(Change(path, CREATED))
                 produced.add(path)
                 out.append((path, entry, index_line))
+                if records is not None and written is not None:
+                    records.append(written)
             result.rendered += len(rendered.staged)
         for planned in rendered.planned:
-            record = planned.record
-            path = record.path
-            if planned.staged:           # a worker wrote it to the staging folder already
-                assert stage is not None and fresh is not None
-                stage.adopt(path, fresh)
-                pending.append(Change(path, CREATED))
-            else:
-                record = self._compare(record, planned.content, planned.format.show, planned.template,
-                                       cut.inside.get(path), fresh)
+            path = planned.record.path
+            record = self._compare(planned.record, planned.content, planned.format.show, planned.template,
+                                   cut.inside.get(path), fresh)
             produced.add(path)
-            entry = record.entry_text().encode()   # once, for the manifest and the index
-            size, mtime_ns = record.size, record.mtime_ns
-            out.append((path, entry, line_of(entry, record.inputs, size, mtime_ns)
-                        if size is not None and mtime_ns is not None else None))
+            entry, line = made(record, record.size, record.mtime_ns)   # no line: not written (check mode)
+            out.append((path, entry, line))
             if records is not None:
                 records.append(record)
         result.rendered += len(rendered.planned)

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..jsontext import quoted
-from .manifest import Entry, SortedLines
+from .manifest import ArtifactRecord, Entry, SortedLines
 from .state import State
 
 INDEX = "index"
@@ -70,6 +70,14 @@ class Index(SortedLines):
         with os.fdopen(self.fd, "rb", closefd=False) as handle:
             if handle.read(len(self.header)) == self.header:
                 yield from self.lines(handle)
+
+    def entry_and_line(self, record: ArtifactRecord, size: int | None, mtime_ns: int | None) -> tuple[bytes, bytes | None]:
+        """A made file's manifest entry (its JSON, made once for the manifest and the index) and its index line
+        (see :meth:`line_of`), or None for the line when the file's size and time are not known (not written)."""
+        entry = record.entry_text().encode()
+        if size is None or mtime_ns is None:
+            return entry, None
+        return entry, self.line_of(entry, record.inputs, size, mtime_ns)
 
     def line_of(self, entry: bytes, inputs: str | None, size: int, mtime_ns: int) -> bytes:
         """A new line of the index (without its newline), with its check: the file's manifest entry's JSON (made once

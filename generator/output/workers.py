@@ -31,16 +31,18 @@ from typing import Any
 
 from ..errors import WorkerDied
 from ..formats.registry import named
-from ..plan.planner import Item, Plan, Planned, Rendered, Unit
+from ..plan.planner import Item, Plan, Planned, Rendered, Staged, Unit
+from .manifest import ArtifactRecord
 from .writer import StagingTree
 
 PR_SET_PDEATHSIG = 1
 MIN_UNITS_PER_WORKER = 64      # fewer units than this per worker: rendering in-process is faster
 STOP_SECONDS = 5.0             # how long a stopped worker may take to exit before it is killed
-_shared: tuple[Plan, Sequence[Unit], int, LineOf | None] | None = None   # set in the parent just before the workers fork
+_shared: tuple[Plan, Sequence[Unit], int, Made, bool] | None = None   # set in the parent just before the workers fork
 
-LineOf = Callable[[bytes, "str | None", int, int], bytes]   # a file's index line from its entry (``Index.line_of``)
-Packed = tuple[list[tuple[str, Any, bytes, str, bool]], list[str], list[Any], list[tuple[str, bytes, bytes]]]
+# a made file's manifest entry and index line from its record, size and time (``Index.entry_and_line``)
+Made = Callable[[ArtifactRecord, "int | None", "int | None"], "tuple[bytes, bytes | None]"]
+Packed = tuple[list[tuple[str, Any, bytes, str]], list[str], list[Any], list[Staged]]
 Task = tuple[int, bool]         # a unit's index, and whether its files go straight to the staging folder
 InProcess = list[tuple[Task, "list[Item] | None"]]    # tasks rendered in this process, with their files where known
 _staging: StagingTree | None = None  # in a worker: the staging folder, opened on first use
@@ -92,7 +94,7 @@ def _serve(conn: Connection, parent: int, others: list[Connection]) -> None:
 
 def _render_chunk(tasks: list[Task]) -> list[Packed]:
     assert _shared is not None
-    plan, units, staging_fd, line_of = _shared
+    plan, units, staging_fd, made, records = _shared
     out = []
     every = plan.render_units([units[index] for index, _ in tasks], [None] * len(tasks))
     for (_, write), rendered in zip(tasks, every):
@@ -100,39 +102,31 @@ def _render_chunk(tasks: list[Task]) -> list[Packed]:
             global _staging
             if _staging is None:
                 _staging = StagingTree(os.dup(staging_fd))
-            if line_of is not None:
-                rendered.staged = [_written(_staging, p, line_of) for p in rendered.planned]
-                rendered.planned = []
-            else:
-                rendered.planned = [_staged(_staging, p) for p in rendered.planned]
+            rendered.staged = [_written(_staging, p, made, records) for p in rendered.planned]
+            rendered.planned = []
         out.append(_pack(rendered))
     return out
 
 
-def _staged(staging: StagingTree, planned: Planned) -> Planned:
-    """Write a file of a new folder into the staging tree; what goes back is its entry, not its bytes."""
-    size, mtime_ns = staging.add(planned.record.path, planned.content)
-    return Planned(planned.record.written(size, mtime_ns), b"", planned.format, planned.template, staged=True)
-
-
-def _written(staging: StagingTree, planned: Planned, line_of: LineOf) -> tuple[str, bytes, bytes]:
+def _written(staging: StagingTree, planned: Planned, made: Made, records: bool) -> Staged:
     """Write a file of a new folder into the staging tree; what goes back is its path, its manifest entry's JSON
-    and its index line, ready to be written (the entry holds neither size nor time: made before the file is)."""
+    and its index line, ready to be written, and its record when the run keeps records; never its bytes."""
     record = planned.record
-    entry = record.entry_text().encode()
     size, mtime_ns = staging.add(record.path, planned.content)
-    return record.path, entry, line_of(entry, record.inputs, size, mtime_ns)
+    entry, line = made(record, size, mtime_ns)
+    assert line is not None
+    return record.path, entry, line, record.written(size, mtime_ns) if records else None
 
 
 def _pack(rendered: Rendered) -> Packed:
-    return ([(p.format.name, p.record, p.content, p.template, p.staged) for p in rendered.planned],
+    return ([(p.format.name, p.record, p.content, p.template) for p in rendered.planned],
             rendered.failures, rendered.template_errors, rendered.staged)
 
 
 def _unpack(packed: Packed) -> Rendered:
     planned, failures, template_errors, staged = packed
-    return Rendered([Planned(record, content, named(fmt), template, staged)
-                     for fmt, record, content, template, staged in planned], failures, template_errors, staged)
+    return Rendered([Planned(record, content, named(fmt), template)
+                     for fmt, record, content, template in planned], failures, template_errors, staged)
 
 
 @dataclasses.dataclass(eq=False)
@@ -168,14 +162,14 @@ class Renderer:
 
     ``staging``: makes the stage's staging folder and gives its descriptor; the workers write the files
     of units asked to be written there themselves (a new user folder), so the bytes never travel back.
-    ``line_of``: makes a written file's index line; given, what comes back of such a file is its path, entry
-    and index line (``Rendered.staged``), not its record. Without workers nothing is written here: the caller
-    stages what it gets.
+    ``made``: makes a written file's manifest entry and index line (``Index.entry_and_line``): what comes
+    back of a file a worker wrote is its path, entry and index line (``Rendered.staged``), and its record
+    only when ``records`` asks for it. Without workers nothing is written here: the caller stages what it gets.
     """
 
     def __init__(self, plan: Plan, units: Sequence[Unit], jobs: int, staging: Callable[[], int] | None,
-                 line_of: LineOf | None = None):
-        self.plan, self.units, self.jobs, self.staging, self.line_of = plan, units, jobs, staging, line_of
+                 made: Made, records: bool):
+        self.plan, self.units, self.jobs, self.staging, self.made, self.records = plan, units, jobs, staging, made, records
         self.workers: list[_Worker] = []
         self._asked = 0
         self._possible = jobs > 1 and "fork" in multiprocessing.get_all_start_methods()
@@ -189,7 +183,7 @@ class Renderer:
             return
         global _shared
         staging = self.staging() if self.staging is not None else -1
-        _shared = (self.plan, self.units, staging, self.line_of)
+        _shared = (self.plan, self.units, staging, self.made, self.records)
         context = multiprocessing.get_context("fork")
         for _ in range(min(self.jobs, max(1, remaining // MIN_UNITS_PER_WORKER))):
             mine, theirs = context.Pipe()

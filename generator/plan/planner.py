@@ -32,6 +32,9 @@ from .selection import Patterns, matches, matches_device
 from .shard import Shard
 
 Progress = Callable[[int, int], None]
+# a file a worker process wrote to the staging folder itself: its path, manifest entry JSON and index line,
+# and its record (with size and time) when the run keeps records
+Staged = tuple[str, bytes, bytes, "ArtifactRecord | None"]
 
 
 @quick_init
@@ -43,7 +46,6 @@ class Planned:
     content: bytes
     format: Format[Any]
     template: str = "built-in"      # the site template it was made from, or built-in
-    staged: bool = False            # already written to the staging folder by a worker (content is then empty)
 
 
 def generated_kinds() -> frozenset[str]:
@@ -337,8 +339,8 @@ class Rendered:
     planned: list[Planned] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     template_errors: list[Diagnostic] = field(default_factory=list)
-    # files a worker process wrote to the staging folder itself: (path, manifest entry JSON, index line)
-    staged: list[tuple[str, bytes, bytes]] = field(default_factory=list)
+    # files a worker process wrote to the staging folder itself (see ``Staged``)
+    staged: list[Staged] = field(default_factory=list)
 
 
 @dataclass(slots=True)
