@@ -386,7 +386,7 @@ def main() -> None:
                                           "measured at each, the reruns at the first")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
-    parser.add_argument("--jobs", type=int, default=0, help="worker processes (0: one per core)")
+    parser.add_argument("--jobs", type=int, default=0, help="worker processes (0: the default, one per core and one more)")
     parser.add_argument("--pairs", type=int, default=3, help="alternating cold generate / I/O floor pairs")
     parser.add_argument("--syscall-users", type=int, default=1000,
                         help="count system calls per file between cold runs of this many users and half as many "
@@ -409,7 +409,7 @@ def main() -> None:
         return command + ["generate", str(users_inventory), "-o", str(out), "--json", "--jobs", str(args.jobs)]
 
     try:
-        print(f"cores: {os.cpu_count()}   jobs: {args.jobs or 'one per core'}   pairs: {args.pairs}   "
+        print(f"cores: {os.cpu_count()}   jobs: {args.jobs or 'one per core and one more'}   pairs: {args.pairs}   "
               f"load before: {os.getloadavg()[0]:.2f}")
         sys.stdout.flush()
         os.sync()

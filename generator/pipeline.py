@@ -136,7 +136,7 @@ def generate(inventory_path: str | Path, out_dir: str | Path, *, limit: str | No
     (``generator/plan/shard.py``).
 
     ``signer`` (from :func:`generator.signing.load_signer`): Apple profiles are written as CMS SignedData.
-    ``jobs``: worker processes for rendering (0: one per core). ``records``: keep every artifact's
+    ``jobs``: worker processes for rendering (0: one per core and one more). ``records``: keep every artifact's
     manifest entry in the result (``artifacts``); a command-line run over a large roster does not.
     ``strict``: unacknowledged warnings (of the users ``limit`` selects) are a failure: the run is then a
     check, nothing is written, and the result says ``strict_failed``.

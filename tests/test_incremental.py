@@ -194,6 +194,13 @@ def test_workers_write_the_same_bytes_in_the_same_order(tmp_path, jobs):
                for e in manifest["artifacts"])
 
 
+def test_the_default_is_one_worker_per_core_and_one_more(monkeypatch):
+    from generator.output import workers
+    for cores, expected in (({0}, 1), ({0, 1}, 3), (set(range(8)), 9)):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda _pid, cores=cores: cores)
+        assert workers.default_jobs() == expected
+
+
 def test_the_json_recap_is_streamed_and_parses(tmp_path):
     result = generate(_roster(tmp_path / "inv"), tmp_path / "out")
     assert isinstance(result, GenerateResult)

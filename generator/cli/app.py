@@ -149,7 +149,7 @@ SIGN_CHAIN = typer.Option(None, "--sign-chain", help="Intermediate certificates 
 CHECK = typer.Option(False, "--check", help="Write nothing; say what would change.")
 DIFF = typer.Option(False, "--diff", help="Show the changes as unified diffs.")
 OUTPUT = typer.Option(..., "-o", "--output", help="Output folder.")
-JOBS = typer.Option(0, "-j", "--jobs", min=0, help="Worker processes for rendering (0: one per core; 1: none).")
+JOBS = typer.Option(0, "-j", "--jobs", min=0, help="Worker processes for rendering (0: one per core and one more; 1: none).")
 FORMAT = typer.Option("text", "--format", help="text or json (json: the same as --json).")
 
 
