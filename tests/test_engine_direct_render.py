@@ -36,21 +36,8 @@ users:
   - {email: c@example.com, name: Cem, devices: [phone]}
 groups: {g: {}}
 """
-APPLE = "settings: {clients: [apple]}\nusers:\n  - {email: anna@example.com, name: Anna, devices: [desktop, phone]}\n"
-MICROSOFT = """\
-organization: {name: Example GmbH, identifier: com.example}
-servers:
-  imap: {host: outlook.office365.com, auth: oauth2}
-  pop3: {host: outlook.office365.com, auth: oauth2}
-  smtp: {host: smtp.office365.com, port: 587, security: starttls, auth: oauth2}
-""" + APPLE
-GOOGLE = """\
-organization: {name: Example GmbH, identifier: com.example}
-servers:
-  imap: {host: imap.gmail.com, auth: oauth2}
-  pop3: {host: pop.gmail.com, auth: oauth2}
-  smtp: {host: smtp.gmail.com, auth: oauth2}
-""" + APPLE
+# The OAuth2 cases once more with Apple's clients only: a second Exchange and Google profile each
+APPLE = "settings: {clients: [apple]}\n"
 FLEET = BASE + ('fleet: {login: local-part, address_pattern: "{login}@example.com"}\n'
                 "groups:\n  sales:\n    fleet: {login: address, address_pattern: \"{login}@example.com\"}\n")
 
@@ -89,7 +76,9 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, list[Sampl
         patch.setattr(engine, "_render_built_in", both)
         inventories = [EXAMPLES, *sorted(p for p in (CASES / "valid").iterdir() if p.is_dir()),
                        *sorted(p for p in (CASES / "oauth2").iterdir() if p.is_dir()),
-                       folder("groups", GROUPS), folder("microsoft", MICROSOFT), folder("google", GOOGLE)]
+                       folder("groups", GROUPS),
+                       *(folder(f"{case}-apple", (CASES / "oauth2" / case / "inventory.yaml").read_text(encoding="utf-8")
+                                + APPLE) for case in ("m365", "google"))]
         for number, inventory in enumerate(inventories):
             generate(inventory, work / f"out{number}", jobs=1)
         fleet(folder("fleet", FLEET), work / "fleet-out", "jamf-pro", jobs=1)
